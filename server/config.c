@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Configuration: defaults, command-line flags, sizes. Every flag is listed once, in the usage
+ * text below and in the README. A bad flag is a one-line message and exit code 2 (main.c).
+ */
+#include "sluice.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "streams/error.h"
+
+void sl_config_init(sl_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
+    cfg->port = 8080;
+    snprintf(cfg->root, sizeof(cfg->root), "./data");
+    cfg->max_size = 0;
+    cfg->max_connections = 10000;
+    cfg->idle_timeout = 60;
+    cfg->conn_memory = 32 << 10;
+    cfg->upload_buffer = 1 << 20;
+    cfg->buffer_budget = 256 << 20;
+    cfg->threads = 16;
+    cfg->durable = 1;
+    cfg->shutdown_timeout = 30;
+    cfg->list_limit = 10000;
+}
+
+void sl_config_usage(void *file)
+{
+    fputs("usage: sluice [options]\n"
+          "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks\n"
+          "                           a free port; IPv6 as [::1]:8080)\n"
+          "  --root DIR               where files are stored (default ./data)\n"
+          "  --max-size N[K|M|G|T]    largest upload stored, 0 = no limit (default 0)\n"
+          "  --durability full|none   full: 201 only once data and rename are on disk (fdatasync,\n"
+          "                           directory fsync); none: skip the syncs (default full)\n"
+          "  --max-connections N      concurrent connections (default 10000)\n"
+          "  --idle-timeout SECS      drop a connection or upload idle this long (default 60)\n"
+          "  --conn-memory N[K|M]     libmicrohttpd memory per connection (default 32K)\n"
+          "  --upload-buffer N[K|M]   bytes buffered per upload before the client is paused\n"
+          "                           (default 1M)\n"
+          "  --buffer-budget N[K|M|G] bytes buffered by all uploads together (default 256M)\n"
+          "  --threads N              libuv thread pool size for file I/O (default 16)\n"
+          "  --shutdown-timeout SECS  on SIGINT/SIGTERM, time in-flight uploads get (default 30)\n"
+          "  --list-limit N           most entries returned by GET /files/ (default 10000)\n"
+          "  --verbose                libmicrohttpd diagnostics on stderr\n"
+          "  --help, --version\n",
+          file);
+}
+
+int sl_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    int shift = 0;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0') {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        case 't': case 'T': shift = 40; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+        if (*end != '\0')
+            return -1;
+    }
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    v = strtoul(s, &end, 10);
+    if (*end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int parse_listen(sl_config_t *cfg, const char *s)
+{
+    const char *colon;
+    size_t hlen;
+    unsigned port;
+
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':')
+            return -1;
+        hlen = (size_t)(rb - s - 1);
+        s++;
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= sizeof(cfg->host) || parse_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    memcpy(cfg->host, s, hlen);
+    cfg->host[hlen] = '\0';
+    cfg->port = port;
+    return 0;
+}
+
+int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t sz;
+        int bad = 0, takes = 1;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            sl_config_usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("sluice %s\n", SL_VERSION);
+            return 1;
+        } else if (strcmp(a, "--verbose") == 0) {
+            cfg->verbose = 1;
+            takes = 0;
+        } else if (v == NULL && strncmp(a, "--", 2) == 0) {
+            snprintf(err, errlen, "option %s needs a value (see --help)", a);
+            return SL_EBADREQUEST;
+        } else if (strcmp(a, "--listen") == 0) {
+            bad = parse_listen(cfg, v);
+        } else if (strcmp(a, "--root") == 0) {
+            bad = v[0] == '\0' || strlen(v) >= sizeof(cfg->root);
+            if (!bad)
+                snprintf(cfg->root, sizeof(cfg->root), "%s", v);
+        } else if (strcmp(a, "--max-size") == 0) {
+            bad = sl_parse_size(v, &cfg->max_size);
+        } else if (strcmp(a, "--durability") == 0) {
+            bad = strcmp(v, "full") != 0 && strcmp(v, "none") != 0;
+            cfg->durable = strcmp(v, "full") == 0;
+        } else if (strcmp(a, "--max-connections") == 0) {
+            bad = parse_uint(v, 1, 1000000, &cfg->max_connections);
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            bad = parse_uint(v, 1, 86400, &cfg->idle_timeout);
+        } else if (strcmp(a, "--shutdown-timeout") == 0) {
+            bad = parse_uint(v, 0, 86400, &cfg->shutdown_timeout);
+        } else if (strcmp(a, "--threads") == 0) {
+            bad = parse_uint(v, 1, 1024, &cfg->threads);
+        } else if (strcmp(a, "--conn-memory") == 0) {
+            bad = sl_parse_size(v, &sz) || sz < 4096 || sz > (16u << 20);
+            cfg->conn_memory = (size_t)sz;
+        } else if (strcmp(a, "--upload-buffer") == 0) {
+            bad = sl_parse_size(v, &sz) || sz < 1 || sz > (1ull << 30);
+            cfg->upload_buffer = (size_t)sz;
+        } else if (strcmp(a, "--buffer-budget") == 0) {
+            bad = sl_parse_size(v, &sz) || sz > (1ull << 40);
+            cfg->buffer_budget = (size_t)sz;
+        } else if (strcmp(a, "--list-limit") == 0) {
+            bad = sl_parse_size(v, &cfg->list_limit) || cfg->list_limit == 0;
+        } else {
+            snprintf(err, errlen, "unknown option '%s' (see --help)", a);
+            return SL_EBADREQUEST;
+        }
+        if (bad) {
+            snprintf(err, errlen, "invalid value '%s' for %s (see --help)", v, a);
+            return SL_EBADREQUEST;
+        }
+        i += takes;
+    }
+    return 0;
+}
+
+void sl_config_apply_env(const sl_config_t *cfg)
+{
+    char buf[16];
+
+    snprintf(buf, sizeof(buf), "%u", cfg->threads);
+    setenv("UV_THREADPOOL_SIZE", buf, 0);
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * libmicrohttpd on the libuv loop (DESIGN.md §3; research/mhd-libuv.md §1).
+ *
+ * libmicrohttpd runs in external epoll mode with suspend/resume and no thread of its own. A
+ * uv_poll_t watches its epoll fd; after every MHD_run we obey MHD_get_timeout: 0 starts the idle
+ * handle ("run again now": MHD's inner epoll is edge-triggered and it reports leftover work only
+ * this way), N arms the timer, none stops both (rule 2). A 0 ms timer re-armed from its own
+ * callback would busy-loop in libuv 1.44, hence the idle handle. After MHD_resume_connection
+ * nothing wakes MHD, so sl__req_resume kicks the idle handle (rule 3). MHD_run is never called
+ * from inside an MHD callback (the kick runs it on the next turn).
+ *
+ * A once-a-second tick fails uploads that made no progress for --idle-timeout seconds (a
+ * suspended connection never times out in MHD, rule 7) and drives the graceful stop: quiesce
+ * (stop accepting), wait for uploads in flight until the deadline, abort what is left (temp files
+ * removed, 503), resume every suspended connection, then stop the daemon (rule 8).
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+static void run_mhd(sl_server_t *srv);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run_mhd(h->data);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    run_mhd(h->data);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    run_mhd(h->data);
+}
+
+static void run_mhd(sl_server_t *srv)
+{
+    MHD_UNSIGNED_LONG_LONG to;
+
+    if (srv->mhd == NULL)
+        return;
+    MHD_run(srv->mhd);
+    if (MHD_get_timeout(srv->mhd, &to) != MHD_YES) {
+        uv_idle_stop(&srv->idle);
+        uv_timer_stop(&srv->timer);
+    } else if (to == 0) {
+        uv_timer_stop(&srv->timer);
+        uv_idle_start(&srv->idle, on_idle);
+    } else {
+        uv_idle_stop(&srv->idle);
+        uv_timer_start(&srv->timer, on_timer, to, 0);
+    }
+}
+
+void sl__http_kick(sl_server_t *srv)
+{
+    if (srv->mhd != NULL && !uv_is_active((uv_handle_t *)&srv->idle))
+        uv_idle_start(&srv->idle, on_idle);
+}
+
+void sl__req_suspend(sl_req_t *r)
+{
+    if (!r->suspended && !r->gone) {
+        MHD_suspend_connection(r->conn);
+        r->suspended = 1;
+    }
+}
+
+void sl__req_resume(sl_req_t *r)
+{
+    if (r->suspended) {
+        r->suspended = 0;
+        MHD_resume_connection(r->conn);
+        sl__http_kick(r->srv);
+    }
+}
+
+void sl__req_unref(sl_req_t *r)
+{
+    sl_server_t *srv = r->srv;
+
+    if (--r->refs > 0)
+        return;
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        srv->reqs = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    srv->nreqs--;
+    sl_budget_cancel(&r->budget_wait);
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
+    if (r->job.fd >= 0)
+        close(r->job.fd);
+    free(r->job.json);
+    free(r->up);
+    free(r);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    sl_server_t *srv = h->data;
+
+    if (--srv->handles_open == 0 && srv->stop_cb != NULL)
+        srv->stop_cb(srv, srv->stop_arg);
+}
+
+static void finish_stop(sl_server_t *srv)
+{
+    sl_req_t *r;
+
+    srv->closing = 1;
+    /* Rule 8: MHD_stop_daemon aborts the process if a connection is still suspended. */
+    for (r = srv->reqs; r != NULL; r = r->next)
+        sl__req_resume(r);
+    MHD_run(srv->mhd);
+    MHD_stop_daemon(srv->mhd);
+    srv->mhd = NULL;
+    sl_store_close(&srv->store);
+    srv->handles_open = 4;
+    uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
+}
+
+
+static void on_tick(uv_timer_t *h)
+{
+    sl_server_t *srv = h->data;
+    uint64_t now = uv_now(srv->loop);
+    sl_req_t *r, *next;
+
+    for (r = srv->reqs; r != NULL; r = next) {
+        next = r->next;
+        if (r->up == NULL || !r->up->running)
+            continue;
+        if (srv->draining && now >= srv->drain_deadline)
+            sl__upload_abort(r, SL_ESHUTDOWN);
+        else if (srv->cfg.idle_timeout &&
+                 now - r->last_progress >= (uint64_t)srv->cfg.idle_timeout * 1000)
+            sl__upload_abort(r, SL_EIDLE);
+    }
+    if (srv->stopping && !srv->closing && (srv->nreqs == 0 || now >= srv->drain_deadline + 5000))
+        finish_stop(srv);
+}
+
+int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
+{
+    sl_server_t *srv = sl_xcalloc(1, sizeof(*srv));
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in6 sa6;
+    struct sockaddr_in sa4;
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    int r;
+
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    memset(&sa4, 0, sizeof(sa4));
+    memset(&sa6, 0, sizeof(sa6));
+    if (inet_pton(AF_INET, cfg->host, &sa4.sin_addr) == 1) {
+        sa4.sin_family = AF_INET;
+        sa4.sin_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&sa4;
+    } else if (inet_pton(AF_INET6, cfg->host, &sa6.sin6_addr) == 1) {
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&sa6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        free(srv);
+        return UV_EINVAL;
+    }
+    r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
+    if (r < 0) {
+        free(srv);
+        return r;
+    }
+    sl_budget_set(cfg->buffer_budget);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)4096, MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        sl__mhd_log, srv, MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        sl_store_close(&srv->store);
+        free(srv);
+        return UV_EADDRINUSE;
+    }
+    info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info != NULL ? info->port : cfg->port;
+    info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    uv_poll_init(loop, &srv->poll, info->epoll_fd);
+    uv_timer_init(loop, &srv->timer);
+    uv_idle_init(loop, &srv->idle);
+    uv_timer_init(loop, &srv->tick);
+    srv->poll.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
+    uv_poll_start(&srv->poll, UV_READABLE, on_poll);
+    uv_timer_start(&srv->tick, on_tick, 1000, 1000);
+    run_mhd(srv);
+    *out = srv;
+    return 0;
+}
+
+unsigned sl_server_port(const sl_server_t *srv)
+{
+    return srv->port;
+}
+
+const char *sl_server_root(const sl_server_t *srv)
+{
+    return srv->store.root;
+}
+
+size_t sl_server_swept(const sl_server_t *srv)
+{
+    return srv->store.swept;
+}
+
+void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
+{
+    MHD_socket fd;
+
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    srv->draining = 1;
+    srv->stop_cb = cb;
+    srv->stop_arg = arg;
+    srv->drain_deadline = uv_now(srv->loop) + (uint64_t)srv->cfg.shutdown_timeout * 1000;
+    fd = MHD_quiesce_daemon(srv->mhd); /* no new connections from here on */
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    uv_timer_start(&srv->tick, on_tick, 0, 100);
+}
+
+void sl_server_free(sl_server_t *srv)
+{
+    free(srv);
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT
+ * Private to server/: the server, a request and the functions the server files share. */
+#ifndef SL_SERVER_INTERNAL_H
+#define SL_SERVER_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
+
+#include "sluice.h"
+#include "storage/store.h"
+#include "streams/pipeline.h"
+#include "streams/xf.h"
+
+typedef struct sl_req_s sl_req_t;
+
+/* src_http: the readable at the head of an upload chain, fed by the access handler. */
+typedef struct sl_src_http_s {
+    sl_stream_t s;
+    sl_req_t *req;
+} sl_src_http_t;
+
+typedef struct sl_upload_s {
+    sl_src_http_t src;
+    sl_xf_limit_t limit;
+    sl_xf_digest_t digest;
+    sl_sink_file_t sink;
+    sl_pipeline_t pl;
+    int running;   /* the pipeline callback has not run yet */
+    int eof;       /* the body ended (final call seen) */
+    uint64_t discarded;
+} sl_upload_t;
+
+enum {
+    PH_FIRST,     /* headers seen, nothing decided */
+    PH_PREFLIGHT, /* suspended in the first call for a store check */
+    PH_BODY,      /* upload body streaming into the chain */
+    PH_NOBODY,    /* a request without body, waiting for its final call */
+    PH_WAIT,      /* suspended until a job or the commit completes */
+    PH_DONE,      /* response queued */
+};
+
+enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH };
+enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_OTHER };
+
+struct sl_req_s {
+    sl_server_t *srv;
+    struct MHD_Connection *conn;
+    sl_req_t *next, *prev; /* the server's list of live requests */
+    int refs;              /* the connection's, plus one per operation in flight */
+    int phase;
+    int route;
+    int method;            /* METHOD_* in routes.c */
+    int suspended;
+    int need_read;         /* the chain asked the source to wait (R2) */
+    int noreplace;         /* If-None-Match: * (412 if the name exists) */
+    int create_only;       /* POST ?name= (409 if the name exists) */
+    int has_body;
+    int gone;              /* libmicrohttpd completed the request */
+    uint64_t content_length; /* UINT64_MAX when unknown (chunked) */
+    uint64_t last_progress;  /* uv_now of the last body byte or chain progress */
+    struct MHD_Response *resp;
+    unsigned status;
+    sl_upload_t *up;
+    sl_store_job_t job;
+    sl_budget_waiter_t budget_wait;
+    char name[SL_NAME_MAX + 1];
+};
+
+struct sl_server_s {
+    uv_loop_t *loop;
+    sl_config_t cfg;
+    sl_store_t store;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;    /* MHD_get_timeout */
+    uv_idle_t idle;      /* "run MHD again now" and the kick after resume */
+    uv_timer_t tick;     /* once a second: idle uploads, shutdown progress */
+    unsigned port;
+    sl_req_t *reqs;      /* live requests */
+    size_t nreqs, uploads_active;
+    int draining, stopping, closing, handles_open;
+    uint64_t drain_deadline;
+    sl_server_stop_cb stop_cb;
+    void *stop_arg;
+};
+
+/* http.c */
+void sl__http_kick(sl_server_t *srv);
+void sl__req_suspend(sl_req_t *r);
+void sl__req_resume(sl_req_t *r);
+void sl__req_unref(sl_req_t *r);
+
+/* routes.c */
+enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls);
+size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri);
+void sl__mhd_log(void *cls, const char *fmt, va_list ap);
+void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe);
+
+/* src_http.c: the chain's source; push copies `data` and suspends the connection when told to
+ * wait. Returns the push result (1, 0 or a negative code). */
+void sl__src_http_init(sl_src_http_t *src, sl_req_t *r);
+int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len);
+
+/* upload.c: start the chain for r (r->name set); body data; end of body; abort. */
+int sl__upload_start(sl_req_t *r);
+enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size);
+enum MHD_Result sl__upload_end(sl_req_t *r);
+void sl__upload_abort(sl_req_t *r, int err);
+
+/* files.c: GET/HEAD, listing, DELETE, started from the final call. */
+void sl__files_start(sl_req_t *r);
+
+/* respond.c: the one error→status table, and responses set on r (queued by the handler). */
+unsigned sl__status_for(int err);
+void sl__respond_error(sl_req_t *r, int err);
+void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len);
+enum MHD_Result sl__queue(sl_req_t *r);
+/* JSON-escape s into out[cap] (quotes not added); percent-encode a name for a URL path. */
+void sl__json_escape(const char *s, char *out, size_t cap);
+void sl__url_escape(const char *s, char *out, size_t cap);
+
+#endif

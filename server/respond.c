@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Responses. Errors travel as negative codes (streams/error.h, libuv's) until they reach this
+ * file, where the one table below turns them into an HTTP status and a JSON body
+ * {"error": message, "status": N, "code": name}. A response is prepared on the request (r->resp)
+ * by whoever learns the outcome, often a libuv callback, and queued by the access handler: that is
+ * the only place libmicrohttpd accepts it (research/mhd-libuv.md §2, "Where to queue").
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    int err;
+    unsigned status;
+} status_table[] = {
+    {SL_EBADNAME, MHD_HTTP_BAD_REQUEST},
+    {SL_EBADREQUEST, MHD_HTTP_BAD_REQUEST},
+    {SL_EIDLE, MHD_HTTP_REQUEST_TIMEOUT},
+    {SL_ENOTFOUND, MHD_HTTP_NOT_FOUND},
+    {SL_EMETHOD, MHD_HTTP_METHOD_NOT_ALLOWED},
+    {SL_EEXISTS, MHD_HTTP_PRECONDITION_FAILED},
+    {UV_EISDIR, MHD_HTTP_CONFLICT},
+    {UV_ENOTDIR, MHD_HTTP_CONFLICT},
+    {SL_ELENGTHREQUIRED, MHD_HTTP_LENGTH_REQUIRED},
+    {SL_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE},
+    {SL_ETOOLONG, MHD_HTTP_URI_TOO_LONG},
+    {SL_EUNSUPPORTED, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE},
+    {SL_ERANGE, MHD_HTTP_RANGE_NOT_SATISFIABLE},
+    {SL_ENOTIMPL, MHD_HTTP_NOT_IMPLEMENTED},
+    {SL_ESHUTDOWN, MHD_HTTP_SERVICE_UNAVAILABLE},
+    {SL_EPREMATURE, MHD_HTTP_BAD_REQUEST},
+    {UV_ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE},
+    {-EDQUOT, MHD_HTTP_INSUFFICIENT_STORAGE},
+    {UV_EFBIG, MHD_HTTP_CONTENT_TOO_LARGE},
+    {UV_ENAMETOOLONG, MHD_HTTP_URI_TOO_LONG},
+};
+
+unsigned sl__status_for(int err)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(status_table) / sizeof(status_table[0]); i++)
+        if (status_table[i].err == err)
+            return status_table[i].status;
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void set_resp(sl_req_t *r, unsigned status, struct MHD_Response *resp)
+{
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
+    r->resp = resp;
+    r->status = status;
+}
+
+void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
+
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    set_resp(r, status, resp);
+}
+
+void sl__respond_error(sl_req_t *r, int err)
+{
+    unsigned status = sl__status_for(err);
+    char body[256];
+    int n;
+
+    if (err == SL_EEXISTS && r->create_only)
+        status = MHD_HTTP_CONFLICT;
+    n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"}\n",
+                 sl_strerror(err), status, sl_err_name(err));
+    sl__respond_json(r, status, body, (size_t)n);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW,
+                                r->route == ROUTE_FILE    ? "GET, HEAD, PUT, DELETE"
+                                : r->route == ROUTE_FILES ? "GET, HEAD, POST"
+                                                          : "GET, HEAD");
+}
+
+enum MHD_Result sl__queue(sl_req_t *r)
+{
+    enum MHD_Result ret;
+
+    if (r->srv->draining)
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(r->conn, r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    r->phase = PH_DONE;
+    return ret;
+}
+
+void sl__json_escape(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = '\0';
+}
+
+void sl__url_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~/", ch) != NULL) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}

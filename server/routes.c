@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The access handler: routing, first-call validation, and the request's phases.
+ *
+ * libmicrohttpd calls the handler once with the headers, once per body piece, and once after the
+ * body (research/mhd-libuv.md §2). Everything that can refuse an upload is decided in the first
+ * call, where a queued response means no "100 Continue" and no body read (rule 5): method, name,
+ * Transfer-Encoding (anything but chunked hangs 0.9.75; TE with Content-Length is a smuggling
+ * risk), duplicate Content-Length, Content-Encoding, Content-Length against --max-size. A store
+ * check (free space, an existing name for If-None-Match) runs as a job while the connection is
+ * suspended in that first call; the resumed call can still refuse. Requests without a body answer
+ * from their final call so the connection stays alive (rule 5, second half).
+ *
+ *   PH_FIRST ─▶ [PH_PREFLIGHT] ─▶ PH_BODY ─▶ PH_WAIT ─▶ PH_DONE       (PUT, POST)
+ *   PH_FIRST ─▶ PH_NOBODY ─▶ PH_WAIT ─▶ PH_DONE                       (GET, HEAD, DELETE)
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(uri); /* paths are decoded by sl_name_decode, which sees %00 and %2F */
+}
+
+void sl__mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    sl_server_t *srv = cls;
+
+    if (srv->cfg.verbose) {
+        fputs("sluice: libmicrohttpd: ", stderr);
+        vfprintf(stderr, fmt, ap);
+    }
+}
+
+static int method_of(const char *m)
+{
+    static const char *names[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
+    int i;
+
+    for (i = 0; i < M_OTHER; i++)
+        if (strcmp(m, names[i]) == 0)
+            return i;
+    return M_OTHER;
+}
+
+struct hdr_count {
+    const char *name;
+    int n;
+};
+
+static enum MHD_Result count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct hdr_count *h = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, h->name) == 0)
+        h->n++;
+    return MHD_YES;
+}
+
+/* Route and decode the name; 0 or a negative code. */
+static int route(sl_req_t *r, const char *url)
+{
+    size_t len = strlen(url);
+
+    if (strcmp(url, "/healthz") == 0) {
+        r->route = ROUTE_HEALTH;
+        return 0;
+    }
+    if (strcmp(url, "/files") == 0 || strcmp(url, "/files/") == 0) {
+        r->route = ROUTE_FILES;
+        return 0;
+    }
+    if (len > 7 && strncmp(url, "/files/", 7) == 0) {
+        int err;
+        r->route = ROUTE_FILE;
+        if (len - 7 > 3 * SL_NAME_MAX)
+            return SL_ETOOLONG;
+        err = sl_name_decode(url + 7, len - 7, SL_DECODE_PATH, r->name, sizeof(r->name));
+        return err < 0 ? err : sl_name_check(r->name);
+    }
+    return SL_ENOTFOUND;
+}
+
+/* First-call checks for an upload; 0 or a negative code. */
+static int validate_upload(sl_req_t *r)
+{
+    struct MHD_Connection *c = r->conn;
+    struct hdr_count cl = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *v;
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_cb, &cl);
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return SL_ENOTIMPL;
+    if (te != NULL && cl.n > 0)
+        return SL_EBADREQUEST;
+    if (cl.n > 1)
+        return SL_EBADREQUEST;
+    if (ce != NULL && strcasecmp(ce, "identity") != 0)
+        return SL_EUNSUPPORTED;
+    if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0)
+        return SL_EUNSUPPORTED;
+    r->content_length = UINT64_MAX;
+    if (cl.n == 1) {
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        r->content_length = strtoull(v, NULL, 10); /* MHD already refused a malformed one */
+    } else if (te == NULL) {
+        r->content_length = 0;
+    }
+    if (r->srv->cfg.max_size && r->content_length != UINT64_MAX &&
+        r->content_length > r->srv->cfg.max_size)
+        return SL_ETOOLARGE;
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (v != NULL) {
+        while (*v == ' ')
+            v++;
+        if (v[0] == '*')
+            r->noreplace = 1;
+    }
+    if (r->method == M_POST) {
+        v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+        if (v != NULL) {
+            int err = sl_name_decode(v, strlen(v), SL_DECODE_QUERY, r->name, sizeof(r->name));
+            if (err < 0 || (err = sl_name_check(r->name)) < 0)
+                return err;
+            r->create_only = 1;
+        } else {
+            sl_name_random(r->name);
+        }
+    }
+    return 0;
+}
+
+static void on_preflight(sl_store_job_t *job)
+{
+    sl_req_t *r = job->data;
+
+    if (job->status < 0)
+        sl__respond_error(r, job->status);
+    sl__req_resume(r);
+    sl__req_unref(r);
+}
+
+static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method)
+{
+    int err;
+    const char *te;
+
+    r->method = method_of(method);
+    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    r->has_body = te != NULL ||
+                  (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
+    err = route(r, url);
+    if (err == 0) {
+        int upload = (r->route == ROUTE_FILE && r->method == M_PUT) ||
+                     (r->route == ROUTE_FILES && r->method == M_POST);
+        int ok = upload || r->method == M_GET || r->method == M_HEAD ||
+                 (r->route == ROUTE_FILE && r->method == M_DELETE);
+        if (!ok)
+            err = SL_EMETHOD;
+        else if (upload && r->srv->draining)
+            err = SL_ESHUTDOWN;
+        else if (upload)
+            err = validate_upload(r);
+        if (err == 0 && upload) {
+            uint64_t need = r->content_length == UINT64_MAX ? 0 : r->content_length;
+            if (need > 0 || r->noreplace || r->create_only) {
+                r->job.data = r;
+                r->refs++;
+                if (sl_store_preflight(&r->srv->store, &r->job,
+                                       (r->noreplace || r->create_only) ? r->name : NULL, need,
+                                       on_preflight) == 0) {
+                    r->phase = PH_PREFLIGHT;
+                    sl__req_suspend(r);
+                    return MHD_YES;
+                }
+                r->refs--;
+            }
+            err = sl__upload_start(r);
+            if (err == 0)
+                return MHD_YES;
+        }
+    }
+    if (err < 0) {
+        sl__respond_error(r, err);
+        if (r->has_body)
+            return sl__queue(r); /* first call: no 100 Continue, no body read */
+    }
+    r->phase = PH_NOBODY;
+    return MHD_YES;
+}
+
+enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    sl_server_t *srv = cls;
+    sl_req_t *r = *con_cls;
+
+    (void)version;
+    if (r == NULL) {
+        r = sl_xcalloc(1, sizeof(*r));
+        r->srv = srv;
+        r->conn = conn;
+        r->refs = 1;
+        r->job.fd = -1;
+        r->last_progress = uv_now(srv->loop);
+        r->next = srv->reqs;
+        if (srv->reqs != NULL)
+            srv->reqs->prev = r;
+        srv->reqs = r;
+        srv->nreqs++;
+        *con_cls = r;
+        return first_call(r, url, method);
+    }
+    if (srv->closing && r->resp == NULL)
+        return MHD_NO; /* stopping: whatever still waits is dropped */
+    if (*upload_data_size > 0) {
+        if (r->up != NULL)
+            return sl__upload_data(r, upload_data, upload_data_size);
+        *upload_data_size = 0; /* a body nobody asked for is discarded */
+        return MHD_YES;
+    }
+    if (r->phase == PH_PREFLIGHT) {
+        if (r->resp != NULL)
+            return sl__queue(r); /* still the first call: no 100 Continue */
+        int err = sl__upload_start(r);
+        if (err < 0) {
+            sl__respond_error(r, err);
+            return sl__queue(r);
+        }
+        return MHD_YES;
+    }
+    if (r->resp != NULL && r->phase != PH_BODY)
+        return sl__queue(r);
+    switch (r->phase) {
+    case PH_BODY:
+        return sl__upload_end(r);
+    case PH_NOBODY:
+        if (r->route == ROUTE_HEALTH) {
+            static const char ok[] = "{\"status\":\"ok\"}\n";
+            sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+            return sl__queue(r);
+        }
+        sl__files_start(r);
+        return MHD_YES;
+    default:
+        return MHD_NO;
+    }
+}
+
+void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    sl_req_t *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    *con_cls = NULL;
+    r->gone = 1;
+    r->suspended = 0;
+    sl_budget_cancel(&r->budget_wait);
+    if (r->up != NULL && r->up->running)
+        sl__upload_abort(r, SL_EPREMATURE);
+    sl__req_unref(r);
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * One upload, end to end (DESIGN.md §2). The chain is built in one place, sl__upload_start, read
+ * left to right, and matches the README's diagram:
+ *
+ *   src_http ─▶ xf_limit ─▶ xf_digest ─▶ sink_file ─▶ commit
+ *
+ * The pipeline callback is the only place an upload's outcome is decided: 201 with
+ * {name,size,crc32,sha256}, Location and ETag once the commit's last fsync returned, or the error
+ * from the one status table. If the chain fails while the body is still arriving (a chunked body
+ * crossing --max-size, a full disk), libmicrohttpd cannot send a status mid-body (§4), so the rest
+ * of the body is read and discarded, up to DISCARD_MAX bytes, and the error answers the final
+ * call; a longer body is cut by closing the connection. The temp file is gone either way.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DISCARD_MAX (4u << 20)
+#define XF_HWM (64u << 10)
+
+static void on_pipeline_done(sl_pipeline_t *pl, int status)
+{
+    sl_req_t *r = pl->data;
+    sl_upload_t *up = r->up;
+
+    up->running = 0;
+    r->srv->uploads_active--;
+    if (!r->gone) {
+        if (status == 0) {
+            char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], etag[48];
+            int n;
+            sl__json_escape(r->name, name, sizeof(name));
+            n = snprintf(body, sizeof(body),
+                         "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"}\n",
+                         name, (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
+                         up->digest.sha256_hex);
+            sl__respond_json(r, MHD_HTTP_CREATED, body, (size_t)n);
+            sl__url_escape(r->name, name, sizeof(name));
+            snprintf(body, sizeof(body), "/files/%s", name);
+            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
+            sl_store_etag(up->sink.size, up->sink.mtime_ns, etag);
+            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, etag);
+        } else {
+            sl__respond_error(r, status);
+        }
+        /* Waiting for the commit, or mid-body and about to discard: either way, go on. */
+        r->need_read = 0;
+        sl_budget_cancel(&r->budget_wait);
+        sl__req_resume(r);
+    }
+    sl__req_unref(r);
+}
+
+int sl__upload_start(sl_req_t *r)
+{
+    sl_server_t *srv = r->srv;
+    sl_upload_t *up = sl_xcalloc(1, sizeof(*up));
+    sl_stream_t *chain[4];
+    int err;
+
+    r->up = up;
+    sl__src_http_init(&up->src, r);
+    sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
+    sl_xf_digest_init(&up->digest, srv->loop, XF_HWM);
+    sl_sink_file_init(&up->sink, &srv->store, r->name,
+                      (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0,
+                      srv->cfg.upload_buffer);
+    chain[0] = &up->src.s;
+    chain[1] = &up->limit.s;
+    chain[2] = &up->digest.s;
+    chain[3] = &up->sink.s;
+    up->pl.data = r;
+    err = sl_pipeline_run(&up->pl, chain, 4, on_pipeline_done);
+    if (err < 0)
+        abort(); /* fresh streams: only a programming error gets here */
+    up->running = 1;
+    r->refs++;
+    srv->uploads_active++;
+    r->phase = PH_BODY;
+    return 0;
+}
+
+enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
+{
+    sl_upload_t *up = r->up;
+
+    if (!up->running || up->src.s.flags & SL_STREAM_DESTROYED) {
+        up->discarded += *size;
+        *size = 0;
+        return up->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    sl__src_http_push(&up->src, data, *size);
+    *size = 0; /* always consume everything (rule 4) */
+    return MHD_YES;
+}
+
+enum MHD_Result sl__upload_end(sl_req_t *r)
+{
+    sl_upload_t *up = r->up;
+
+    up->eof = 1;
+    if (!up->running)
+        return r->resp != NULL ? sl__queue(r) : MHD_NO;
+    r->phase = PH_WAIT;
+    sl_stream_push(&up->src.s, NULL);
+    sl__req_suspend(r); /* resumed by on_pipeline_done, which prepares the response */
+    return MHD_YES;
+}
+
+void sl__upload_abort(sl_req_t *r, int err)
+{
+    if (r->up != NULL && r->up->running)
+        sl_pipeline_abort(&r->up->pl, err);
+}

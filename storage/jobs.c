@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Store jobs: the small file-system operations of the HTTP interface (preflight, open for
+ * reading, delete, list), each one uv_queue_work on libuv's thread pool so the loop never blocks
+ * on the disk. A job is embedded in its owner's request; its result fields are read in the
+ * callback, which runs on the loop thread.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+enum { JOB_PREFLIGHT, JOB_OPEN, JOB_DELETE, JOB_LIST };
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    uint64_t count, limit;
+    int truncated;
+} listbuf_t;
+
+static void lb_add(listbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 4096;
+        b->buf = sl_xrealloc(b->buf, b->cap);
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+static void lb_json_str(listbuf_t *b, const char *s)
+{
+    lb_add(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            lb_add(b, "\\", 1);
+        lb_add(b, s, 1);
+    }
+    lb_add(b, "\"", 1);
+}
+
+/* Walk `dir` (relative to root_fd, "" = root) depth-first, appending regular files. */
+static void walk(int root_fd, const char *dir, listbuf_t *b)
+{
+    int dfd = *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                   : dup(root_fd);
+    struct dirent *de;
+    DIR *d;
+
+    if (dfd < 0)
+        return;
+    d = fdopendir(dfd);
+    if (d == NULL) {
+        close(dfd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL && !b->truncated) {
+        char path[SL_NAME_MAX + 2];
+        struct stat sb;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (!*dir && strcmp(de->d_name, ".sluice") == 0)
+            continue;
+        if (snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", de->d_name) >=
+            (int)sizeof(path))
+            continue;
+        if (fstatat(root_fd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            walk(root_fd, path, b);
+        } else if (S_ISREG(sb.st_mode) && sl_name_check(path) == 0) {
+            char num[96];
+            if (b->count >= b->limit) {
+                b->truncated = 1;
+                break;
+            }
+            lb_add(b, b->count ? ",{\"name\":" : "{\"name\":", b->count ? 9 : 8);
+            lb_json_str(b, path);
+            snprintf(num, sizeof(num), ",\"size\":%llu,\"mtime\":%lld}",
+                     (unsigned long long)sb.st_size, (long long)sb.st_mtim.tv_sec);
+            lb_add(b, num, strlen(num));
+            b->count++;
+        }
+    }
+    closedir(d);
+}
+
+static void job_work(uv_work_t *w)
+{
+    sl_store_job_t *j = w->data;
+    int root_fd = j->store->root_fd;
+    struct stat sb;
+
+    j->status = 0;
+    switch (j->kind) {
+    case JOB_PREFLIGHT: {
+        struct statvfs vf;
+        if (j->name[0] && fstatat(root_fd, j->name, &sb, 0) == 0) {
+            j->status = SL_EEXISTS;
+            break;
+        }
+        if (j->need > 0 && fstatvfs(root_fd, &vf) == 0 &&
+            (uint64_t)vf.f_bavail * vf.f_frsize < j->need)
+            j->status = UV_ENOSPC;
+        break;
+    }
+    case JOB_OPEN:
+        j->fd = openat(root_fd, j->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (j->fd < 0) {
+            j->status = (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ? SL_ENOTFOUND
+                                                                               : -errno;
+            break;
+        }
+        if (fstat(j->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            close(j->fd);
+            j->fd = -1;
+            j->status = SL_ENOTFOUND;
+            break;
+        }
+        j->size = (uint64_t)sb.st_size;
+        j->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        break;
+    case JOB_DELETE:
+        if (fstatat(root_fd, j->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
+            j->status = SL_ENOTFOUND;
+            break;
+        }
+        if (unlinkat(root_fd, j->name, 0) < 0)
+            j->status = errno == ENOENT ? SL_ENOTFOUND : -errno;
+        else if (j->store->durable) {
+            char *slash = strrchr(j->name, '/');
+            int dfd;
+            if (slash != NULL)
+                *slash = '\0';
+            dfd = slash ? openat(root_fd, j->name, O_RDONLY | O_DIRECTORY) : dup(root_fd);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+        break;
+    case JOB_LIST: {
+        listbuf_t b = {0};
+        b.limit = j->need;
+        lb_add(&b, "{\"files\":[", 10);
+        walk(root_fd, "", &b);
+        lb_add(&b, b.truncated ? "],\"truncated\":true}\n" : "],\"truncated\":false}\n",
+               b.truncated ? 20 : 21);
+        j->json = b.buf;
+        j->json_len = b.len;
+        break;
+    }
+    }
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    sl_store_job_t *j = w->data;
+
+    if (status < 0 && j->status == 0)
+        j->status = status;
+    j->cb(j);
+}
+
+static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *name,
+                     uint64_t need, sl_store_job_cb cb)
+{
+    j->store = st;
+    j->kind = kind;
+    j->need = need;
+    j->cb = cb;
+    j->fd = -1;
+    j->json = NULL;
+    j->json_len = 0;
+    j->status = 0;
+    snprintf(j->name, sizeof(j->name), "%s", name ? name : "");
+    j->work.data = j;
+    return uv_queue_work(st->loop, &j->work, job_work, job_done);
+}
+
+int sl_store_preflight(sl_store_t *st, sl_store_job_t *job, const char *name, uint64_t need,
+                       sl_store_job_cb cb)
+{
+    return job_start(st, job, JOB_PREFLIGHT, name, need, cb);
+}
+
+int sl_store_open_read(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
+{
+    return job_start(st, job, JOB_OPEN, name, 0, cb);
+}
+
+int sl_store_delete(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
+{
+    return job_start(st, job, JOB_DELETE, name, 0, cb);
+}
+
+int sl_store_list(sl_store_t *st, sl_store_job_t *job, uint64_t limit, sl_store_job_cb cb)
+{
+    return job_start(st, job, JOB_LIST, NULL, limit, cb);
+}

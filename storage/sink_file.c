@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * sink_file: the writable at the end of every upload chain.
+ *
+ *   init ──open(O_CREAT|O_EXCL)──▶ write* ──▶ final: commit ──▶ finish
+ *                                       └──▶ destroy: close + unlink temp
+ *
+ * The temp file is ROOT/.sluice/tmp/<pid>-<seq>.part, created with O_EXCL at init; writes that
+ * arrive before the open completes wait for it. The stream base hands us every queued chunk at
+ * once (W5), and we write them with one positional pwritev (uv_fs_write with an explicit offset;
+ * libuv loops over short writes), so exactly one write is in flight. The commit runs as one job
+ * on the thread pool: fdatasync (durable mode), fstat, create missing parent directories, rename
+ * over the final name (renameat2 RENAME_NOREPLACE for create-only uploads), fsync the parent
+ * directory (durable mode). `finish` therefore means committed. Destroy waits for the operation
+ * in flight, then closes and unlinks the temp file unless the commit succeeded.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum {
+    ST_OPENING = 1 << 0,
+    ST_BUSY = 1 << 1,      /* open, write or commit in flight */
+    ST_COMMITTED = 1 << 2,
+    ST_DESTROYING = 1 << 3,
+    ST_FINAL_WAIT = 1 << 4, /* do_final arrived during the open */
+};
+
+static void start_commit(sl_sink_file_t *f);
+static void finish_destroy(sl_sink_file_t *f);
+
+static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done);
+
+static void op_complete(sl_sink_file_t *f)
+{
+    f->state &= ~ST_BUSY;
+    if (f->state & ST_DESTROYING)
+        finish_destroy(f);
+}
+
+static void on_open(uv_fs_t *req)
+{
+    sl_sink_file_t *f = req->data;
+    int r = (int)req->result;
+
+    uv_fs_req_cleanup(req);
+    f->state &= ~ST_OPENING;
+    if (r >= 0)
+        f->fd = r;
+    else
+        f->work_err = r;
+    op_complete(f);
+    if (f->state & ST_DESTROYING)
+        return;
+    if (f->wait_done != NULL) {
+        sl_done_cb d = f->wait_done;
+        f->wait_done = NULL;
+        if (r < 0)
+            d(&f->s, r);
+        else
+            issue_write(f, f->wait_chunks, f->wait_n, d);
+    } else if (f->state & ST_FINAL_WAIT) {
+        f->state &= ~ST_FINAL_WAIT;
+        if (r < 0)
+            f->op_done(&f->s, r);
+        else
+            start_commit(f);
+    }
+}
+
+static void on_write(uv_fs_t *req)
+{
+    sl_sink_file_t *f = req->data;
+    ssize_t r = req->result;
+    sl_done_cb d = f->op_done;
+
+    uv_fs_req_cleanup(req);
+    if (r > 0)
+        f->offset += (uint64_t)r;
+    op_complete(f);
+    d(&f->s, r < 0 ? (int)r : 0);
+}
+
+static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+    f->op_done = done;
+    f->state |= ST_BUSY;
+    f->req.data = f;
+    uv_fs_write(f->s.loop, &f->req, f->fd, f->bufs, (unsigned int)n, (int64_t)f->offset, on_write);
+}
+
+static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+{
+    sl_sink_file_t *f = (sl_sink_file_t *)s;
+
+    if (f->state & ST_OPENING) {
+        f->wait_chunks = chunks; /* the base keeps the batch until done (W4) */
+        f->wait_n = n;
+        f->wait_done = done;
+        return;
+    }
+    if (f->fd < 0) {
+        done(s, f->work_err ? f->work_err : UV_EBADF);
+        return;
+    }
+    issue_write(f, chunks, n, done);
+}
+
+/* fsync the directory `dir` (relative to root_fd; "" is the root). */
+static int fsync_dir(int root_fd, const char *dir)
+{
+    int fd = *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(root_fd);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+static void commit_work(uv_work_t *w)
+{
+    sl_sink_file_t *f = w->data;
+    sl_store_t *st = f->store;
+    char dir[SL_NAME_MAX + 1];
+    struct stat sb;
+    char *slash;
+    int created = 0;
+
+    f->work_err = 0;
+    if (st->durable && fdatasync(f->fd) < 0)
+        f->work_err = -errno;
+    if (f->work_err == 0 && fstat(f->fd, &sb) == 0) {
+        f->size = (uint64_t)sb.st_size;
+        f->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    }
+    close(f->fd);
+    f->fd = -1;
+    if (f->work_err != 0)
+        return;
+    /* Create missing parent directories, one segment at a time. */
+    snprintf(dir, sizeof(dir), "%s", f->name);
+    for (slash = strchr(dir, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (mkdirat(st->root_fd, dir, 0755) == 0)
+            created = 1;
+        else if (errno != EEXIST) {
+            f->work_err = -errno;
+            return;
+        }
+        *slash = '/';
+    }
+    if (renameat2(st->root_fd, f->tmp, st->root_fd, f->name,
+                  (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0) < 0) {
+        f->work_err = errno == EEXIST ? SL_EEXISTS : -errno;
+        return;
+    }
+    f->state |= ST_COMMITTED;
+    if (!st->durable)
+        return;
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+    f->work_err = fsync_dir(st->root_fd, dir);
+    while (created && f->work_err == 0 && dir[0] != '\0') {
+        /* New directories must be durable in their own parents too. */
+        slash = strrchr(dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        else
+            dir[0] = '\0';
+        f->work_err = fsync_dir(st->root_fd, dir);
+    }
+}
+
+static void after_commit(uv_work_t *w, int status)
+{
+    sl_sink_file_t *f = w->data;
+    int err = status < 0 ? status : f->work_err;
+
+    op_complete(f);
+    f->op_done(&f->s, err);
+}
+
+static void start_commit(sl_sink_file_t *f)
+{
+    f->state |= ST_BUSY;
+    f->work.data = f;
+    uv_queue_work(f->s.loop, &f->work, commit_work, after_commit);
+}
+
+static void sink_final(sl_stream_t *s, sl_done_cb done)
+{
+    sl_sink_file_t *f = (sl_sink_file_t *)s;
+
+    f->op_done = done;
+    if (f->state & ST_OPENING) {
+        f->state |= ST_FINAL_WAIT;
+        return;
+    }
+    if (f->fd < 0) {
+        done(s, f->work_err ? f->work_err : UV_EBADF);
+        return;
+    }
+    start_commit(f);
+}
+
+static void cleanup_work(uv_work_t *w)
+{
+    sl_sink_file_t *f = w->data;
+
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (!(f->state & ST_COMMITTED))
+        unlinkat(f->store->root_fd, f->tmp, 0);
+}
+
+static void after_cleanup(uv_work_t *w, int status)
+{
+    sl_sink_file_t *f = w->data;
+    sl_done_cb d = f->destroy_done;
+
+    (void)status;
+    free(f->name);
+    f->name = NULL;
+    d(&f->s, 0);
+}
+
+static void finish_destroy(sl_sink_file_t *f)
+{
+    f->work.data = f;
+    uv_queue_work(f->s.loop, &f->work, cleanup_work, after_cleanup);
+}
+
+static void sink_destroy(sl_stream_t *s, int err, sl_done_cb done)
+{
+    sl_sink_file_t *f = (sl_sink_file_t *)s;
+
+    (void)err;
+    f->state |= ST_DESTROYING;
+    if (f->wait_done != NULL) {
+        sl_done_cb d = f->wait_done; /* a write that waited for the open fails now */
+        f->wait_done = NULL;
+        d(s, SL_EDESTROYED);
+    }
+    if (f->state & ST_FINAL_WAIT) {
+        f->state &= ~ST_FINAL_WAIT;
+        f->op_done(s, SL_EDESTROYED);
+    }
+    f->destroy_done = done;
+    if (!(f->state & ST_BUSY))
+        finish_destroy(f);
+}
+
+static const sl_stream_type_t sink_file_type = {
+    .name = "sink_file",
+    .do_write = sink_write,
+    .do_final = sink_final,
+    .do_destroy = sink_destroy,
+};
+
+void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
+                       size_t hwm)
+{
+    char path[4096];
+
+    sl_stream_init(&f->s, st->loop, &sink_file_type, SL_STREAM_WRITABLE, hwm, 0);
+    f->store = st;
+    f->name = sl_xstrdup(name);
+    f->flags = flags;
+    f->fd = -1;
+    f->offset = 0;
+    f->size = 0;
+    f->work_err = 0;
+    f->wait_done = NULL;
+    f->state = ST_OPENING | ST_BUSY;
+    snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%ld-%llu.part", (long)getpid(),
+             (unsigned long long)++st->seq);
+    snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);
+    f->req.data = f;
+    uv_fs_open(st->loop, &f->req, path, UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_WRONLY, 0644,
+               on_open);
+}

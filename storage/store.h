@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The store: where finished files live and how a stream of bytes becomes one, atomically.
+ *
+ * Finished files are ROOT/<name>; work in progress lives under ROOT/.sluice/ on the same
+ * filesystem. The only way a byte reaches a final name is sl_sink_file's commit: fdatasync, rename
+ * over the final name, fsync of the directory. So a reader sees the old file or the new one, never
+ * a part, and after a crash only temp files can be partial; sl_store_open sweeps those whose
+ * writer process is gone. Nothing outside storage/ builds a path: callers speak in names
+ * (sl_name_*) and jobs. Every file operation runs on libuv's thread pool.
+ */
+#ifndef SL_STORAGE_STORE_H
+#define SL_STORAGE_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "streams/stream.h"
+
+#define SL_NAME_MAX 1024   /* bytes in a whole name */
+#define SL_SEGMENT_MAX 255 /* bytes in one segment */
+
+typedef struct sl_store_s {
+    uv_loop_t *loop;
+    char *root;
+    int root_fd;
+    int durable;     /* 1: fdatasync + directory fsync at commit (the default) */
+    uint64_t seq;    /* temp-file counter */
+    size_t swept;    /* temp files removed by the last sweep */
+} sl_store_t;
+
+/* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
+ * ROOT/.sluice/tmp, sweeps dead temp files. Blocking; call at start-up only. */
+int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable);
+void sl_store_close(sl_store_t *st);
+
+/* --- names (paths.c) --------------------------------------------------------------------- */
+
+enum { SL_DECODE_PATH = 0, SL_DECODE_QUERY = 1 };
+/* Percent-decode raw[0..len) into out (cap bytes incl. NUL). In a PATH an encoded '/' (%2F) is
+ * refused; %00 always is. Returns 0, SL_EBADNAME or SL_ETOOLONG. */
+int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap);
+/* 0 if `name` (NUL-terminated, borrowed) is a valid store name (DESIGN.md §5), else SL_EBADNAME
+ * or SL_ETOOLONG. */
+int sl_name_check(const char *name);
+/* Write a new random id (32 hex chars + NUL, from OpenSSL RAND_bytes) into out[33]. */
+void sl_name_random(char out[33]);
+
+/* --- the file sink (sink_file.c) ------------------------------------------------------------ */
+
+enum { SL_SINK_NOREPLACE = 1 }; /* commit fails with SL_EEXISTS if the name exists */
+
+typedef struct sl_sink_file_s {
+    sl_stream_t s;
+    /* read-only, valid after finish */
+    uint64_t size;
+    int64_t mtime_ns;
+    /* private */
+    sl_store_t *store;
+    char *name;
+    char tmp[64];
+    int fd;
+    unsigned flags;
+    unsigned state;
+    uint64_t offset;
+    uv_fs_t req;
+    uv_work_t work;
+    int work_err;
+    sl_chunk_t **wait_chunks; /* a write that waits for the open */
+    size_t wait_n;
+    sl_done_cb wait_done, op_done, destroy_done;
+    uv_buf_t bufs[SL_STREAM_MAX_BATCH];
+} sl_sink_file_t;
+
+/* A writable that streams into a new temp file (O_EXCL) and, at end, commits it as `name`
+ * (borrowed, copied). One pwritev in flight; queued chunks are coalesced (W5). Destroying it
+ * before the commit removes the temp file. `f` is borrowed until its on_close. */
+void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
+                       size_t hwm);
+
+/* --- jobs: one file-system operation on the thread pool (jobs.c) ---------------------------- */
+
+typedef struct sl_store_job_s sl_store_job_t;
+typedef void (*sl_store_job_cb)(sl_store_job_t *job);
+
+struct sl_store_job_s {
+    void *data;   /* public: the owner's */
+    int status;   /* result: 0 or a negative code */
+    int fd;       /* open_read: returned owned (caller closes), else -1 */
+    uint64_t size;
+    int64_t mtime_ns;
+    char *json;   /* list: returned owned (free), JSON text */
+    size_t json_len;
+    /* private */
+    uv_work_t work;
+    sl_store_t *store;
+    int kind;
+    char name[SL_NAME_MAX + 1];
+    uint64_t need;
+    sl_store_job_cb cb;
+};
+
+/* Each starts one job; `job` is borrowed until cb(job) runs on the loop thread. */
+/* Stat `name` (NULL: none) and check that the filesystem has `need` bytes free (UV_ENOSPC). */
+int sl_store_preflight(sl_store_t *st, sl_store_job_t *job, const char *name, uint64_t need,
+                       sl_store_job_cb cb);
+/* Open `name` for reading: fd, size, mtime; SL_ENOTFOUND for missing or not a regular file. */
+int sl_store_open_read(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb);
+/* Remove `name`: SL_ENOTFOUND when missing. */
+int sl_store_delete(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb);
+/* List every finished file as JSON {"files":[{name,size,mtime}],"truncated":bool}; at most
+ * `limit` entries. */
+int sl_store_list(sl_store_t *st, sl_store_job_t *job, uint64_t limit, sl_store_job_cb cb);
+
+/* Format a strong validator for (size, mtime) into out[48]: "\"<mtime hex>-<size hex>\"". */
+void sl_store_etag(uint64_t size, int64_t mtime_ns, char out[48]);
+
+#endif
