@@ -56,7 +56,8 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
 static void respond_file(sl_req_t *r, sl_store_job_t *j)
 {
     struct MHD_Connection *c = r->conn;
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     struct MHD_Response *resp;
     uint64_t start = 0, end = j->size ? j->size - 1 : 0;

@@ -135,7 +135,6 @@ static void finish_stop(sl_server_t *srv)
     uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
 }
 
-
 static void on_tick(uv_timer_t *h)
 {
     sl_server_t *srv = h->data;
@@ -189,15 +188,15 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         return r;
     }
     sl_budget_set(cfg->buffer_budget);
-    srv->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-        sl__mhd_log, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv,
+                                MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned int)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                (size_t)cfg->conn_memory, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
+                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
+                                MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
+                                MHD_OPTION_UNESCAPE_CALLBACK, sl__unescape_none, NULL,
+                                MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         sl_store_close(&srv->store);
         free(srv);

@@ -30,8 +30,8 @@ typedef struct sl_upload_s {
     sl_xf_digest_t digest;
     sl_sink_file_t sink;
     sl_pipeline_t pl;
-    int running;   /* the pipeline callback has not run yet */
-    int eof;       /* the body ended (final call seen) */
+    int running; /* the pipeline callback has not run yet */
+    int eof;     /* the body ended (final call seen) */
     uint64_t discarded;
 } sl_upload_t;
 
@@ -54,13 +54,13 @@ struct sl_req_s {
     int refs;              /* the connection's, plus one per operation in flight */
     int phase;
     int route;
-    int method;            /* METHOD_* in routes.c */
+    int method; /* METHOD_* in routes.c */
     int suspended;
-    int need_read;         /* the chain asked the source to wait (R2) */
-    int noreplace;         /* If-None-Match: * (412 if the name exists) */
-    int create_only;       /* POST ?name= (409 if the name exists) */
+    int need_read;   /* the chain asked the source to wait (R2) */
+    int noreplace;   /* If-None-Match: * (412 if the name exists) */
+    int create_only; /* POST ?name= (409 if the name exists) */
     int has_body;
-    int gone;              /* libmicrohttpd completed the request */
+    int gone;                /* libmicrohttpd completed the request */
     uint64_t content_length; /* UINT64_MAX when unknown (chunked) */
     uint64_t last_progress;  /* uv_now of the last body byte or chain progress */
     struct MHD_Response *resp;
@@ -77,11 +77,11 @@ struct sl_server_s {
     sl_store_t store;
     struct MHD_Daemon *mhd;
     uv_poll_t poll;
-    uv_timer_t timer;    /* MHD_get_timeout */
-    uv_idle_t idle;      /* "run MHD again now" and the kick after resume */
-    uv_timer_t tick;     /* once a second: idle uploads, shutdown progress */
+    uv_timer_t timer; /* MHD_get_timeout */
+    uv_idle_t idle;   /* "run MHD again now" and the kick after resume */
+    uv_timer_t tick;  /* once a second: idle uploads, shutdown progress */
     unsigned port;
-    sl_req_t *reqs;      /* live requests */
+    sl_req_t *reqs; /* live requests */
     size_t nreqs, uploads_active;
     int draining, stopping, closing, handles_open;
     uint64_t drain_deadline;
@@ -97,9 +97,8 @@ void sl__req_unref(sl_req_t *r);
 
 /* routes.c */
 enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls);
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls);
 size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri);
 void sl__mhd_log(void *cls, const char *fmt, va_list ap);
 void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice: %s\n", err);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN); /* required for sendfile (research/mhd-libuv.md §7) */
+    signal(SIGPIPE, SIG_IGN);  /* required for sendfile (research/mhd-libuv.md §7) */
     sl_config_apply_env(&cfg); /* before the first file operation */
     r = sl_server_new(loop, &cfg, &srv);
     if (r < 0) {
@@ -53,8 +53,8 @@ int main(int argc, char **argv)
                 cfg.root, sl_strerror(r));
         return 1;
     }
-    fprintf(stderr, "sluice: listening on http://%s:%u root=%s durability=%s swept=%zu\n",
-            cfg.host, sl_server_port(srv), sl_server_root(srv), cfg.durable ? "full" : "none",
+    fprintf(stderr, "sluice: listening on http://%s:%u root=%s durability=%s swept=%zu\n", cfg.host,
+            sl_server_port(srv), sl_server_root(srv), cfg.durable ? "full" : "none",
             sl_server_swept(srv));
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);

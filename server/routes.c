@@ -95,10 +95,10 @@ static int validate_upload(sl_req_t *r)
 {
     struct MHD_Connection *c = r->conn;
     struct hdr_count cl = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *te =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *ce =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *v;
 
@@ -161,9 +161,9 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
 
     r->method = method_of(method);
     te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    r->has_body = te != NULL ||
-                  (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
+    r->has_body =
+        te != NULL || (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
     err = route(r, url);
     if (err == 0) {
         int upload = (r->route == ROUTE_FILE && r->method == M_PUT) ||
@@ -205,9 +205,8 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
 }
 
 enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     sl_server_t *srv = cls;
     sl_req_t *r = *con_cls;

@@ -52,8 +52,8 @@ static void lb_json_str(listbuf_t *b, const char *s)
 /* Walk `dir` (relative to root_fd, "" = root) depth-first, appending regular files. */
 static void walk(int root_fd, const char *dir, listbuf_t *b)
 {
-    int dfd = *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                   : dup(root_fd);
+    int dfd =
+        *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(root_fd);
     struct dirent *de;
     DIR *d;
 
@@ -117,8 +117,8 @@ static void job_work(uv_work_t *w)
     case JOB_OPEN:
         j->fd = openat(root_fd, j->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (j->fd < 0) {
-            j->status = (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ? SL_ENOTFOUND
-                                                                               : -errno;
+            j->status =
+                (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ? SL_ENOTFOUND : -errno;
             break;
         }
         if (fstat(j->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
@@ -172,8 +172,8 @@ static void job_done(uv_work_t *w, int status)
     j->cb(j);
 }
 
-static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *name,
-                     uint64_t need, sl_store_job_cb cb)
+static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *name, uint64_t need,
+                     sl_store_job_cb cb)
 {
     j->store = st;
     j->kind = kind;

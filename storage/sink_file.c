@@ -26,7 +26,7 @@
 
 enum {
     ST_OPENING = 1 << 0,
-    ST_BUSY = 1 << 1,      /* open, write or commit in flight */
+    ST_BUSY = 1 << 1, /* open, write or commit in flight */
     ST_COMMITTED = 1 << 2,
     ST_DESTROYING = 1 << 3,
     ST_FINAL_WAIT = 1 << 4, /* do_final arrived during the open */

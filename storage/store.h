@@ -24,9 +24,9 @@ typedef struct sl_store_s {
     uv_loop_t *loop;
     char *root;
     int root_fd;
-    int durable;     /* 1: fdatasync + directory fsync at commit (the default) */
-    uint64_t seq;    /* temp-file counter */
-    size_t swept;    /* temp files removed by the last sweep */
+    int durable;  /* 1: fdatasync + directory fsync at commit (the default) */
+    uint64_t seq; /* temp-file counter */
+    size_t swept; /* temp files removed by the last sweep */
 } sl_store_t;
 
 /* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
@@ -84,12 +84,12 @@ typedef struct sl_store_job_s sl_store_job_t;
 typedef void (*sl_store_job_cb)(sl_store_job_t *job);
 
 struct sl_store_job_s {
-    void *data;   /* public: the owner's */
-    int status;   /* result: 0 or a negative code */
-    int fd;       /* open_read: returned owned (caller closes), else -1 */
+    void *data; /* public: the owner's */
+    int status; /* result: 0 or a negative code */
+    int fd;     /* open_read: returned owned (caller closes), else -1 */
     uint64_t size;
     int64_t mtime_ns;
-    char *json;   /* list: returned owned (free), JSON text */
+    char *json; /* list: returned owned (free), JSON text */
     size_t json_len;
     /* private */
     uv_work_t work;

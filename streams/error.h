@@ -9,24 +9,24 @@
 #define SL_STREAMS_ERROR_H
 
 #define SL_ERRNO_MAP(XX)                                                                           \
-    XX(TOOLARGE, -5001, "body exceeds the size limit")                                         \
-    XX(DESTROYED, -5002, "stream destroyed")                                                   \
-    XX(WRITEAFTEREND, -5003, "write after end")                                                \
-    XX(PREMATURE, -5004, "premature close")                                                    \
-    XX(PUSHAFTEREOF, -5005, "push after end of stream")                                        \
-    XX(BADNAME, -5006, "invalid file name")                                                    \
-    XX(CHECKSUM, -5007, "checksum mismatch")                                                   \
-    XX(MULTIPLECB, -5008, "completion callback called twice")                                  \
-    XX(IDLE, -5009, "upload idle for too long")                                                \
-    XX(SHUTDOWN, -5010, "server is shutting down")                                             \
-    XX(BADREQUEST, -5011, "malformed request")                                                 \
-    XX(NOTFOUND, -5012, "no such file")                                                        \
-    XX(EXISTS, -5013, "file exists")                                                           \
-    XX(RANGE, -5014, "range not satisfiable")                                                  \
-    XX(METHOD, -5015, "method not allowed")                                                    \
-    XX(LENGTHREQUIRED, -5016, "length required")                                               \
-    XX(UNSUPPORTED, -5017, "unsupported media type or encoding")                              \
-    XX(NOTIMPL, -5018, "not implemented")                                                      \
+    XX(TOOLARGE, -5001, "body exceeds the size limit")                                             \
+    XX(DESTROYED, -5002, "stream destroyed")                                                       \
+    XX(WRITEAFTEREND, -5003, "write after end")                                                    \
+    XX(PREMATURE, -5004, "premature close")                                                        \
+    XX(PUSHAFTEREOF, -5005, "push after end of stream")                                            \
+    XX(BADNAME, -5006, "invalid file name")                                                        \
+    XX(CHECKSUM, -5007, "checksum mismatch")                                                       \
+    XX(MULTIPLECB, -5008, "completion callback called twice")                                      \
+    XX(IDLE, -5009, "upload idle for too long")                                                    \
+    XX(SHUTDOWN, -5010, "server is shutting down")                                                 \
+    XX(BADREQUEST, -5011, "malformed request")                                                     \
+    XX(NOTFOUND, -5012, "no such file")                                                            \
+    XX(EXISTS, -5013, "file exists")                                                               \
+    XX(RANGE, -5014, "range not satisfiable")                                                      \
+    XX(METHOD, -5015, "method not allowed")                                                        \
+    XX(LENGTHREQUIRED, -5016, "length required")                                                   \
+    XX(UNSUPPORTED, -5017, "unsupported media type or encoding")                                   \
+    XX(NOTIMPL, -5018, "not implemented")                                                          \
     XX(TOOLONG, -5019, "URI too long")
 
 typedef enum {

@@ -202,8 +202,7 @@ static void start_write(sl_stream_t *s)
     if (s->flags & (SL_STREAM_WRITING | SL_STREAM_DESTROYED))
         return;
     if (s->wq.count == 0) {
-        if ((s->flags & SL_STREAM_NEED_DRAIN) && s->length == 0 &&
-            !(s->flags & SL_STREAM_ENDING)) {
+        if ((s->flags & SL_STREAM_NEED_DRAIN) && s->length == 0 && !(s->flags & SL_STREAM_ENDING)) {
             s->flags &= ~SL_STREAM_NEED_DRAIN; /* W6 */
             if (s->on_drain != NULL)
                 s->on_drain(s);
@@ -238,7 +237,7 @@ int sl_stream_write(sl_stream_t *s, sl_chunk_t *c)
         return s->error;
     if (s->flags & SL_STREAM_ENDING)
         return SL_EWRITEAFTEREND; /* W10 */
-    s->length += c->len; /* W1 */
+    s->length += c->len;          /* W1 */
     s->bytes_in += c->len;
     ret = s->length < s->hwm || s->length == 0; /* W2 */
     if (!ret)
@@ -269,8 +268,8 @@ static void on_final_done(sl_stream_t *s, int status)
 static void maybe_final(sl_stream_t *s)
 {
     if (!(s->flags & SL_STREAM_ENDING) ||
-        (s->flags & (SL_STREAM_WRITING | SL_STREAM_FINALING | SL_STREAM_FINISHED |
-                     SL_STREAM_DESTROYED)) ||
+        (s->flags &
+         (SL_STREAM_WRITING | SL_STREAM_FINALING | SL_STREAM_FINISHED | SL_STREAM_DESTROYED)) ||
         s->wq.count > 0 || (s->pending & EV_FINISH))
         return;
     s->flags |= SL_STREAM_FINALING;
@@ -369,8 +368,7 @@ int sl_stream_push(sl_stream_t *s, sl_chunk_t *c)
         s->rlength += c->len;
     }
     ret = s->rlength < s->rhwm || s->rlength == 0; /* R1 */
-    if ((s->flags & SL_STREAM_WRITABLE) && !(s->flags & SL_STREAM_FLOWING) &&
-        s->pipe_dst != NULL)
+    if ((s->flags & SL_STREAM_WRITABLE) && !(s->flags & SL_STREAM_FLOWING) && s->pipe_dst != NULL)
         ret = 0; /* a transform whose destination waits holds its input (T2) */
     if (!ret)
         s->flags |= SL_STREAM_NEED_READ;

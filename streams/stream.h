@@ -132,15 +132,15 @@ struct sl_stream_s {
     sl_event_cb on_finish;
     sl_close_cb on_close;
     /* private */
-    sl_chunkq_t wq;         /* queued writes */
-    sl_chunk_t **inflight;  /* the batch given to do_write */
+    sl_chunkq_t wq;        /* queued writes */
+    sl_chunk_t **inflight; /* the batch given to do_write */
     size_t inflight_n;
-    sl_chunkq_t rq;         /* readable buffer */
-    sl_stream_t *pipe_dst;  /* P1: one destination */
+    sl_chunkq_t rq;        /* readable buffer */
+    sl_stream_t *pipe_dst; /* P1: one destination */
     sl_stream_t *pipe_src;
-    sl_done_cb held_done;   /* T2 */
-    int sync;               /* inside do_write (W7) */
-    unsigned pending;       /* deferred events scheduled */
+    sl_done_cb held_done; /* T2 */
+    int sync;             /* inside do_write (W7) */
+    unsigned pending;     /* deferred events scheduled */
     void *pipeline;
 };
 

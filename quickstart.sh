@@ -1,0 +1,55 @@
+#!/bin/sh
+# sluice quick start. On a fresh Debian 12 machine:
+#   ./quickstart.sh serve [sluice flags…]   install what is missing, build, run on 127.0.0.1:8080 (./data)
+#   ./quickstart.sh test                    install what is missing, build, run every test, then again
+#                                           under AddressSanitizer + UndefinedBehaviorSanitizer
+set -eu
+cd "$(dirname "$0")"
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 clang-format"
+
+install_deps() {
+    missing=""
+    for p in $PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "quickstart: installing$missing" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+}
+
+build() { # build DIR [cmake args…]
+    dir=$1; shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+case "$cmd" in
+serve)
+    install_deps
+    build build -DSLUICE_TESTS=OFF
+    mkdir -p data
+    exec ./build/sluice --listen 127.0.0.1:8080 --root ./data "$@"
+    ;;
+test)
+    install_deps
+    echo "== format check" >&2
+    clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tests/*/*.[ch]
+    echo "== build and test" >&2
+    build build
+    (cd build && ctest --output-on-failure --timeout 900)
+    echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
+    build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --output-on-failure --timeout 900)
+    echo "== all tests passed" >&2
+    ;;
+*)
+    echo "usage: $0 serve [sluice flags…] | test" >&2
+    exit 2
+    ;;
+esac
