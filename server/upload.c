@@ -64,7 +64,7 @@ int sl__upload_start(sl_req_t *r)
     r->up = up;
     sl__src_http_init(&up->src, r);
     sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
-    sl_xf_digest_init(&up->digest, srv->loop, XF_HWM);
+    sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
     sl_sink_file_init(&up->sink, &srv->store, r->name,
                       (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0,
                       srv->cfg.upload_buffer);

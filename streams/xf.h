@@ -2,7 +2,9 @@
  *
  * Transforms of the upload chain that pass bytes through unchanged:
  *   xf_limit   fails with SL_ETOOLARGE as soon as more than `max` bytes went through (0 = none);
- *   xf_digest  computes crc32 (zlib) and SHA-256 (OpenSSL) of everything that passes, in passing.
+ *   xf_digest  computes crc32 (zlib) and SHA-256 (OpenSSL) of everything that passes, in passing;
+ *              batches of SL_XF_DIGEST_INLINE bytes or more are hashed on the thread pool, so the
+ *              loop thread keeps reading the socket while a worker hashes.
  * Both forward each chunk by reference (no copy) and hold their done while the destination is
  * above its high-water mark (T2).
  */
@@ -12,6 +14,8 @@
 #include <stdint.h>
 
 #include "stream.h"
+
+#define SL_XF_DIGEST_INLINE (8u << 10)
 
 typedef struct sl_xf_limit_s {
     sl_stream_t s;
@@ -25,7 +29,13 @@ typedef struct sl_xf_digest_s {
     unsigned char sha256[32];
     char sha256_hex[65]; /* set once the stream finished */
     uint64_t size;
-    void *md; /* private: EVP_MD_CTX */
+    /* private */
+    void *md; /* EVP_MD_CTX */
+    uv_work_t work;
+    sl_chunk_t **batch;
+    size_t batch_n;
+    sl_done_cb batch_done, destroy_done;
+    int hashing;
 } sl_xf_digest_t;
 
 /* `x` is borrowed (caller-allocated) until its on_close. */
