@@ -147,7 +147,7 @@ static void on_tick(uv_timer_t *h)
             continue;
         if (srv->draining && now >= srv->drain_deadline)
             sl__upload_abort(r, SL_ESHUTDOWN);
-        else if (srv->cfg.idle_timeout &&
+        else if (srv->cfg.idle_timeout && !r->up->eof &&
                  now - r->last_progress >= (uint64_t)srv->cfg.idle_timeout * 1000)
             sl__upload_abort(r, SL_EIDLE);
     }

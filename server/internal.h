@@ -61,7 +61,8 @@ struct sl_req_s {
     int create_only; /* POST ?name= (409 if the name exists) */
     int has_body;
     int gone;                /* libmicrohttpd completed the request */
-    uint64_t content_length; /* UINT64_MAX when unknown (chunked) */
+    uint64_t content_length; /* from Content-Length; 0 when chunked or absent */
+    int chunked;             /* Transfer-Encoding: chunked: length unknown */
     uint64_t last_progress;  /* uv_now of the last body byte or chain progress */
     struct MHD_Response *resp;
     unsigned status;

@@ -113,15 +113,13 @@ static int validate_upload(sl_req_t *r)
         return SL_EUNSUPPORTED;
     if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0)
         return SL_EUNSUPPORTED;
-    r->content_length = UINT64_MAX;
+    r->content_length = 0;
+    r->chunked = te != NULL;
     if (cl.n == 1) {
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         r->content_length = strtoull(v, NULL, 10); /* MHD already refused a malformed one */
-    } else if (te == NULL) {
-        r->content_length = 0;
     }
-    if (r->srv->cfg.max_size && r->content_length != UINT64_MAX &&
-        r->content_length > r->srv->cfg.max_size)
+    if (r->srv->cfg.max_size && te == NULL && r->content_length > r->srv->cfg.max_size)
         return SL_ETOOLARGE;
     v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (v != NULL) {
@@ -177,7 +175,7 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         else if (upload)
             err = validate_upload(r);
         if (err == 0 && upload) {
-            uint64_t need = r->content_length == UINT64_MAX ? 0 : r->content_length;
+            uint64_t need = r->chunked ? 0 : r->content_length;
             if (need > 0 || r->noreplace || r->create_only) {
                 r->job.data = r;
                 r->refs++;

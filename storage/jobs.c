@@ -52,8 +52,8 @@ static void lb_json_str(listbuf_t *b, const char *s)
 /* Walk `dir` (relative to root_fd, "" = root) depth-first, appending regular files. */
 static void walk(int root_fd, const char *dir, listbuf_t *b)
 {
-    int dfd =
-        *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(root_fd);
+    /* A fresh open, never dup(root_fd): a dup shares the directory offset with the store. */
+    int dfd = openat(root_fd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct dirent *de;
     DIR *d;
 

@@ -1,0 +1,203 @@
+"""Shared harness for sluice's integration tests.
+
+Starts the real `sluice` binary (path from $SLUICE_BIN, else build/sluice) on an ephemeral
+127.0.0.1 port with a fresh root, and offers small clients: curl, raw sockets, /proc readings.
+Every wait is bounded; a server that does not come up or does not stop fails the test.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("SLUICE_BIN", os.path.join(TOP, "build", "sluice"))
+
+
+class Server:
+    """One sluice process. `root` defaults to a new temp dir removed at stop()."""
+
+    def __init__(self, *args, root=None, port=0):
+        self.own_root = root is None
+        self.root = root or tempfile.mkdtemp(prefix="sluice-it-")
+        self.args = ["--listen", f"127.0.0.1:{port}", "--root", self.root] + list(args)
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(tempfile.gettempdir(), f"sluice-it-{os.getpid()}-{id(self)}.log")
+
+    def start(self, timeout=10):
+        self.log = open(self.log_path, "w+b")
+        self.proc = subprocess.Popen([BIN] + self.args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.log.seek(0)
+            m = re.search(rb"listening on http://[^:]+:(\d+)", self.log.read())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sluice exited {self.proc.returncode}: {self.output()}")
+            time.sleep(0.02)
+        raise AssertionError("sluice did not start: " + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def pid(self):
+        return self.proc.pid
+
+    def rss_kib(self):
+        """Current VmRSS of the server in KiB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def hwm_kib(self):
+        """Peak RSS (VmHWM) of the server in KiB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def send(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=60):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("sluice did not stop within %ss" % timeout)
+        if self.own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+        self.log.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+        return self.proc.returncode
+
+    def tmp_files(self):
+        d = os.path.join(self.root, ".sluice", "tmp")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def final_files(self):
+        out = []
+        for dp, dn, fn in os.walk(self.root):
+            rel = os.path.relpath(dp, self.root)
+            if rel == ".sluice" or rel.startswith(".sluice/"):
+                continue
+            for f in fn:
+                out.append(os.path.normpath(os.path.join(rel, f)))
+        return sorted(out)
+
+
+def curl(*args, data_file=None, timeout=120):
+    """Run curl -s; returns (status, headers dict lower-case, body bytes)."""
+    hdr = tempfile.NamedTemporaryFile(delete=False)
+    hdr.close()
+    cmd = ["curl", "-s", "-S", "--max-time", str(timeout), "-D", hdr.name, "-o", "-"] + list(args)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 10)
+    with open(hdr.name, "rb") as f:
+        raw = f.read().decode(errors="replace")
+    os.unlink(hdr.name)
+    blocks = [b for b in raw.split("\r\n\r\n") if b.strip()]
+    status, headers = 0, {}
+    if blocks:
+        last = blocks[-1].split("\r\n")
+        status = int(last[0].split()[1])
+        for line in last[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+    return status, headers, p.stdout
+
+
+def raw_request(port, data, timeout=10, read_all=True):
+    """Send raw bytes to the server and return everything it answers until it closes or the
+    timeout (or, with read_all False, the first complete response head + Content-Length body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        return read_response(s, timeout, read_all)
+    finally:
+        s.close()
+
+
+def read_response(s, timeout=10, read_all=True):
+    buf = b""
+    deadline = time.time() + timeout
+    s.settimeout(timeout)
+    while time.time() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        if not read_all and b"\r\n\r\n" in buf:
+            head, _, body = buf.partition(b"\r\n\r\n")
+            m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            if head.startswith(b"HTTP/1.1 100"):
+                buf = body
+                continue
+            if m and len(body) >= int(m.group(1)):
+                break
+    return buf
+
+
+def status_of(resp):
+    """Status code of the last response in raw bytes (skipping 100 Continue)."""
+    codes = re.findall(rb"HTTP/1\.[01] (\d{3})", resp)
+    codes = [int(c) for c in codes if c != b"100"]
+    return codes[-1] if codes else 0
+
+
+def json_body(resp):
+    return json.loads(resp.split(b"\r\n\r\n", 1)[1].decode())
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+class ServerTest(unittest.TestCase):
+    """A test case with one server per test (self.srv), stopped and checked afterwards."""
+
+    server_args = ()
+
+    def setUp(self):
+        self.srv = Server(*self.server_args).start()
+
+    def tearDown(self):
+        out = self.srv.output()
+        rc = self.srv.stop()
+        self.assertEqual(rc, 0, "sluice exited %s: %s" % (rc, out))
+        self.assertNotIn("AddressSanitizer", out)
+        self.assertNotIn("runtime error", out)
