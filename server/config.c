@@ -5,6 +5,7 @@
  */
 #include "sluice.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,10 @@ int sl_parse_size(const char *s, uint64_t *out)
 
     if (s == NULL || *s < '0' || *s > '9')
         return -1;
+    errno = 0;
     v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -1;
     if (*end != '\0') {
         switch (*end) {
         case 'k':
@@ -104,8 +108,9 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 
     if (s == NULL || *s < '0' || *s > '9')
         return -1;
+    errno = 0;
     v = strtoul(s, &end, 10);
-    if (*end != '\0' || v < lo || v > hi)
+    if (errno == ERANGE || *end != '\0' || v < lo || v > hi)
         return -1;
     *out = (unsigned)v;
     return 0;
@@ -138,67 +143,92 @@ static int parse_listen(sl_config_t *cfg, const char *s)
     return 0;
 }
 
+static const char *const value_flags[] = {
+    "--listen",          "--root",          "--max-size",         "--durability",
+    "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
+    "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
+};
+
+/* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
+static int apply(sl_config_t *cfg, const char *a, const char *v)
+{
+    uint64_t sz = 0;
+
+    if (strcmp(a, "--listen") == 0)
+        return parse_listen(cfg, v);
+    if (strcmp(a, "--root") == 0) {
+        if (v[0] == '\0' || strlen(v) >= sizeof(cfg->root))
+            return -1;
+        snprintf(cfg->root, sizeof(cfg->root), "%s", v);
+        return 0;
+    }
+    if (strcmp(a, "--durability") == 0) {
+        if (strcmp(v, "full") != 0 && strcmp(v, "none") != 0)
+            return -1;
+        cfg->durable = strcmp(v, "full") == 0;
+        return 0;
+    }
+    if (strcmp(a, "--max-connections") == 0)
+        return parse_uint(v, 1, 1000000, &cfg->max_connections);
+    if (strcmp(a, "--idle-timeout") == 0)
+        return parse_uint(v, 1, 86400, &cfg->idle_timeout);
+    if (strcmp(a, "--shutdown-timeout") == 0)
+        return parse_uint(v, 0, 86400, &cfg->shutdown_timeout);
+    if (strcmp(a, "--threads") == 0)
+        return parse_uint(v, 1, 1024, &cfg->threads);
+    if (sl_parse_size(v, &sz) < 0)
+        return -1;
+    if (strcmp(a, "--max-size") == 0)
+        cfg->max_size = sz;
+    else if (strcmp(a, "--conn-memory") == 0 && sz >= 4096 && sz <= (16u << 20))
+        cfg->conn_memory = (size_t)sz;
+    else if (strcmp(a, "--upload-buffer") == 0 && sz >= 1 && sz <= (1ull << 30))
+        cfg->upload_buffer = (size_t)sz;
+    else if (strcmp(a, "--buffer-budget") == 0 && sz <= (1ull << 40))
+        cfg->buffer_budget = (size_t)sz;
+    else if (strcmp(a, "--list-limit") == 0 && sz > 0)
+        cfg->list_limit = sz;
+    else
+        return -1;
+    return 0;
+}
+
 int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     int i;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t sz;
-        int bad = 0, takes = 1;
+        size_t k;
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             sl_config_usage(stdout);
             return 1;
-        } else if (strcmp(a, "--version") == 0) {
+        }
+        if (strcmp(a, "--version") == 0) {
             printf("sluice %s\n", SL_VERSION);
             return 1;
-        } else if (strcmp(a, "--verbose") == 0) {
+        }
+        if (strcmp(a, "--verbose") == 0) {
             cfg->verbose = 1;
-            takes = 0;
-        } else if (v == NULL && strncmp(a, "--", 2) == 0) {
-            snprintf(err, errlen, "option %s needs a value (see --help)", a);
-            return SL_EBADREQUEST;
-        } else if (strcmp(a, "--listen") == 0) {
-            bad = parse_listen(cfg, v);
-        } else if (strcmp(a, "--root") == 0) {
-            bad = v[0] == '\0' || strlen(v) >= sizeof(cfg->root);
-            if (!bad)
-                snprintf(cfg->root, sizeof(cfg->root), "%s", v);
-        } else if (strcmp(a, "--max-size") == 0) {
-            bad = sl_parse_size(v, &cfg->max_size);
-        } else if (strcmp(a, "--durability") == 0) {
-            bad = strcmp(v, "full") != 0 && strcmp(v, "none") != 0;
-            cfg->durable = strcmp(v, "full") == 0;
-        } else if (strcmp(a, "--max-connections") == 0) {
-            bad = parse_uint(v, 1, 1000000, &cfg->max_connections);
-        } else if (strcmp(a, "--idle-timeout") == 0) {
-            bad = parse_uint(v, 1, 86400, &cfg->idle_timeout);
-        } else if (strcmp(a, "--shutdown-timeout") == 0) {
-            bad = parse_uint(v, 0, 86400, &cfg->shutdown_timeout);
-        } else if (strcmp(a, "--threads") == 0) {
-            bad = parse_uint(v, 1, 1024, &cfg->threads);
-        } else if (strcmp(a, "--conn-memory") == 0) {
-            bad = sl_parse_size(v, &sz) || sz < 4096 || sz > (16u << 20);
-            cfg->conn_memory = (size_t)sz;
-        } else if (strcmp(a, "--upload-buffer") == 0) {
-            bad = sl_parse_size(v, &sz) || sz < 1 || sz > (1ull << 30);
-            cfg->upload_buffer = (size_t)sz;
-        } else if (strcmp(a, "--buffer-budget") == 0) {
-            bad = sl_parse_size(v, &sz) || sz > (1ull << 40);
-            cfg->buffer_budget = (size_t)sz;
-        } else if (strcmp(a, "--list-limit") == 0) {
-            bad = sl_parse_size(v, &cfg->list_limit) || cfg->list_limit == 0;
-        } else {
+            continue;
+        }
+        for (k = 0; k < sizeof(value_flags) / sizeof(value_flags[0]); k++)
+            if (strcmp(a, value_flags[k]) == 0)
+                break;
+        if (k == sizeof(value_flags) / sizeof(value_flags[0])) {
             snprintf(err, errlen, "unknown option '%s' (see --help)", a);
             return SL_EBADREQUEST;
         }
-        if (bad) {
-            snprintf(err, errlen, "invalid value '%s' for %s (see --help)", v, a);
+        if (i + 1 >= argc) {
+            snprintf(err, errlen, "option %s needs a value (see --help)", a);
             return SL_EBADREQUEST;
         }
-        i += takes;
+        if (apply(cfg, a, argv[i + 1]) < 0) {
+            snprintf(err, errlen, "invalid value '%s' for %s (see --help)", argv[i + 1], a);
+            return SL_EBADREQUEST;
+        }
+        i++;
     }
     return 0;
 }

@@ -30,6 +30,8 @@ int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap)
 {
     size_t i, o = 0;
 
+    if (cap == 0)
+        return SL_ETOOLONG;
     for (i = 0; i < len; i++) {
         int ch = (unsigned char)raw[i];
         if (ch == '%') {

@@ -30,12 +30,14 @@ enum {
     ST_COMMITTED = 1 << 2,
     ST_DESTROYING = 1 << 3,
     ST_FINAL_WAIT = 1 << 4, /* do_final arrived during the open */
+    ST_CREATED = 1 << 5,    /* the temp file is ours to remove */
 };
 
 static void start_commit(sl_sink_file_t *f);
 static void finish_destroy(sl_sink_file_t *f);
 
 static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done);
+static void start_open(sl_sink_file_t *f);
 
 static void op_complete(sl_sink_file_t *f)
 {
@@ -50,10 +52,15 @@ static void on_open(uv_fs_t *req)
     int r = (int)req->result;
 
     uv_fs_req_cleanup(req);
+    if (r == UV_EEXIST && ++f->open_tries < 8 && !(f->state & ST_DESTROYING)) {
+        start_open(f); /* a leftover with our pid (a restart that reused it): take the next */
+        return;
+    }
     f->state &= ~ST_OPENING;
-    if (r >= 0)
+    if (r >= 0) {
         f->fd = r;
-    else
+        f->state |= ST_CREATED;
+    } else
         f->work_err = r;
     op_complete(f);
     if (f->state & ST_DESTROYING)
@@ -226,7 +233,7 @@ static void cleanup_work(uv_work_t *w)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
-    if (!(f->state & ST_COMMITTED))
+    if ((f->state & ST_CREATED) && !(f->state & ST_COMMITTED))
         unlinkat(f->store->root_fd, f->tmp, 0);
 }
 
@@ -277,8 +284,6 @@ static const sl_stream_type_t sink_file_type = {
 void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
                        size_t hwm)
 {
-    char path[4096];
-
     sl_stream_init(&f->s, st->loop, &sink_file_type, SL_STREAM_WRITABLE, hwm, 0);
     f->store = st;
     f->name = sl_xstrdup(name);
@@ -289,6 +294,15 @@ void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsi
     f->work_err = 0;
     f->wait_done = NULL;
     f->state = ST_OPENING | ST_BUSY;
+    f->open_tries = 0;
+    start_open(f);
+}
+
+static void start_open(sl_sink_file_t *f)
+{
+    sl_store_t *st = f->store;
+    char path[4096];
+
     snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%ld-%llu.part", (long)getpid(),
              (unsigned long long)++st->seq);
     snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);

@@ -56,8 +56,8 @@ static size_t sweep(int root_fd)
         if (de->d_name[0] == '.')
             continue;
         pid = strtol(de->d_name, NULL, 10);
-        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
-            continue; /* a live process owns it */
+        if (pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue; /* a live process owns it (EPERM: alive, another user's) */
         if (pid > 0 && pid == (long)getpid())
             continue;
         if (unlinkat(dfd, de->d_name, 0) == 0)

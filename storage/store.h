@@ -62,6 +62,7 @@ typedef struct sl_sink_file_s {
     int fd;
     unsigned flags;
     unsigned state;
+    unsigned open_tries;
     uint64_t offset;
     uv_fs_t req;
     uv_work_t work;
