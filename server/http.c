@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -135,6 +137,39 @@ static void finish_stop(sl_server_t *srv)
     uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
 }
 
+/* libmicrohttpd 0.9.75 reads an edge-triggered socket until a short read; a FIN that arrived
+ * behind the last data then raises no new event, and the connection sits in CLOSE-WAIT holding
+ * its upload until the idle timeout (fixed upstream in 1.0). An upload that has not moved for a
+ * second, is not suspended, and whose socket reports RDHUP with nothing left to read has lost its
+ * client: abort it (the temp file goes at once) and let libmicrohttpd close it within a second. */
+static int client_gone(sl_req_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd pfd;
+    int pending = 0;
+
+    if (ci == NULL)
+        return 0;
+    pfd.fd = ci->connect_fd;
+    pfd.events = POLLIN | POLLRDHUP;
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        return 0;
+    return ioctl(pfd.fd, FIONREAD, &pending) == 0 && pending == 0;
+}
+
+/* Requests with an operation in flight (an upload chain or a store job). */
+static size_t busy_requests(sl_server_t *srv)
+{
+    size_t n = 0;
+    sl_req_t *r;
+
+    for (r = srv->reqs; r != NULL; r = r->next)
+        if (r->refs > (r->gone ? 0 : 1))
+            n++;
+    return n;
+}
+
 static void on_tick(uv_timer_t *h)
 {
     sl_server_t *srv = h->data;
@@ -145,13 +180,23 @@ static void on_tick(uv_timer_t *h)
         next = r->next;
         if (r->up == NULL || !r->up->running)
             continue;
-        if (srv->draining && now >= srv->drain_deadline)
+        if (srv->draining && now >= srv->drain_deadline) {
             sl__upload_abort(r, SL_ESHUTDOWN);
-        else if (srv->cfg.idle_timeout && !r->up->eof &&
-                 now - r->last_progress >= (uint64_t)srv->cfg.idle_timeout * 1000)
+        } else if (!r->up->eof && !r->suspended && now - r->last_progress >= 1000 &&
+                   client_gone(r)) {
+            sl__upload_abort(r, SL_EPREMATURE);
+            MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
+            sl__http_kick(srv); /* re-read MHD_get_timeout, which now includes this second */
+        } else if (srv->cfg.idle_timeout && !r->up->eof &&
+                   now - r->last_progress >= (uint64_t)srv->cfg.idle_timeout * 1000) {
             sl__upload_abort(r, SL_EIDLE);
+        }
     }
-    if (srv->stopping && !srv->closing && (srv->nreqs == 0 || now >= srv->drain_deadline + 5000))
+    /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
+     * (its client may still hold the connection, waiting to send a body nobody reads). */
+    if (srv->stopping && !srv->closing &&
+        (srv->nreqs == 0 || (now >= srv->drain_deadline && busy_requests(srv) == 0) ||
+         now >= srv->drain_deadline + 5000))
         finish_stop(srv);
 }
 
@@ -162,7 +207,7 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
     struct sockaddr_in6 sa6;
     struct sockaddr_in sa4;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     int r;
 
     srv->loop = loop;

@@ -32,6 +32,7 @@ enum {
 
 #define F_SCHEDULED (1u << 20)
 #define F_DESTROY_DONE (1u << 21)
+#define F_FINAL_STARTED (1u << 22) /* do_flush/do_final runs once, whatever the event order */
 
 static void start_write(sl_stream_t *s);
 static void maybe_final(sl_stream_t *s);
@@ -268,10 +269,9 @@ static void on_final_done(sl_stream_t *s, int status)
 static void maybe_final(sl_stream_t *s)
 {
     if (!(s->flags & SL_STREAM_ENDING) ||
-        (s->flags &
-         (SL_STREAM_WRITING | SL_STREAM_FINALING | SL_STREAM_FINISHED | SL_STREAM_DESTROYED)) ||
-        s->wq.count > 0 || (s->pending & EV_FINISH))
+        (s->flags & (SL_STREAM_WRITING | SL_STREAM_DESTROYED | F_FINAL_STARTED)) || s->wq.count > 0)
         return;
+    s->flags |= F_FINAL_STARTED;
     s->flags |= SL_STREAM_FINALING;
     s->sync++;
     if ((s->flags & SL_STREAM_READABLE) && s->type->do_flush != NULL)

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * check_server: the runner for tests/server/, one suite per file of server/ under test. Every
+ * test runs in its own child process (CK_FORK) with a 10 second timeout.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *config_suite(void);
+Suite *respond_suite(void);
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    int failed;
+
+    srunner_add_suite(sr, respond_suite());
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
