@@ -39,7 +39,8 @@ static const sl_stream_type_t src_http_type = {
 
 void sl__src_http_init(sl_src_http_t *src, sl_req_t *r)
 {
-    sl_stream_init(&src->s, r->srv->loop, &src_http_type, SL_STREAM_READABLE, 0, 0);
+    sl_stream_init(&src->s, r->srv->loop, &src_http_type, SL_STREAM_READABLE, 0,
+                   r->srv->cfg.upload_buffer);
     src->req = r;
 }
 
