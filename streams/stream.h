@@ -38,8 +38,10 @@
  * Transform
  *  T1  A transform's do_write handles the chunks given to it and forwards its output with
  *      sl_stream_push.
- *  T2  Backpressure is set by the reading side: a transform's done is held while its readable
- *      side is at or above its hwm, and released when the destination drains.
+ *  T2  Backpressure is set by the reading side: a transform ends its do_write with
+ *      sl_stream_forward_done, which holds done while its readable side is paused or at its hwm
+ *      and releases it when the destination drains. A transform that calls done directly is
+ *      never held.
  *  T3  At end, do_flush runs before the end of the readable side is pushed.
  *
  * Pipe
@@ -52,11 +54,14 @@
  *  D1  destroy(err) is idempotent and asynchronous: do_destroy runs (it may finish later), then
  *      on_close(s, err) fires on a later loop turn. Memory is released only in or after on_close.
  *  D2  After destroy, queued chunks are released and writes are rejected with SL_EDESTROYED.
+ *  D3  Auto-destroy: a stream destroys itself with 0 once it is complete (a writable after
+ *      on_finish, a readable after its end was delivered, a transform after both).
  *
  * Pipeline
  *  L1  pipeline(s0 … sN-1) pipes neighbours and calls its callback exactly once.
  *  L2  The first error wins; a premature close gives way to a real error found later.
- *  L3  On error every stage is destroyed with that error (a file sink then removes its temp file).
+ *  L3  On error every stage is destroyed with that error (a file sink then removes its temp file),
+ *      except stages that already completed and auto-destroyed (D3), as in Node.
  *  L4  On success the callback runs only after the last stage finished (its do_final, the
  *      commit, returned) and every stage has closed.
  */

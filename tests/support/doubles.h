@@ -2,20 +2,21 @@
  *
  * Test doubles for the stream contract (streams/stream.h), shared by every Check runner.
  *
- * Each double embeds its sl_stream_t first, so the double is found from the stream pointer by a
- * cast, and leaves s->data to the test. Doubles watch the contract from the inside: a call the
- * rules forbid (a second do_write in flight, do_write after destroy, do_read without a preceding
- * 0 from push, a user callback inside the call that caused it) is recorded as a violation, and
- * close_loop fails the test on the first one, naming the rule. Every double and probe appends its
- * events to one trace (" sink.write sink.write_done sink.final ..."), so tests can assert order.
+ * Each double embeds its sl_stream_t first and its dbl_t second, so the double is found from the
+ * stream pointer by a cast, and leaves s->data to the test. Doubles watch the contract from the
+ * inside: a call the rules forbid (a second do_write in flight, do_write after destroy, do_read
+ * without a preceding 0 from push, a user callback inside the call that caused it) is recorded as a
+ * violation, and close_loop fails the test on the first one, naming the rule. Every double and
+ * probe appends its events to one trace (" sink.write sink.write_done sink.final ..."), so tests
+ * can assert order.
  *
  *   fake_src      readable only; the test pushes chunks, or scripts bytes that fake_src_pump and
  *                 do_read push until push returns 0 (R2), then EOF.
  *   slow_sink     writable; do_write and do_final complete on a uv_timer after delay_ms.
  *   sync_sink     writable; do_write and do_final complete inside the call (W7).
  *   failing_sink  a slow_sink whose fail_at-th do_write completes with fail_code (W11, L2, L3).
- *   pass_xf       a transform that pushes what it gets (optionally upper-cased) and a trailer at
- *                 flush (T1-T3).
+ *   pass_xf       a transform that pushes what it gets (optionally upper-cased), ends do_write
+ *                 with sl_stream_forward_done (T2) and pushes a trailer at flush (T1-T3).
  *   probe_t       counts on_drain/on_finish/on_close of a stream, or a pipeline's callback.
  *
  * The three sinks are one struct (test_sink_t). Their do_destroy closes the sink's timer and
