@@ -182,6 +182,32 @@ START_TEST(d1_destroy_is_idempotent_and_closes_once_later)
 }
 END_TEST
 
+START_TEST(d3_complete_streams_destroy_themselves)
+{
+    slow_sink_t k;
+    fake_src_t f;
+    probe_t pk, pf;
+
+    open_loop(&loop);
+    fake_src_init(&f, &loop, 64);
+    slow_sink_init(&k, &loop, 64, 1, SINK_FINAL);
+    probe_stream(&pf, &f.s, "src");
+    probe_stream(&pk, &k.s, "sink");
+    ck_assert_int_eq(sl_stream_pipe(&f.s, &k.s), 0);
+    fake_src_push_str(&f, "abc");
+    ck_assert_int_eq(sl_stream_push(&f.s, NULL), 0);
+    run_loop(&loop);
+    ck_assert_int_eq(pk.finish, 1);
+    ck_assert(k.s.flags & SL_STREAM_DESTROYED); /* the writable after on_finish */
+    ck_assert(f.s.flags & SL_STREAM_DESTROYED); /* the readable after its end */
+    ck_assert_int_eq(pk.close, 1);
+    ck_assert_int_eq(pk.close_err, 0);
+    ck_assert_int_eq(pf.close, 1);
+    ck_assert_int_eq(pf.close_err, 0);
+    close_loop(&loop);
+}
+END_TEST
+
 START_TEST(d1_on_close_waits_for_a_slow_do_destroy)
 {
     slow_sink_t k;
@@ -520,6 +546,7 @@ Suite *pipeline_suite(void)
 
     tc = add_tcase(s, "destroy");
     tcase_add_test(tc, d1_destroy_is_idempotent_and_closes_once_later);
+    tcase_add_test(tc, d3_complete_streams_destroy_themselves);
     tcase_add_test(tc, d1_on_close_waits_for_a_slow_do_destroy);
     tcase_add_test(tc, d1_memory_may_be_freed_in_on_close);
     tcase_add_test(tc, d2_destroy_releases_queued_chunks_and_rejects_writes);
