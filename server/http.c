@@ -26,6 +26,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#define MHD_RUNS_PER_TURN 8
+
 static void run_mhd(sl_server_t *srv);
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -49,9 +51,18 @@ static void run_mhd(sl_server_t *srv)
 {
     MHD_UNSIGNED_LONG_LONG to;
 
+    int i;
+
     if (srv->mhd == NULL)
         return;
-    MHD_run(srv->mhd);
+    /* While MHD has work left (timeout 0: data behind an edge it already consumed), run it again
+     * right here, a few times: each run reads one piece per connection, and several pieces per
+     * loop turn let the chain hand bigger batches to the thread pool. */
+    for (i = 0; i < MHD_RUNS_PER_TURN; i++) {
+        MHD_run(srv->mhd);
+        if (MHD_get_timeout(srv->mhd, &to) != MHD_YES || to != 0)
+            break;
+    }
     if (MHD_get_timeout(srv->mhd, &to) != MHD_YES) {
         uv_idle_stop(&srv->idle);
         uv_timer_stop(&srv->timer);

@@ -31,6 +31,7 @@ enum {
     ST_DESTROYING = 1 << 3,
     ST_FINAL_WAIT = 1 << 4, /* do_final arrived during the open */
     ST_CREATED = 1 << 5,    /* the temp file is ours to remove */
+    ST_DEFERRED = 1 << 6,   /* a write waits for the end of the loop turn */
 };
 
 static void start_commit(sl_sink_file_t *f);
@@ -106,6 +107,19 @@ static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_don
     uv_fs_write(f->s.loop, &f->req, f->fd, f->bufs, (unsigned int)n, (int64_t)f->offset, on_write);
 }
 
+static void deferred_write(void *arg)
+{
+    sl_sink_file_t *f = arg;
+
+    f->state &= ~(ST_DEFERRED | ST_BUSY);
+    if (f->state & ST_DESTROYING) {
+        f->op_done(&f->s, SL_EDESTROYED);
+        finish_destroy(f);
+        return;
+    }
+    issue_write(f, f->wait_chunks, f->wait_n, f->op_done);
+}
+
 static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
 {
     sl_sink_file_t *f = (sl_sink_file_t *)s;
@@ -120,7 +134,13 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
         done(s, f->work_err ? f->work_err : UV_EBADF);
         return;
     }
-    issue_write(f, chunks, n, done);
+    /* Issue the write at the end of this loop turn: chunks that arrive in the same turn queue in
+     * the base and go out together in the next pwritev, for no added latency. */
+    f->wait_chunks = chunks;
+    f->wait_n = n;
+    f->op_done = done;
+    f->state |= ST_BUSY | ST_DEFERRED;
+    sl_defer(s->loop, deferred_write, f);
 }
 
 /* fsync the directory `dir` (relative to root_fd; "" is the root). */

@@ -41,6 +41,21 @@ static void forward(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n, sl_done_cb
     sl_stream_forward_done(&x->s, done, last);
 }
 
+static void after_hash(uv_work_t *w, int status);
+static void hash_work(uv_work_t *w);
+
+static void start_hash(void *arg)
+{
+    sl_xf_digest_t *x = arg;
+
+    x->work.data = x;
+    if (x->destroy_done != NULL) {
+        after_hash(&x->work, SL_EDESTROYED); /* destroyed before the job started */
+        return;
+    }
+    uv_queue_work(x->s.loop, &x->work, hash_work, after_hash);
+}
+
 static void hash_work(uv_work_t *w)
 {
     sl_xf_digest_t *x = w->data;
@@ -84,12 +99,13 @@ static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_
         forward(x, chunks, n, done);
         return;
     }
+    /* Start the job at the end of this loop turn: chunks arriving in the same turn queue in the
+     * base and make the next batch bigger. */
     x->batch = chunks; /* the base keeps the batch until done (W4) */
     x->batch_n = n;
     x->batch_done = done;
     x->hashing = 1;
-    x->work.data = x;
-    uv_queue_work(s->loop, &x->work, hash_work, after_hash);
+    sl_defer(s->loop, start_hash, x);
 }
 
 static void digest_flush(sl_stream_t *s, sl_done_cb done)
