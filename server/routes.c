@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define PREFLIGHT_MIN (1u << 20) /* bodies from this size get the free-space check first */
+
 size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri)
 {
     (void)cls;
@@ -176,7 +178,9 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
             err = validate_upload(r);
         if (err == 0 && upload) {
             uint64_t need = r->chunked ? 0 : r->content_length;
-            if (need > 0 || r->noreplace || r->create_only) {
+            /* Small bodies skip the free-space check (a job and a suspend); a full disk still
+             * fails their write with 507. */
+            if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
                 r->job.data = r;
                 r->refs++;
                 if (sl_store_preflight(&r->srv->store, &r->job,

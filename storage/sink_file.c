@@ -271,6 +271,10 @@ static void after_cleanup(uv_work_t *w, int status)
 static void finish_destroy(sl_sink_file_t *f)
 {
     f->work.data = f;
+    if (f->fd < 0 && (!(f->state & ST_CREATED) || (f->state & ST_COMMITTED))) {
+        after_cleanup(&f->work, 0); /* committed (or never created): nothing left on disk */
+        return;
+    }
     uv_queue_work(f->s.loop, &f->work, cleanup_work, after_cleanup);
 }
 
