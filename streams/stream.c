@@ -164,6 +164,19 @@ static void fail(sl_stream_t *s, int err)
     sl_stream_destroy(s, err);
 }
 
+/* After an operation completes: 1 if the stream failed (W11) or was destroyed meanwhile, in
+ * which case the close may now proceed (D1) and the caller stops. */
+static int stopped_by(sl_stream_t *s, int status)
+{
+    if (status < 0)
+        fail(s, status);
+    if (status < 0 || (s->flags & SL_STREAM_DESTROYED)) {
+        maybe_close(s);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_write_done(sl_stream_t *s, int status)
 {
     size_t i, bytes = 0;
@@ -179,15 +192,8 @@ static void on_write_done(sl_stream_t *s, int status)
     }
     s->inflight_n = 0;
     s->length -= bytes;
-    if (status < 0) {
-        fail(s, status);
-        maybe_close(s);
+    if (stopped_by(s, status))
         return;
-    }
-    if (s->flags & SL_STREAM_DESTROYED) {
-        maybe_close(s);
-        return;
-    }
     if (s->sync) {
         schedule(s, EV_AFTER_WRITE); /* W7 */
         return;
@@ -252,15 +258,8 @@ int sl_stream_write(sl_stream_t *s, sl_chunk_t *c)
 static void on_final_done(sl_stream_t *s, int status)
 {
     s->flags &= ~SL_STREAM_FINALING;
-    if (status < 0) {
-        fail(s, status);
-        maybe_close(s);
+    if (stopped_by(s, status))
         return;
-    }
-    if (s->flags & SL_STREAM_DESTROYED) {
-        maybe_close(s);
-        return;
-    }
     if ((s->flags & SL_STREAM_READABLE) && !(s->flags & SL_STREAM_EOF))
         sl_stream_push(s, NULL); /* T3: flush ran, now end the readable side */
     schedule(s, EV_FINISH);
