@@ -29,6 +29,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->durable = 1;
     cfg->shutdown_timeout = 30;
     cfg->list_limit = 10000;
+    cfg->max_expansion = 100;
 }
 
 void sl_config_usage(void *file)
@@ -49,6 +50,8 @@ void sl_config_usage(void *file)
           "  --threads N              libuv thread pool size for file I/O (default 16)\n"
           "  --shutdown-timeout SECS  on SIGINT/SIGTERM, time in-flight uploads get (default 30)\n"
           "  --list-limit N           most entries returned by GET /files/ (default 10000)\n"
+          "  --max-expansion N        a gzip/deflate body may decode to at most N times its size\n"
+          "                           plus 1 MiB, 0 = no limit (default 100)\n"
           "  --verbose                libmicrohttpd diagnostics on stderr\n"
           "  --help, --version\n",
           file);
@@ -147,6 +150,7 @@ static const char *const value_flags[] = {
     "--listen",          "--root",          "--max-size",         "--durability",
     "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
     "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
+    "--max-expansion",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -186,6 +190,8 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         cfg->upload_buffer = (size_t)sz;
     else if (strcmp(a, "--buffer-budget") == 0 && sz <= (1ull << 40))
         cfg->buffer_budget = (size_t)sz;
+    else if (strcmp(a, "--max-expansion") == 0 && sz <= 1000000)
+        cfg->max_expansion = sz;
     else if (strcmp(a, "--list-limit") == 0 && sz > 0)
         cfg->list_limit = sz;
     else

@@ -61,13 +61,16 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     struct MHD_Response *resp;
     uint64_t start = 0, end = j->size ? j->size - 1 : 0;
-    char etag[48], date[64], cr[96];
+    char etag[72], date[64], cr[96], digest[64];
     time_t mt = (time_t)(j->mtime_ns / 1000000000);
     struct tm tm;
     unsigned status = MHD_HTTP_OK;
     int pr;
 
-    sl_store_etag(j->size, j->mtime_ns, etag);
+    if (j->has_meta)
+        snprintf(etag, sizeof(etag), "\"%s\"", j->meta.sha256_hex); /* as in the 201 */
+    else
+        sl_store_etag(j->size, j->mtime_ns, etag);
     gmtime_r(&mt, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (inm != NULL && (strcmp(inm, etag) == 0 || strcmp(inm, "*") == 0)) {
@@ -94,6 +97,10 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (j->has_meta) {
+        sl__repr_digest_header(j->meta.sha256_hex, digest);
+        MHD_add_response_header(resp, "Repr-Digest", digest);
+    }
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
     r->resp = resp;

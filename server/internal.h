@@ -24,8 +24,15 @@ typedef struct sl_src_http_s {
     sl_req_t *req;
 } sl_src_http_t;
 
+typedef struct sl_digests_s {
+    int algs; /* SL_DIGEST_* present */
+    unsigned char sha256[32], sha512[64];
+} sl_digests_t;
+
 typedef struct sl_upload_s {
     sl_src_http_t src;
+    sl_xf_digest_t cdigest; /* Content-Digest of an encoded body, before decoding */
+    sl_xf_inflate_t inflate;
     sl_xf_limit_t limit;
     sl_xf_digest_t digest;
     sl_sink_file_t sink;
@@ -56,9 +63,11 @@ struct sl_req_s {
     int route;
     int method; /* METHOD_* in routes.c */
     int suspended;
-    int need_read;   /* the chain asked the source to wait (R2) */
-    int noreplace;   /* If-None-Match: * (412 if the name exists) */
-    int create_only; /* POST ?name= (409 if the name exists) */
+    int need_read;              /* the chain asked the source to wait (R2) */
+    int noreplace;              /* If-None-Match: * (412 if the name exists) */
+    int create_only;            /* POST ?name= (409 if the name exists) */
+    int encoding;               /* SL_INFLATE_* from Content-Encoding, 0 for identity */
+    sl_digests_t repr, content; /* Repr-Digest, Content-Digest */
     int has_body;
     int gone;                /* libmicrohttpd completed the request */
     uint64_t content_length; /* from Content-Length; 0 when chunked or absent */
@@ -118,6 +127,13 @@ void sl__upload_abort(sl_req_t *r, int err);
 
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);
+
+/* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
+int sl__digests_parse(const char *v, sl_digests_t *d);
+void sl__base64(const unsigned char *in, size_t n, char *out);
+void sl__hex_to_bytes(const char *hex, unsigned char *out, size_t n);
+/* "sha-256=:<base64>:" for a hex SHA-256, into out[64]. */
+void sl__repr_digest_header(const char *sha256_hex, char out[64]);
 
 /* respond.c: the one error→status table, and responses set on r (queued by the handler). */
 unsigned sl__status_for(int err);

@@ -111,8 +111,25 @@ static int validate_upload(sl_req_t *r)
         return SL_EBADREQUEST;
     if (cl.n > 1)
         return SL_EBADREQUEST;
-    if (ce != NULL && strcasecmp(ce, "identity") != 0)
-        return SL_EUNSUPPORTED;
+    if (ce != NULL) {
+        if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)
+            r->encoding = SL_INFLATE_GZIP;
+        else if (strcasecmp(ce, "deflate") == 0)
+            r->encoding = SL_INFLATE_DEFLATE;
+        else if (strcasecmp(ce, "identity") != 0)
+            return SL_EUNSUPPORTED; /* one coding at most: "gzip, br" too */
+    }
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Repr-Digest");
+    if (v != NULL && sl__digests_parse(v, &r->repr) < 0)
+        return SL_EBADREQUEST;
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Digest");
+    if (v != NULL && sl__digests_parse(v, &r->content) < 0)
+        return SL_EBADREQUEST;
+    if (!r->encoding && (((r->repr.algs & r->content.algs & SL_DIGEST_SHA256) &&
+                          memcmp(r->repr.sha256, r->content.sha256, 32) != 0) ||
+                         ((r->repr.algs & r->content.algs & SL_DIGEST_SHA512) &&
+                          memcmp(r->repr.sha512, r->content.sha512, 64) != 0)))
+        return SL_ECHECKSUM; /* unencoded: the two fields describe the same bytes */
     if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0)
         return SL_EUNSUPPORTED;
     r->content_length = 0;

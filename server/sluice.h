@@ -35,6 +35,7 @@ typedef struct sl_config_s {
     int durable;               /* --durability full (1, default) | none (0) */
     unsigned shutdown_timeout; /* --shutdown-timeout seconds for in-flight uploads (30) */
     uint64_t list_limit;       /* --list-limit, entries in GET /files/ (10000) */
+    uint64_t max_expansion;    /* --max-expansion, decoded/encoded ratio of gzip bodies (100) */
     int verbose;               /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 

@@ -21,6 +21,43 @@
 #define DISCARD_MAX (4u << 20)
 #define XF_HWM (64u << 10)
 
+static void respond_created(sl_req_t *r, sl_upload_t *up)
+{
+    char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], hdr[80];
+    int n;
+
+    sl__json_escape(r->name, name, sizeof(name));
+    n = snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"}\n", name,
+                 (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
+                 up->digest.sha256_hex);
+    sl__respond_json(r, MHD_HTTP_CREATED, body, (size_t)n);
+    sl__url_escape(r->name, name, sizeof(name));
+    snprintf(body, sizeof(body), "/files/%s", name);
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
+    snprintf(hdr, sizeof(hdr), "\"%s\"", up->digest.sha256_hex); /* strong: from the content */
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, hdr);
+    sl__repr_digest_header(up->digest.sha256_hex, hdr);
+    MHD_add_response_header(r->resp, "Repr-Digest", hdr);
+}
+
+/* 400 naming the digest that did not match: expected and actual, base64 as in the field. */
+static void respond_mismatch(sl_req_t *r, const sl_xf_digest_t *d, const char *field)
+{
+    int is256 = d->failed_alg == SL_DIGEST_SHA256;
+    size_t n = is256 ? 32 : 64;
+    char want[96], got[96], body[512];
+    int len;
+
+    sl__base64(is256 ? d->expect256 : d->expect512, n, want);
+    sl__base64(is256 ? d->sha256 : d->sha512, n, got);
+    len = snprintf(body, sizeof(body),
+                   "{\"error\":\"%s\",\"status\":400,\"code\":\"SL_ECHECKSUM\",\"field\":\"%s\","
+                   "\"algorithm\":\"%s\",\"expected\":\"%s\",\"actual\":\"%s\"}\n",
+                   sl_strerror(SL_ECHECKSUM), field, is256 ? "sha-256" : "sha-512", want, got);
+    sl__respond_json(r, MHD_HTTP_BAD_REQUEST, body, (size_t)len);
+}
+
 static void on_pipeline_done(sl_pipeline_t *pl, int status)
 {
     sl_req_t *r = pl->data;
@@ -29,23 +66,16 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     up->running = 0;
     r->srv->uploads_active--;
     if (!r->gone) {
-        if (status == 0) {
-            char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], etag[48];
-            int n;
-            sl__json_escape(r->name, name, sizeof(name));
-            n = snprintf(body, sizeof(body),
-                         "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"}\n",
-                         name, (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
-                         up->digest.sha256_hex);
-            sl__respond_json(r, MHD_HTTP_CREATED, body, (size_t)n);
-            sl__url_escape(r->name, name, sizeof(name));
-            snprintf(body, sizeof(body), "/files/%s", name);
-            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
-            sl_store_etag(up->sink.size, up->sink.mtime_ns, etag);
-            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, etag);
-        } else {
+        if (status == 0)
+            respond_created(r, up);
+        else if (status == SL_ECHECKSUM && up->digest.failed_alg)
+            respond_mismatch(r, &up->digest,
+                             (r->repr.algs & up->digest.failed_alg) ? "Repr-Digest"
+                                                                    : "Content-Digest");
+        else if (status == SL_ECHECKSUM && up->cdigest.failed_alg)
+            respond_mismatch(r, &up->cdigest, "Content-Digest");
+        else
             sl__respond_error(r, status);
-        }
         /* Waiting for the commit, or mid-body and about to discard: either way, go on. */
         r->need_read = 0;
         sl_budget_cancel(&r->budget_wait);
@@ -54,26 +84,50 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     sl__req_unref(r);
 }
 
+static void expect(sl_xf_digest_t *x, const sl_digests_t *d)
+{
+    if (d->algs & SL_DIGEST_SHA256)
+        sl_xf_digest_expect(x, SL_DIGEST_SHA256, d->sha256);
+    if (d->algs & SL_DIGEST_SHA512)
+        sl_xf_digest_expect(x, SL_DIGEST_SHA512, d->sha512);
+}
+
+/* The chain, left to right (README "Data flow"). An encoded body gets its Content-Digest checked
+ * as sent, then is decoded; the size limit and the stored digests apply to the decoded bytes. */
 int sl__upload_start(sl_req_t *r)
 {
     sl_server_t *srv = r->srv;
     sl_upload_t *up = sl_xcalloc(1, sizeof(*up));
-    sl_stream_t *chain[4];
+    sl_stream_t *chain[SL_PIPELINE_MAX];
+    size_t n = 0;
     int err;
 
     r->up = up;
     sl__src_http_init(&up->src, r);
+    chain[n++] = &up->src.s;
+    if (r->encoding && r->content.algs) {
+        sl_xf_digest_init(&up->cdigest, srv->loop, srv->cfg.upload_buffer);
+        expect(&up->cdigest, &r->content);
+        chain[n++] = &up->cdigest.s;
+    }
+    if (r->encoding) {
+        sl_xf_inflate_init(&up->inflate, srv->loop, r->encoding, srv->cfg.max_expansion, XF_HWM);
+        chain[n++] = &up->inflate.s;
+    }
     sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
+    chain[n++] = &up->limit.s;
     sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
+    expect(&up->digest, &r->repr);
+    if (!r->encoding)
+        expect(&up->digest, &r->content); /* identity: the content is the representation */
+    chain[n++] = &up->digest.s;
     sl_sink_file_init(&up->sink, &srv->store, r->name,
                       (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0,
                       srv->cfg.upload_buffer);
-    chain[0] = &up->src.s;
-    chain[1] = &up->limit.s;
-    chain[2] = &up->digest.s;
-    chain[3] = &up->sink.s;
+    sl_sink_file_set_digest(&up->sink, &up->digest);
+    chain[n++] = &up->sink.s;
     up->pl.data = r;
-    err = sl_pipeline_run(&up->pl, chain, 4, on_pipeline_done);
+    err = sl_pipeline_run(&up->pl, chain, n, on_pipeline_done);
     if (err < 0)
         abort(); /* fresh streams: only a programming error gets here */
     up->running = 1;

@@ -129,15 +129,19 @@ static void job_work(uv_work_t *w)
         }
         j->size = (uint64_t)sb.st_size;
         j->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        j->has_meta = sl__meta_read(root_fd, j->name, j->size, j->mtime_ns, &j->meta) == 0;
         break;
     case JOB_DELETE:
         if (fstatat(root_fd, j->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
             j->status = SL_ENOTFOUND;
             break;
         }
-        if (unlinkat(root_fd, j->name, 0) < 0)
+        if (unlinkat(root_fd, j->name, 0) < 0) {
             j->status = errno == ENOENT ? SL_ENOTFOUND : -errno;
-        else if (j->store->durable) {
+            break;
+        }
+        sl__meta_remove(root_fd, j->name);
+        if (j->store->durable) {
             char *slash = strrchr(j->name, '/');
             int dfd;
             if (slash != NULL)
@@ -183,6 +187,7 @@ static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *na
     j->json = NULL;
     j->json_len = 0;
     j->status = 0;
+    j->has_meta = 0;
     snprintf(j->name, sizeof(j->name), "%s", name ? name : "");
     j->work.data = j;
     return uv_queue_work(st->loop, &j->work, job_work, job_done);

@@ -195,6 +195,11 @@ static void commit_work(uv_work_t *w)
         return;
     }
     f->state |= ST_COMMITTED;
+    if (f->digest != NULL) {
+        sl_meta_t m = {f->size, f->mtime_ns, f->digest->crc32, {0}};
+        memcpy(m.sha256_hex, f->digest->sha256_hex, sizeof(m.sha256_hex));
+        sl__meta_write(st->root_fd, f->name, &m, f->seq); /* best effort: a cache (meta.c) */
+    }
     if (!st->durable)
         return;
     slash = strrchr(dir, '/');
@@ -317,6 +322,7 @@ void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsi
     f->size = 0;
     f->work_err = 0;
     f->wait_done = NULL;
+    f->digest = NULL;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;
     start_open(f);
@@ -327,10 +333,16 @@ static void start_open(sl_sink_file_t *f)
     sl_store_t *st = f->store;
     char path[4096];
 
+    f->seq = ++st->seq;
     snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%ld-%llu.part", (long)getpid(),
-             (unsigned long long)++st->seq);
+             (unsigned long long)f->seq);
     snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);
     f->req.data = f;
     uv_fs_open(st->loop, &f->req, path, UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_WRONLY, 0644,
                on_open);
+}
+
+void sl_sink_file_set_digest(sl_sink_file_t *f, const sl_xf_digest_t *d)
+{
+    f->digest = d;
 }

@@ -82,6 +82,9 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
         return UV_ENAMETOOLONG;
     if ((r = mkdir_p(tmp)) < 0)
         return r;
+    snprintf(tmp, sizeof(tmp), "%s/.sluice/meta", root);
+    if ((r = mkdir_p(tmp)) < 0)
+        return r;
     st->root = realpath(root, NULL);
     if (st->root == NULL)
         return -errno;

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "streams/stream.h"
+#include "streams/xf.h"
 
 #define SL_NAME_MAX 1024   /* bytes in a whole name */
 #define SL_SEGMENT_MAX 255 /* bytes in one segment */
@@ -46,6 +47,22 @@ int sl_name_check(const char *name);
 /* Write a new random id (32 hex chars + NUL, from OpenSSL RAND_bytes) into out[33]. */
 void sl_name_random(char out[33]);
 
+/* --- metadata (meta.c; called from the thread pool) ------------------------------------------ */
+
+typedef struct sl_meta_s {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t crc32;
+    char sha256_hex[65];
+} sl_meta_t;
+
+/* Record `m` (borrowed) for `name`. 0 or a negative code. */
+int sl__meta_write(int root_fd, const char *name, const sl_meta_t *m, uint64_t seq);
+/* Read the record of `name` into *m if it describes the file of this size and mtime; else
+ * SL_ENOTFOUND. */
+int sl__meta_read(int root_fd, const char *name, uint64_t size, int64_t mtime_ns, sl_meta_t *m);
+void sl__meta_remove(int root_fd, const char *name);
+
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
 enum { SL_SINK_NOREPLACE = 1 }; /* commit fails with SL_EEXISTS if the name exists */
@@ -63,6 +80,7 @@ typedef struct sl_sink_file_s {
     unsigned flags;
     unsigned state;
     unsigned open_tries;
+    uint64_t seq;
     uint64_t offset;
     uv_fs_t req;
     uv_work_t work;
@@ -70,6 +88,7 @@ typedef struct sl_sink_file_s {
     sl_chunk_t **wait_chunks; /* a write that waits for the open */
     size_t wait_n;
     sl_done_cb wait_done, op_done, destroy_done;
+    const sl_xf_digest_t *digest; /* borrowed: its digests go into the metadata at commit */
     uv_buf_t bufs[SL_STREAM_MAX_BATCH];
 } sl_sink_file_t;
 
@@ -78,6 +97,9 @@ typedef struct sl_sink_file_s {
  * before the commit removes the temp file. `f` is borrowed until its on_close. */
 void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
                        size_t hwm);
+/* Record the digests of `d` (borrowed until the sink finishes; finished before the sink's final,
+ * as an upstream stage of the same pipeline is) as the file's metadata at commit. */
+void sl_sink_file_set_digest(sl_sink_file_t *f, const sl_xf_digest_t *d);
 
 /* --- jobs: one file-system operation on the thread pool (jobs.c) ---------------------------- */
 
@@ -90,6 +112,8 @@ struct sl_store_job_s {
     int fd;     /* open_read: returned owned (caller closes), else -1 */
     uint64_t size;
     int64_t mtime_ns;
+    sl_meta_t meta; /* open_read: valid when has_meta */
+    int has_meta;
     char *json; /* list: returned owned (free), JSON text */
     size_t json_len;
     /* private */

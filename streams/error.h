@@ -27,7 +27,9 @@
     XX(LENGTHREQUIRED, -5016, "length required")                                                   \
     XX(UNSUPPORTED, -5017, "unsupported media type or encoding")                                   \
     XX(NOTIMPL, -5018, "not implemented")                                                          \
-    XX(TOOLONG, -5019, "URI too long")
+    XX(TOOLONG, -5019, "URI too long")                                                             \
+    XX(DECODE, -5020, "malformed encoded body")                                                    \
+    XX(BOMB, -5021, "decoded body expands too much")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * Transforms of the upload chain that pass bytes through unchanged:
+ * Transforms of the upload chain. xf_inflate decodes gzip/deflate bodies; the others pass bytes
+ * through unchanged:
  *   xf_limit   fails with SL_ETOOLARGE as soon as more than `max` bytes went through (0 = none);
  *   xf_digest  computes crc32 (zlib) and SHA-256 (OpenSSL) of everything that passes, in passing;
  *              batches of SL_XF_DIGEST_INLINE bytes or more are hashed on the thread pool, so the
@@ -13,8 +14,11 @@
 
 #include <stdint.h>
 
+#include <zlib.h>
+
 #include "stream.h"
 
+#define SL_XF_INFLATE_CHUNK (64u << 10)
 #define SL_XF_DIGEST_INLINE (8u << 10)
 
 typedef struct sl_xf_limit_s {
@@ -29,8 +33,13 @@ typedef struct sl_xf_digest_s {
     unsigned char sha256[32];
     char sha256_hex[65]; /* set once the stream finished */
     uint64_t size;
+    unsigned char sha512[64]; /* set once finished, if SL_DIGEST_SHA512 was asked for */
+    int failed_alg;           /* SL_DIGEST_* whose expected value did not match */
     /* private */
-    void *md; /* EVP_MD_CTX */
+    void *md;    /* EVP_MD_CTX, SHA-256 */
+    void *md512; /* EVP_MD_CTX, SHA-512 when asked for */
+    unsigned char expect256[32], expect512[64];
+    int expects;
     uv_work_t work;
     sl_chunk_t **batch;
     size_t batch_n;
@@ -38,8 +47,40 @@ typedef struct sl_xf_digest_s {
     int hashing;
 } sl_xf_digest_t;
 
+enum { SL_INFLATE_GZIP = 1, SL_INFLATE_DEFLATE = 2 };
+
+typedef struct sl_xf_inflate_s {
+    sl_stream_t s;
+    uint64_t in_total, out_total; /* read-only */
+    /* private */
+    z_stream z;
+    int mode, ended, zinit;
+    uint64_t max_ratio;
+    sl_chunk_t **batch;
+    size_t batch_n, batch_i;
+    sl_done_cb done;
+    sl_chunk_t *out;
+} sl_xf_inflate_t;
+
 /* `x` is borrowed (caller-allocated) until its on_close. */
 void sl_xf_limit_init(sl_xf_limit_t *x, uv_loop_t *loop, uint64_t max, size_t hwm);
 void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm);
+enum { SL_DIGEST_SHA256 = 1, SL_DIGEST_SHA512 = 2 };
+
+/* Also compute SHA-512 (alg SL_DIGEST_SHA512; SHA-256 is always computed). Before the first
+ * write. */
+void sl_xf_digest_want(sl_xf_digest_t *x, int alg);
+/* Expect `digest` (borrowed, copied; 32 or 64 bytes) for alg: at the end the stream fails with
+ * SL_ECHECKSUM and sets failed_alg if the body's digest differs, before anything downstream
+ * commits. Before the first write. */
+void sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest);
+
+/* mode: SL_INFLATE_GZIP (one or more gzip members) or SL_INFLATE_DEFLATE (zlib stream, or raw
+ * deflate as some clients send). Output comes in chunks of at most SL_XF_INFLATE_CHUNK bytes and
+ * stops whenever the destination waits (T2), so a small input cannot buffer a large output.
+ * Fails with SL_EDECODE on corrupt or truncated input, SL_EBOMB once the output exceeds
+ * max_ratio times the input plus 1 MiB (0 = no ratio limit). */
+void sl_xf_inflate_init(sl_xf_inflate_t *x, uv_loop_t *loop, int mode, uint64_t max_ratio,
+                        size_t hwm);
 
 #endif

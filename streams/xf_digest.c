@@ -15,6 +15,7 @@
 #include "xf.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -27,6 +28,8 @@ static void hash_batch(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n)
         sl_chunk_t *c = chunks[i];
         x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)c->base, c->len);
         EVP_DigestUpdate(x->md, c->base, c->len);
+        if (x->md512 != NULL)
+            EVP_DigestUpdate(x->md512, c->base, c->len);
         x->size += c->len;
     }
 }
@@ -65,7 +68,8 @@ static void hash_work(uv_work_t *w)
 static void free_md(sl_xf_digest_t *x)
 {
     EVP_MD_CTX_free(x->md);
-    x->md = NULL;
+    EVP_MD_CTX_free(x->md512);
+    x->md = x->md512 = NULL;
     x->destroy_done(&x->s, 0);
 }
 
@@ -121,7 +125,13 @@ static void digest_flush(sl_stream_t *s, sl_done_cb done)
         x->sha256_hex[2 * i + 1] = hex[x->sha256[i] & 15];
     }
     x->sha256_hex[64] = '\0';
-    done(s, 0);
+    if (x->md512 != NULL)
+        EVP_DigestFinal_ex(x->md512, x->sha512, &len);
+    if ((x->expects & SL_DIGEST_SHA256) && memcmp(x->expect256, x->sha256, 32) != 0)
+        x->failed_alg = SL_DIGEST_SHA256;
+    else if ((x->expects & SL_DIGEST_SHA512) && memcmp(x->expect512, x->sha512, 64) != 0)
+        x->failed_alg = SL_DIGEST_SHA512;
+    done(s, x->failed_alg ? SL_ECHECKSUM : 0); /* before the sink's commit (L3) */
 }
 
 static void digest_destroy(sl_stream_t *s, int err, sl_done_cb done)
@@ -149,7 +159,28 @@ void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm)
     x->sha256_hex[0] = '\0';
     x->hashing = 0;
     x->batch_done = x->destroy_done = NULL;
+    x->md512 = NULL;
+    x->expects = x->failed_alg = 0;
     x->md = EVP_MD_CTX_new();
     if (x->md == NULL || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
         abort();
+}
+
+void sl_xf_digest_want(sl_xf_digest_t *x, int alg)
+{
+    if (alg != SL_DIGEST_SHA512 || x->md512 != NULL)
+        return;
+    x->md512 = EVP_MD_CTX_new();
+    if (x->md512 == NULL || EVP_DigestInit_ex(x->md512, EVP_sha512(), NULL) != 1)
+        abort();
+}
+
+void sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest)
+{
+    sl_xf_digest_want(x, alg);
+    if (alg == SL_DIGEST_SHA256)
+        memcpy(x->expect256, digest, 32);
+    else
+        memcpy(x->expect512, digest, 64);
+    x->expects |= alg;
 }

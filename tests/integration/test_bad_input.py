@@ -432,12 +432,21 @@ class Framing(BadInputTest):
         self.assert_clean()
 
     def test_content_encoding_415(self):
-        for ce in (b"gzip", b"br", b"deflate", b"x-gzip", b"GZIP"):
+        for ce in (b"br", b"compress", b"zstd", b"gzip, br", b"x-custom"):
             with self.subTest(ce=ce):
                 resp, _ = self.put_raw("/files/pwned", extra=b"Content-Encoding: " + ce + b"\r\n")
                 self.assert_status(resp, 415)
-        resp, _ = self.put_raw("/files/", method=b"POST", extra=b"Content-Encoding: gzip\r\n")
+        resp, _ = self.put_raw("/files/", method=b"POST", extra=b"Content-Encoding: br\r\n")
         self.assert_status(resp, 415)
+        self.assert_clean()
+
+    def test_body_that_is_not_what_its_encoding_says_400(self):
+        # gzip/deflate are decoded; a body that is not gzip/deflate is malformed: 400, nothing kept.
+        for ce in (b"gzip", b"deflate", b"x-gzip", b"GZIP"):
+            with self.subTest(ce=ce):
+                resp, _ = self.put_raw("/files/pwned", extra=b"Content-Encoding: " + ce + b"\r\n")
+                self.assert_status(resp, 400)
+                self.assertIn(b"SL_EDECODE", resp)
         self.assert_clean()
         # "identity" is no encoding at all.
         resp, _ = self.put_raw("/files/plain", body=b"plain", extra=b"Content-Encoding: identity\r\n")

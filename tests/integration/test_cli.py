@@ -1,5 +1,6 @@
 """The sluice command line: --help, --version, bad flags (exit code 2), start-up failures."""
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -55,9 +56,7 @@ class Cli(unittest.TestCase):
             self.assertEqual(p.returncode, 1)
             self.assertIn(b"cannot start", p.stderr)
             self.assertEqual(curl(srv.url + "/healthz")[0], 200)
-            os.rmdir(os.path.join(d, ".sluice", "tmp"))
-            os.rmdir(os.path.join(d, ".sluice"))
-            os.rmdir(d)
+            shutil.rmtree(d)
         finally:
             self.assertEqual(srv.stop(), 0)
 

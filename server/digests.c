@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * HTTP digest fields (RFC 9530). Content-Digest is the digest of the bytes as sent (after any
+ * Content-Encoding), Repr-Digest that of the representation (what is stored). A field value is
+ * a structured-field dictionary: `sha-256=:<base64>:, sha-512=:<base64>:`. sluice verifies
+ * sha-256 and sha-512 and ignores algorithms it does not know (the RFC allows it); a value that
+ * is not a byte sequence of the right length is a malformed request. base64 is OpenSSL's.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Decode base64 [p, end) into out (cap bytes); returns the byte count or -1. */
+static int unbase64(const char *p, const char *end, unsigned char *out, size_t cap)
+{
+    unsigned char buf[96];
+    size_t len = (size_t)(end - p);
+    int n, pad = 0;
+
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(buf) || len / 4 * 3 > cap + 2)
+        return -1;
+    n = EVP_DecodeBlock(buf, (const unsigned char *)p, (int)len);
+    if (n < 0)
+        return -1;
+    if (end[-1] == '=')
+        pad++;
+    if (end[-2] == '=')
+        pad++;
+    n -= pad;
+    if (n < 0 || (size_t)n > cap)
+        return -1;
+    memcpy(out, buf, (size_t)n);
+    return n;
+}
+
+int sl__digests_parse(const char *v, sl_digests_t *d)
+{
+    const char *p = v;
+
+    while (*(p = skip_ows(p)) != '\0') {
+        const char *key = p, *colon, *end;
+        size_t klen;
+        int alg = 0, n;
+
+        while (*p && *p != '=' && *p != ',')
+            p++;
+        klen = (size_t)(p - key);
+        if (*p != '=' || klen == 0)
+            return SL_EBADREQUEST;
+        p++;
+        if (*p != ':')
+            return SL_EBADREQUEST;
+        colon = p + 1;
+        end = strchr(colon, ':');
+        if (end == NULL)
+            return SL_EBADREQUEST;
+        if (klen == 7 && strncasecmp(key, "sha-256", 7) == 0)
+            alg = SL_DIGEST_SHA256;
+        else if (klen == 7 && strncasecmp(key, "sha-512", 7) == 0)
+            alg = SL_DIGEST_SHA512;
+        if (alg == SL_DIGEST_SHA256) {
+            n = unbase64(colon, end, d->sha256, 32);
+            if (n != 32)
+                return SL_EBADREQUEST;
+        } else if (alg == SL_DIGEST_SHA512) {
+            n = unbase64(colon, end, d->sha512, 64);
+            if (n != 64)
+                return SL_EBADREQUEST;
+        }
+        d->algs |= alg;
+        p = skip_ows(end + 1);
+        while (*p == ';') { /* parameters: ignored */
+            while (*p && *p != ',')
+                p++;
+        }
+        if (*p == ',')
+            p++;
+        else if (*p != '\0')
+            return SL_EBADREQUEST;
+    }
+    return 0;
+}
+
+void sl__base64(const unsigned char *in, size_t n, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+void sl__hex_to_bytes(const char *hex, unsigned char *out, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int hi = isdigit((unsigned char)hex[2 * i]) ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10;
+        int lo = isdigit((unsigned char)hex[2 * i + 1]) ? hex[2 * i + 1] - '0'
+                                                        : hex[2 * i + 1] - 'a' + 10;
+        out[i] = (unsigned char)(hi * 16 + lo);
+    }
+}
+
+void sl__repr_digest_header(const char *sha256_hex, char out[64])
+{
+    unsigned char b[32];
+    char b64[48];
+
+    sl__hex_to_bytes(sha256_hex, b, 32);
+    sl__base64(b, 32, b64);
+    snprintf(out, 64, "sha-256=:%s:", b64);
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Metadata: the digests of a stored file, kept so that GET and HEAD can answer Repr-Digest and a
+ * strong ETag without reading the file again.
+ *
+ * One small JSON file per stored name, ROOT/.sluice/meta/<sha256 of the name>.json (a flat
+ * directory: names of any depth, no clash between "a" and "a/b"), holding the digests and the
+ * size and mtime of the file they describe. It is written by the commit job right after the data
+ * file is renamed into place (write a temp file, rename it over the old one) and removed by
+ * DELETE. It is a cache, not a second source of truth: a reader uses it only when its size and
+ * mtime match the file it opened, so a crash between the two renames, a file replaced by hand or
+ * a torn metadata file all read as "no metadata", never as a wrong digest. That is also why it
+ * needs no fsync of its own.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+/* ".sluice/meta/<64 hex>.json" for `name`. */
+static void meta_path(const char *name, char out[96])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char h[32];
+    unsigned int len = 0;
+    char *p;
+    int i;
+
+    EVP_Digest(name, strlen(name), h, &len, EVP_sha256(), NULL);
+    p = out + snprintf(out, 96, ".sluice/meta/");
+    for (i = 0; i < 32; i++) {
+        *p++ = hex[h[i] >> 4];
+        *p++ = hex[h[i] & 15];
+    }
+    memcpy(p, ".json", 6);
+}
+
+int sl__meta_write(int root_fd, const char *name, const sl_meta_t *m, uint64_t seq)
+{
+    char path[96], tmp[128], buf[512];
+    int fd, n, r = 0;
+
+    meta_path(name, path);
+    snprintf(tmp, sizeof(tmp), ".sluice/meta/%ld-%" PRIu64 ".tmp", (long)getpid(), seq);
+    n = snprintf(buf, sizeof(buf),
+                 "{\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 ",\"crc32\":\"%08x\","
+                 "\"sha256\":\"%s\"}\n",
+                 m->size, m->mtime_ns, (unsigned)m->crc32, m->sha256_hex);
+    fd = openat(root_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, buf, (size_t)n) != n)
+        r = UV_EIO;
+    close(fd);
+    if (r == 0 && renameat(root_fd, tmp, root_fd, path) < 0)
+        r = -errno;
+    if (r < 0)
+        unlinkat(root_fd, tmp, 0);
+    return r;
+}
+
+int sl__meta_read(int root_fd, const char *name, uint64_t size, int64_t mtime_ns, sl_meta_t *m)
+{
+    char path[96], buf[512];
+    unsigned crc;
+    ssize_t n;
+    int fd;
+
+    meta_path(name, path);
+    fd = openat(root_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return SL_ENOTFOUND;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return SL_ENOTFOUND;
+    buf[n] = '\0';
+    if (sscanf(buf,
+               "{\"size\":%" SCNu64 ",\"mtime_ns\":%" SCNd64 ",\"crc32\":\"%8x\",\"sha256\":\"%64["
+               "0-9a-f]\"}",
+               &m->size, &m->mtime_ns, &crc, m->sha256_hex) != 4 ||
+        strlen(m->sha256_hex) != 64 || m->size != size || m->mtime_ns != mtime_ns)
+        return SL_ENOTFOUND; /* absent, torn or about another version of the file */
+    m->crc32 = crc;
+    return 0;
+}
+
+void sl__meta_remove(int root_fd, const char *name)
+{
+    char path[96];
+
+    meta_path(name, path);
+    unlinkat(root_fd, path, 0);
+}
