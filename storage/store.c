@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * Opening the store and the start-up sweep. ROOT and ROOT/.sluice/tmp are created if missing.
- * Temp files are named <pid>-<seq>.part; the sweep removes those whose writer process no longer
- * exists (after a crash or kill -9), and leaves those of live processes alone, so a second worker
- * starting beside a running one never deletes its uploads in progress.
+ * Temp files are named <pid>-<seq>.part (and metadata records in writing <pid>-<seq>.tmp); the
+ * sweep removes those whose writer process no longer exists (after a crash or kill -9), and leaves
+ * those of live processes alone, so a second worker starting beside a running one never deletes its
+ * uploads in progress.
  */
 #include "store.h"
 
@@ -37,9 +38,10 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-static size_t sweep(int root_fd)
+/* Remove the files of `dir` named "<pid>-…" whose pid is dead; with `suffix`, only those. */
+static size_t sweep(int root_fd, const char *dir, const char *suffix)
 {
-    int dfd = openat(root_fd, ".sluice/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     size_t removed = 0;
     struct dirent *de;
     DIR *d;
@@ -53,7 +55,11 @@ static size_t sweep(int root_fd)
     }
     while ((de = readdir(d)) != NULL) {
         long pid;
+        size_t len = strlen(de->d_name);
         if (de->d_name[0] == '.')
+            continue;
+        if (suffix != NULL &&
+            (len < strlen(suffix) || strcmp(de->d_name + len - strlen(suffix), suffix) != 0))
             continue;
         pid = strtol(de->d_name, NULL, 10);
         if (pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
@@ -95,7 +101,8 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
         st->root = NULL;
         return r;
     }
-    st->swept = sweep(st->root_fd);
+    st->swept = sweep(st->root_fd, ".sluice/tmp", NULL);
+    sweep(st->root_fd, ".sluice/meta", ".tmp"); /* a metadata record cut short by a crash */
     return 0;
 }
 
