@@ -30,6 +30,10 @@ void sl_config_init(sl_config_t *cfg)
     cfg->shutdown_timeout = 30;
     cfg->list_limit = 10000;
     cfg->max_expansion = 100;
+    cfg->max_parts = 1000;
+    cfg->max_files = 100;
+    cfg->max_field_size = 1 << 20;
+    cfg->max_part_header = 8 << 10;
 }
 
 void sl_config_usage(void *file)
@@ -52,6 +56,10 @@ void sl_config_usage(void *file)
           "  --list-limit N           most entries returned by GET /files/ (default 10000)\n"
           "  --max-expansion N        a gzip/deflate body may decode to at most N times its size\n"
           "                           plus 1 MiB, 0 = no limit (default 100)\n"
+          "  --max-parts N            parts of one multipart/form-data body (default 1000)\n"
+          "  --max-files N            file parts of one multipart/form-data body (default 100)\n"
+          "  --max-field-size N[K|M]  bytes of one text field of a form (default 1M)\n"
+          "  --max-part-header N[K]   header bytes of one part of a form (default 8K)\n"
           "  --verbose                libmicrohttpd diagnostics on stderr\n"
           "  --help, --version\n",
           file);
@@ -150,7 +158,8 @@ static const char *const value_flags[] = {
     "--listen",          "--root",          "--max-size",         "--durability",
     "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
     "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
-    "--max-expansion",
+    "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
+    "--max-part-header",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -180,6 +189,10 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         return parse_uint(v, 0, 86400, &cfg->shutdown_timeout);
     if (strcmp(a, "--threads") == 0)
         return parse_uint(v, 1, 1024, &cfg->threads);
+    if (strcmp(a, "--max-parts") == 0)
+        return parse_uint(v, 1, 1000000, &cfg->max_parts);
+    if (strcmp(a, "--max-files") == 0)
+        return parse_uint(v, 1, 100000, &cfg->max_files);
     if (sl_parse_size(v, &sz) < 0)
         return -1;
     if (strcmp(a, "--max-size") == 0)
@@ -190,6 +203,10 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         cfg->upload_buffer = (size_t)sz;
     else if (strcmp(a, "--buffer-budget") == 0 && sz <= (1ull << 40))
         cfg->buffer_budget = (size_t)sz;
+    else if (strcmp(a, "--max-field-size") == 0 && sz >= 1 && sz <= (1ull << 30))
+        cfg->max_field_size = (size_t)sz;
+    else if (strcmp(a, "--max-part-header") == 0 && sz >= 256 && sz <= (1u << 20))
+        cfg->max_part_header = (size_t)sz;
     else if (strcmp(a, "--max-expansion") == 0 && sz <= 1000000)
         cfg->max_expansion = sz;
     else if (strcmp(a, "--list-limit") == 0 && sz > 0)

@@ -14,6 +14,7 @@
 #include "sluice.h"
 #include "storage/store.h"
 #include "streams/pipeline.h"
+#include "streams/multipart.h"
 #include "streams/xf.h"
 
 typedef struct sl_req_s sl_req_t;
@@ -24,6 +25,39 @@ typedef struct sl_src_http_s {
     sl_req_t *req;
 } sl_src_http_t;
 
+typedef struct sl_form_s sl_form_t;
+
+/* One file part of a multipart/form-data request: its own pipeline into the staging area. */
+typedef struct sl_form_file_s {
+    sl_xf_limit_t limit;
+    sl_xf_digest_t digest;
+    sl_sink_file_t sink;
+    sl_pipeline_t pl;
+    sl_form_t *form;
+    struct sl_form_file_s *next;
+    char field[256]; /* the form field name */
+    char name[256];  /* the sanitised file name, unique within the request */
+    int done;        /* its pipeline called back */
+} sl_form_file_t;
+
+struct sl_form_s {
+    sl_stream_t s;
+    sl_req_t *req;
+    sl_multipart_t mp;
+    char stage[64];
+    sl_form_file_t *files, *cur;
+    size_t nfiles, nfields, open_files;
+    char *fields; /* the text fields as JSON members */
+    size_t fields_len, fields_cap, field_bytes;
+    int in_field, paused, committing, committed, removing, error;
+    sl_chunk_t **batch;
+    size_t batch_n, batch_i, off;
+    sl_done_cb done, final_done, destroy_done;
+    sl_store_job_t job;
+    sl_meta_t *metas;
+    const char **meta_names;
+};
+
 typedef struct sl_digests_s {
     int algs; /* SL_DIGEST_* present */
     unsigned char sha256[32], sha512[64];
@@ -32,6 +66,7 @@ typedef struct sl_digests_s {
 typedef struct sl_upload_s {
     sl_src_http_t src;
     sl_xf_digest_t cdigest; /* Content-Digest of an encoded body, before decoding */
+    sl_form_t form;         /* multipart/form-data requests */
     sl_xf_inflate_t inflate;
     sl_xf_limit_t limit;
     sl_xf_digest_t digest;
@@ -67,6 +102,7 @@ struct sl_req_s {
     int noreplace;              /* If-None-Match: * (412 if the name exists) */
     int create_only;            /* POST ?name= (409 if the name exists) */
     int encoding;               /* SL_INFLATE_* from Content-Encoding, 0 for identity */
+    char boundary[80];          /* multipart/form-data: its boundary, else "" */
     sl_digests_t repr, content; /* Repr-Digest, Content-Digest */
     int has_body;
     int gone;                /* libmicrohttpd completed the request */
@@ -127,6 +163,13 @@ void sl__upload_abort(sl_req_t *r, int err);
 
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);
+
+/* form.c: the multipart/form-data stage (r->boundary set). */
+void sl_form_init(sl_form_t *fm, sl_req_t *r, const char *boundary);
+void sl_form_continue(sl_form_t *fm);
+/* The 201 JSON, returned owned (free) with its length. */
+char *sl_form_response(sl_form_t *fm, size_t *len);
+void sl_form_free(sl_form_t *fm);
 
 /* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
 int sl__digests_parse(const char *v, sl_digests_t *d);

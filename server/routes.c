@@ -130,8 +130,12 @@ static int validate_upload(sl_req_t *r)
                          ((r->repr.algs & r->content.algs & SL_DIGEST_SHA512) &&
                           memcmp(r->repr.sha512, r->content.sha512, 64) != 0)))
         return SL_ECHECKSUM; /* unencoded: the two fields describe the same bytes */
-    if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0)
-        return SL_EUNSUPPORTED;
+    if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0) {
+        if (strncasecmp(ct, "multipart/form-data", 19) != 0)
+            return SL_EUNSUPPORTED;
+        if (sl_multipart_boundary(ct, r->boundary, sizeof(r->boundary)) < 0)
+            return SL_EBADREQUEST; /* no usable boundary parameter */
+    }
     r->content_length = 0;
     r->chunked = te != NULL;
     if (cl.n == 1) {

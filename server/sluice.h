@@ -36,6 +36,10 @@ typedef struct sl_config_s {
     unsigned shutdown_timeout; /* --shutdown-timeout seconds for in-flight uploads (30) */
     uint64_t list_limit;       /* --list-limit, entries in GET /files/ (10000) */
     uint64_t max_expansion;    /* --max-expansion, decoded/encoded ratio of gzip bodies (100) */
+    unsigned max_parts;        /* --max-parts, parts of a multipart/form-data body (1000) */
+    unsigned max_files;        /* --max-files, file parts per request (100) */
+    size_t max_field_size;     /* --max-field-size, bytes of one text field (1 MiB) */
+    size_t max_part_header;    /* --max-part-header, header bytes of one part (8 KiB) */
     int verbose;               /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 

@@ -66,7 +66,12 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     up->running = 0;
     r->srv->uploads_active--;
     if (!r->gone) {
-        if (status == 0)
+        if (status == 0 && r->boundary[0] != '\0') {
+            size_t len;
+            char *body = sl_form_response(&up->form, &len);
+            sl__respond_json(r, MHD_HTTP_CREATED, body, len);
+            free(body);
+        } else if (status == 0)
             respond_created(r, up);
         else if (status == SL_ECHECKSUM && up->digest.failed_alg)
             respond_mismatch(r, &up->digest,
@@ -114,6 +119,11 @@ int sl__upload_start(sl_req_t *r)
         sl_xf_inflate_init(&up->inflate, srv->loop, r->encoding, srv->cfg.max_expansion, XF_HWM);
         chain[n++] = &up->inflate.s;
     }
+    if (r->boundary[0] != '\0') {
+        sl_form_init(&up->form, r, r->boundary); /* each file part has its own limit and sink */
+        chain[n++] = &up->form.s;
+        goto Run;
+    }
     sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
     chain[n++] = &up->limit.s;
     sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
@@ -126,6 +136,7 @@ int sl__upload_start(sl_req_t *r)
                       srv->cfg.upload_buffer);
     sl_sink_file_set_digest(&up->sink, &up->digest);
     chain[n++] = &up->sink.s;
+Run:
     up->pl.data = r;
     err = sl_pipeline_run(&up->pl, chain, n, on_pipeline_done);
     if (err < 0)

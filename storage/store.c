@@ -66,7 +66,8 @@ static size_t sweep(int root_fd, const char *dir, const char *suffix)
             continue; /* a live process owns it (EPERM: alive, another user's) */
         if (pid > 0 && pid == (long)getpid())
             continue;
-        if (unlinkat(dfd, de->d_name, 0) == 0)
+        if (unlinkat(dfd, de->d_name, 0) == 0 ||
+            ((errno == EISDIR || errno == EPERM) && sl__remove_tree(dfd, de->d_name) == 0))
             removed++;
     }
     closedir(d);
@@ -103,6 +104,7 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     }
     st->swept = sweep(st->root_fd, ".sluice/tmp", NULL);
     sweep(st->root_fd, ".sluice/meta", ".tmp"); /* a metadata record cut short by a crash */
+    sweep(st->root_fd, ".sluice/stage", NULL);  /* parts of a form that never completed */
     return 0;
 }
 

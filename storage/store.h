@@ -123,6 +123,10 @@ struct sl_store_job_s {
     char name[SL_NAME_MAX + 1];
     uint64_t need;
     sl_store_job_cb cb;
+    char stage[64];
+    const sl_meta_t *metas;
+    const char *const *meta_names;
+    size_t nmeta;
 };
 
 /* Each starts one job; `job` is borrowed until cb(job) runs on the loop thread. */
@@ -136,6 +140,22 @@ int sl_store_delete(sl_store_t *st, sl_store_job_t *job, const char *name, sl_st
 /* List every finished file as JSON {"files":[{name,size,mtime}],"truncated":bool}; at most
  * `limit` entries. */
 int sl_store_list(sl_store_t *st, sl_store_job_t *job, uint64_t limit, sl_store_job_cb cb);
+
+/* --- staging: files that appear together or not at all (stage.c) --------------------------- */
+
+/* A new private directory name under .sluice/stage/ into out[64] (no I/O: sinks create it when
+ * they commit into "<stage>/<file>"). */
+void sl_store_stage_name(sl_store_t *st, char out[64]);
+/* Rename the directory `stage` to the public `name` (must not exist: SL_EEXISTS), atomically,
+ * then record metas[i] for name/meta_names[i] (arrays borrowed until cb). */
+int sl_store_stage_commit(sl_store_t *st, sl_store_job_t *job, const char *stage, const char *name,
+                          const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
+                          sl_store_job_cb cb);
+/* Remove the directory `stage` and everything in it. */
+int sl_store_stage_remove(sl_store_t *st, sl_store_job_t *job, const char *stage,
+                          sl_store_job_cb cb);
+/* Remove dir (relative to dfd) recursively; thread-pool side. */
+int sl__remove_tree(int dfd, const char *dir);
 
 /* Format a strong validator for (size, mtime) into out[48]: "\"<mtime hex>-<size hex>\"". */
 void sl_store_etag(uint64_t size, int64_t mtime_ns, char out[48]);

@@ -453,19 +453,31 @@ class Framing(BadInputTest):
         self.assertEqual(status_of(resp), 201, resp)
         self.assert_clean(["plain"])
 
-    def test_multipart_post_415(self):
+    def test_bad_multipart_is_refused_and_stores_nothing(self):
         boundary = b"----sluiceboundary"
         body = (b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"f\"; "
                 b"filename=\"pwned\"\r\nContent-Type: application/octet-stream\r\n\r\npwned\r\n--"
                 + boundary + b"--\r\n")
-        resp, _ = self.put_raw("/files/", method=b"POST", body=body,
-                               extra=b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\n")
-        self.assert_status(resp, 415)
+        cases = [
+            (b"multipart/mixed; boundary=" + boundary, body, 415),     # not a form
+            (b"multipart/form-data", body, 400),                       # no boundary
+            (b"multipart/form-data; boundary=other", body, 400),       # wrong boundary
+            (b"multipart/form-data; boundary=" + boundary, body[:-8], 400),  # no final boundary
+            (b"multipart/form-data; boundary=" + boundary,
+             body.replace(b"\r\n", b"\n"), 400),                       # bare LF
+        ]
+        for ct, b, want in cases:
+            with self.subTest(ct=ct, want=want):
+                resp, _ = self.put_raw("/files/", method=b"POST", body=b,
+                                       extra=b"Content-Type: " + ct + b"\r\n")
+                self.assert_status(resp, want)
         resp, _ = self.send(b"POST /files/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                            b"Content-Type: multipart/form-data; boundary=" + boundary +
+                            b"Content-Type: multipart/form-data; boundary=wrong"
                             b"\r\nConnection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
-        self.assert_status(resp, 415)
+        self.assert_status(resp, 400)
         self.assert_clean()
+        stage = os.path.join(self.srv.root, ".sluice", "stage")
+        self.assertEqual(os.listdir(stage) if os.path.isdir(stage) else [], [])
 
     def test_transfer_encoding_case_insensitive(self):
         """The positive control for the 501 test: "CHUNKED" is chunked."""

@@ -13,12 +13,14 @@ Suite *chunk_suite(void);
 Suite *stream_suite(void);
 Suite *pipeline_suite(void);
 Suite *xf_suite(void);
+Suite *multipart_suite(void);
 
 static Suite *(*const suites[])(void) = {
     chunk_suite,    /* test_chunk.c: refcount, budget, waiters */
     stream_suite,   /* test_stream.c: W1-W11, R1-R3, T1-T3 */
     pipeline_suite, /* test_pipeline.c: P1-P3, D1-D2, L1-L4 */
     xf_suite,       /* test_xf.c: xf_limit, xf_digest */
+    multipart_suite,
 };
 
 int main(void)
