@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 clang-format"
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 clang-format clang libclang-rt-14-dev"
 
 install_deps() {
     missing=""
@@ -46,6 +46,17 @@ test)
     build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900)
+    echo "== fuzz the multipart parser for 60 s (libFuzzer, ASan, UBSan)" >&2
+    clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_multipart.c \
+        streams/multipart.c -o build/fuzz_multipart
+    rm -rf build/fuzz-corpus && mkdir -p build/fuzz-corpus
+    if ! ./build/fuzz_multipart -max_total_time=60 -print_final_stats=1 build/fuzz-corpus \
+        tests/fuzz/corpus > build/fuzz.log 2>&1; then
+        cat build/fuzz.log >&2
+        echo "== the fuzzer found a failure (input saved as ./crash-*)" >&2
+        exit 1
+    fi
+    tail -n 8 build/fuzz.log
     echo "== all tests passed" >&2
     ;;
 *)
