@@ -24,7 +24,7 @@
 
 #include "streams/multipart.h"
 
-#define FIELDS_MAX (256u << 10) /* all text fields of a request, as JSON */
+#define FIELDS_MIN_CAP (4u << 20) /* text fields of a request together, as JSON: at least */
 
 static void form_pump(sl_form_t *fm);
 
@@ -34,7 +34,7 @@ static int fields_add(sl_form_t *fm, const char *s, size_t n)
         size_t cap = fm->fields_cap ? fm->fields_cap * 2 : 1024;
         while (cap < fm->fields_len + n + 1)
             cap *= 2;
-        if (cap > FIELDS_MAX)
+        if (cap > FIELDS_MIN_CAP && cap > 2 * fm->req->srv->cfg.max_field_size + 65536)
             return SL_ETOOLARGE;
         fm->fields = sl_xrealloc(fm->fields, cap);
         fm->fields_cap = cap;
@@ -138,15 +138,21 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
             return 0; /* a file input left empty: browsers send it with filename="" */
         if (++fm->nfields > srv->cfg.max_parts)
             return SL_ETOOLARGE;
+        if (!sl_utf8_valid(part->name, strlen(part->name)))
+            return SL_EBADREQUEST; /* the response is JSON: text must be UTF-8 */
         fm->in_field = 1;
         fm->field_bytes = 0;
         if ((r = fields_add(fm, fm->nfields > 1 ? ",\"" : "\"", fm->nfields > 1 ? 2 : 1)) < 0 ||
             (r = fields_add_escaped(fm, part->name, strlen(part->name))) < 0)
             return r;
-        return fields_add(fm, "\":\"", 3);
+        r = fields_add(fm, "\":\"", 3);
+        fm->field_start = fm->fields_len;
+        return r;
     }
     if (fm->nfiles >= srv->cfg.max_files)
         return SL_ETOOLARGE;
+    if (!sl_utf8_valid(part->name, strlen(part->name)))
+        return SL_EBADREQUEST;
     f = sl_xcalloc(1, sizeof(*f));
     f->form = fm;
     snprintf(f->field, sizeof(f->field), "%s", part->name);
@@ -203,6 +209,8 @@ static int part_end(void *arg)
 
     if (fm->in_field) {
         fm->in_field = 0;
+        if (!sl_utf8_valid(fm->fields + fm->field_start, fm->fields_len - fm->field_start))
+            return SL_EBADREQUEST; /* escaping touched only ASCII: this is the value's UTF-8 */
         return fields_add(fm, "\"", 1);
     }
     if (fm->cur != NULL)

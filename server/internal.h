@@ -48,7 +48,7 @@ struct sl_form_s {
     sl_form_file_t *files, *cur;
     size_t nfiles, nfields, open_files;
     char *fields; /* the text fields as JSON members */
-    size_t fields_len, fields_cap, field_bytes;
+    size_t fields_len, fields_cap, field_bytes, field_start;
     int in_field, paused, committing, committed, removing, error;
     sl_chunk_t **batch;
     size_t batch_n, batch_i, off;

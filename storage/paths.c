@@ -86,6 +86,19 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return need;
 }
 
+int sl_utf8_valid(const char *s, size_t len)
+{
+    size_t i = 0, n;
+
+    while (i < len) {
+        n = utf8_len((const unsigned char *)s + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
 int sl_name_check(const char *name)
 {
     const unsigned char *p = (const unsigned char *)name;

@@ -44,6 +44,8 @@ int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap)
 /* 0 if `name` (NUL-terminated, borrowed) is a valid store name (DESIGN.md §5), else SL_EBADNAME
  * or SL_ETOOLONG. */
 int sl_name_check(const char *name);
+/* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
+int sl_utf8_valid(const char *s, size_t len);
 /* Write a new random id (32 hex chars + NUL, from OpenSSL RAND_bytes) into out[33]. */
 void sl_name_random(char out[33]);
 

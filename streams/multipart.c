@@ -4,14 +4,11 @@
  * MHD_PostProcessor, which copies all input into its own buffer, has no backpressure and reads
  * `boundary=x; charset=y` as the boundary "x; charset=y" (research notes: mhd-libuv.md §6).
  *
- * The body is a sequence of states, each consuming bytes:
- *   ST_PREAMBLE  search for the delimiter, discarding what comes before;
- *   ST_AFTER     after a delimiter: "--" ends the body (on_end), or transport padding and CRLF
- *                open a part;
- *   ST_HEADERS   part headers, one byte at a time, straight into mp->part; a blank line ends
- *                them (on_part_begin);
- *   ST_BODY      search for the delimiter, passing what comes before to on_part_data, then
- *                on_part_end;
+ * The body is a sequence of states:
+ *   ST_PREAMBLE  bytes up to the first delimiter are dropped;
+ *   ST_AFTER     after a delimiter, "--" ends the body (on_end); padding and CRLF open a part;
+ *   ST_HEADERS   part headers, a byte at a time, into mp->part up to a blank line (on_part_begin);
+ *   ST_BODY      bytes up to the next delimiter go to on_part_data, then on_part_end;
  *   ST_EPILOGUE  after the final boundary: ignored.
  *
  * The delimiter is CRLF "--" boundary (RFC 2046). The first one may open the body without its
@@ -29,6 +26,7 @@
 #include "multipart.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "error.h"
 
@@ -38,19 +36,9 @@ enum { HS_LINE, HS_NAME, HS_VALUE, HS_VALUE_CR, HS_END_CR };   /* ST_HEADERS ste
 enum { H_OTHER, H_DISPOSITION, H_TYPE };                       /* the header being read */
 enum { T_IGNORE, T_NAME, T_FILENAME, T_EXT };                  /* where a parameter value goes */
 enum { EXT_CHARSET, EXT_LANG, EXT_VALUE, EXT_PCT1, EXT_PCT2 }; /* filename* (RFC 8187) */
-enum {
-    CD_TYPE_PRE,
-    CD_TYPE,
-    CD_TYPE_POST,
-    CD_PNAME_PRE,
-    CD_PNAME,
-    CD_PNAME_POST,
-    CD_VAL_PRE,
-    CD_TVAL,
-    CD_QVAL,
-    CD_QESC,
-    CD_VAL_POST,
-};
+/* Content-Disposition value: the type, then parameters (name, "=", token or quoted string) */
+enum { CD_TYPE_PRE, CD_TYPE, CD_TYPE_POST, CD_PNAME_PRE, CD_PNAME, CD_PNAME_POST, CD_VAL_PRE };
+enum { CD_TVAL = CD_VAL_PRE + 1, CD_QVAL, CD_QESC, CD_VAL_POST };
 
 #define F_CD (1u << 0)       /* a Content-Disposition header */
 #define F_CT (1u << 1)       /* a Content-Type header */
@@ -60,39 +48,29 @@ enum {
 #define F_FNX (1u << 5)      /* a filename* parameter */
 #define F_EXT (1u << 6)      /* filename* decoded into part.filename: it wins over filename */
 
-static int is_ows(int c)
-{
-    return c == ' ' || c == '\t';
-}
+#define IS_OWS(c) ((c) == ' ' || (c) == '\t')
+#define LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
 
-static int is_alnum(int c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+#define IS_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((LOWER(c)) >= 'a' && (LOWER(c)) <= 'z'))
 
 /* RFC 7230 tchar. */
 static int is_tchar(int c)
 {
-    return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+    return IS_ALNUM(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 /* RFC 2046 bchars. */
 static int is_bchar(int c)
 {
-    return is_alnum(c) || (c != '\0' && strchr("'()+_,-./:=? ", c) != NULL);
-}
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+    return IS_ALNUM(c) || (c != '\0' && strchr("'()+_,-./:=? ", c) != NULL);
 }
 
 static int hex(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    static const char digits[] = "0123456789abcdef";
+    const char *d = c != '\0' ? strchr(digits, LOWER(c)) : NULL;
+
+    return d != NULL ? (int)(d - digits) : -1;
 }
 
 static int valid_boundary(const char *b, size_t n)
@@ -107,52 +85,41 @@ static int valid_boundary(const char *b, size_t n)
     return 1;
 }
 
-static const char *skip_ows(const char *p)
-{
-    while (is_ows(*p))
-        p++;
-    return p;
-}
-
 int sl_multipart_boundary(const char *content_type, char *out, size_t cap)
 {
     static const char type[] = "multipart/form-data";
     char val[SL_MP_BOUNDARY_MAX + 1];
     const char *p, *q;
-    size_t i, n = 0;
+    size_t n = 0;
     int found = 0, is_boundary;
 
     if (cap > 0)
         out[0] = '\0';
     if (content_type == NULL)
         return SL_EBADREQUEST;
-    p = skip_ows(content_type);
-    for (i = 0; i < sizeof(type) - 1; i++, p++)
-        if (lower((unsigned char)*p) != type[i])
-            return SL_EBADREQUEST;
+    p = content_type + strspn(content_type, " \t");
+    if (strncasecmp(p, type, sizeof(type) - 1) != 0)
+        return SL_EBADREQUEST;
+    p += sizeof(type) - 1;
     for (;;) {
-        p = skip_ows(p);
+        p += strspn(p, " \t");
         if (*p == '\0')
             break;
         if (*p++ != ';')
             return SL_EBADREQUEST; /* also "multipart/form-dataX" */
-        p = skip_ows(p);
+        p += strspn(p, " \t");
         if (*p == ';' || *p == '\0')
             continue; /* an empty parameter, as in a trailing ';' */
         for (q = p; is_tchar((unsigned char)*p); p++)
             ;
-        is_boundary = p - q == 8 && lower(q[0]) == 'b' && lower(q[1]) == 'o' &&
-                      lower(q[2]) == 'u' && lower(q[3]) == 'n' && lower(q[4]) == 'd' &&
-                      lower(q[5]) == 'a' && lower(q[6]) == 'r' && lower(q[7]) == 'y';
-        p = skip_ows(p);
+        is_boundary = p - q == 8 && strncasecmp(q, "boundary", 8) == 0;
+        p += strspn(p, " \t");
         if (p == q || *p++ != '=')
             return SL_EBADREQUEST;
-        p = skip_ows(p);
+        p += strspn(p, " \t");
         if (is_boundary && found)
             return SL_EBADREQUEST; /* two boundaries: which one a proxy used is anyone's guess */
-        found |= is_boundary;
-        if (is_boundary)
-            n = 0;
+        found |= is_boundary;      /* so n counts this one parameter's value */
         if (*p == '"') {
             for (p++; *p != '"'; p++) {
                 if (*p == '\\')
@@ -205,6 +172,22 @@ void sl_multipart_init(sl_multipart_t *mp, const char *boundary, const sl_mp_lim
     mp->matched = 2; /* the first delimiter may open the body without its CRLF */
 }
 
+/* Move a state machine to `next`; returns 0, for `return to(&mp->sub, X);`. */
+static int to(int *state, int next)
+{
+    *state = next;
+    return 0;
+}
+
+/* Set `flag` once: a header or parameter given twice is ambiguous, so it is refused. */
+static int once(sl_multipart_t *mp, unsigned flag)
+{
+    if (mp->flags & flag)
+        return SL_EBADREQUEST;
+    mp->flags |= flag;
+    return 0;
+}
+
 /* A callback's return value as the parser's: 0 to go on, SL_MP_PAUSE, or a negative code. */
 static int verdict(int rc)
 {
@@ -225,9 +208,7 @@ static int delimiter_seen(sl_multipart_t *mp)
 
     mp->state = ST_AFTER;
     mp->sub = AD_START;
-    if (!in_body || mp->cbs.on_part_end == NULL)
-        return 0;
-    return verdict(mp->cbs.on_part_end(mp->arg));
+    return in_body && mp->cbs.on_part_end != NULL ? verdict(mp->cbs.on_part_end(mp->arg)) : 0;
 }
 
 /* ST_PREAMBLE and ST_BODY: consume data[*pos..len) up to and including the next delimiter. */
@@ -297,10 +278,8 @@ static int begin_part(sl_multipart_t *mp)
 /* ST_AFTER: what follows a delimiter, one byte. */
 static int after_delimiter(sl_multipart_t *mp, int c)
 {
-    if (mp->sub == AD_START && c == '-') {
-        mp->sub = AD_DASH;
-        return 0;
-    }
+    if (mp->sub == AD_START && c == '-')
+        return to(&mp->sub, AD_DASH);
     if (mp->sub == AD_DASH) {
         if (c != '-')
             return SL_EBADREQUEST;
@@ -309,23 +288,21 @@ static int after_delimiter(sl_multipart_t *mp, int c)
     }
     if (mp->sub == AD_CR)
         return c == '\n' ? begin_part(mp) : SL_EBADREQUEST;
-    if (is_ows(c)) {
-        mp->sub = AD_PAD; /* transport padding */
-        return 0;
-    }
+    if (IS_OWS(c))
+        return to(&mp->sub, AD_PAD); /* transport padding */
     if (c != '\r')
         return SL_EBADREQUEST; /* a bare LF, or a line that only starts like the delimiter */
-    mp->sub = AD_CR;
-    return 0;
+    return to(&mp->sub, AD_CR);
 }
 
 /* A lower-cased header name, parameter name or charset; a long one is counted but not kept,
  * so it matches nothing. */
-static void put_tok(sl_multipart_t *mp, int c)
+static int put_tok(sl_multipart_t *mp, int c)
 {
     if (mp->tok_len < sizeof(mp->tok) - 1)
-        mp->tok[mp->tok_len] = (char)lower(c);
+        mp->tok[mp->tok_len] = (char)LOWER(c);
     mp->tok_len++;
+    return 0;
 }
 
 static int tok_is(const sl_multipart_t *mp, const char *s)
@@ -347,15 +324,11 @@ static int put(char *buf, size_t cap, size_t *len, int c)
 static int ext_put(sl_multipart_t *mp, int c)
 {
     char *fn = mp->part.filename;
-    int rc;
+    int latin1 = mp->ext_latin1 && c >= 0x80;
 
-    if (mp->ext_latin1 && c >= 0x80) {
-        rc = put(fn, sizeof(mp->part.filename), &mp->filename_len, 0xc0 | (c >> 6));
-        if (rc != 0)
-            return rc;
-        c = 0x80 | (c & 0x3f);
-    }
-    return put(fn, sizeof(mp->part.filename), &mp->filename_len, c);
+    if (latin1 && put(fn, sizeof(mp->part.filename), &mp->filename_len, 0xc0 | c >> 6) != 0)
+        return SL_ETOOLARGE;
+    return put(fn, sizeof(mp->part.filename), &mp->filename_len, latin1 ? 0x80 | (c & 0x3f) : c);
 }
 
 /* filename*=charset'language'percent-encoded (RFC 8187), one byte. */
@@ -363,33 +336,24 @@ static int ext_byte(sl_multipart_t *mp, int c)
 {
     switch (mp->ext_state) {
     case EXT_CHARSET:
-        if (c != '\'') {
-            put_tok(mp, c);
-            return 0;
-        }
+        if (c != '\'')
+            return put_tok(mp, c);
         if (!tok_is(mp, "utf-8") && !tok_is(mp, "iso-8859-1")) {
             mp->target = T_IGNORE; /* a charset we cannot decode: fall back to filename */
             return 0;
         }
         mp->ext_latin1 = tok_is(mp, "iso-8859-1");
         mp->filename_len = 0;
-        mp->ext_state = EXT_LANG;
-        return 0;
+        return to(&mp->ext_state, EXT_LANG);
     case EXT_LANG:
-        if (c == '\'')
-            mp->ext_state = EXT_VALUE;
-        return 0;
+        return c == '\'' ? to(&mp->ext_state, EXT_VALUE) : 0;
     case EXT_VALUE:
-        if (c != '%')
-            return ext_put(mp, c);
-        mp->ext_state = EXT_PCT1;
-        return 0;
+        return c == '%' ? to(&mp->ext_state, EXT_PCT1) : ext_put(mp, c);
     case EXT_PCT1:
         if (hex(c) < 0)
             return SL_EBADREQUEST;
         mp->ext_hi = (unsigned char)hex(c);
-        mp->ext_state = EXT_PCT2;
-        return 0;
+        return to(&mp->ext_state, EXT_PCT2);
     default:
         if (hex(c) < 0 || (mp->ext_hi == 0 && hex(c) == 0))
             return SL_EBADREQUEST; /* %00 would cut the C string */
@@ -408,9 +372,8 @@ static int param_start(sl_multipart_t *mp)
         f = F_FN;
     else if (tok_is(mp, "filename*"))
         f = F_FNX;
-    if (mp->flags & f)
-        return SL_EBADREQUEST; /* a repeated parameter is ambiguous */
-    mp->flags |= f;
+    if (once(mp, f) != 0)
+        return SL_EBADREQUEST;
     mp->target = T_IGNORE;
     if (f == F_NAME)
         mp->target = T_NAME;
@@ -460,38 +423,33 @@ static int cd_byte(sl_multipart_t *mp, int c)
     switch (mp->cd_state) {
     case CD_TYPE_PRE:
     case CD_PNAME_PRE:
-        if (is_ows(c) || (c == ';' && mp->cd_state == CD_PNAME_PRE))
+        if (IS_OWS(c) || (c == ';' && mp->cd_state == CD_PNAME_PRE))
             return 0;
         if (!is_tchar(c))
             return SL_EBADREQUEST;
         mp->cd_state = mp->cd_state == CD_TYPE_PRE ? CD_TYPE : CD_PNAME;
         mp->tok_len = 0;
-        put_tok(mp, c);
-        return 0;
+        return put_tok(mp, c);
     case CD_TYPE:
     case CD_PNAME:
-        if (is_tchar(c)) {
-            put_tok(mp, c);
-            return 0;
-        }
+        if (is_tchar(c))
+            return put_tok(mp, c);
         if (mp->cd_state == CD_TYPE && tok_is(mp, "form-data"))
             mp->flags |= F_FORMDATA;
         mp->cd_state = mp->cd_state == CD_TYPE ? CD_TYPE_POST : CD_PNAME_POST;
         return cd_byte(mp, c);
     case CD_PNAME_POST:
-        if (is_ows(c))
+        if (IS_OWS(c))
             return 0;
         if (c != '=')
             return SL_EBADREQUEST;
         mp->cd_state = CD_VAL_PRE;
         return param_start(mp);
     case CD_VAL_PRE:
-        if (is_ows(c))
+        if (IS_OWS(c))
             return 0;
-        if (c == '"') {
-            mp->cd_state = CD_QVAL;
-            return 0;
-        }
+        if (c == '"')
+            return to(&mp->cd_state, CD_QVAL);
         if (!is_tchar(c) && c < 0x80)
             return SL_EBADREQUEST;
         mp->cd_state = CD_TVAL;
@@ -503,24 +461,23 @@ static int cd_byte(sl_multipart_t *mp, int c)
         rc = param_end(mp);
         return rc != 0 ? rc : cd_byte(mp, c);
     case CD_QVAL:
-        if (c == '"') {
-            mp->cd_state = CD_VAL_POST;
-            return param_end(mp);
-        }
-        if (c != '\\')
+        if (c == '\\')
+            return to(&mp->cd_state, CD_QESC);
+        if (c != '"')
             return param_byte(mp, c);
-        mp->cd_state = CD_QESC;
-        return 0;
+        mp->cd_state = CD_VAL_POST;
+        return param_end(mp);
     case CD_QESC:
+        /* Browsers do not escape backslashes (a Windows path arrives as "C:\dir\f.txt"), so
+         * only \" and \\ are escapes; any other backslash stays, for the path to be stripped. */
         mp->cd_state = CD_QVAL;
+        if (c != '"' && c != '\\' && (rc = param_byte(mp, '\\')) != 0)
+            return rc;
         return param_byte(mp, c);
     default: /* CD_TYPE_POST, CD_VAL_POST */
-        if (is_ows(c))
+        if (IS_OWS(c))
             return 0;
-        if (c != ';')
-            return SL_EBADREQUEST;
-        mp->cd_state = CD_PNAME_PRE;
-        return 0;
+        return c == ';' ? to(&mp->cd_state, CD_PNAME_PRE) : SL_EBADREQUEST;
     }
 }
 
@@ -529,20 +486,12 @@ static int end_value(sl_multipart_t *mp)
 {
     if (mp->hkind == H_TYPE)
         mp->part.content_type[mp->ct_trim] = '\0';
-    if (mp->hkind != H_DISPOSITION)
+    if (mp->hkind != H_DISPOSITION || mp->cd_state == CD_TYPE_POST ||
+        mp->cd_state == CD_PNAME_PRE || mp->cd_state == CD_VAL_POST)
         return 0;
-    switch (mp->cd_state) {
-    case CD_TYPE:
-        return cd_byte(mp, ';'); /* ends the type as a ';' would; nothing reads the ';' */
-    case CD_TVAL:
-        return param_end(mp);
-    case CD_TYPE_POST:
-    case CD_PNAME_PRE:
-    case CD_VAL_POST:
-        return 0;
-    default:
-        return SL_EBADREQUEST; /* empty, a parameter without a value, an open quoted string */
-    }
+    if (mp->cd_state == CD_TYPE || mp->cd_state == CD_TVAL)
+        return cd_byte(mp, ';'); /* a token ends as it would before a ';' */
+    return SL_EBADREQUEST;       /* empty, a parameter without a value, an open quoted string */
 }
 
 static int start_value(sl_multipart_t *mp)
@@ -550,16 +499,13 @@ static int start_value(sl_multipart_t *mp)
     mp->sub = HS_VALUE;
     mp->hkind = H_OTHER;
     if (tok_is(mp, "content-disposition")) {
-        if (mp->flags & F_CD)
-            return SL_EBADREQUEST; /* a repeated header is ambiguous */
-        mp->flags |= F_CD;
         mp->hkind = H_DISPOSITION;
         mp->cd_state = CD_TYPE_PRE;
-    } else if (tok_is(mp, "content-type")) {
-        if (mp->flags & F_CT)
-            return SL_EBADREQUEST;
-        mp->flags |= F_CT;
+        return once(mp, F_CD);
+    }
+    if (tok_is(mp, "content-type")) {
         mp->hkind = H_TYPE;
+        return once(mp, F_CT);
     }
     return 0;
 }
@@ -569,10 +515,7 @@ static int end_headers(sl_multipart_t *mp)
     if (!(mp->flags & F_FORMDATA) || !(mp->flags & F_NAME))
         return SL_EBADREQUEST; /* RFC 7578 4.2: every part has form-data and a name */
     mp->state = ST_BODY;
-    mp->matched = 0;
-    if (mp->cbs.on_part_begin == NULL)
-        return 0;
-    return verdict(mp->cbs.on_part_begin(mp->arg, &mp->part));
+    return mp->cbs.on_part_begin != NULL ? verdict(mp->cbs.on_part_begin(mp->arg, &mp->part)) : 0;
 }
 
 /* ST_HEADERS: one byte of a part's headers. */
@@ -582,37 +525,31 @@ static int header_byte(sl_multipart_t *mp, int c)
         return SL_ETOOLARGE;
     switch (mp->sub) {
     case HS_LINE:
-        if (c == '\r') {
-            mp->sub = HS_END_CR;
-            return 0;
-        }
+        if (c == '\r')
+            return to(&mp->sub, HS_END_CR);
         if (!is_tchar(c))
             return SL_EBADREQUEST; /* a bare LF, a folded line, no name */
         mp->sub = HS_NAME;
         mp->tok_len = 0;
-        put_tok(mp, c);
-        return 0;
+        return put_tok(mp, c);
     case HS_NAME:
         if (c == ':')
             return start_value(mp);
         if (!is_tchar(c))
             return SL_EBADREQUEST;
-        put_tok(mp, c);
-        return 0;
+        return put_tok(mp, c);
     case HS_VALUE:
-        if (c == '\r') {
-            mp->sub = HS_VALUE_CR;
-            return 0;
-        }
+        if (c == '\r')
+            return to(&mp->sub, HS_VALUE_CR);
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return SL_EBADREQUEST; /* control bytes, NUL and bare LF included */
         if (mp->hkind == H_DISPOSITION)
             return cd_byte(mp, c);
-        if (mp->hkind != H_TYPE || (mp->ct_len == 0 && is_ows(c)))
+        if (mp->hkind != H_TYPE || (mp->ct_len == 0 && IS_OWS(c)))
             return 0;
         if (put(mp->part.content_type, sizeof(mp->part.content_type), &mp->ct_len, c) != 0)
             return SL_ETOOLARGE;
-        if (!is_ows(c))
+        if (!IS_OWS(c))
             mp->ct_trim = mp->ct_len;
         return 0;
     case HS_VALUE_CR:
