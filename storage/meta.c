@@ -82,6 +82,8 @@ int sl__meta_read(int root_fd, const char *name, uint64_t size, int64_t mtime_ns
     if (n <= 0)
         return SL_ENOTFOUND;
     buf[n] = '\0';
+    if (n < 2 || buf[n - 2] != '}' || buf[n - 1] != '\n')
+        return SL_ENOTFOUND; /* torn: a record is whole or ignored */
     if (sscanf(buf,
                "{\"size\":%" SCNu64 ",\"mtime_ns\":%" SCNd64 ",\"crc32\":\"%8x\",\"sha256\":\"%64["
                "0-9a-f]\"}",
