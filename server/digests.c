@@ -25,17 +25,24 @@ static const char *skip_ows(const char *p)
 static int unbase64(const char *p, const char *end, unsigned char *out, size_t cap)
 {
     unsigned char buf[96];
+    char in[132];
     size_t len = (size_t)(end - p);
     int n, pad = 0;
 
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(buf) || len / 4 * 3 > cap + 2)
+    /* RFC 8941 asks parsers to accept base64 without its '=' padding: add it back. */
+    if (len == 0 || len > 128 || len % 4 == 1)
         return -1;
-    n = EVP_DecodeBlock(buf, (const unsigned char *)p, (int)len);
+    memcpy(in, p, len);
+    while (len % 4 != 0)
+        in[len++] = '=';
+    if (len / 4 * 3 > sizeof(buf) || len / 4 * 3 > cap + 2)
+        return -1;
+    n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
     if (n < 0)
         return -1;
-    if (end[-1] == '=')
+    if (in[len - 1] == '=')
         pad++;
-    if (end[-2] == '=')
+    if (in[len - 2] == '=')
         pad++;
     n -= pad;
     if (n < 0 || (size_t)n > cap)
@@ -53,8 +60,9 @@ int sl__digests_parse(const char *v, sl_digests_t *d)
         size_t klen;
         int alg = 0, n;
 
-        while (*p && *p != '=' && *p != ',')
-            p++;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+               *p == '.' || *p == '*')
+            p++; /* an RFC 8941 key: anything else (a space before '=') is malformed */
         klen = (size_t)(p - key);
         if (*p != '=' || klen == 0)
             return SL_EBADREQUEST;

@@ -142,8 +142,8 @@ static int validate_upload(sl_req_t *r)
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         r->content_length = strtoull(v, NULL, 10); /* MHD already refused a malformed one */
     }
-    if (r->srv->cfg.max_size && te == NULL && r->boundary[0] == '\0' &&
-        r->content_length > r->srv->cfg.max_size) /* a form: --max-size applies per file */
+    if (r->srv->cfg.max_size && te == NULL && r->boundary[0] == '\0' && !r->encoding &&
+        r->content_length > r->srv->cfg.max_size) /* forms: per file; encoded: once decoded */
         return SL_ETOOLARGE;
     v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (v != NULL) {

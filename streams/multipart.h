@@ -2,7 +2,7 @@
  *
  * A streaming multipart/form-data parser (RFC 7578 over RFC 2046): bytes in, callbacks out. It
  * knows nothing of libuv, HTTP or disk, allocates nothing, and its memory is the struct below
- * (about 1.7 KiB): part headers are parsed as they arrive, straight into `part`, and body bytes
+ * (about 1.8 KiB): part headers are parsed as they arrive, straight into `part`, and body bytes
  * that might start a delimiter are held back as a count, since they are always a prefix of the
  * delimiter itself.
  *

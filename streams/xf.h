@@ -54,7 +54,8 @@ typedef struct sl_xf_inflate_s {
     uint64_t in_total, out_total; /* read-only */
     /* private */
     z_stream z;
-    int mode, ended, zinit;
+    int mode, ended, zinit, nhead;
+    Bytef head[2]; /* deflate: the first two bytes, to tell zlib from raw deflate */
     uint64_t max_ratio;
     sl_chunk_t **batch;
     size_t batch_n, batch_i;

@@ -20,17 +20,50 @@
 
 #define RATIO_SLACK (1u << 20)
 
-static int start_zlib(sl_xf_inflate_t *x, const unsigned char *first)
+/* Start zlib. gzip: auto-detect gzip or zlib headers. deflate: a zlib header (RFC 1950: CM 8,
+ * FCHECK) in the first two bytes, else raw deflate; those two bytes are collected first (a client
+ * may send one byte at a time) and fed ahead of the rest. 1 when started, 0 when waiting for the
+ * second byte, or a negative code. */
+static int start_zlib(sl_xf_inflate_t *x)
 {
-    int bits = 15 + 32; /* gzip: auto-detect gzip or zlib header */
+    Bytef *next = x->z.next_in;
+    uInt avail = x->z.avail_in;
+    int bits = 15 + 32, ret;
 
-    if (x->mode == SL_INFLATE_DEFLATE)
-        bits = ((first[0] & 0x0f) == 8 && ((first[0] << 8) | first[1]) % 31 == 0) ? 15 : -15;
+    if (x->mode == SL_INFLATE_DEFLATE) {
+        while (x->nhead < 2 && avail > 0) {
+            x->head[x->nhead++] = *next++;
+            avail--;
+        }
+        if (x->nhead < 2) {
+            x->z.next_in = next;
+            x->z.avail_in = avail;
+            return 0;
+        }
+        bits = ((x->head[0] & 0x0f) == 8 && ((x->head[0] << 8) | x->head[1]) % 31 == 0) ? 15 : -15;
+    }
     memset(&x->z, 0, sizeof(x->z));
     if (inflateInit2(&x->z, bits) != Z_OK)
         return SL_EDECODE;
     x->zinit = 1;
-    return 0;
+    if (x->mode == SL_INFLATE_DEFLATE) {
+        /* Two bytes cannot fill an output chunk: one call takes them. */
+        if (x->out == NULL)
+            x->out = sl_chunk_new(SL_XF_INFLATE_CHUNK);
+        x->z.next_in = x->head;
+        x->z.avail_in = 2;
+        x->z.next_out = (Bytef *)x->out->base + x->out->len;
+        x->z.avail_out = (uInt)(x->out->cap - x->out->len);
+        ret = inflate(&x->z, Z_NO_FLUSH);
+        if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+            return SL_EDECODE;
+        x->out_total += (x->out->cap - x->out->len) - x->z.avail_out;
+        x->out->len = x->out->cap - x->z.avail_out;
+        x->ended = ret == Z_STREAM_END;
+    }
+    x->z.next_in = next;
+    x->z.avail_in = avail;
+    return 1;
 }
 
 /* Inflate what is left of the batch; returns 1 when the batch is done, 0 when paused, or a
@@ -51,8 +84,13 @@ static int pump(sl_xf_inflate_t *x)
             x->z.next_in = NULL;
             continue;
         }
-        if (!x->zinit && (r = start_zlib(x, x->z.next_in)) < 0)
-            return r;
+        if (!x->zinit && (r = start_zlib(x)) <= 0) {
+            if (r < 0)
+                return r;
+            continue; /* the second byte of a deflate body is in the next chunk */
+        }
+        if (x->z.avail_in == 0)
+            continue; /* the first chunk held only the two header bytes */
         if (x->ended) {
             if (x->mode != SL_INFLATE_GZIP)
                 return SL_EDECODE; /* data after the end of a deflate stream */
@@ -168,6 +206,7 @@ void sl_xf_inflate_init(sl_xf_inflate_t *x, uv_loop_t *loop, int mode, uint64_t 
     x->max_ratio = max_ratio;
     x->in_total = x->out_total = 0;
     x->ended = x->zinit = 0;
+    x->nhead = 0;
     x->batch = NULL;
     x->batch_n = x->batch_i = 0;
     x->done = NULL;

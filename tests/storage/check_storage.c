@@ -11,6 +11,7 @@ Suite *paths_suite(void);
 Suite *store_suite(void);
 Suite *sink_file_suite(void);
 Suite *jobs_suite(void);
+Suite *meta_suite(void);
 
 int main(void)
 {
@@ -20,6 +21,7 @@ int main(void)
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, sink_file_suite());
     srunner_add_suite(sr, jobs_suite());
+    srunner_add_suite(sr, meta_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -13,6 +13,8 @@ Suite *chunk_suite(void);
 Suite *stream_suite(void);
 Suite *pipeline_suite(void);
 Suite *xf_suite(void);
+Suite *inflate_suite(void);
+Suite *digest_expect_suite(void);
 Suite *multipart_suite(void);
 
 static Suite *(*const suites[])(void) = {
@@ -20,6 +22,8 @@ static Suite *(*const suites[])(void) = {
     stream_suite,   /* test_stream.c: W1-W11, R1-R3, T1-T3 */
     pipeline_suite, /* test_pipeline.c: P1-P3, D1-D2, L1-L4 */
     xf_suite,       /* test_xf.c: xf_limit, xf_digest */
+    inflate_suite,  /* test_inflate.c: xf_inflate */
+    digest_expect_suite,
     multipart_suite,
 };
 

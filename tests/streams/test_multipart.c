@@ -165,8 +165,6 @@ static void assert_same(const rec_t *a, const rec_t *b, const char *how, size_t 
     }
 }
 
-/* ---- fixtures ---- */
-
 typedef struct fixture_s {
     const char *content_type;
     const char *body;
@@ -310,8 +308,6 @@ static void assert_part(const rec_t *r, size_t i, const char *name, const char *
 
 #define DATA(s) s, sizeof(s) - 1
 
-/* ---- sl_multipart_boundary ---- */
-
 static const char *boundary_or_error(const char *ct)
 {
     static char out[SL_MP_BOUNDARY_MAX + 1];
@@ -409,8 +405,6 @@ START_TEST(boundary_of_another_type_is_rejected)
     ck_assert_str_eq(boundary_or_error("application/x-www-form-urlencoded"), "<error>");
 }
 END_TEST
-
-/* ---- parts and headers ---- */
 
 START_TEST(curl_posts_give_their_fields_and_files)
 {
@@ -528,8 +522,6 @@ START_TEST(a_body_may_start_with_crlf_or_the_delimiter_and_hold_zero_parts)
     rec_free(&r);
 }
 END_TEST
-
-/* ---- chunk edges ---- */
 
 START_TEST(every_split_position_gives_identical_parts_and_bytes)
 {
@@ -694,8 +686,6 @@ START_TEST(body_bytes_like_a_partial_delimiter_are_held_then_released)
 }
 END_TEST
 
-/* ---- pauses and callback errors ---- */
-
 START_TEST(pause_at_every_callback_gives_identical_results)
 {
     static const int masks[] = {P_BEGIN, P_DATA, P_END, P_FINAL, P_ALL};
@@ -762,8 +752,6 @@ START_TEST(a_negative_callback_return_aborts_and_sticks)
     }
 }
 END_TEST
-
-/* ---- malformed input and limits ---- */
 
 #define PART(cd) "--AaB03x\r\nContent-Disposition: " cd "\r\n\r\nv\r\n"
 #define END "--AaB03x--\r\n"
@@ -962,14 +950,21 @@ START_TEST(the_default_part_limit_is_1000)
 }
 END_TEST
 
+static TCase *new_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_set_timeout(tc, 10);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 Suite *multipart_suite(void)
 {
     Suite *s = suite_create("multipart");
     TCase *tc;
 
-    tc = tcase_create("boundary");
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
+    tc = new_tcase(s, "boundary");
     tcase_add_test(tc, boundary_is_read_from_a_token_value);
     tcase_add_test(tc, boundary_is_read_from_a_quoted_value_with_escapes);
     tcase_add_test(tc, boundary_may_come_after_other_parameters);
@@ -979,9 +974,7 @@ Suite *multipart_suite(void)
     tcase_add_test(tc, boundary_missing_empty_invalid_or_repeated_is_rejected);
     tcase_add_test(tc, boundary_of_another_type_is_rejected);
 
-    tc = tcase_create("parts");
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
+    tc = new_tcase(s, "parts");
     tcase_add_test(tc, curl_posts_give_their_fields_and_files);
     tcase_add_test(tc, chromium_post_gives_raw_utf8_names_and_an_empty_file);
     tcase_add_test(tc, preamble_padding_header_case_escapes_and_epilogue_are_handled);
@@ -989,25 +982,19 @@ Suite *multipart_suite(void)
     tcase_add_test(tc, parameters_come_in_any_order_and_case_with_spaces);
     tcase_add_test(tc, a_body_may_start_with_crlf_or_the_delimiter_and_hold_zero_parts);
 
-    tc = tcase_create("chunks");
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
+    tc = new_tcase(s, "chunks");
     tcase_add_test(tc, every_split_position_gives_identical_parts_and_bytes);
     tcase_add_test(tc, byte_by_byte_feeding_gives_identical_parts_and_bytes);
     tcase_add_test(tc, random_chunkings_give_identical_parts_and_bytes);
     tcase_add_test(tc, a_delimiter_straddling_any_two_chunk_edges_is_found);
     tcase_add_test(tc, body_bytes_like_a_partial_delimiter_are_held_then_released);
 
-    tc = tcase_create("pause");
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
+    tc = new_tcase(s, "pause");
     tcase_add_test(tc, pause_at_every_callback_gives_identical_results);
     tcase_add_test(tc, a_pause_returns_right_after_the_callback);
     tcase_add_test(tc, a_negative_callback_return_aborts_and_sticks);
 
-    tc = tcase_create("errors");
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
+    tc = new_tcase(s, "errors");
     tcase_add_test(tc, malformed_bodies_fail_with_sl_ebadrequest_at_any_split);
     tcase_add_test(tc, an_invalid_boundary_fails_every_call);
     tcase_add_test(tc, headers_over_max_header_bytes_fail_with_sl_etoolarge);
