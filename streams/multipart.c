@@ -50,7 +50,6 @@ enum { CD_TVAL = CD_VAL_PRE + 1, CD_QVAL, CD_QESC, CD_VAL_POST };
 
 #define IS_OWS(c) ((c) == ' ' || (c) == '\t')
 #define LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
-
 #define IS_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((LOWER(c)) >= 'a' && (LOWER(c)) <= 'z'))
 
 /* RFC 7230 tchar. */
@@ -471,9 +470,8 @@ static int cd_byte(sl_multipart_t *mp, int c)
         /* Browsers do not escape backslashes (a Windows path arrives as "C:\dir\f.txt"), so
          * only \" and \\ are escapes; any other backslash stays, for the path to be stripped. */
         mp->cd_state = CD_QVAL;
-        if (c != '"' && c != '\\' && (rc = param_byte(mp, '\\')) != 0)
-            return rc;
-        return param_byte(mp, c);
+        rc = c == '"' || c == '\\' ? 0 : param_byte(mp, '\\');
+        return rc != 0 ? rc : param_byte(mp, c);
     default: /* CD_TYPE_POST, CD_VAL_POST */
         if (IS_OWS(c))
             return 0;

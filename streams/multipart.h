@@ -13,7 +13,8 @@
  *   on_part_end (once), and after the last part on_end (once, the final boundary was seen).
  * A callback returns 0 to go on, SL_MP_PAUSE to make execute return right after it (backpressure:
  * call execute again with the bytes it did not consume), or a negative code to abort the parse
- * with that code. Callbacks must not call back into the parser, and may be NULL.
+ * with that code; other positive values count as 0. Callbacks must not call back into the
+ * parser, and may be NULL.
  */
 #ifndef SL_STREAMS_MULTIPART_H
 #define SL_STREAMS_MULTIPART_H
@@ -43,8 +44,9 @@ typedef struct sl_mp_part_s {
 typedef struct sl_mp_callbacks_s {
     /* Headers of a part parsed. `part` is borrowed: valid until on_part_end returns. */
     int (*on_part_begin)(void *arg, const sl_mp_part_t *part);
-    /* Body bytes of the current part; `data` is borrowed for the call. May be called many times;
-     * the bytes are exact (never the CRLF before the delimiter). */
+    /* Body bytes of the current part; `data` is borrowed for the call and may point into the
+     * parser itself (bytes held back from an earlier call), not into the input. May be called
+     * many times; the bytes are exact (never the CRLF before the delimiter). */
     int (*on_part_data)(void *arg, const char *data, size_t len);
     /* The delimiter after the current part was seen. */
     int (*on_part_end)(void *arg);
@@ -54,7 +56,7 @@ typedef struct sl_mp_callbacks_s {
 
 typedef struct sl_multipart_s {
     sl_mp_part_t part; /* the current part: from on_part_begin until on_part_end */
-    size_t parts;      /* parts begun so far */
+    size_t parts;      /* parts begun (counted at the CRLF after their delimiter) */
     int error;         /* sticky first error, 0 if none */
     /* private */
     sl_mp_callbacks_t cbs;
