@@ -117,8 +117,10 @@ void sl__req_unref(sl_req_t *r)
     if (r->job.fd >= 0)
         close(r->job.fd);
     free(r->job.json);
-    if (r->up != NULL)
-        sl_form_free(&r->up->form);
+    if (r->up != NULL && r->up->form != NULL) {
+        sl_form_free(r->up->form);
+        free(r->up->form);
+    }
     free(r->up);
     free(r);
 }

@@ -66,7 +66,7 @@ typedef struct sl_digests_s {
 typedef struct sl_upload_s {
     sl_src_http_t src;
     sl_xf_digest_t cdigest; /* Content-Digest of an encoded body, before decoding */
-    sl_form_t form;         /* multipart/form-data requests */
+    sl_form_t *form;        /* multipart/form-data requests only (owned) */
     sl_xf_inflate_t inflate;
     sl_xf_limit_t limit;
     sl_xf_digest_t digest;

@@ -68,7 +68,7 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
             size_t len;
-            char *body = sl_form_response(&up->form, &len);
+            char *body = sl_form_response(up->form, &len);
             sl__respond_json(r, MHD_HTTP_CREATED, body, len);
             free(body);
         } else if (status == 0)
@@ -120,8 +120,9 @@ int sl__upload_start(sl_req_t *r)
         chain[n++] = &up->inflate.s;
     }
     if (r->boundary[0] != '\0') {
-        sl_form_init(&up->form, r, r->boundary); /* each file part has its own limit and sink */
-        chain[n++] = &up->form.s;
+        up->form = sl_xmalloc(sizeof(*up->form)); /* 3.7 KiB: forms only */
+        sl_form_init(up->form, r, r->boundary);   /* each file part has its own limit and sink */
+        chain[n++] = &up->form->s;
         goto Run;
     }
     sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
