@@ -16,6 +16,7 @@ Suite *xf_suite(void);
 Suite *inflate_suite(void);
 Suite *digest_expect_suite(void);
 Suite *multipart_suite(void);
+Suite *multipart_chunks_suite(void);
 
 static Suite *(*const suites[])(void) = {
     chunk_suite,    /* test_chunk.c: refcount, budget, waiters */
@@ -25,6 +26,7 @@ static Suite *(*const suites[])(void) = {
     inflate_suite,  /* test_inflate.c: xf_inflate */
     digest_expect_suite,
     multipart_suite,
+    multipart_chunks_suite,
 };
 
 int main(void)
