@@ -70,7 +70,7 @@ static int fields_add_escaped(sl_form_t *fm, const char *s, size_t n)
 /* A file name fit for one segment of a store name: the path stripped (both separators), control
  * bytes dropped, not "." or "..", at most 200 bytes, valid UTF-8; "file" when nothing is left.
  * Made unique within the request with "-2", "-3", … before the extension. */
-static void sanitise(sl_form_t *fm, const char *in, char *out, size_t cap)
+static void sanitise(sl_form_t *fm, const char *in, char *out, size_t cap, size_t max)
 {
     const char *base = in, *p;
     size_t o = 0, k;
@@ -81,7 +81,7 @@ static void sanitise(sl_form_t *fm, const char *in, char *out, size_t cap)
     for (p = in; *p; p++)
         if (*p == '/' || *p == '\\')
             base = p + 1;
-    for (p = base; *p && o < 200; p++)
+    for (p = base; *p && o < max; p++)
         if ((unsigned char)*p >= 0x20 && *p != 0x7f)
             out[o++] = *p;
     out[o] = '\0';
@@ -131,6 +131,7 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
     sl_stream_t *chain[3];
     char path[SL_NAME_MAX + 1];
     sl_form_file_t *f;
+    size_t room;
     int r;
 
     if (!part->has_filename || part->filename[0] == '\0') {
@@ -151,12 +152,16 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
     }
     if (fm->nfiles >= srv->cfg.max_files)
         return SL_ETOOLARGE;
+    if (strlen(fm->req->name) + 1 + 16 > SL_NAME_MAX)
+        return SL_ETOOLONG; /* no room left for file names under ?name= */
     if (!sl_utf8_valid(part->name, strlen(part->name)))
         return SL_EBADREQUEST;
     f = sl_xcalloc(1, sizeof(*f));
     f->form = fm;
     snprintf(f->field, sizeof(f->field), "%s", part->name);
-    sanitise(fm, part->filename, f->name, sizeof(f->name));
+    /* <name>/<file> must stay a valid store name: room for the file name and a "-NNN" suffix. */
+    room = SL_NAME_MAX - strlen(fm->req->name) - 1;
+    sanitise(fm, part->filename, f->name, sizeof(f->name), room < 208 ? room - 8 : 200);
     f->next = fm->files;
     fm->files = f;
     fm->nfiles++;
@@ -277,6 +282,7 @@ static void on_committed(sl_store_job_t *job)
     fm->committed = job->status == 0;
     fm->final_done = NULL;
     d(&fm->s, job->status); /* SL_EEXISTS: ?name= names a directory that exists (409) */
+    sl_form_continue(fm);   /* a destroy that came during the commit can finish now */
 }
 
 static void commit(sl_form_t *fm)

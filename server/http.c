@@ -144,7 +144,8 @@ static void finish_stop(sl_server_t *srv)
     MHD_run(srv->mhd);
     MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;
-    sl_store_close(&srv->store);
+    if (srv->nreqs == 0)
+        sl_store_close(&srv->store); /* else a pool job may still use root_fd: leave it open */
     srv->handles_open = 4;
     uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
     uv_close((uv_handle_t *)&srv->timer, on_handle_closed);

@@ -120,6 +120,13 @@ int sl__upload_start(sl_req_t *r)
         chain[n++] = &up->inflate.s;
     }
     if (r->boundary[0] != '\0') {
+        if (r->repr.algs || (!r->encoding && r->content.algs)) {
+            sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
+            expect(&up->digest, &r->repr); /* of the (decoded) form body, as sent by the client */
+            if (!r->encoding)
+                expect(&up->digest, &r->content);
+            chain[n++] = &up->digest.s;
+        }
         up->form = sl_xmalloc(sizeof(*up->form)); /* 3.7 KiB: forms only */
         sl_form_init(up->form, r, r->boundary);   /* each file part has its own limit and sink */
         chain[n++] = &up->form->s;

@@ -115,7 +115,8 @@ static void job_work(uv_work_t *w)
         break;
     }
     case JOB_OPEN:
-        j->fd = openat(root_fd, j->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* O_NONBLOCK: a FIFO put in the root must not hang a pool thread (it is not a file). */
+        j->fd = openat(root_fd, j->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (j->fd < 0) {
             j->status =
                 (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ? SL_ENOTFOUND : -errno;

@@ -48,7 +48,7 @@ int sl__meta_write(int root_fd, const char *name, const sl_meta_t *m, uint64_t s
     int fd, n, r = 0;
 
     meta_path(name, path);
-    snprintf(tmp, sizeof(tmp), ".sluice/meta/%ld-%" PRIu64 ".tmp", (long)getpid(), seq);
+    snprintf(tmp, sizeof(tmp), ".sluice/meta/%s-%" PRIu64 ".tmp", sl_store_owner(), seq);
     n = snprintf(buf, sizeof(buf),
                  "{\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 ",\"crc32\":\"%08x\","
                  "\"sha256\":\"%s\"}\n",

@@ -194,7 +194,7 @@ static void commit_work(uv_work_t *w)
         f->work_err = errno == EEXIST ? SL_EEXISTS : -errno;
         return;
     }
-    f->state |= ST_COMMITTED;
+    f->committed_ok = 1; /* folded into state on the loop thread (after_commit) */
     if (f->digest != NULL) {
         sl_meta_t m = {f->size, f->mtime_ns, f->digest->crc32, {0}};
         memcpy(m.sha256_hex, f->digest->sha256_hex, sizeof(m.sha256_hex));
@@ -224,6 +224,8 @@ static void after_commit(uv_work_t *w, int status)
     sl_sink_file_t *f = w->data;
     int err = status < 0 ? status : f->work_err;
 
+    if (f->committed_ok)
+        f->state |= ST_COMMITTED;
     op_complete(f);
     f->op_done(&f->s, err);
 }
@@ -323,6 +325,7 @@ void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsi
     f->work_err = 0;
     f->wait_done = NULL;
     f->digest = NULL;
+    f->committed_ok = 0;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;
     start_open(f);
@@ -334,7 +337,7 @@ static void start_open(sl_sink_file_t *f)
     char path[4096];
 
     f->seq = ++st->seq;
-    snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%ld-%llu.part", (long)getpid(),
+    snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%s-%llu.part", sl_store_owner(),
              (unsigned long long)f->seq);
     snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);
     f->req.data = f;

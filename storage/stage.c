@@ -23,7 +23,7 @@
 
 void sl_store_stage_name(sl_store_t *st, char out[64])
 {
-    snprintf(out, 64, ".sluice/stage/%ld-%llu", (long)getpid(), (unsigned long long)++st->seq);
+    snprintf(out, 64, ".sluice/stage/%s-%llu", sl_store_owner(), (unsigned long long)++st->seq);
 }
 
 /* Remove `dir` (relative to dfd) and everything below it. */

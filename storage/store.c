@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
  * Opening the store and the start-up sweep. ROOT and ROOT/.sluice/tmp are created if missing.
- * Temp files are named <pid>-<seq>.part (and metadata records in writing <pid>-<seq>.tmp); the
- * sweep removes those whose writer process no longer exists (after a crash or kill -9), and leaves
- * those of live processes alone, so a second worker starting beside a running one never deletes its
- * uploads in progress.
+ * Work files are named <pid>-<boot id>-<seq>… (sl_store_owner): temp files .part, staging
+ * directories, metadata records in writing .tmp. The sweep removes those whose writer process no
+ * longer exists (after a crash or kill -9) or that carry this process's pid but another boot id (an
+ * earlier process that had the same pid), and leaves those of live processes alone, so a second
+ * worker starting beside a running one never deletes its uploads in progress.
  */
 #include "store.h"
 
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 static int mkdir_p(const char *path)
 {
@@ -62,16 +65,33 @@ static size_t sweep(int root_fd, const char *dir, const char *suffix)
             (len < strlen(suffix) || strcmp(de->d_name + len - strlen(suffix), suffix) != 0))
             continue;
         pid = strtol(de->d_name, NULL, 10);
-        if (pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+        if (pid == (long)getpid()) {
+            if (strncmp(de->d_name, sl_store_owner(), strlen(sl_store_owner())) == 0 &&
+                de->d_name[strlen(sl_store_owner())] == '-')
+                continue; /* this process's (another store on the same root) */
+        } else if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
             continue; /* a live process owns it (EPERM: alive, another user's) */
-        if (pid > 0 && pid == (long)getpid())
-            continue;
+        }
         if (unlinkat(dfd, de->d_name, 0) == 0 ||
             ((errno == EISDIR || errno == EPERM) && sl__remove_tree(dfd, de->d_name) == 0))
             removed++;
     }
     closedir(d);
     return removed;
+}
+
+const char *sl_store_owner(void)
+{
+    static char owner[48];
+    unsigned char b[4];
+
+    if (owner[0] == '\0') {
+        if (RAND_bytes(b, sizeof(b)) != 1)
+            abort();
+        snprintf(owner, sizeof(owner), "%ld-%02x%02x%02x%02x", (long)getpid(), b[0], b[1], b[2],
+                 b[3]);
+    }
+    return owner;
 }
 
 int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable)

@@ -82,6 +82,7 @@ typedef struct sl_sink_file_s {
     unsigned flags;
     unsigned state;
     unsigned open_tries;
+    int committed_ok; /* written by the commit job only */
     uint64_t seq;
     uint64_t offset;
     uv_fs_t req;
@@ -158,6 +159,11 @@ int sl_store_stage_remove(sl_store_t *st, sl_store_job_t *job, const char *stage
                           sl_store_job_cb cb);
 /* Remove dir (relative to dfd) recursively; thread-pool side. */
 int sl__remove_tree(int dfd, const char *dir);
+
+/* "<pid>-<boot id>": the prefix of every work file this process creates (temp files, staging
+ * directories, metadata records in writing). The boot id is random per process, so a file left by
+ * an earlier process that had the same pid (pid 1 in a container) is told apart and swept. */
+const char *sl_store_owner(void);
 
 /* Format a strong validator for (size, mtime) into out[48]: "\"<mtime hex>-<size hex>\"". */
 void sl_store_etag(uint64_t size, int64_t mtime_ns, char out[48]);

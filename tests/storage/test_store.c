@@ -137,19 +137,23 @@ END_TEST
 
 START_TEST(sweep_removes_only_temp_files_of_dead_processes)
 {
-    char dead[64], own[64];
+    char dead[64], own[64], reused[64];
     sl_store_t st;
 
     /* Precondition: no process has this pid (pid_max is below it on most systems). */
     ck_assert_msg(kill((pid_t)DEAD_PID, 0) < 0 && errno == ESRCH, "pid %ld is alive", DEAD_PID);
-    snprintf(dead, sizeof(dead), "%ld-1.part", DEAD_PID);
-    snprintf(own, sizeof(own), "%ld-5.part", (long)getpid());
+    snprintf(dead, sizeof(dead), "%ld-00000000-1.part", DEAD_PID);
+    snprintf(own, sizeof(own), "%s-5.part", sl_store_owner());
+    /* An earlier process that had our pid (pid 1 in a container): another boot id. */
+    snprintf(reused, sizeof(reused), "%ld-zzzzzzzz-5.part", (long)getpid());
     put_temp(dead, "partial");
     put_temp(own, "in progress");
+    put_temp(reused, "left by a crash");
     ck_assert_int_eq(sl_store_open(&st, NULL, root, 1), 0);
-    ck_assert_uint_eq(st.swept, 1);
+    ck_assert_uint_eq(st.swept, 2);
     ck_assert(!temp_exists(dead));
-    ck_assert(temp_exists(own));
+    ck_assert(!temp_exists(reused));
+    ck_assert(temp_exists(own)); /* another store of this process: in progress */
     sl_store_close(&st);
 }
 END_TEST
