@@ -92,10 +92,13 @@ int sl__digests_parse(const char *v, sl_digests_t *d)
             while (*p && *p != ',')
                 p++;
         }
-        if (*p == ',')
-            p++;
-        else if (*p != '\0')
+        if (*p == ',') {
+            p = skip_ows(p + 1);
+            if (*p == '\0')
+                return SL_EBADREQUEST; /* a trailing comma (RFC 8941 §4.2) */
+        } else if (*p != '\0') {
             return SL_EBADREQUEST;
+        }
     }
     return 0;
 }

@@ -168,6 +168,42 @@ def read_response(s, timeout=10, read_all=True):
     return buf
 
 
+def read_until_done(s, timeout):
+    """Read until one complete final response (skipping 100 Continue; head plus its
+    Content-Length body), the server closes, a reset, or the timeout. Returns (bytes, how) with how
+    one of "response", "closed", "reset", "timeout"."""
+    buf = b""
+    deadline = time.time() + timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            return buf, "timeout"
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            return buf, "timeout"
+        except ConnectionError:
+            return buf, "reset"
+        if not chunk:
+            return buf, "closed"
+        buf += chunk
+        if response_complete(buf):
+            return buf, "response"
+
+
+def response_complete(buf):
+    """True once buf holds a final (non-100) response head and its whole Content-Length body."""
+    while b"\r\n\r\n" in buf:
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        if re.match(rb"HTTP/1\.[01] 100", head):
+            buf = rest
+            continue
+        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        return m is None or len(rest) >= int(m.group(1))
+    return False
+
+
 def status_of(resp):
     """Status code of the last response in raw bytes (skipping 100 Continue)."""
     codes = re.findall(rb"HTTP/1\.[01] (\d{3})", resp)

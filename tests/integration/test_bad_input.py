@@ -24,7 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTest, status_of  # noqa: E402
+from harness import Server, ServerTest, read_until_done, status_of  # noqa: E402
 
 PROMPT = 5  # seconds within which every bad request must be answered or cut
 OUTSIDE = ("/pwned", "/tmp/pwned", "/etc/pwned")
@@ -47,37 +47,6 @@ def exchange(port, data, timeout=PROMPT, shut_wr=False):
         s.close()
 
 
-def read_until_done(s, timeout):
-    buf = b""
-    deadline = time.time() + timeout
-    while True:
-        left = deadline - time.time()
-        if left <= 0:
-            return buf, "timeout"
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            return buf, "timeout"
-        except ConnectionResetError:
-            return buf, "reset"
-        if not chunk:
-            return buf, "closed"
-        buf += chunk
-        if response_complete(buf):
-            return buf, "response"
-
-
-def response_complete(buf):
-    """True once buf holds a final (non-100) response head and its whole Content-Length body."""
-    while b"\r\n\r\n" in buf:
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        if re.match(rb"HTTP/1\.[01] 100", head):
-            buf = rest
-            continue
-        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        return m is None or len(rest) >= int(m.group(1))
-    return False
 
 
 def error_doc(resp):

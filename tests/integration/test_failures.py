@@ -35,7 +35,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTest, curl, sha256_file  # noqa: E402
+from harness import Server, ServerTest, curl, read_until_done, sha256_file  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -76,37 +76,6 @@ def put_head(name, length=None, chunked=False, extra=b""):
 
 def chunk(data):
     return b"%x\r\n" % len(data) + data + b"\r\n"
-
-
-def read_until_close_or_response(s, timeout):
-    """Read until a complete response (skipping 100 Continue), EOF or reset, or timeout.
-    Returns (bytes, how) with how in {"response", "eof", "reset", "timeout"}."""
-    buf = b""
-    deadline = time.time() + timeout
-    while True:
-        left = deadline - time.time()
-        if left <= 0:
-            return buf, "timeout"
-        s.settimeout(left)
-        try:
-            data = s.recv(65536)
-        except socket.timeout:
-            return buf, "timeout"
-        except ConnectionError:
-            return buf, "reset"
-        if not data:
-            return buf, "eof"
-        buf += data
-        rest = buf
-        while b"\r\n\r\n" in rest:
-            head, _, body = rest.partition(b"\r\n\r\n")
-            if head.startswith(b"HTTP/1.1 100"):
-                rest = body
-                continue
-            m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if m and len(body) >= int(m.group(1)):
-                return buf, "response"
-            break
 
 
 def final_status(buf):
@@ -218,7 +187,7 @@ class ClientDisconnect(CleanupAsserts, ServerTest):
         outcome = []
         deadline = time.time() + 5
         for s in socks:
-            buf, how = read_until_close_or_response(s, max(0.1, deadline - time.time()))
+            buf, how = read_until_done(s, max(0.1, deadline - time.time()))
             s.close()
             outcome.append((how, final_status(buf)))
         self.assertEqual([o[0] for o in outcome if o[0] == "timeout"], [],
@@ -312,7 +281,7 @@ class IdleClient(CleanupAsserts, ServerTest):
         t_last = time.time()  # the client goes silent from here
         gone = wait_for(lambda: srv.tmp_files() == [], 6, 0.02)
         t_tmp = time.time() - t_last
-        buf, how = read_until_close_or_response(s, 8)
+        buf, how = read_until_done(s, 8)
         t_conn = time.time() - t_last
         s.close()
         print("\n  idle %s: temp file removed after %.2fs, connection %s after %.2fs, "
@@ -321,7 +290,7 @@ class IdleClient(CleanupAsserts, ServerTest):
         self.assertTrue(gone, "temp file of an idle upload still there after 6s")
         self.assertGreaterEqual(t_tmp, 1.5, "dropped before the idle timeout")
         self.assertLessEqual(t_tmp, 4.0, "idle upload not dropped within ~2-4s")
-        self.assertIn(how, ("eof", "reset", "response"))
+        self.assertIn(how, ("closed", "reset", "response"))
         self.assertLessEqual(t_conn, 6.0, "idle connection not closed")
         if how == "response":
             self.assertEqual(final_status(buf), 408, buf[:300])
@@ -343,7 +312,7 @@ class IdleClient(CleanupAsserts, ServerTest):
         for i in range(10):
             s.sendall(data[i * 4 * KiB:(i + 1) * 4 * KiB])
             time.sleep(0.5)
-        buf, how = read_until_close_or_response(s, 10)
+        buf, how = read_until_done(s, 10)
         s.close()
         self.assertEqual(how, "response", buf)
         self.assertEqual(final_status(buf), 201, buf)
@@ -510,7 +479,7 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
         for expect in (b"", b"Expect: 100-continue\r\n"):
             s = connect(srv.port)
             s.sendall(put_head("big.bin", 16 * MiB, extra=expect))  # headers only, no body
-            buf, how = read_until_close_or_response(s, 5)
+            buf, how = read_until_done(s, 5)
             s.close()
             self.assertEqual(how, "response", (how, buf))
             self.assertNotIn(b"100 Continue", buf)
@@ -537,7 +506,7 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
                 break
         if sent_all:
             send_quietly(s, b"0\r\n\r\n")
-        buf, how = read_until_close_or_response(s, 15)
+        buf, how = read_until_done(s, 15)
         s.close()
         self.assertEqual(how, "response", (how, buf[:300]))
         self.assertEqual(final_status(buf), 507, buf[:300])
@@ -566,12 +535,12 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
             sent += 64 * KiB
         if not closed_early:
             send_quietly(s, b"0\r\n\r\n")
-        buf, how = read_until_close_or_response(s, 10)
+        buf, how = read_until_done(s, 10)
         s.close()
         print("\n  chunked 64 MiB into 8 MiB: server %s after %.1f MiB sent, status %s"
               % ("closed" if closed_early else how, sent / MiB, final_status(buf)),
               file=sys.stderr)
-        self.assertTrue(closed_early or how in ("eof", "reset") or final_status(buf) == 507,
+        self.assertTrue(closed_early or how in ("closed", "reset") or final_status(buf) == 507,
                         (how, buf[:300]))
         self.assertNotEqual(final_status(buf), 201)
         self.assertLess(sent, 20 * MiB, "server kept reading long after the disk filled")
@@ -592,11 +561,11 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
             s.settimeout(5)
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100"), "no 100 Continue")
         sa.sendall(a)
-        buf, how = read_until_close_or_response(sa, 15)
+        buf, how = read_until_done(sa, 15)
         sa.close()
         self.assertEqual(final_status(buf), 201, buf[:300])
         ok = send_quietly(sb, b)
-        buf, how = read_until_close_or_response(sb, 15)
+        buf, how = read_until_done(sb, 15)
         sb.close()
         self.assertEqual(how, "response", (ok, how, buf[:300]))
         self.assertEqual(final_status(buf), 507, buf[:300])
@@ -640,7 +609,7 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         # an idle keep-alive connection that tries a new upload after SIGTERM
         k = connect(srv.port)
         k.sendall(b"GET /healthz HTTP/1.1\r\nHost: sluice\r\n\r\n")
-        buf, how = read_until_close_or_response(k, 5)
+        buf, how = read_until_done(k, 5)
         self.assertEqual(final_status(buf), 200, buf)
         t_term = time.time()
         srv.send(signal.SIGTERM)
@@ -649,17 +618,17 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         self.assertIsNone(srv.proc.poll(), "server exited with an upload in flight")
         # a new upload on the old keep-alive connection is refused (503) or the connection closed
         send_quietly(k, put_head("late.bin", 10) + b"0123456789")
-        buf, how = read_until_close_or_response(k, 5)
+        buf, how = read_until_done(k, 5)
         k.close()
         late = (how, final_status(buf))
-        self.assertIn(how, ("response", "eof", "reset"), how)
+        self.assertIn(how, ("response", "closed", "reset"), how)
         if how == "response":
             self.assertEqual(final_status(buf), 503, buf)
         # the in-flight upload completes, slowly, over ~2s
         for off in range(256 * KiB, len(data), 128 * KiB):
             s.sendall(data[off:off + 128 * KiB])
             time.sleep(0.14)
-        buf, how = read_until_close_or_response(s, 10)
+        buf, how = read_until_done(s, 10)
         s.close()
         self.assertEqual(final_status(buf), 201, (how, buf[:300]))
         self.assertEqual(response_json(buf)["sha256"], sha(data))
@@ -695,7 +664,7 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         t_exit = time.time() - t_term
         results = []
         for x in (s, c):
-            buf, how = read_until_close_or_response(x, 3)
+            buf, how = read_until_done(x, 3)
             x.close()
             results.append((how, final_status(buf)))
         print("\n  SIGTERM with --shutdown-timeout 1: temp files removed after %.1fs, exit %d "
@@ -706,7 +675,7 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         self.assertLess(t_exit, 3.5, "server exited %.1fs after SIGTERM with "
                         "--shutdown-timeout 1" % t_exit)
         for how, st in results:
-            self.assertIn(how, ("response", "eof", "reset"))
+            self.assertIn(how, ("response", "closed", "reset"))
             self.assertNotEqual(st, 201)
             if how == "response":
                 self.assertEqual(st, 503)

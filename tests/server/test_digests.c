@@ -92,6 +92,14 @@ START_TEST(an_unknown_algorithm_is_ignored)
 }
 END_TEST
 
+START_TEST(a_trailing_comma_or_a_key_with_a_space_is_refused)
+{
+    assert_refused("sha-256=:" ABC256_B64 ":,");
+    assert_refused("sha-256=:" ABC256_B64 ":, ");
+    assert_refused("sha-256 =:" ABC256_B64 ":");
+}
+END_TEST
+
 START_TEST(whitespace_around_members_is_allowed)
 {
     assert_parses("  sha-256=:" ABC256_B64 ":", SL_DIGEST_SHA256);
@@ -216,6 +224,7 @@ Suite *digests_suite(void)
     tcase_add_test(tc, a_single_sha512_is_decoded);
     tcase_add_test(tc, sha256_and_sha512_together_are_both_decoded);
     tcase_add_test(tc, an_unknown_algorithm_is_ignored);
+    tcase_add_test(tc, a_trailing_comma_or_a_key_with_a_space_is_refused);
     tcase_add_test(tc, whitespace_around_members_is_allowed);
     tcase_add_test(tc, parameters_are_skipped);
     tcase_add_test(tc, an_empty_field_names_no_digest);
