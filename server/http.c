@@ -197,7 +197,10 @@ static void on_tick(uv_timer_t *h)
         if (r->up == NULL || !r->up->running)
             continue;
         if (srv->draining && now >= srv->drain_deadline) {
-            sl__upload_abort(r, SL_ESHUTDOWN);
+            /* A body that arrived whole is committing: let it finish (the stop still forces
+             * its way 5 s past the deadline), rather than answer 503 for a file on disk. */
+            if (!r->up->eof)
+                sl__upload_abort(r, SL_ESHUTDOWN);
         } else if (!r->up->eof && !r->suspended && now - r->last_progress >= 1000 &&
                    client_gone(r)) {
             sl__upload_abort(r, SL_EPREMATURE);
