@@ -108,8 +108,6 @@ static void on_file_done(sl_pipeline_t *pl, int status)
 
     f->done = 1;
     fm->open_files--;
-    if (status < 0 && fm->error == 0)
-        fm->error = status;
     if (status < 0)
         sl_stream_destroy(&fm->s, status); /* one part failed: the request fails (L3) */
     sl_form_continue(fm);

@@ -49,7 +49,7 @@ struct sl_form_s {
     size_t nfiles, nfields, open_files;
     char *fields; /* the text fields as JSON members */
     size_t fields_len, fields_cap, field_bytes, field_start;
-    int in_field, paused, committing, committed, removing, error;
+    int in_field, paused, committing, committed, removing;
     sl_chunk_t **batch;
     size_t batch_n, batch_i, off;
     sl_done_cb done, final_done, destroy_done;
@@ -128,7 +128,7 @@ struct sl_server_s {
     uv_timer_t tick;  /* once a second: idle uploads, shutdown progress */
     unsigned port;
     sl_req_t *reqs; /* live requests */
-    size_t nreqs, uploads_active;
+    size_t nreqs;
     int draining, stopping, closing, handles_open;
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;

@@ -64,7 +64,6 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     sl_upload_t *up = r->up;
 
     up->running = 0;
-    r->srv->uploads_active--;
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
             size_t len;
@@ -151,7 +150,6 @@ Run:
         abort(); /* fresh streams: only a programming error gets here */
     up->running = 1;
     r->refs++;
-    srv->uploads_active++;
     r->phase = PH_BODY;
     return 0;
 }
