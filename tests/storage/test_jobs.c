@@ -15,6 +15,7 @@
 
 #include "storage/store.h"
 #include "support/doubles.h"
+#include "support/files.h"
 
 static char *tmp; /* this test's directory, from tmpdir_new */
 
@@ -58,18 +59,6 @@ static void finish_job(int r)
     ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 
-static void put_file(const char *name, const char *text)
-{
-    char path[4200];
-    FILE *fp;
-
-    snprintf(path, sizeof(path), "%s/%s", tmp, name);
-    fp = fopen(path, "wb");
-    ck_assert_ptr_nonnull(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 static void put_dir(const char *name)
 {
     char path[4200];
@@ -107,7 +96,7 @@ END_TEST
 
 START_TEST(preflight_of_an_existing_name_is_eexists)
 {
-    put_file("there", "x");
+    put_text(tmp, "there", "x");
     finish_job(sl_store_preflight(&st, &job, "there", 0, on_job));
     ck_assert_int_eq(job.status, SL_EEXISTS);
 }
@@ -133,7 +122,7 @@ START_TEST(open_read_of_a_file_returns_its_fd_and_size)
 {
     char buf[32] = {0};
 
-    put_file("hello", "hello world");
+    put_text(tmp, "hello", "hello world");
     finish_job(sl_store_open_read(&st, &job, "hello", on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_int_ge(job.fd, 0);
@@ -155,7 +144,7 @@ END_TEST
 
 START_TEST(open_read_below_a_regular_file_is_enotfound)
 {
-    put_file("plain", "x");
+    put_text(tmp, "plain", "x");
     finish_job(sl_store_open_read(&st, &job, "plain/child", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert_int_eq(job.fd, -1);
@@ -175,7 +164,7 @@ START_TEST(open_read_of_a_symlink_is_enotfound)
 {
     char path[4200];
 
-    put_file("target", "secret");
+    put_text(tmp, "target", "secret");
     snprintf(path, sizeof(path), "%s/link", tmp);
     ck_assert_int_eq(symlink("target", path), 0);
     finish_job(sl_store_open_read(&st, &job, "link", on_job));
@@ -189,7 +178,7 @@ END_TEST
 START_TEST(delete_removes_the_file)
 {
     put_dir("d");
-    put_file("d/x", "bye");
+    put_text(tmp, "d/x", "bye");
     finish_job(sl_store_delete(&st, &job, "d/x", on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert(!exists("d/x"));
@@ -207,7 +196,7 @@ END_TEST
 START_TEST(delete_of_a_directory_is_enotfound_and_keeps_it)
 {
     put_dir("dir");
-    put_file("dir/f", "x");
+    put_text(tmp, "dir/f", "x");
     finish_job(sl_store_delete(&st, &job, "dir", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert(exists("dir/f"));
@@ -228,9 +217,9 @@ END_TEST
 
 START_TEST(list_names_every_file_with_its_size)
 {
-    put_file("a.txt", "abc");
+    put_text(tmp, "a.txt", "abc");
     put_dir("d");
-    put_file("d/b.txt", "hello");
+    put_text(tmp, "d/b.txt", "hello");
     finish_job(sl_store_list(&st, &job, 10, on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_uint_eq(job.json_len, strlen(job.json));
@@ -246,11 +235,11 @@ START_TEST(list_skips_the_work_area)
     char name[64];
 
     snprintf(name, sizeof(name), ".sluice/tmp/%ld-1.part", (long)getpid());
-    put_file(name, "in progress");
-    put_file("visible", "v");
+    put_text(tmp, name, "in progress");
+    put_text(tmp, "visible", "v");
     put_dir("a");
     put_dir("a/.sluice");
-    put_file("a/.sluice/f", "only the root's .sluice is private");
+    put_text(tmp, "a/.sluice/f", "only the root's .sluice is private");
     finish_job(sl_store_list(&st, &job, 10, on_job));
     ck_assert_ptr_null(strstr(job.json, "\".sluice"));
     ck_assert_ptr_null(strstr(job.json, ".part"));
@@ -262,9 +251,9 @@ END_TEST
 
 START_TEST(list_stops_at_the_limit_and_says_truncated)
 {
-    put_file("one", "1");
-    put_file("two", "2");
-    put_file("three", "3");
+    put_text(tmp, "one", "1");
+    put_text(tmp, "two", "2");
+    put_text(tmp, "three", "3");
     finish_job(sl_store_list(&st, &job, 2, on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_int_eq(count(job.json, "\"name\":"), 2);
@@ -274,8 +263,8 @@ END_TEST
 
 START_TEST(list_at_exactly_the_limit_is_not_truncated)
 {
-    put_file("one", "1");
-    put_file("two", "2");
+    put_text(tmp, "one", "1");
+    put_text(tmp, "two", "2");
     finish_job(sl_store_list(&st, &job, 2, on_job));
     ck_assert_int_eq(count(job.json, "\"name\":"), 2);
     ck_assert_ptr_nonnull(strstr(job.json, "],\"truncated\":false}"));
@@ -284,8 +273,8 @@ END_TEST
 
 START_TEST(list_escapes_quotes_and_backslashes_in_names)
 {
-    put_file("q\"uote", "1");
-    put_file("back\\slash", "2");
+    put_text(tmp, "q\"uote", "1");
+    put_text(tmp, "back\\slash", "2");
     finish_job(sl_store_list(&st, &job, 10, on_job));
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"q\\\"uote\""));
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"back\\\\slash\""));
@@ -294,8 +283,8 @@ END_TEST
 
 START_TEST(list_leaves_out_files_whose_names_are_invalid)
 {
-    put_file("tab\tname", "not addressable");
-    put_file("ok", "1");
+    put_text(tmp, "tab\tname", "not addressable");
+    put_text(tmp, "ok", "1");
     finish_job(sl_store_list(&st, &job, 10, on_job));
     ck_assert_int_eq(count(job.json, "\"name\":"), 1);
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"ok\""));

@@ -21,6 +21,7 @@
 #include "streams/pipeline.h"
 #include "streams/xf.h"
 #include "support/doubles.h"
+#include "support/files.h"
 
 Suite *meta_suite(void);
 
@@ -105,15 +106,6 @@ static int entries(const char *sub, const char *suffix)
     return n;
 }
 
-static void write_file(const char *path, const char *text, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_uint_eq(fwrite(text, 1, len, fp), len);
-    fclose(fp);
-}
-
 /* --- records ----------------------------------------------------------------------------- */
 
 START_TEST(a_record_reads_back_as_written)
@@ -187,7 +179,7 @@ START_TEST(a_torn_record_is_enotfound)
     ck_assert_int_eq(full[len - 2], '}');
     /* Every prefix that is not the whole JSON object: the file cut short anywhere. */
     for (cut = 0; cut < len - 1; cut++) {
-        write_file(path, full, cut);
+        write_bytes(path, full, cut);
         if (sl__meta_read(st.root_fd, "torn", 777, 1600000000000000000ll, &r) != SL_ENOTFOUND)
             accepted[nacc++] = (int)cut;
     }
@@ -198,20 +190,20 @@ START_TEST(a_torn_record_is_enotfound)
     /* A record whose digest is damaged: a non-hex digit, upper case, one digit short. */
     memcpy(bad, full, len);
     bad[len - 10] = 'g';
-    write_file(path, bad, len);
+    write_bytes(path, bad, len);
     ck_assert_int_eq(sl__meta_read(st.root_fd, "torn", 777, 1600000000000000000ll, &r),
                      SL_ENOTFOUND);
     memcpy(bad, full, len);
     bad[len - 10] = 'A';
-    write_file(path, bad, len);
+    write_bytes(path, bad, len);
     ck_assert_int_eq(sl__meta_read(st.root_fd, "torn", 777, 1600000000000000000ll, &r),
                      SL_ENOTFOUND);
     memcpy(bad, full, len - 4);
     memcpy(bad + len - 4, "\"}\n", 3); /* 63 digits */
-    write_file(path, bad, len - 1);
+    write_bytes(path, bad, len - 1);
     ck_assert_int_eq(sl__meta_read(st.root_fd, "torn", 777, 1600000000000000000ll, &r),
                      SL_ENOTFOUND);
-    write_file(path, full, len); /* and whole again, it reads */
+    write_bytes(path, full, len); /* and whole again, it reads */
     ck_assert_int_eq(sl__meta_read(st.root_fd, "torn", 777, 1600000000000000000ll, &r), 0);
 }
 END_TEST
@@ -272,7 +264,7 @@ START_TEST(a_stale_record_temp_file_is_swept_at_open)
 
     ck_assert_int_eq(sl__meta_write(st.root_fd, "keep", &m, 1), 0);
     snprintf(path, sizeof(path), "%s/.sluice/meta/2147483646-9.tmp", tmp); /* a dead pid */
-    write_file(path, "{\"size\":", 8);
+    write_bytes(path, "{\"size\":", 8);
     sl_store_close(&st);
     ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 0), 0);
     ck_assert_int_eq(entries(".sluice/meta", ".tmp"), 0);
@@ -366,7 +358,7 @@ START_TEST(a_file_changed_after_its_commit_has_no_metadata)
     ck_assert_int_eq(job.has_meta, 0);
     close(job.fd);
     /* rewritten by hand with another size */
-    write_file(path, "changed", 7);
+    write_bytes(path, "changed", 7);
     memset(&job, 0, sizeof(job));
     ck_assert_int_eq(sl_store_open_read(&st, &job, "c.bin", on_job), 0);
     run_loop(&loop);

@@ -16,6 +16,7 @@
 #include "storage/store.h"
 #include "streams/pipeline.h"
 #include "support/doubles.h"
+#include "support/files.h"
 
 static char *tmp; /* this test's directory, from tmpdir_new */
 
@@ -103,36 +104,6 @@ static int feed(sl_sink_file_t *f, const char *str)
     sl_chunk_unref(c);
     return r;
 }
-
-/* Returns the size of ROOT/<name> read into buf (NUL-terminated), or -1 if it does not exist. */
-static long slurp(const char *name, char *buf, size_t cap)
-{
-    char path[4200];
-    FILE *fp;
-    size_t n;
-
-    snprintf(path, sizeof(path), "%s/%s", tmp, name);
-    fp = fopen(path, "rb");
-    if (fp == NULL)
-        return -1;
-    n = fread(buf, 1, cap - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return (long)n;
-}
-
-static void put_file(const char *name, const char *text)
-{
-    char path[4200];
-    FILE *fp;
-
-    snprintf(path, sizeof(path), "%s/%s", tmp, name);
-    fp = fopen(path, "wb");
-    ck_assert_ptr_nonnull(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 /* Entries in ROOT/.sluice/tmp. */
 static int temp_files(void)
 {
@@ -194,7 +165,7 @@ START_TEST(chunks_then_end_commit_the_exact_content)
     ck_assert_uint_eq(w.size_at_finish, 12);
     ck_assert_int_gt(w.mtime_at_finish, 0);
     ck_assert_uint_eq(f.s.bytes_in, 12);
-    ck_assert_int_eq(slurp("hello.txt", buf, sizeof(buf)), 12);
+    ck_assert_int_eq(slurp(tmp, "hello.txt", buf, sizeof(buf)), 12);
     ck_assert_str_eq(buf, "hello, world");
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
@@ -214,7 +185,7 @@ START_TEST(zero_byte_upload_commits_an_empty_file)
     ck_assert_int_eq(w.finish, 1);
     ck_assert_int_eq(w.close_err, 0);
     ck_assert_uint_eq(w.size_at_finish, 0);
-    ck_assert_int_eq(slurp("empty", buf, sizeof(buf)), 0);
+    ck_assert_int_eq(slurp(tmp, "empty", buf, sizeof(buf)), 0);
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
 }
@@ -237,7 +208,7 @@ START_TEST(nested_name_creates_parent_directories)
     snprintf(path, sizeof(path), "%s/a/b", tmp);
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert(S_ISDIR(sb.st_mode));
-    ck_assert_int_eq(slurp("a/b/c", buf, sizeof(buf)), 6);
+    ck_assert_int_eq(slurp(tmp, "a/b/c", buf, sizeof(buf)), 6);
     ck_assert_str_eq(buf, "nested");
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
@@ -270,7 +241,7 @@ START_TEST(small_writes_during_a_write_in_flight_are_coalesced)
     ck_assert_uint_gt(max_batch, 1);
     ck_assert_uint_le(max_batch, SL_STREAM_MAX_BATCH);
     ck_assert_uint_eq(f.s.bytes_in, sizeof(data));
-    ck_assert_int_eq(slurp("many", buf, sizeof(buf)), (long)sizeof(data));
+    ck_assert_int_eq(slurp(tmp, "many", buf, sizeof(buf)), (long)sizeof(data));
     ck_assert_uint_eq(pattern_check(buf, sizeof(data), 0), sizeof(data));
     close_loop(&loop);
 }
@@ -283,13 +254,13 @@ START_TEST(upload_replaces_an_existing_file)
     char buf[32];
 
     open_store(1);
-    put_file("doc", "old contents");
+    put_text(tmp, "doc", "old contents");
     sink_open(&st, &f, &w, "doc", 0, 1024);
     feed(&f, "new");
     sl_stream_end(&f.s);
     run_loop(&loop);
     ck_assert_int_eq(w.close_err, 0);
-    ck_assert_int_eq(slurp("doc", buf, sizeof(buf)), 3);
+    ck_assert_int_eq(slurp(tmp, "doc", buf, sizeof(buf)), 3);
     ck_assert_str_eq(buf, "new");
     close_loop(&loop);
 }
@@ -302,7 +273,7 @@ START_TEST(noreplace_on_an_existing_name_fails_with_eexists)
     char buf[32];
 
     open_store(1);
-    put_file("taken", "old");
+    put_text(tmp, "taken", "old");
     sink_open(&st, &f, &w, "taken", SL_SINK_NOREPLACE, 1024);
     feed(&f, "new contents");
     sl_stream_end(&f.s);
@@ -310,7 +281,7 @@ START_TEST(noreplace_on_an_existing_name_fails_with_eexists)
     ck_assert_int_eq(w.finish, 0);
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, SL_EEXISTS);
-    ck_assert_int_eq(slurp("taken", buf, sizeof(buf)), 3);
+    ck_assert_int_eq(slurp(tmp, "taken", buf, sizeof(buf)), 3);
     ck_assert_str_eq(buf, "old");
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
@@ -370,7 +341,7 @@ START_TEST(destroy_mid_stream_removes_the_temp_file)
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, SL_EPREMATURE);
     ck_assert_int_eq(feed(&f, "late"), SL_EDESTROYED); /* D2 */
-    ck_assert_int_eq(slurp("never", buf, sizeof(buf)), -1);
+    ck_assert_int_eq(slurp(tmp, "never", buf, sizeof(buf)), -1);
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
 }
@@ -392,7 +363,7 @@ START_TEST(destroy_before_the_open_completes_removes_the_temp_file)
     ck_assert_int_eq(w.finish, 0);
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, SL_EPREMATURE);
-    ck_assert_int_eq(slurp("never", buf, sizeof(buf)), -1);
+    ck_assert_int_eq(slurp(tmp, "never", buf, sizeof(buf)), -1);
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
 }
@@ -414,7 +385,7 @@ START_TEST(failed_temp_open_is_reported_at_close)
     ck_assert_int_eq(w.finish, 0);
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, UV_ENOENT);
-    ck_assert_int_eq(slurp("never", buf, sizeof(buf)), -1);
+    ck_assert_int_eq(slurp(tmp, "never", buf, sizeof(buf)), -1);
     close_loop(&loop);
 }
 END_TEST
@@ -457,7 +428,7 @@ START_TEST(temp_file_of_another_store_survives_a_name_collision)
     ck_assert_msg(watch_a.close_err == 0, "upload A failed with %s after B's collision (B: %s)",
                   sl_err_name(watch_a.close_err), sl_err_name(watch_b.close_err));
     ck_assert_int_eq(watch_a.finish, 1);
-    ck_assert_int_eq(slurp("a", buf, sizeof(buf)), 4);
+    ck_assert_int_eq(slurp(tmp, "a", buf, sizeof(buf)), 4);
     ck_assert_int_eq(temp_files(), 0);
     sl_store_close(&st2);
     close_loop(&loop);
@@ -474,13 +445,13 @@ START_TEST(stale_temp_file_with_this_pid_does_not_fail_an_upload)
 
     open_store(0);
     snprintf(name, sizeof(name), ".sluice/tmp/%ld-1.part", (long)getpid());
-    put_file(name, "left by a crash");
+    put_text(tmp, name, "left by a crash");
     sink_open(&st, &f, &w, "up", 0, 1024);
     feed(&f, "data");
     sl_stream_end(&f.s);
     run_loop(&loop);
     ck_assert_msg(w.close_err == 0, "upload failed with %s", sl_err_name(w.close_err));
-    ck_assert_int_eq(slurp("up", buf, sizeof(buf)), 4);
+    ck_assert_int_eq(slurp(tmp, "up", buf, sizeof(buf)), 4);
     close_loop(&loop);
 }
 END_TEST
@@ -517,7 +488,7 @@ START_TEST(pipeline_from_a_source_commits_every_byte)
     run_loop(&loop);
     ck_assert_int_eq(pl_calls, 1);
     ck_assert_int_eq(pl_status, 0);
-    ck_assert_int_eq(slurp("piped.bin", buf, sizeof(buf)), LEN);
+    ck_assert_int_eq(slurp(tmp, "piped.bin", buf, sizeof(buf)), LEN);
     ck_assert_uint_eq(pattern_check(buf, LEN, 0), LEN);
     ck_assert_uint_eq(f.size, LEN);
     ck_assert_int_eq(temp_files(), 0);
@@ -550,7 +521,7 @@ START_TEST(pipeline_abort_removes_the_temp_file)
     run_loop(&loop);
     ck_assert_int_eq(pl_calls, 1);
     ck_assert_int_eq(pl_status, SL_EPREMATURE); /* L3 */
-    ck_assert_int_eq(slurp("aborted", buf, sizeof(buf)), -1);
+    ck_assert_int_eq(slurp(tmp, "aborted", buf, sizeof(buf)), -1);
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);
 }

@@ -14,6 +14,7 @@
 
 #include "streams/error.h"
 #include "streams/multipart.h"
+#include "support/doubles.h"
 #include "support/mp_rec.h"
 
 Suite *multipart_suite(void);
@@ -445,21 +446,12 @@ START_TEST(the_default_part_limit_is_1000)
 }
 END_TEST
 
-static TCase *new_tcase(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 Suite *multipart_suite(void)
 {
     Suite *s = suite_create("multipart");
     TCase *tc;
 
-    tc = new_tcase(s, "boundary");
+    tc = add_tcase(s, "boundary");
     tcase_add_test(tc, boundary_is_read_from_a_token_value);
     tcase_add_test(tc, boundary_is_read_from_a_quoted_value_with_escapes);
     tcase_add_test(tc, boundary_may_come_after_other_parameters);
@@ -469,7 +461,7 @@ Suite *multipart_suite(void)
     tcase_add_test(tc, boundary_missing_empty_invalid_or_repeated_is_rejected);
     tcase_add_test(tc, boundary_of_another_type_is_rejected);
 
-    tc = new_tcase(s, "parts");
+    tc = add_tcase(s, "parts");
     tcase_add_test(tc, curl_posts_give_their_fields_and_files);
     tcase_add_test(tc, chromium_post_gives_raw_utf8_names_and_an_empty_file);
     tcase_add_test(tc, preamble_padding_header_case_escapes_and_epilogue_are_handled);
@@ -477,7 +469,7 @@ Suite *multipart_suite(void)
     tcase_add_test(tc, parameters_come_in_any_order_and_case_with_spaces);
     tcase_add_test(tc, a_body_may_start_with_crlf_or_the_delimiter_and_hold_zero_parts);
 
-    tc = new_tcase(s, "errors");
+    tc = add_tcase(s, "errors");
     tcase_add_test(tc, malformed_bodies_fail_with_sl_ebadrequest_at_any_split);
     tcase_add_test(tc, an_invalid_boundary_fails_every_call);
     tcase_add_test(tc, headers_over_max_header_bytes_fail_with_sl_etoolarge);

@@ -14,6 +14,7 @@
 
 #include "streams/error.h"
 #include "streams/multipart.h"
+#include "support/doubles.h"
 #include "support/mp_rec.h"
 
 Suite *multipart_chunks_suite(void);
@@ -252,28 +253,19 @@ START_TEST(a_negative_callback_return_aborts_and_sticks)
 }
 END_TEST
 
-static TCase *new_tcase(Suite *s, const char *name)
-{
-    TCase *tc = tcase_create(name);
-
-    tcase_set_timeout(tc, 10);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 Suite *multipart_chunks_suite(void)
 {
     Suite *s = suite_create("multipart_chunks");
     TCase *tc;
 
-    tc = new_tcase(s, "chunks");
+    tc = add_tcase(s, "chunks");
     tcase_add_test(tc, every_split_position_gives_identical_parts_and_bytes);
     tcase_add_test(tc, byte_by_byte_feeding_gives_identical_parts_and_bytes);
     tcase_add_test(tc, random_chunkings_give_identical_parts_and_bytes);
     tcase_add_test(tc, a_delimiter_straddling_any_two_chunk_edges_is_found);
     tcase_add_test(tc, body_bytes_like_a_partial_delimiter_are_held_then_released);
 
-    tc = new_tcase(s, "pause");
+    tc = add_tcase(s, "pause");
     tcase_add_test(tc, pause_at_every_callback_gives_identical_results);
     tcase_add_test(tc, a_pause_returns_right_after_the_callback);
     tcase_add_test(tc, a_negative_callback_return_aborts_and_sticks);
