@@ -68,7 +68,7 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     int pr;
 
     if (j->has_meta)
-        snprintf(etag, sizeof(etag), "\"%s\"", j->meta.sha256_hex); /* as in the 201 */
+        sl_store_etag_digest(j->meta.sha256_hex, etag); /* as in the 201 */
     else
         sl_store_etag(j->size, j->mtime_ns, etag);
     gmtime_r(&mt, &tm);

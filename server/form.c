@@ -47,22 +47,15 @@ static int fields_add(sl_form_t *fm, const char *s, size_t n)
 
 static int fields_add_escaped(sl_form_t *fm, const char *s, size_t n)
 {
-    char buf[8];
-    size_t i;
+    char buf[6 * 256 + 8];
+    size_t used, len;
     int r = 0;
 
-    for (i = 0; i < n && r == 0; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            buf[0] = '\\';
-            buf[1] = (char)ch;
-            r = fields_add(fm, buf, 2);
-        } else if (ch < 0x20) {
-            snprintf(buf, sizeof(buf), "\\u%04x", ch);
-            r = fields_add(fm, buf, 6);
-        } else {
-            r = fields_add(fm, (const char *)&ch, 1);
-        }
+    while (n > 0 && r == 0) {
+        len = sl_json_escape(s, n < 256 ? n : 256, &used, buf, sizeof(buf));
+        r = fields_add(fm, buf, len);
+        s += used;
+        n -= used;
     }
     return r;
 }

@@ -101,20 +101,7 @@ enum MHD_Result sl__queue(sl_req_t *r)
 
 void sl__json_escape(const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
-
-    for (; *s && o + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = '\0';
+    sl_json_escape(s, strlen(s), NULL, out, cap);
 }
 
 void sl__url_escape(const char *s, char *out, size_t cap)

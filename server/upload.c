@@ -35,7 +35,7 @@ static void respond_created(sl_req_t *r, sl_upload_t *up)
     sl__url_escape(r->name, name, sizeof(name));
     snprintf(body, sizeof(body), "/files/%s", name);
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
-    snprintf(hdr, sizeof(hdr), "\"%s\"", up->digest.sha256_hex); /* strong: from the content */
+    sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, hdr);
     sl__repr_digest_header(up->digest.sha256_hex, hdr);
     MHD_add_response_header(r->resp, "Repr-Digest", hdr);

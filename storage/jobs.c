@@ -40,12 +40,10 @@ static void lb_add(listbuf_t *b, const char *s, size_t n)
 
 static void lb_json_str(listbuf_t *b, const char *s)
 {
+    char out[6 * SL_NAME_MAX + 1];
+
     lb_add(b, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            lb_add(b, "\\", 1);
-        lb_add(b, s, 1);
-    }
+    lb_add(b, out, sl_json_escape(s, strlen(s), NULL, out, sizeof(out)));
     lb_add(b, "\"", 1);
 }
 
@@ -144,14 +142,9 @@ static void job_work(uv_work_t *w)
         sl__meta_remove(root_fd, j->name);
         if (j->store->durable) {
             char *slash = strrchr(j->name, '/');
-            int dfd;
             if (slash != NULL)
                 *slash = '\0';
-            dfd = slash ? openat(root_fd, j->name, O_RDONLY | O_DIRECTORY) : dup(root_fd);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
+            sl__fsync_dir(root_fd, slash != NULL ? j->name : ""); /* the file is gone either way */
         }
         break;
     case JOB_LIST: {

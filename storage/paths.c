@@ -132,6 +132,32 @@ int sl_name_check(const char *name)
     return 0;
 }
 
+size_t sl_json_escape(const char *s, size_t n, size_t *used, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+
+    for (i = 0; i < n && o + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hex[ch >> 4];
+            out[o + 5] = hex[ch & 15];
+            o += 6;
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    if (cap > 0)
+        out[o] = '\0';
+    if (used != NULL)
+        *used = i;
+    return o;
+}
+
 void sl_name_random(char out[33])
 {
     static const char hex[] = "0123456789abcdef";

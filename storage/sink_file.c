@@ -143,28 +143,12 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     sl_defer(s->loop, deferred_write, f);
 }
 
-/* fsync the directory `dir` (relative to root_fd; "" is the root). */
-static int fsync_dir(int root_fd, const char *dir)
-{
-    int fd = *dir ? openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(root_fd);
-    int r = 0;
-
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    return r;
-}
-
 static void commit_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
     sl_store_t *st = f->store;
-    char dir[SL_NAME_MAX + 1];
     struct stat sb;
-    char *slash;
-    int created = 0;
+    int renamed;
 
     f->work_err = 0;
     if (st->durable && fdatasync(f->fd) < 0)
@@ -177,45 +161,14 @@ static void commit_work(uv_work_t *w)
     f->fd = -1;
     if (f->work_err != 0)
         return;
-    /* Create missing parent directories, one segment at a time. */
-    snprintf(dir, sizeof(dir), "%s", f->name);
-    for (slash = strchr(dir, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdirat(st->root_fd, dir, 0755) == 0)
-            created = 1;
-        else if (errno != EEXIST) {
-            f->work_err = -errno;
-            return;
-        }
-        *slash = '/';
-    }
-    if (renameat2(st->root_fd, f->tmp, st->root_fd, f->name,
-                  (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0) < 0) {
-        f->work_err = errno == EEXIST ? SL_EEXISTS : -errno;
-        return;
-    }
-    f->committed_ok = 1; /* folded into state on the loop thread (after_commit) */
-    if (f->digest != NULL) {
+    f->work_err =
+        sl__publish(st->root_fd, f->tmp, f->name,
+                    (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0, st->durable, &renamed);
+    f->committed_ok = renamed; /* folded into state on the loop thread (after_commit) */
+    if (renamed && f->digest != NULL) {
         sl_meta_t m = {f->size, f->mtime_ns, f->digest->crc32, {0}};
         memcpy(m.sha256_hex, f->digest->sha256_hex, sizeof(m.sha256_hex));
         sl__meta_write(st->root_fd, f->name, &m, f->seq); /* best effort: a cache (meta.c) */
-    }
-    if (!st->durable)
-        return;
-    slash = strrchr(dir, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    else
-        dir[0] = '\0';
-    f->work_err = fsync_dir(st->root_fd, dir);
-    while (created && f->work_err == 0 && dir[0] != '\0') {
-        /* New directories must be durable in their own parents too. */
-        slash = strrchr(dir, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        else
-            dir[0] = '\0';
-        f->work_err = fsync_dir(st->root_fd, dir);
     }
 }
 

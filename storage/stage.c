@@ -53,36 +53,13 @@ int sl__remove_tree(int dfd, const char *dir)
 static void stage_commit_work(uv_work_t *w)
 {
     sl_store_job_t *j = w->data;
-    int root_fd = j->store->root_fd;
-    char path[SL_NAME_MAX + 1], *slash;
+    int root_fd = j->store->root_fd, renamed;
     size_t i;
 
-    j->status = 0;
-    /* Parents of the public name, one segment at a time. */
-    snprintf(path, sizeof(path), "%s", j->name);
-    for (slash = strchr(path, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdirat(root_fd, path, 0755) < 0 && errno != EEXIST) {
-            j->status = -errno;
-            return;
-        }
-        *slash = '/';
-    }
-    if (renameat2(root_fd, j->stage, root_fd, j->name, RENAME_NOREPLACE) < 0) {
-        j->status = errno == EEXIST || errno == ENOTEMPTY ? SL_EEXISTS : -errno;
+    j->status =
+        sl__publish(root_fd, j->stage, j->name, RENAME_NOREPLACE, j->store->durable, &renamed);
+    if (!renamed)
         return;
-    }
-    if (j->store->durable) {
-        int fd;
-        slash = strrchr(path, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        fd = openat(root_fd, slash != NULL ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-            j->status = -errno;
-        if (fd >= 0)
-            close(fd);
-    }
     for (i = 0; i < j->nmeta; i++) {
         char name[SL_NAME_MAX + 1];
         if (snprintf(name, sizeof(name), "%s/%s", j->name, j->meta_names[i]) < (int)sizeof(name))

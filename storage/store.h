@@ -46,6 +46,10 @@ int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap)
 int sl_name_check(const char *name);
 /* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int sl_utf8_valid(const char *s, size_t len);
+/* Escape s[0..n) for the inside of a JSON string into out (cap bytes, NUL-terminated): '"' and
+ * '\\' get a backslash, control bytes become \u00XX. Stops before an escape that would not fit;
+ * returns the bytes written and, if `used` is not NULL, how many input bytes they cover. */
+size_t sl_json_escape(const char *s, size_t n, size_t *used, char *out, size_t cap);
 /* Write a new random id (32 hex chars + NUL, from OpenSSL RAND_bytes) into out[33]. */
 void sl_name_random(char out[33]);
 
@@ -165,7 +169,18 @@ int sl__remove_tree(int dfd, const char *dir);
  * an earlier process that had the same pid (pid 1 in a container) is told apart and swept. */
 const char *sl_store_owner(void);
 
+/* Thread-pool side (store.c). fsync the directory `dir` relative to root_fd ("" = the root). */
+int sl__fsync_dir(int root_fd, const char *dir);
+/* Make `to`'s parent directories, rename `from` to `to` (renameat2 flags: RENAME_NOREPLACE gives
+ * SL_EEXISTS for a name taken), and with `durable` fsync the parent and every directory created.
+ * *renamed is 1 once the rename happened, whatever the fsyncs then return. */
+int sl__publish(int root_fd, const char *from, const char *to, unsigned flags, int durable,
+                int *renamed);
+
 /* Format a strong validator for (size, mtime) into out[48]: "\"<mtime hex>-<size hex>\"". */
 void sl_store_etag(uint64_t size, int64_t mtime_ns, char out[48]);
+/* The strong validator of a file whose SHA-256 is known (the 201's and GET's ETag): into out[72].
+ */
+void sl_store_etag_digest(const char *sha256_hex, char out[72]);
 
 #endif
