@@ -19,7 +19,9 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         for flag in ("--listen", "--root", "--max-size", "--durability", "--max-connections",
                      "--idle-timeout", "--conn-memory", "--upload-buffer", "--buffer-budget",
-                     "--threads", "--shutdown-timeout", "--list-limit", "--verbose"):
+                     "--threads", "--shutdown-timeout", "--list-limit", "--verbose",
+                     "--max-expansion", "--max-parts", "--max-files", "--max-field-size",
+                     "--max-part-header"):
             self.assertIn(flag.encode(), p.stdout)
 
     def test_version(self):
@@ -38,6 +40,12 @@ class Cli(unittest.TestCase):
             (["--threads", "0"], "--threads"),
             (["--idle-timeout", "-1"], "--idle-timeout"),
             (["--conn-memory", "1"], "--conn-memory"),
+            (["--max-expansion", "x"], "--max-expansion"),
+            (["--max-parts", "0"], "--max-parts"),
+            (["--max-files", "-3"], "--max-files"),
+            (["--max-field-size", "0"], "--max-field-size"),
+            (["--max-part-header", "10"], "--max-part-header"),
+            (["--max-part-header", "2M"], "--max-part-header"),
         ]
         for args, msg in cases:
             with self.subTest(args=args):
