@@ -34,6 +34,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->max_files = 100;
     cfg->max_field_size = 1 << 20;
     cfg->max_part_header = 8 << 10;
+    cfg->tus_expire = 86400;
 }
 
 void sl_config_usage(void *file)
@@ -60,6 +61,9 @@ void sl_config_usage(void *file)
           "  --max-files N            file parts of one multipart/form-data body (default 100)\n"
           "  --max-field-size N[K|M]  bytes of one text field of a form (default 1M)\n"
           "  --max-part-header N[K]   header bytes of one part of a form (default 8K)\n"
+          "  --tus-expire SECS        a resumable upload without a PATCH for this long expires\n"
+          "                           and is removed, 0 = never (default 86400)\n"
+          "  --cors-origin ORIGIN     allow browser uploads from ORIGIN (repeatable, or *)\n"
           "  --verbose                libmicrohttpd diagnostics on stderr\n"
           "  --help, --version\n",
           file);
@@ -159,7 +163,7 @@ static const char *const value_flags[] = {
     "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
     "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
-    "--max-part-header",
+    "--max-part-header", "--tus-expire",    "--cors-origin",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -193,6 +197,17 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         return parse_uint(v, 1, 1000000, &cfg->max_parts);
     if (strcmp(a, "--max-files") == 0)
         return parse_uint(v, 1, 100000, &cfg->max_files);
+    if (strcmp(a, "--tus-expire") == 0)
+        return parse_uint(v, 0, 100u * 365 * 86400, &cfg->tus_expire);
+    if (strcmp(a, "--cors-origin") == 0) {
+        size_t have = strlen(cfg->cors_origin);
+        if (v[0] == '\0' || strpbrk(v, ", \t\r\n") != NULL ||
+            have + strlen(v) + 2 > sizeof(cfg->cors_origin))
+            return -1;
+        snprintf(cfg->cors_origin + have, sizeof(cfg->cors_origin) - have, "%s%s", have ? "," : "",
+                 v);
+        return 0;
+    }
     if (sl_parse_size(v, &sz) < 0)
         return -1;
     if (strcmp(a, "--max-size") == 0)

@@ -21,13 +21,31 @@ static const char *skip_ows(const char *p)
     return p;
 }
 
+int sl__base64_decode(const char *p, size_t len, unsigned char *out, size_t cap)
+{
+    size_t i, pad = 0;
+    int n;
+
+    if (len % 4 != 0 || cap < len / 4 * 3)
+        return -1;
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '=' && i + 2 >= len && (i + 1 == len || p[i + 1] == '='))
+            pad++;
+        else if (!isalnum(c) && c != '+' && c != '/')
+            return -1;
+    }
+    n = EVP_DecodeBlock(out, (const unsigned char *)p, (int)len);
+    return n < 0 ? -1 : n - (int)pad;
+}
+
 /* Decode base64 [p, end) into out (cap bytes); returns the byte count or -1. */
 static int unbase64(const char *p, const char *end, unsigned char *out, size_t cap)
 {
     unsigned char buf[96];
     char in[132];
     size_t len = (size_t)(end - p);
-    int n, pad = 0;
+    int n;
 
     /* RFC 8941 asks parsers to accept base64 without its '=' padding: add it back. */
     if (len == 0 || len > 128 || len % 4 == 1)
@@ -35,16 +53,7 @@ static int unbase64(const char *p, const char *end, unsigned char *out, size_t c
     memcpy(in, p, len);
     while (len % 4 != 0)
         in[len++] = '=';
-    if (len / 4 * 3 > sizeof(buf) || len / 4 * 3 > cap + 2)
-        return -1;
-    n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
-    if (n < 0)
-        return -1;
-    if (in[len - 1] == '=')
-        pad++;
-    if (in[len - 2] == '=')
-        pad++;
-    n -= pad;
+    n = sl__base64_decode(in, len, buf, sizeof(buf));
     if (n < 0 || (size_t)n > cap)
         return -1;
     memcpy(out, buf, (size_t)n);

@@ -117,6 +117,8 @@ void sl__req_unref(sl_req_t *r)
     if (r->job.fd >= 0)
         close(r->job.fd);
     free(r->job.json);
+    if (r->tr != NULL)
+        sl__tus_free(r);
     if (r->up != NULL && r->up->form != NULL) {
         sl_form_free(r->up->form);
         free(r->up->form);
@@ -211,10 +213,12 @@ static void on_tick(uv_timer_t *h)
             sl__upload_abort(r, SL_EIDLE);
         }
     }
+    sl__tus_tick(srv, now);
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
      * (its client may still hold the connection, waiting to send a body nobody reads). */
     if (srv->stopping && !srv->closing &&
-        (srv->nreqs == 0 || (now >= srv->drain_deadline && busy_requests(srv) == 0) ||
+        ((srv->nreqs == 0 && srv->tus_jobs == 0) ||
+         (now >= srv->drain_deadline && busy_requests(srv) == 0 && srv->tus_jobs == 0) ||
          now >= srv->drain_deadline + 5000))
         finish_stop(srv);
 }

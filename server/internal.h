@@ -13,6 +13,7 @@
 
 #include "sluice.h"
 #include "storage/store.h"
+#include "storage/tus.h"
 #include "streams/pipeline.h"
 #include "streams/multipart.h"
 #include "streams/xf.h"
@@ -77,6 +78,54 @@ typedef struct sl_upload_s {
     uint64_t discarded;
 } sl_upload_t;
 
+/* --- resumable uploads (tus.c, tus_lock.c) --- */
+
+typedef struct sl_tus_s sl_tus_t;
+typedef struct sl_tus_wait_s sl_tus_wait_t;
+/* A turn at an upload: run(u, w) is called once nobody else holds it (and, with needs_load, once
+ * its record was read). */
+struct sl_tus_wait_s {
+    sl_tus_wait_t *next;
+    void (*run)(sl_tus_t *u, sl_tus_wait_t *w);
+    int needs_load;
+};
+
+/* One resumable upload in memory, while some request (or the expiry sweep) refers to it. Every
+ * request for it takes a turn, in order; the PATCH holding `writer` keeps it until its chain has
+ * finished and its offset is recorded, and a newcomer makes that writer stop (tus_lock.c). */
+struct sl_tus_s {
+    sl_server_t *srv;
+    sl_tus_t *next; /* hash bucket */
+    int refs;
+    int loaded;   /* info read from disk (or just created) */
+    int load_err; /* 0, SL_ENOTFOUND (never created, terminated, expired) or another error */
+    int busy;     /* a job on the record in flight */
+    sl_req_t *writer;
+    sl_tus_wait_t *wait_head, **wait_tail;
+    void (*after_job)(sl_tus_t *u); /* then, once the job in flight is done */
+    sl_tus_job_t job;
+    sl_tus_info_t info;
+};
+
+/* A request under /uploads/: its tus headers, parsed in the first call. */
+typedef struct sl_tus_req_s {
+    int method;     /* M_*, after X-HTTP-Method-Override */
+    int64_t offset; /* Upload-Offset, -1 if absent */
+    int64_t length; /* Upload-Length, -1 if absent */
+    int defer;      /* Upload-Defer-Length: 1 */
+    int concat;     /* SL_TUS_* from Upload-Concat */
+    size_t nparts;  /* final: the parts */
+    char (*parts)[33];
+    const char *metadata; /* borrowed from libmicrohttpd, valid for the request */
+    int check_alg;        /* SL_DIGEST_* of Upload-Checksum (header or trailer), 0 if none */
+    int trailer;          /* the checksum comes as a trailer */
+    unsigned char check[64];
+    int status; /* the chain's outcome, while the record is written */
+    sl_tus_wait_t wait;
+    sl_req_t *owner;
+    sl_tus_t *u; /* holds a reference */
+} sl_tus_req_t;
+
 enum {
     PH_FIRST,     /* headers seen, nothing decided */
     PH_PREFLIGHT, /* suspended in the first call for a store check */
@@ -86,8 +135,8 @@ enum {
     PH_DONE,      /* response queued */
 };
 
-enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH };
-enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_OTHER };
+enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH, ROUTE_TUS, ROUTE_TUS_ID };
+enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
 
 struct sl_req_s {
     sl_server_t *srv;
@@ -112,6 +161,7 @@ struct sl_req_s {
     struct MHD_Response *resp;
     unsigned status;
     sl_upload_t *up;
+    sl_tus_req_t *tr; /* requests under /uploads/ only (owned) */
     sl_store_job_t job;
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
@@ -133,6 +183,9 @@ struct sl_server_s {
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;
     void *stop_arg;
+    sl_tus_t *tus[256]; /* resumable uploads in use, by the first byte of their id */
+    size_t tus_jobs;    /* expiry sweep work in flight (the stop waits for it) */
+    uint64_t tus_next_sweep;
 };
 
 /* http.c */
@@ -142,6 +195,10 @@ void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
 
 /* routes.c */
+int sl__method_of(const char *m);
+/* Transfer-Encoding and Content-Length of an upload: sets r->chunked, r->content_length; 0 or a
+ * negative code. */
+int sl__framing(sl_req_t *r);
 enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls);
@@ -161,6 +218,50 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size);
 enum MHD_Result sl__upload_end(sl_req_t *r);
 void sl__upload_abort(sl_req_t *r, int err);
 
+/* tus.c: requests under /uploads/ (docs/tus.md). first: the first call; final: the call after
+ * a request without body; body_start: after the first call's wait, start the PATCH chain;
+ * body_end: the body ended (trailers are readable); gone: the connection completed;
+ * headers: Tus-Resumable and CORS on a response about to be queued. */
+enum MHD_Result sl__tus_first(sl_req_t *r, const char *method);
+enum MHD_Result sl__tus_final(sl_req_t *r);
+int sl__tus_body_start(sl_req_t *r);
+int sl__tus_body_end(sl_req_t *r);
+void sl__tus_gone(sl_req_t *r);
+void sl__tus_free(sl_req_t *r);
+void sl__cors_headers(sl_req_t *r);
+/* 1 if r is a CORS preflight (OPTIONS with Access-Control-Request-Method) and CORS is on. */
+int sl__cors_preflight(sl_req_t *r);
+
+/* tus_parse.c: the tus request headers; 0 or SL_EBADREQUEST. */
+int sl__tus_parse_u63(const char *v, int64_t *out);
+int sl__tus_metadata_valid(const char *v);
+/* The decoded value of metadata `key` into out[cap] (NUL-terminated): its length, or -1 when
+ * absent, valueless or not text. */
+int sl__tus_metadata_get(const char *v, const char *key, char *out, size_t cap);
+/* The name a finished upload is stored under (docs/tus.md "Where a finished upload lands"). */
+void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1]);
+int sl__tus_parse_checksum(const char *v, int *alg, unsigned char out[64]);
+/* Fills t->concat, and for a final upload t->parts (owned by t) and t->nparts. */
+int sl__tus_parse_concat(sl_tus_req_t *t, const char *v);
+
+/* tus_lock.c: the registry of uploads in use, turns, the writer, checkpoints, expiry. */
+/* Take a turn at upload `id` for w; returns the upload (referenced: sl__tus_unref). */
+sl_tus_t *sl__tus_acquire(sl_server_t *srv, const char *id, sl_tus_wait_t *w);
+/* Register a new upload's record (owned: taken over), held by nobody yet. */
+sl_tus_t *sl__tus_register(sl_server_t *srv, sl_tus_info_t *info);
+void sl__tus_unref(sl_tus_t *u);
+/* Give up a turn that has not run yet (the request went away). */
+int sl__tus_cancel(sl_tus_t *u, sl_tus_wait_t *w); /* 1 if it was waiting */
+/* Let the next turn run (after a turn that started no job and took no writer). */
+void sl__tus_next(sl_tus_t *u);
+/* Run a job on the record; then `after`, then the next turn. */
+void sl__tus_job_started(sl_tus_t *u, void (*after)(sl_tus_t *u));
+void sl__tus_job_done(sl_tus_t *u);
+/* Once a second: checkpoint long PATCHes, stop idle or orphaned writers, sweep expired uploads. */
+void sl__tus_tick(sl_server_t *srv, uint64_t now);
+/* Make the writer of u stop, keeping what it received. */
+void sl__tus_release(sl_tus_t *u);
+
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);
 
@@ -174,6 +275,9 @@ void sl_form_free(sl_form_t *fm);
 /* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
 int sl__digests_parse(const char *v, sl_digests_t *d);
 void sl__base64(const unsigned char *in, size_t n, char *out);
+/* Strict base64 (padded, standard alphabet) of p[0..len) into out (cap >= len/4*3): the byte
+ * count or -1. */
+int sl__base64_decode(const char *p, size_t len, unsigned char *out, size_t cap);
 void sl__hex_to_bytes(const char *hex, unsigned char *out, size_t n);
 /* "sha-256=:<base64>:" for a hex SHA-256, into out[64]. */
 void sl__repr_digest_header(const char *sha256_hex, char out[64]);

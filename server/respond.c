@@ -35,6 +35,10 @@ static const struct {
     {SL_ENOTIMPL, MHD_HTTP_NOT_IMPLEMENTED},
     {SL_ESHUTDOWN, MHD_HTTP_SERVICE_UNAVAILABLE},
     {SL_EPREMATURE, MHD_HTTP_BAD_REQUEST},
+    {SL_EOFFSET, MHD_HTTP_CONFLICT},
+    {SL_EVERSION, MHD_HTTP_PRECONDITION_FAILED},
+    {SL_EFORBIDDEN, MHD_HTTP_FORBIDDEN},
+    {SL_EUPLOADCHECKSUM, 460}, /* tus: Checksum Mismatch */
     {UV_ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE},
     {-EDQUOT, MHD_HTTP_INSUFFICIENT_STORAGE},
     {UV_EFBIG, MHD_HTTP_CONTENT_TOO_LARGE},
@@ -81,9 +85,11 @@ void sl__respond_error(sl_req_t *r, int err)
     sl__respond_json(r, status, body, (size_t)n);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW,
-                                r->route == ROUTE_FILE    ? "GET, HEAD, PUT, DELETE"
-                                : r->route == ROUTE_FILES ? "GET, HEAD, POST"
-                                                          : "GET, HEAD");
+                                r->route == ROUTE_FILE     ? "GET, HEAD, PUT, DELETE"
+                                : r->route == ROUTE_FILES  ? "GET, HEAD, POST"
+                                : r->route == ROUTE_TUS    ? "POST, OPTIONS"
+                                : r->route == ROUTE_TUS_ID ? "HEAD, PATCH, DELETE, OPTIONS"
+                                                           : "GET, HEAD");
 }
 
 enum MHD_Result sl__queue(sl_req_t *r)
@@ -92,6 +98,7 @@ enum MHD_Result sl__queue(sl_req_t *r)
 
     if (r->srv->draining)
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    sl__cors_headers(r); /* and Tus-Resumable under /uploads/ */
     ret = MHD_queue_response(r->conn, r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;

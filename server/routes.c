@@ -40,9 +40,9 @@ void sl__mhd_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
-static int method_of(const char *m)
+int sl__method_of(const char *m)
 {
-    static const char *names[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
+    static const char *names[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
     int i;
 
     for (i = 0; i < M_OTHER; i++)
@@ -81,6 +81,15 @@ static int route(sl_req_t *r, const char *url)
         r->route = ROUTE_FILES;
         return 0;
     }
+    if (strcmp(url, "/uploads") == 0 || strcmp(url, "/uploads/") == 0) {
+        r->route = ROUTE_TUS;
+        return 0;
+    }
+    if (len > 9 && strncmp(url, "/uploads/", 9) == 0) {
+        r->route = ROUTE_TUS_ID; /* the id is checked with the other tus headers */
+        snprintf(r->name, sizeof(r->name), "%.*s", SL_TUS_ID_LEN + 1, url + 9);
+        return 0;
+    }
     if (len > 7 && strncmp(url, "/files/", 7) == 0) {
         int err;
         r->route = ROUTE_FILE;
@@ -92,17 +101,12 @@ static int route(sl_req_t *r, const char *url)
     return SL_ENOTFOUND;
 }
 
-/* First-call checks for an upload; 0 or a negative code. */
-static int validate_upload(sl_req_t *r)
+int sl__framing(sl_req_t *r)
 {
     struct MHD_Connection *c = r->conn;
     struct hdr_count cl = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0};
     const char *te =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    const char *ce =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const char *v;
 
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_cb, &cl);
     if (te != NULL && strcasecmp(te, "chunked") != 0)
@@ -111,6 +115,27 @@ static int validate_upload(sl_req_t *r)
         return SL_EBADREQUEST;
     if (cl.n > 1)
         return SL_EBADREQUEST;
+    r->content_length = 0;
+    r->chunked = te != NULL;
+    if (cl.n == 1) /* libmicrohttpd already refused a malformed one */
+        r->content_length = strtoull(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH), NULL,
+            10);
+    return 0;
+}
+
+/* First-call checks for an upload; 0 or a negative code. */
+static int validate_upload(sl_req_t *r)
+{
+    struct MHD_Connection *c = r->conn;
+    const char *ce =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *v;
+    int err = sl__framing(r);
+
+    if (err < 0)
+        return err;
     if (ce != NULL) {
         if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)
             r->encoding = SL_INFLATE_GZIP;
@@ -136,13 +161,7 @@ static int validate_upload(sl_req_t *r)
         if (sl_multipart_boundary(ct, r->boundary, sizeof(r->boundary)) < 0)
             return SL_EBADREQUEST; /* no usable boundary parameter */
     }
-    r->content_length = 0;
-    r->chunked = te != NULL;
-    if (cl.n == 1) {
-        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        r->content_length = strtoull(v, NULL, 10); /* MHD already refused a malformed one */
-    }
-    if (r->srv->cfg.max_size && te == NULL && r->boundary[0] == '\0' && !r->encoding &&
+    if (r->srv->cfg.max_size && !r->chunked && r->boundary[0] == '\0' && !r->encoding &&
         r->content_length > r->srv->cfg.max_size) /* forms: per file; encoded: once decoded */
         return SL_ETOOLARGE;
     v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -155,7 +174,7 @@ static int validate_upload(sl_req_t *r)
     if (r->method == M_POST) {
         v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
         if (v != NULL) {
-            int err = sl_name_decode(v, strlen(v), SL_DECODE_QUERY, r->name, sizeof(r->name));
+            err = sl_name_decode(v, strlen(v), SL_DECODE_QUERY, r->name, sizeof(r->name));
             if (err < 0 || (err = sl_name_check(r->name)) < 0)
                 return err;
             r->create_only = 1;
@@ -181,12 +200,18 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
     int err;
     const char *te;
 
-    r->method = method_of(method);
+    r->method = sl__method_of(method);
     te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     r->has_body =
         te != NULL || (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
     err = route(r, url);
+    if (err == 0 && (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID))
+        return sl__tus_first(r, method);
+    if (err == 0 && sl__cors_preflight(r)) {
+        r->phase = PH_NOBODY; /* answered from the final call */
+        return MHD_YES;
+    }
     if (err == 0) {
         int upload = (r->route == ROUTE_FILE && r->method == M_PUT) ||
                      (r->route == ROUTE_FILES && r->method == M_POST);
@@ -262,7 +287,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     if (r->phase == PH_PREFLIGHT) {
         if (r->resp != NULL)
             return sl__queue(r); /* still the first call: no 100 Continue */
-        int err = sl__upload_start(r);
+        int err = r->tr != NULL ? sl__tus_body_start(r) : sl__upload_start(r);
         if (err < 0) {
             sl__respond_error(r, err);
             return sl__queue(r);
@@ -275,6 +300,12 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     case PH_BODY:
         return sl__upload_end(r);
     case PH_NOBODY:
+        if (r->tr != NULL)
+            return sl__tus_final(r);
+        if (sl__cors_preflight(r)) {
+            sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
+            return sl__queue(r);
+        }
         if (r->route == ROUTE_HEALTH) {
             static const char ok[] = "{\"status\":\"ok\"}\n";
             sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);
@@ -301,7 +332,9 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     r->gone = 1;
     r->suspended = 0;
     sl_budget_cancel(&r->budget_wait);
+    if (r->tr != NULL)
+        sl__tus_gone(r);
     if (r->up != NULL && r->up->running)
-        sl__upload_abort(r, SL_EPREMATURE);
+        sl__upload_abort(r, SL_EPREMATURE); /* a resumable upload keeps what arrived */
     sl__req_unref(r);
 }

@@ -40,6 +40,9 @@ typedef struct sl_config_s {
     unsigned max_files;        /* --max-files, file parts per request (100) */
     size_t max_field_size;     /* --max-field-size, bytes of one text field (1 MiB) */
     size_t max_part_header;    /* --max-part-header, header bytes of one part (8 KiB) */
+    unsigned tus_expire;       /* --tus-expire seconds an idle resumable upload lives (86400; 0
+                                  = never) */
+    char cors_origin[1024];    /* --cors-origin, comma-separated origins or "*" ("" = no CORS) */
     int verbose;               /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 

@@ -158,6 +158,10 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
 {
     sl_upload_t *up = r->up;
 
+    if (up->eof) { /* stopped early (a resumable upload keeps what it has): close */
+        *size = 0;
+        return MHD_NO;
+    }
     if (!up->running || up->src.s.flags & SL_STREAM_DESTROYED) {
         up->discarded += *size;
         *size = 0;
@@ -171,18 +175,33 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
 enum MHD_Result sl__upload_end(sl_req_t *r)
 {
     sl_upload_t *up = r->up;
+    int ended = up->eof, err;
 
     up->eof = 1;
     if (!up->running)
         return r->resp != NULL ? sl__queue(r) : MHD_NO;
     r->phase = PH_WAIT;
-    sl_stream_push(&up->src.s, NULL);
-    sl__req_suspend(r); /* resumed by on_pipeline_done, which prepares the response */
+    if (r->tr != NULL && !ended && (err = sl__tus_body_end(r)) < 0)
+        sl_pipeline_abort(&up->pl, err); /* a checksum trailer missing or malformed */
+    else if (!ended)
+        sl_stream_push(&up->src.s, NULL);
+    sl__req_suspend(r); /* resumed by the pipeline callback, which prepares the response */
     return MHD_YES;
 }
 
 void sl__upload_abort(sl_req_t *r, int err)
 {
-    if (r->up != NULL && r->up->running)
-        sl_pipeline_abort(&r->up->pl, err);
+    sl_upload_t *up = r->up;
+
+    if (up == NULL || !up->running)
+        return;
+    if (r->tr != NULL && !r->tr->check_alg && !r->tr->trailer) {
+        /* Resumable (docs/tus.md): the body ends here, and what arrived is kept and counted. */
+        if (!up->eof) {
+            up->eof = 1;
+            sl_stream_push(&up->src.s, NULL);
+        }
+        return;
+    }
+    sl_pipeline_abort(&up->pl, err);
 }

@@ -13,6 +13,10 @@
  * over the final name (renameat2 RENAME_NOREPLACE for create-only uploads), fsync the parent
  * directory (durable mode). `finish` therefore means committed. Destroy waits for the operation
  * in flight, then closes and unlinks the temp file unless the commit succeeded.
+ *
+ * Append mode (resumable uploads) writes into an existing work file instead: open it, cut it to
+ * the recorded offset, write from there; the final step is only the flush (fdatasync), and
+ * destroy never removes the file, whose bytes up to `offset` are the upload's so far.
  */
 #include "store.h"
 
@@ -47,21 +51,10 @@ static void op_complete(sl_sink_file_t *f)
         finish_destroy(f);
 }
 
-static void on_open(uv_fs_t *req)
+static void open_done(sl_sink_file_t *f, int r)
 {
-    sl_sink_file_t *f = req->data;
-    int r = (int)req->result;
-
-    uv_fs_req_cleanup(req);
-    if (r == UV_EEXIST && ++f->open_tries < 8 && !(f->state & ST_DESTROYING)) {
-        start_open(f); /* a leftover with our pid (a restart that reused it): take the next */
-        return;
-    }
     f->state &= ~ST_OPENING;
-    if (r >= 0) {
-        f->fd = r;
-        f->state |= ST_CREATED;
-    } else
+    if (r < 0)
         f->work_err = r;
     op_complete(f);
     if (f->state & ST_DESTROYING)
@@ -80,6 +73,39 @@ static void on_open(uv_fs_t *req)
         else
             start_commit(f);
     }
+}
+
+static void on_truncate(uv_fs_t *req)
+{
+    sl_sink_file_t *f = req->data;
+    int r = (int)req->result;
+
+    uv_fs_req_cleanup(req);
+    open_done(f, r);
+}
+
+static void on_open(uv_fs_t *req)
+{
+    sl_sink_file_t *f = req->data;
+    int r = (int)req->result;
+
+    uv_fs_req_cleanup(req);
+    if (r == UV_EEXIST && ++f->open_tries < 8 && !(f->state & ST_DESTROYING)) {
+        start_open(f); /* a leftover with our pid (a restart that reused it): take the next */
+        return;
+    }
+    if (r >= 0) {
+        f->fd = r;
+        if (f->flags & SL_SINK_APPEND) {
+            /* Bytes past the recorded offset are not counted (an unverified or unflushed
+             * tail): cut them before writing at the offset. */
+            f->req.data = f;
+            uv_fs_ftruncate(f->s.loop, &f->req, f->fd, (int64_t)f->offset, on_truncate);
+            return;
+        }
+        f->state |= ST_CREATED;
+    }
+    open_done(f, r);
 }
 
 static void on_write(uv_fs_t *req)
@@ -130,7 +156,7 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
         f->wait_done = done;
         return;
     }
-    if (f->fd < 0) {
+    if (f->fd < 0 || f->work_err < 0) { /* the open (or the cut) failed */
         done(s, f->work_err ? f->work_err : UV_EBADF);
         return;
     }
@@ -159,7 +185,7 @@ static void commit_work(uv_work_t *w)
     }
     close(f->fd);
     f->fd = -1;
-    if (f->work_err != 0)
+    if (f->work_err != 0 || (f->flags & SL_SINK_APPEND))
         return;
     f->work_err =
         sl__publish(st->root_fd, f->tmp, f->name,
@@ -199,7 +225,7 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
         f->state |= ST_FINAL_WAIT;
         return;
     }
-    if (f->fd < 0) {
+    if (f->fd < 0 || f->work_err < 0) { /* the open (or the cut) failed */
         done(s, f->work_err ? f->work_err : UV_EBADF);
         return;
     }
@@ -265,8 +291,8 @@ static const sl_stream_type_t sink_file_type = {
     .do_destroy = sink_destroy,
 };
 
-void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
-                       size_t hwm)
+static void sink_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
+                      size_t hwm)
 {
     sl_stream_init(&f->s, st->loop, &sink_file_type, SL_STREAM_WRITABLE, hwm, 0);
     f->store = st;
@@ -281,7 +307,25 @@ void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsi
     f->committed_ok = 0;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;
+}
+
+void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
+                       size_t hwm)
+{
+    sink_init(f, st, name, flags & ~SL_SINK_APPEND, hwm);
     start_open(f);
+}
+
+void sl_sink_file_init_append(sl_sink_file_t *f, sl_store_t *st, const char *path, uint64_t offset,
+                              size_t hwm)
+{
+    char full[4096];
+
+    sink_init(f, st, path, SL_SINK_APPEND, hwm);
+    f->offset = offset;
+    snprintf(full, sizeof(full), "%s/%s", st->root, path);
+    f->req.data = f;
+    uv_fs_open(st->loop, &f->req, full, UV_FS_O_WRONLY, 0, on_open);
 }
 
 static void start_open(sl_sink_file_t *f)

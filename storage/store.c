@@ -112,6 +112,9 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     snprintf(tmp, sizeof(tmp), "%s/.sluice/meta", root);
     if ((r = mkdir_p(tmp)) < 0)
         return r;
+    snprintf(tmp, sizeof(tmp), "%s/.sluice/tus", root);
+    if ((r = mkdir_p(tmp)) < 0)
+        return r;
     st->root = realpath(root, NULL);
     if (st->root == NULL)
         return -errno;
@@ -125,6 +128,7 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     st->swept = sweep(st->root_fd, ".sluice/tmp", NULL);
     sweep(st->root_fd, ".sluice/meta", ".tmp"); /* a metadata record cut short by a crash */
     sweep(st->root_fd, ".sluice/stage", NULL);  /* parts of a form that never completed */
+    sweep(st->root_fd, ".sluice/tus", ".tmp");  /* a resumable upload's record in writing */
     return 0;
 }
 

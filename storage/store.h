@@ -71,7 +71,10 @@ void sl__meta_remove(int root_fd, const char *name);
 
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
-enum { SL_SINK_NOREPLACE = 1 }; /* commit fails with SL_EEXISTS if the name exists */
+enum {
+    SL_SINK_NOREPLACE = 1, /* commit fails with SL_EEXISTS if the name exists */
+    SL_SINK_APPEND = 2,    /* private: set by sl_sink_file_init_append */
+};
 
 typedef struct sl_sink_file_s {
     sl_stream_t s;
@@ -88,7 +91,7 @@ typedef struct sl_sink_file_s {
     unsigned open_tries;
     int committed_ok; /* written by the commit job only */
     uint64_t seq;
-    uint64_t offset;
+    uint64_t offset; /* read-only: where the next write goes (bytes on file in append mode) */
     uv_fs_t req;
     uv_work_t work;
     int work_err;
@@ -104,6 +107,11 @@ typedef struct sl_sink_file_s {
  * before the commit removes the temp file. `f` is borrowed until its on_close. */
 void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
                        size_t hwm);
+/* A writable that appends to the existing work file `path` (relative to the root; borrowed,
+ * copied) from `offset`, cutting whatever lies past it first. Its final step flushes
+ * (fdatasync in durable mode) and closes; nothing is renamed, and destroy leaves the file. */
+void sl_sink_file_init_append(sl_sink_file_t *f, sl_store_t *st, const char *path, uint64_t offset,
+                              size_t hwm);
 /* Record the digests of `d` (borrowed until the sink finishes; finished before the sink's final,
  * as an upstream stage of the same pipeline is) as the file's metadata at commit. */
 void sl_sink_file_set_digest(sl_sink_file_t *f, const sl_xf_digest_t *d);

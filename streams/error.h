@@ -29,7 +29,11 @@
     XX(NOTIMPL, -5018, "not implemented")                                                          \
     XX(TOOLONG, -5019, "URI too long")                                                             \
     XX(DECODE, -5020, "malformed encoded body")                                                    \
-    XX(BOMB, -5021, "decoded body expands too much")
+    XX(BOMB, -5021, "decoded body expands too much")                                               \
+    XX(OFFSET, -5022, "Upload-Offset does not match the upload")                                   \
+    XX(VERSION, -5023, "unsupported or missing Tus-Resumable version")                             \
+    XX(FORBIDDEN, -5024, "this upload cannot be modified")                                         \
+    XX(UPLOADCHECKSUM, -5025, "Upload-Checksum does not match")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

@@ -33,12 +33,22 @@ typedef struct sl_xf_digest_s {
     unsigned char sha256[32];
     char sha256_hex[65]; /* set once the stream finished */
     uint64_t size;
-    unsigned char sha512[64]; /* set once finished, if SL_DIGEST_SHA512 was asked for */
-    int failed_alg;           /* SL_DIGEST_* whose expected value did not match */
+    union { /* the second digest, set once finished if one was asked for (xalg) */
+        unsigned char sha512[64];
+        unsigned char sha1[20];
+        unsigned char md5[16];
+    };
+    int failed_alg; /* SL_DIGEST_* whose expected value did not match */
     /* private */
-    void *md;    /* EVP_MD_CTX, SHA-256 */
-    void *md512; /* EVP_MD_CTX, SHA-512 when asked for */
-    unsigned char expect256[32], expect512[64];
+    void *md;  /* EVP_MD_CTX, SHA-256 */
+    void *mdx; /* EVP_MD_CTX of the second digest (xalg: SHA-512, SHA-1 or MD5) */
+    int xalg;
+    unsigned char expect256[32];
+    union {
+        unsigned char expect512[64];
+        unsigned char expectx[64];
+    };
+    uint32_t expect_crc;
     int expects;
     uv_work_t work;
     sl_chunk_t **batch;
@@ -66,15 +76,24 @@ typedef struct sl_xf_inflate_s {
 /* `x` is borrowed (caller-allocated) until its on_close. */
 void sl_xf_limit_init(sl_xf_limit_t *x, uv_loop_t *loop, uint64_t max, size_t hwm);
 void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm);
-enum { SL_DIGEST_SHA256 = 1, SL_DIGEST_SHA512 = 2 };
+enum {
+    SL_DIGEST_SHA256 = 1,
+    SL_DIGEST_SHA512 = 2,
+    SL_DIGEST_SHA1 = 4,
+    SL_DIGEST_MD5 = 8,
+    SL_DIGEST_CRC32 = 16,
+};
 
-/* Also compute SHA-512 (alg SL_DIGEST_SHA512; SHA-256 is always computed). Before the first
- * write. */
-void sl_xf_digest_want(sl_xf_digest_t *x, int alg);
-/* Expect `digest` (borrowed, copied; 32 or 64 bytes) for alg: at the end the stream fails with
- * SL_ECHECKSUM and sets failed_alg if the body's digest differs, before anything downstream
- * commits. Before the first write. */
-void sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest);
+/* The size in bytes of alg's digest (crc32: 4, big-endian). */
+size_t sl_digest_len(int alg);
+/* Also compute a second digest: SL_DIGEST_SHA512, _SHA1 or _MD5 (SHA-256 and crc32 are always
+ * computed; one second digest at most: SL_EUNSUPPORTED for another). Before the first write. */
+int sl_xf_digest_want(sl_xf_digest_t *x, int alg);
+/* Expect `digest` (borrowed, copied; sl_digest_len(alg) bytes) for alg: at the end the stream
+ * fails with SL_ECHECKSUM and sets failed_alg if the body's digest differs, before anything
+ * downstream commits. Before the end of the stream (a trailer may supply it late). Returns 0 or
+ * SL_EUNSUPPORTED (a second digest of another algorithm was asked for already). */
+int sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest);
 
 /* mode: SL_INFLATE_GZIP (one or more gzip members) or SL_INFLATE_DEFLATE (zlib stream, or raw
  * deflate as some clients send). Output comes in chunks of at most SL_XF_INFLATE_CHUNK bytes and

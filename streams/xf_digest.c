@@ -28,8 +28,8 @@ static void hash_batch(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n)
         sl_chunk_t *c = chunks[i];
         x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)c->base, c->len);
         EVP_DigestUpdate(x->md, c->base, c->len);
-        if (x->md512 != NULL)
-            EVP_DigestUpdate(x->md512, c->base, c->len);
+        if (x->mdx != NULL)
+            EVP_DigestUpdate(x->mdx, c->base, c->len);
         x->size += c->len;
     }
 }
@@ -68,8 +68,8 @@ static void hash_work(uv_work_t *w)
 static void free_md(sl_xf_digest_t *x)
 {
     EVP_MD_CTX_free(x->md);
-    EVP_MD_CTX_free(x->md512);
-    x->md = x->md512 = NULL;
+    EVP_MD_CTX_free(x->mdx);
+    x->md = x->mdx = NULL;
     x->destroy_done(&x->s, 0);
 }
 
@@ -125,12 +125,14 @@ static void digest_flush(sl_stream_t *s, sl_done_cb done)
         x->sha256_hex[2 * i + 1] = hex[x->sha256[i] & 15];
     }
     x->sha256_hex[64] = '\0';
-    if (x->md512 != NULL)
-        EVP_DigestFinal_ex(x->md512, x->sha512, &len);
+    if (x->mdx != NULL)
+        EVP_DigestFinal_ex(x->mdx, x->sha512, &len);
     if ((x->expects & SL_DIGEST_SHA256) && memcmp(x->expect256, x->sha256, 32) != 0)
         x->failed_alg = SL_DIGEST_SHA256;
-    else if ((x->expects & SL_DIGEST_SHA512) && memcmp(x->expect512, x->sha512, 64) != 0)
-        x->failed_alg = SL_DIGEST_SHA512;
+    else if ((x->expects & x->xalg) && memcmp(x->expectx, x->sha512, sl_digest_len(x->xalg)) != 0)
+        x->failed_alg = x->xalg;
+    else if ((x->expects & SL_DIGEST_CRC32) && x->expect_crc != x->crc32)
+        x->failed_alg = SL_DIGEST_CRC32;
     done(s, x->failed_alg ? SL_ECHECKSUM : 0); /* before the sink's commit (L3) */
 }
 
@@ -159,28 +161,61 @@ void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm)
     x->sha256_hex[0] = '\0';
     x->hashing = 0;
     x->batch_done = x->destroy_done = NULL;
-    x->md512 = NULL;
+    x->mdx = NULL;
+    x->xalg = 0;
     x->expects = x->failed_alg = 0;
     x->md = EVP_MD_CTX_new();
     if (x->md == NULL || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
         abort();
 }
 
-void sl_xf_digest_want(sl_xf_digest_t *x, int alg)
+size_t sl_digest_len(int alg)
 {
-    if (alg != SL_DIGEST_SHA512 || x->md512 != NULL)
-        return;
-    x->md512 = EVP_MD_CTX_new();
-    if (x->md512 == NULL || EVP_DigestInit_ex(x->md512, EVP_sha512(), NULL) != 1)
-        abort();
+    switch (alg) {
+    case SL_DIGEST_SHA256:
+        return 32;
+    case SL_DIGEST_SHA512:
+        return 64;
+    case SL_DIGEST_SHA1:
+        return 20;
+    case SL_DIGEST_MD5:
+        return 16;
+    default:
+        return 4;
+    }
 }
 
-void sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest)
+int sl_xf_digest_want(sl_xf_digest_t *x, int alg)
 {
-    sl_xf_digest_want(x, alg);
+    const EVP_MD *md = alg == SL_DIGEST_SHA512 ? EVP_sha512()
+                       : alg == SL_DIGEST_SHA1 ? EVP_sha1()
+                       : alg == SL_DIGEST_MD5  ? EVP_md5()
+                                               : NULL;
+
+    if (md == NULL || x->xalg == alg)
+        return 0; /* SHA-256 and crc32 always are */
+    if (x->xalg != 0)
+        return SL_EUNSUPPORTED;
+    x->mdx = EVP_MD_CTX_new();
+    if (x->mdx == NULL || EVP_DigestInit_ex(x->mdx, md, NULL) != 1)
+        abort();
+    x->xalg = alg;
+    return 0;
+}
+
+int sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest)
+{
+    int err = sl_xf_digest_want(x, alg);
+
+    if (err < 0)
+        return err;
     if (alg == SL_DIGEST_SHA256)
         memcpy(x->expect256, digest, 32);
+    else if (alg == SL_DIGEST_CRC32)
+        x->expect_crc = (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 |
+                        (uint32_t)digest[2] << 8 | digest[3];
     else
-        memcpy(x->expect512, digest, 64);
+        memcpy(x->expectx, digest, sl_digest_len(alg));
     x->expects |= alg;
+    return 0;
 }

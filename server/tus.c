@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * tus 1.0 under /uploads/ (docs/tus.md): the protocol, on the same chain and store as a PUT.
+ *
+ * Headers are parsed and judged in the first call, so a bad request is refused before its body
+ * is read (no 100 Continue). A request then takes its turn at the upload (tus_lock.c) and answers
+ * from the record it finds there:
+ *
+ *   POST    create the record (a job) ─▶ [the first PATCH's chain] ─▶ 201
+ *   PATCH   turn: check offset and length ─▶ writer ─▶ chain ─▶ record the offset ─▶ 204
+ *   HEAD    turn ─▶ 200 from the record;   DELETE  turn ─▶ remove (a job) ─▶ 204
+ *
+ * A PATCH's chain is src_http ─▶ [xf_digest: Upload-Checksum] ─▶ [xf_limit: the bytes left]
+ * ─▶ sink_file appending at the offset. When it ends, however it ends, the offset it reached is
+ * flushed and recorded before the response, except for a checksummed PATCH, which counts only if
+ * its digest matched (so its bytes are cut again by the next append). A PATCH that brings the
+ * offset to the length commits the file like a PUT; partial uploads wait for their final.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define TUS_HWM (64u << 10)
+#define CHECKED(t) ((t)->check_alg != 0 || (t)->trailer)
+
+static const char *hdr(sl_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* --- responses -------------------------------------------------------------------------------- */
+
+static void respond_empty(sl_req_t *r, unsigned status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
+    r->resp = resp;
+    r->status = status;
+}
+
+static void add_u64(sl_req_t *r, const char *name, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    MHD_add_response_header(r->resp, name, buf);
+}
+
+/* The headers that describe the upload: offset, length, expiry, file. */
+static void describe(sl_req_t *r, const sl_tus_info_t *info)
+{
+    char buf[3 * SL_NAME_MAX + 16];
+
+    add_u64(r, "Upload-Offset", info->offset);
+    if (info->length >= 0)
+        add_u64(r, "Upload-Length", (uint64_t)info->length);
+    else
+        MHD_add_response_header(r->resp, "Upload-Defer-Length", "1");
+    if (info->expires > 0 && info->file[0] == '\0') {
+        time_t t = (time_t)info->expires;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(r->resp, "Upload-Expires", buf);
+    }
+    if (info->file[0] != '\0') {
+        int n = snprintf(buf, sizeof(buf), "/files/");
+        sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
+        MHD_add_response_header(r->resp, "Sluice-File", buf);
+    }
+}
+
+static void respond_created(sl_req_t *r, const sl_tus_info_t *info)
+{
+    char loc[64];
+
+    respond_empty(r, MHD_HTTP_CREATED);
+    snprintf(loc, sizeof(loc), "/uploads/%s", info->id);
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, loc);
+    describe(r, info);
+}
+
+static void respond_head(sl_req_t *r, const sl_tus_info_t *info)
+{
+    respond_empty(r, MHD_HTTP_OK);
+    describe(r, info);
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (info->metadata[0] != '\0')
+        MHD_add_response_header(r->resp, "Upload-Metadata", info->metadata);
+    if (info->concat == SL_TUS_PARTIAL)
+        MHD_add_response_header(r->resp, "Upload-Concat", "partial");
+    if (info->concat == SL_TUS_FINAL) {
+        char buf[sizeof(info->parts) * 2];
+        const char *p = info->parts;
+        size_t n = (size_t)snprintf(buf, sizeof(buf), "final;");
+        while (*p != '\0' && n + 48 < sizeof(buf)) {
+            n +=
+                (size_t)snprintf(buf + n, sizeof(buf) - n, "%s/uploads/%.32s", n > 6 ? " " : "", p);
+            p += strlen(p) > SL_TUS_ID_LEN ? SL_TUS_ID_LEN + 1 : strlen(p);
+        }
+        MHD_add_response_header(r->resp, "Upload-Concat", buf);
+    }
+}
+
+/* An answer is ready: wake the request, drop the hold its wait took. */
+static void answer(sl_req_t *r)
+{
+    sl__req_resume(r);
+    sl__req_unref(r);
+}
+
+static void refresh_expiry(sl_tus_t *u)
+{
+    if (u->srv->cfg.tus_expire)
+        u->info.expires = (int64_t)time(NULL) + u->srv->cfg.tus_expire;
+}
+
+static int complete(const sl_tus_info_t *info)
+{
+    return info->length >= 0 && info->offset == (uint64_t)info->length &&
+           info->concat != SL_TUS_PARTIAL && info->file[0] == '\0';
+}
+
+/* --- the end of a PATCH: record, maybe commit, answer ---------------------------------------- */
+
+static void on_recorded(sl_tus_job_t *job)
+{
+    sl_req_t *r = job->data;
+    sl_tus_t *u = r->tr->u;
+    int status = r->tr->status;
+
+    if (job->status < 0) {
+        u->loaded = 0; /* the record on disk is the truth: read it again */
+        if (status == 0)
+            status = job->status;
+    }
+    if (!r->gone) {
+        if (status < 0)
+            sl__respond_error(r, status);
+        else if (r->tr->method == M_POST)
+            respond_created(r, &u->info);
+        else {
+            respond_empty(r, MHD_HTTP_NO_CONTENT);
+            describe(r, &u->info);
+        }
+    }
+    r->need_read = 0;
+    sl_budget_cancel(&r->budget_wait);
+    sl__tus_job_done(u);
+    answer(r);
+}
+
+/* Record (and, once complete, commit) the upload after a chain or an empty PATCH. */
+static void record(sl_req_t *r, sl_tus_t *u, int flush)
+{
+    sl__tus_job_started(u, NULL);
+    u->job.data = r;
+    if (complete(&u->info)) {
+        char name[SL_NAME_MAX + 1];
+        sl__tus_final_name(&u->info, name);
+        sl_tus_commit(&u->srv->store, &u->job, &u->info, name, on_recorded);
+    } else {
+        sl_tus_save(&u->srv->store, &u->job, &u->info, flush, on_recorded);
+    }
+}
+
+static void patch_finish(sl_tus_t *u)
+{
+    sl_req_t *r = u->writer;
+    sl_tus_req_t *t = r->tr;
+    uint64_t written = r->up->sink.offset;
+
+    u->writer = NULL;
+    if (t->status == 0 || (!CHECKED(t) && written > u->info.offset)) {
+        u->info.offset = written; /* a checksummed PATCH counts only when it matched */
+        refresh_expiry(u);
+        record(r, u, t->status != 0); /* a finished chain flushed already */
+        return;
+    }
+    if (!r->gone)
+        sl__respond_error(r, t->status);
+    r->need_read = 0;
+    sl__tus_next(u);
+    answer(r);
+}
+
+static void on_chain_done(sl_pipeline_t *pl, int status)
+{
+    sl_req_t *r = pl->data;
+    sl_tus_t *u = r->tr->u;
+
+    r->up->running = 0;
+    r->tr->status = status == SL_ECHECKSUM ? SL_EUPLOADCHECKSUM : status;
+    if (u->busy)
+        u->after_job = patch_finish; /* a checkpoint is being written: then */
+    else
+        patch_finish(u);
+}
+
+int sl__tus_body_start(sl_req_t *r)
+{
+    sl_server_t *srv = r->srv;
+    sl_tus_req_t *t = r->tr;
+    sl_tus_t *u = t->u;
+    sl_upload_t *up = sl_xcalloc(1, sizeof(*up));
+    sl_stream_t *chain[SL_PIPELINE_MAX];
+    uint64_t max = 0;
+    size_t n = 0;
+
+    r->up = up;
+    sl__src_http_init(&up->src, r);
+    chain[n++] = &up->src.s;
+    if (CHECKED(t)) {
+        sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
+        if (t->check_alg)
+            sl_xf_digest_expect(&up->digest, t->check_alg, t->check);
+        else
+            sl_xf_digest_want(&up->digest, SL_DIGEST_SHA1); /* a trailer names it at the end */
+        chain[n++] = &up->digest.s;
+    }
+    if (u->info.length >= 0)
+        max = (uint64_t)u->info.length - u->info.offset; /* > 0: checked in the turn */
+    else if (srv->cfg.max_size)
+        max = srv->cfg.max_size - u->info.offset;
+    if (max) {
+        sl_xf_limit_init(&up->limit, srv->loop, max, TUS_HWM);
+        chain[n++] = &up->limit.s;
+    }
+    sl_tus_sink_init(&up->sink, &srv->store, u->info.id, u->info.offset, srv->cfg.upload_buffer);
+    chain[n++] = &up->sink.s;
+    up->pl.data = r;
+    if (sl_pipeline_run(&up->pl, chain, n, on_chain_done) < 0)
+        abort(); /* fresh streams: only a programming error gets here */
+    up->running = 1;
+    r->refs++;
+    r->phase = PH_BODY;
+    return 0;
+}
+
+int sl__tus_body_end(sl_req_t *r)
+{
+    sl_tus_req_t *t = r->tr;
+    const char *v;
+
+    if (!t->trailer)
+        return 0;
+    v = MHD_lookup_connection_value(r->conn, MHD_FOOTER_KIND, "Upload-Checksum");
+    if (v == NULL || sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
+        return SL_EBADREQUEST;
+    return sl_xf_digest_expect(&r->up->digest, t->check_alg, t->check) < 0 ? SL_EBADREQUEST : 0;
+}
+
+/* --- turns ------------------------------------------------------------------------------------ */
+
+static sl_req_t *owner_of(sl_tus_wait_t *w)
+{
+    return ((sl_tus_req_t *)((char *)w - offsetof(sl_tus_req_t, wait)))->owner;
+}
+
+static void respond_tus_error(sl_req_t *r, const sl_tus_t *u, int err)
+{
+    sl__respond_error(r, err);
+    if (err == SL_EOFFSET)
+        add_u64(r, "Upload-Offset", u->info.offset); /* where the client should resume */
+}
+
+/* The checks of a PATCH against the record; may learn a deferred length. 0 or a code. */
+static int patch_checks(sl_req_t *r, sl_tus_t *u)
+{
+    sl_tus_req_t *t = r->tr;
+    sl_tus_info_t *in = &u->info;
+    uint64_t max = r->srv->cfg.max_size;
+    int body = r->chunked || r->content_length > 0;
+
+    if (u->load_err < 0)
+        return u->load_err;
+    if (in->concat == SL_TUS_FINAL)
+        return SL_EFORBIDDEN;
+    if ((uint64_t)t->offset != in->offset)
+        return SL_EOFFSET;
+    if (t->length >= 0) {
+        if ((in->length >= 0 && in->length != t->length) || (uint64_t)t->length < in->offset)
+            return SL_EBADREQUEST; /* a length is set once, and never below the offset */
+        if (max && (uint64_t)t->length > max)
+            return SL_ETOOLARGE;
+        in->length = t->length;
+    }
+    if (in->length >= 0 && body) {
+        uint64_t left = (uint64_t)in->length - in->offset;
+        if (left == 0 || (!r->chunked && r->content_length > left))
+            return SL_ETOOLARGE;
+    } else if (max && body && !r->chunked && in->offset + r->content_length > max) {
+        return SL_ETOOLARGE;
+    }
+    return 0;
+}
+
+static void run_patch(sl_tus_t *u, sl_tus_wait_t *w)
+{
+    sl_req_t *r = owner_of(w);
+    int err;
+
+    if (!r->gone) {
+        err = patch_checks(r, u);
+        if (err < 0)
+            respond_tus_error(r, u, err);
+        else
+            u->writer = r; /* the chain starts when the handler is called again */
+    }
+    answer(r);
+}
+
+static void run_patch_empty(sl_tus_t *u, sl_tus_wait_t *w)
+{
+    sl_req_t *r = owner_of(w);
+    int64_t had = u->info.length;
+    int err;
+
+    if (r->gone) {
+        answer(r);
+        return;
+    }
+    err = patch_checks(r, u);
+    if (err == 0 && (had != u->info.length || complete(&u->info))) {
+        record(r, u, 0); /* a length learnt, or an upload of length 0 ready: on_recorded answers */
+        return;
+    }
+    if (err < 0)
+        respond_tus_error(r, u, err);
+    else {
+        respond_empty(r, MHD_HTTP_NO_CONTENT);
+        describe(r, &u->info);
+    }
+    answer(r);
+}
+
+static void run_head(sl_tus_t *u, sl_tus_wait_t *w)
+{
+    sl_req_t *r = owner_of(w);
+
+    if (u->load_err < 0)
+        sl__respond_error(r, u->load_err);
+    else
+        respond_head(r, &u->info);
+    answer(r);
+}
+
+static void on_deleted(sl_tus_job_t *job)
+{
+    sl_req_t *r = job->data;
+    sl_tus_t *u = r->tr->u;
+
+    u->loaded = 1;
+    u->load_err = SL_ENOTFOUND; /* whatever the job found, the upload is gone now */
+    if (job->status < 0 && job->status != SL_ENOTFOUND)
+        sl__respond_error(r, job->status);
+    else
+        respond_empty(r, MHD_HTTP_NO_CONTENT);
+    sl__tus_job_done(u);
+    answer(r);
+}
+
+static void run_delete(sl_tus_t *u, sl_tus_wait_t *w)
+{
+    sl_req_t *r = owner_of(w);
+
+    if (u->load_err < 0) {
+        sl__respond_error(r, u->load_err);
+        answer(r);
+        return;
+    }
+    sl__tus_job_started(u, NULL);
+    u->job.data = r;
+    sl_tus_remove(&r->srv->store, &u->job, &u->info, 0, on_deleted);
+}
+
+/* Wait (suspended, held) for a turn at the upload named in the URL. */
+static void take_turn(sl_req_t *r, void (*run)(sl_tus_t *u, sl_tus_wait_t *w))
+{
+    sl_tus_req_t *t = r->tr;
+
+    t->wait.run = run;
+    t->wait.needs_load = 1;
+    r->refs++;
+    sl__req_suspend(r);
+    t->u = sl__tus_acquire(r->srv, r->name, &t->wait);
+}
+
+/* --- creation --------------------------------------------------------------------------------- */
+
+static void on_created(sl_tus_job_t *job)
+{
+    sl_req_t *r = job->data;
+    sl_tus_t *u = r->tr->u;
+
+    if (job->status < 0) {
+        u->load_err = SL_ENOTFOUND;
+        sl__respond_error(r, job->status);
+    } else if (r->phase == PH_PREFLIGHT) {
+        u->writer = r; /* creation-with-upload: the body is the first PATCH */
+    } else if (complete(&u->info)) {
+        sl__tus_job_done(u);
+        record(r, u, 0); /* Upload-Length: 0 is complete at once */
+        return;
+    } else {
+        respond_created(r, &u->info);
+    }
+    sl__tus_job_done(u);
+    answer(r);
+}
+
+static void create(sl_req_t *r)
+{
+    sl_tus_req_t *t = r->tr;
+    sl_server_t *srv = r->srv;
+    sl_tus_info_t *info = sl_xcalloc(1, sizeof(*info));
+    char name[SL_NAME_MAX + 1];
+    size_t i;
+
+    sl_name_random(info->id);
+    info->length = t->concat == SL_TUS_FINAL || t->defer ? -1 : t->length;
+    info->concat = t->concat;
+    if (t->metadata != NULL)
+        snprintf(info->metadata, sizeof(info->metadata), "%s", t->metadata);
+    for (i = 0; i < t->nparts; i++)
+        snprintf(info->parts + i * (SL_TUS_ID_LEN + 1), SL_TUS_ID_LEN + 2, "%s%s", t->parts[i],
+                 i + 1 < t->nparts ? " " : "");
+    if (srv->cfg.tus_expire)
+        info->expires = (int64_t)time(NULL) + srv->cfg.tus_expire;
+    t->u = sl__tus_register(srv, info); /* a new id: nobody else can be waiting for it */
+    sl__tus_job_started(t->u, NULL);
+    t->u->job.data = r;
+    r->refs++;
+    sl__req_suspend(r);
+    if (t->concat == SL_TUS_FINAL) {
+        sl__tus_final_name(&t->u->info, name);
+        sl_tus_concat(&srv->store, &t->u->job, &t->u->info, t->parts, t->nparts, srv->cfg.max_size,
+                      name, on_created);
+    } else {
+        sl_tus_create(&srv->store, &t->u->job, &t->u->info, on_created);
+    }
+}
+
+/* --- the access handler's entry points -------------------------------------------------------- */
+
+static int is_offset_stream(const char *ct)
+{
+    static const char want[] = "application/offset+octet-stream";
+
+    return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
+           (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
+}
+
+/* Everything the first call can judge; 0 or a code. */
+static int check(sl_req_t *r, sl_tus_req_t *t, int *body)
+{
+    sl_server_t *srv = r->srv;
+    const char *v, *ul, *dl, *ct = hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    int m = t->method, err;
+
+    if (r->route == ROUTE_TUS_ID && !sl_tus_id_valid(r->name))
+        return SL_ENOTFOUND;
+    if (m != M_OPTIONS && ((v = hdr(r, "Tus-Resumable")) == NULL || strcmp(v, "1.0.0") != 0))
+        return SL_EVERSION;
+    if (r->route == ROUTE_TUS ? (m != M_POST && m != M_OPTIONS)
+                              : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
+        return SL_EMETHOD;
+    if ((err = sl__framing(r)) < 0)
+        return err;
+    *body = r->chunked || r->content_length > 0;
+    if (srv->draining && (m == M_POST || m == M_PATCH))
+        return SL_ESHUTDOWN;
+    v = hdr(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (v != NULL && strcasecmp(v, "identity") != 0)
+        return SL_EUNSUPPORTED; /* offsets count the bytes stored */
+    if ((v = hdr(r, "Upload-Length")) != NULL && sl__tus_parse_u63(v, &t->length) < 0)
+        return SL_EBADREQUEST;
+    if (srv->cfg.max_size && t->length > (int64_t)srv->cfg.max_size)
+        return SL_ETOOLARGE;
+    if (m == M_POST) {
+        ul = hdr(r, "Upload-Length");
+        dl = hdr(r, "Upload-Defer-Length");
+        if (dl != NULL && strcmp(dl, "1") != 0)
+            return SL_EBADREQUEST;
+        t->defer = dl != NULL;
+        if ((v = hdr(r, "Upload-Concat")) != NULL && sl__tus_parse_concat(t, v) < 0)
+            return SL_EBADREQUEST;
+        if (t->concat == SL_TUS_FINAL ? (ul != NULL || dl != NULL) : ((ul != NULL) == (dl != NULL)))
+            return SL_EBADREQUEST; /* exactly one of them, none for a final upload */
+        if ((v = hdr(r, "Upload-Metadata")) != NULL && sl__tus_metadata_valid(v) < 0)
+            return SL_EBADREQUEST;
+        t->metadata = v;
+        if (*body && t->concat == SL_TUS_FINAL)
+            return SL_EFORBIDDEN;
+        if (*body && !is_offset_stream(ct))
+            return SL_EUNSUPPORTED;
+        if (*body && t->length >= 0 && !r->chunked && r->content_length > (uint64_t)t->length)
+            return SL_ETOOLARGE;
+        t->offset = 0;
+    } else if (m == M_PATCH) {
+        if (!is_offset_stream(ct))
+            return SL_EUNSUPPORTED;
+        if (sl__tus_parse_u63(hdr(r, "Upload-Offset"), &t->offset) < 0)
+            return SL_EBADREQUEST;
+        if ((v = hdr(r, "Upload-Checksum")) != NULL &&
+            sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
+            return SL_EBADREQUEST;
+        if ((v = hdr(r, "Trailer")) != NULL && strcasestr(v, "upload-checksum") != NULL) {
+            if (!r->chunked || t->check_alg)
+                return SL_EBADREQUEST;
+            t->trailer = 1;
+        }
+    }
+    return 0;
+}
+
+enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
+{
+    sl_tus_req_t *t = sl_xcalloc(1, sizeof(*t));
+    const char *v = hdr(r, "X-HTTP-Method-Override");
+    int body = 0, err;
+
+    (void)method;
+    r->tr = t;
+    t->owner = r;
+    t->offset = t->length = -1;
+    t->method = v != NULL ? sl__method_of(v) : r->method;
+    err = check(r, t, &body);
+    if (err == 0 && body) {
+        r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
+        if (t->method == M_POST)
+            create(r);
+        else
+            take_turn(r, run_patch);
+        return MHD_YES;
+    }
+    if (err < 0) {
+        sl__respond_error(r, err);
+        if (body)
+            return sl__queue(r); /* first call: no 100 Continue, no body read */
+    }
+    r->phase = PH_NOBODY;
+    return MHD_YES;
+}
+
+enum MHD_Result sl__tus_final(sl_req_t *r)
+{
+    sl_tus_req_t *t = r->tr;
+    char max[24];
+
+    r->phase = PH_WAIT;
+    switch (t->method) {
+    case M_OPTIONS:
+        respond_empty(r, MHD_HTTP_NO_CONTENT);
+        MHD_add_response_header(r->resp, "Tus-Version", "1.0.0");
+        MHD_add_response_header(r->resp, "Tus-Extension",
+                                "creation,creation-with-upload,creation-defer-length,termination,"
+                                "checksum,checksum-trailer,expiration,concatenation");
+        MHD_add_response_header(r->resp, "Tus-Checksum-Algorithm", "sha1,sha256,md5,crc32");
+        if (r->srv->cfg.max_size) {
+            snprintf(max, sizeof(max), "%llu", (unsigned long long)r->srv->cfg.max_size);
+            MHD_add_response_header(r->resp, "Tus-Max-Size", max);
+        }
+        return sl__queue(r);
+    case M_POST:
+        create(r);
+        break;
+    case M_HEAD:
+        take_turn(r, run_head);
+        break;
+    case M_DELETE:
+        take_turn(r, run_delete);
+        break;
+    default:
+        take_turn(r, run_patch_empty);
+        break;
+    }
+    return MHD_YES;
+}
+
+void sl__tus_gone(sl_req_t *r)
+{
+    sl_tus_req_t *t = r->tr;
+    sl_tus_t *u = t->u;
+
+    if (u == NULL)
+        return;
+    if (sl__tus_cancel(u, &t->wait))
+        sl__req_unref(r); /* its turn never came: drop the hold take_turn took */
+    if (u->writer == r && r->up == NULL) {
+        u->writer = NULL; /* the turn said yes, the chain never started */
+        sl__tus_next(u);
+    }
+}
+
+void sl__tus_free(sl_req_t *r)
+{
+    if (r->tr->u != NULL)
+        sl__tus_unref(r->tr->u);
+    free(r->tr->parts);
+    free(r->tr);
+}
+
+/* --- CORS ------------------------------------------------------------------------------------- */
+
+static int origin_allowed(const char *list, const char *origin)
+{
+    size_t n = strlen(origin);
+    const char *p = list;
+
+    if (strcmp(list, "*") == 0)
+        return 1;
+    while ((p = strstr(p, origin)) != NULL) {
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int sl__cors_preflight(sl_req_t *r)
+{
+    return r->srv->cfg.cors_origin[0] != '\0' && r->method == M_OPTIONS &&
+           hdr(r, "Origin") != NULL && hdr(r, "Access-Control-Request-Method") != NULL;
+}
+
+void sl__cors_headers(sl_req_t *r)
+{
+    const char *origin = hdr(r, "Origin"), *ask;
+
+    if (r->tr != NULL) {
+        MHD_add_response_header(r->resp, "Tus-Resumable", "1.0.0");
+        if (r->status == MHD_HTTP_PRECONDITION_FAILED)
+            MHD_add_response_header(r->resp, "Tus-Version", "1.0.0");
+    }
+    if (r->srv->cfg.cors_origin[0] == '\0' || origin == NULL ||
+        !origin_allowed(r->srv->cfg.cors_origin, origin))
+        return;
+    MHD_add_response_header(r->resp, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(r->resp, "Vary", "Origin");
+    if (sl__cors_preflight(r)) {
+        MHD_add_response_header(r->resp, "Access-Control-Allow-Methods",
+                                "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
+        ask = hdr(r, "Access-Control-Request-Headers");
+        MHD_add_response_header(r->resp, "Access-Control-Allow-Headers",
+                                ask != NULL ? ask
+                                            : "Content-Type, Upload-Offset, Upload-Length, "
+                                              "Upload-Metadata, Upload-Concat, Upload-Checksum, "
+                                              "Upload-Defer-Length, Tus-Resumable, "
+                                              "X-HTTP-Method-Override, X-Requested-With");
+        MHD_add_response_header(r->resp, "Access-Control-Max-Age", "86400");
+        return;
+    }
+    MHD_add_response_header(r->resp, "Access-Control-Expose-Headers",
+                            "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, "
+                            "Upload-Metadata, Upload-Concat, Upload-Expires, Tus-Resumable, "
+                            "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                            "Sluice-File, ETag, Repr-Digest");
+}

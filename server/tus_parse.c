@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The tus request headers, parsed strictly (docs/tus.md "Requests"): offsets and lengths are
+ * digits only and below 2^63; Upload-Metadata is "key base64" pairs with unique keys of visible
+ * ASCII and valid base64, so nothing echoed back by HEAD can carry a CR, LF or a stray byte;
+ * Upload-Checksum names one of four algorithms and a digest of its exact length; Upload-Concat
+ * names uploads by URL. Each returns 0 or SL_EBADREQUEST and touches no state beyond its outputs.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Upload-Offset / Upload-Length: digits only, at most 2^63 - 1. */
+int sl__tus_parse_u63(const char *v, int64_t *out)
+{
+    uint64_t x = 0;
+
+    if (v == NULL || *v == '\0')
+        return SL_EBADREQUEST;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9' || x > (uint64_t)(INT64_MAX - 9) / 10)
+            return SL_EBADREQUEST;
+        x = x * 10 + (uint64_t)(*v - '0');
+    }
+    *out = (int64_t)x;
+    return 0;
+}
+
+/* Upload-Metadata: "key b64,key b64,key" with unique keys of visible ASCII. */
+int sl__tus_metadata_valid(const char *v)
+{
+    const char *p = v;
+    size_t nkeys = 0;
+    const char *keys[256];
+    size_t klens[256];
+
+    if (strlen(v) > SL_TUS_METADATA_MAX)
+        return SL_EBADREQUEST;
+    while (*p != '\0') {
+        const char *k, *e;
+        size_t klen, i;
+        while (*p == ' ')
+            p++;
+        for (k = p; *p > ' ' && *p < 127 && *p != ','; p++)
+            ;
+        klen = (size_t)(p - k);
+        if (klen == 0 || klen > 255 || nkeys == 256)
+            return SL_EBADREQUEST;
+        for (i = 0; i < nkeys; i++)
+            if (klens[i] == klen && memcmp(keys[i], k, klen) == 0)
+                return SL_EBADREQUEST; /* keys are unique */
+        keys[nkeys] = k;
+        klens[nkeys++] = klen;
+        if (*p == ' ') {
+            unsigned char out[SL_TUS_METADATA_MAX];
+            for (e = ++p; *p != '\0' && *p != ',' && *p != ' '; p++)
+                ;
+            if (p > e && sl__base64_decode(e, (size_t)(p - e), out, sizeof(out)) < 0)
+                return SL_EBADREQUEST;
+            while (*p == ' ')
+                p++;
+        }
+        if (*p == ',')
+            p++;
+        else if (*p != '\0')
+            return SL_EBADREQUEST;
+    }
+    return 0;
+}
+
+/* The decoded value of metadata `key` into out[cap] (NUL-terminated); -1 if absent or bad. */
+int sl__tus_metadata_get(const char *v, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    const char *p = v;
+
+    while (*p != '\0') {
+        const char *e;
+        int n;
+        while (*p == ' ')
+            p++;
+        if (strncmp(p, key, klen) == 0 && (p[klen] == ' ' || p[klen] == ',' || !p[klen])) {
+            p += klen;
+            if (*p != ' ')
+                return -1;
+            for (e = ++p; *p != '\0' && *p != ',' && *p != ' '; p++)
+                ;
+            if ((size_t)(p - e) / 4 * 3 >= cap)
+                return -1;
+            n = sl__base64_decode(e, (size_t)(p - e), (unsigned char *)out, cap - 1);
+            if (n < 0 || memchr(out, '\0', (size_t)n) != NULL)
+                return -1;
+            out[n] = '\0';
+            return n;
+        }
+        p = strchr(p, ',');
+        if (p == NULL)
+            break;
+        p++;
+    }
+    return -1;
+}
+
+/* The name a finished upload is stored under: the last segment of its filename (else name)
+ * metadata if that is a valid name, else the id. */
+void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1])
+{
+    char buf[SL_NAME_MAX + 1];
+    const char *base, *p;
+
+    if (sl__tus_metadata_get(info->metadata, "filename", buf, sizeof(buf)) > 0 ||
+        sl__tus_metadata_get(info->metadata, "name", buf, sizeof(buf)) > 0) {
+        for (base = p = buf; *p; p++)
+            if (*p == '/' || *p == '\\')
+                base = p + 1;
+        if (sl_name_check(base) == 0 && strlen(base) <= SL_SEGMENT_MAX) {
+            snprintf(out, SL_NAME_MAX + 1, "%s", base);
+            return;
+        }
+    }
+    snprintf(out, SL_NAME_MAX + 1, "%s", info->id);
+}
+
+/* Upload-Checksum: "<alg> <base64>". */
+int sl__tus_parse_checksum(const char *v, int *alg, unsigned char out[64])
+{
+    static const struct {
+        const char *name;
+        int alg;
+    } algs[] = {{"sha1", SL_DIGEST_SHA1},
+                {"sha256", SL_DIGEST_SHA256},
+                {"md5", SL_DIGEST_MD5},
+                {"crc32", SL_DIGEST_CRC32}};
+    const char *sp = strchr(v, ' ');
+    size_t i;
+
+    if (sp == NULL)
+        return SL_EBADREQUEST;
+    for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+        if (strlen(algs[i].name) == (size_t)(sp - v) &&
+            memcmp(v, algs[i].name, (size_t)(sp - v)) == 0)
+            break;
+    if (i == sizeof(algs) / sizeof(algs[0]) || strlen(sp + 1) > 88)
+        return SL_EBADREQUEST;
+    if (sl__base64_decode(sp + 1, strlen(sp + 1), out, 66) != (int)sl_digest_len(algs[i].alg))
+        return SL_EBADREQUEST;
+    *alg = algs[i].alg;
+    return 0;
+}
+
+/* Upload-Concat: "partial" or "final;<url> <url> …", where each URL ends in /uploads/<id>. */
+int sl__tus_parse_concat(sl_tus_req_t *t, const char *v)
+{
+    const char *p;
+
+    if (strcmp(v, "partial") == 0) {
+        t->concat = SL_TUS_PARTIAL;
+        return 0;
+    }
+    if (strncmp(v, "final;", 6) != 0)
+        return SL_EBADREQUEST;
+    t->concat = SL_TUS_FINAL;
+    t->parts = sl_xcalloc(SL_TUS_PARTS_MAX, sizeof(*t->parts));
+    for (p = v + 6; *p != '\0';) {
+        const char *e, *id;
+        while (*p == ' ')
+            p++;
+        for (e = p; *e != '\0' && *e != ' '; e++)
+            ;
+        if (e == p)
+            break;
+        for (id = e; id > p && id[-1] != '/'; id--)
+            ;
+        if (t->nparts == SL_TUS_PARTS_MAX || e - id != SL_TUS_ID_LEN || id - p < 9 ||
+            strncmp(id - 9, "/uploads/", 9) != 0)
+            return SL_EBADREQUEST;
+        memcpy(t->parts[t->nparts], id, SL_TUS_ID_LEN);
+        t->parts[t->nparts][SL_TUS_ID_LEN] = '\0';
+        if (!sl_tus_id_valid(t->parts[t->nparts++]))
+            return SL_EBADREQUEST;
+        p = e;
+    }
+    return t->nparts == 0 ? SL_EBADREQUEST : 0;
+}

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Resumable uploads on disk: records, their jobs and the expiry scan (design in tus.h).
+ *
+ * Order of writes, so that a crash at any point leaves a state that reads back correctly:
+ *   create   data file (O_EXCL), record, directory fsync: no record means no upload;
+ *   save     fdatasync data, then the record (temp + rename): the offset never covers unflushed
+ *            bytes;
+ *   commit   fdatasync data, rename into ROOT (never replacing), directory fsyncs, then the
+ *            record with `file`: a crash between the two leaves a record without `file` and no
+ *            data file, which reads as "not found" (the file itself is in place);
+ *   concat   the final's data assembled and flushed, then committed, then the parts removed.
+ */
+#include "tus.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { K_CREATE, K_LOAD, K_SAVE, K_COMMIT, K_CONCAT, K_REMOVE };
+
+#define RECORD_MAX (SL_TUS_METADATA_MAX + SL_NAME_MAX + SL_TUS_PARTS_MAX * 33 + 256)
+
+int sl_tus_id_valid(const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < SL_TUS_ID_LEN; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return 0;
+    return id[i] == '\0';
+}
+
+int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap)
+{
+    static const char *concat[] = {NULL, "partial", "final"};
+    int n = snprintf(out, cap,
+                     "sluice-tus 1\noffset %" PRIu64 "\nlength %" PRId64 "\nexpires %" PRId64 "\n",
+                     in->offset, in->length, in->expires);
+    size_t len = (size_t)n;
+
+    if (in->concat != SL_TUS_PLAIN && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "concat %s\n", concat[in->concat]);
+    if (in->metadata[0] != '\0' && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "metadata %s\n", in->metadata);
+    if (in->parts[0] != '\0' && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "parts %s\n", in->parts);
+    if (in->file[0] != '\0' && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "file %s\n", in->file);
+    return len < cap ? (int)len : SL_ETOOLONG;
+}
+
+static int parse_int(const char *v, size_t n, int64_t *out)
+{
+    int64_t x = 0;
+    size_t i = 0;
+    int neg = n > 0 && v[0] == '-';
+
+    if (n == (size_t)neg || n - (size_t)neg > 18)
+        return -1;
+    for (i = (size_t)neg; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = neg ? -x : x;
+    return 0;
+}
+
+int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out)
+{
+    const char *p = text, *end = text + len;
+    int seen = 0;
+
+    out->offset = 0;
+    out->length = -1;
+    out->expires = 0;
+    out->concat = SL_TUS_PLAIN;
+    out->metadata[0] = out->file[0] = out->parts[0] = '\0';
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
+        size_t klen, vlen;
+        int64_t x;
+
+        if (nl == NULL)
+            return SL_EBADREQUEST; /* a torn record */
+        sp = memchr(p, ' ', (size_t)(nl - p));
+        if (sp == NULL)
+            return SL_EBADREQUEST;
+        klen = (size_t)(sp - p);
+        vlen = (size_t)(nl - sp - 1);
+        sp++;
+#define KEY(k) (klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
+        if (seen == 0) {
+            if (!KEY("sluice-tus") || vlen != 1 || *sp != '1')
+                return SL_EBADREQUEST;
+        } else if (KEY("offset") || KEY("length") || KEY("expires")) {
+            if (parse_int(sp, vlen, &x) < 0)
+                return SL_EBADREQUEST;
+            if (KEY("offset") && x >= 0)
+                out->offset = (uint64_t)x;
+            else if (KEY("length") && x >= -1)
+                out->length = x;
+            else if (KEY("expires"))
+                out->expires = x;
+            else
+                return SL_EBADREQUEST;
+            seen |= KEY("offset") ? 2 : KEY("length") ? 4 : 0;
+        } else if (KEY("concat")) {
+            if (vlen == 7 && memcmp(sp, "partial", 7) == 0)
+                out->concat = SL_TUS_PARTIAL;
+            else if (vlen == 5 && memcmp(sp, "final", 5) == 0)
+                out->concat = SL_TUS_FINAL;
+            else
+                return SL_EBADREQUEST;
+        } else if (KEY("metadata") || KEY("file") || KEY("parts")) {
+            char *dst = KEY("file") ? out->file : KEY("parts") ? out->parts : out->metadata;
+            size_t cap = KEY("file")    ? sizeof(out->file)
+                         : KEY("parts") ? sizeof(out->parts)
+                                        : sizeof(out->metadata);
+            if (vlen >= cap || memchr(sp, '\0', vlen) != NULL)
+                return SL_EBADREQUEST;
+            memcpy(dst, sp, vlen);
+            dst[vlen] = '\0';
+        } /* unknown keys: from a newer version, ignored */
+#undef KEY
+        seen |= 1;
+        p = nl + 1;
+    }
+    if (seen != 7 || (out->length >= 0 && out->offset > (uint64_t)out->length))
+        return SL_EBADREQUEST;
+    return 0;
+}
+
+/* --- thread-pool side ------------------------------------------------------------------------ */
+
+static void path_of(char out[64], const char *id, const char *ext)
+{
+    snprintf(out, 64, ".sluice/tus/%s.%s", id, ext);
+}
+
+void sl_tus_sink_init(sl_sink_file_t *f, sl_store_t *st, const char *id, uint64_t offset,
+                      size_t hwm)
+{
+    char path[64];
+
+    path_of(path, id, "data");
+    sl_sink_file_init_append(f, st, path, offset, hwm);
+}
+
+static int write_record(sl_store_t *st, const sl_tus_info_t *info, int new_dir_entry)
+{
+    char buf[RECORD_MAX], tmp[128], path[64];
+    int n = sl_tus_format(info, buf, sizeof(buf)), fd, r = 0;
+
+    if (n < 0)
+        return n;
+    snprintf(tmp, sizeof(tmp), ".sluice/tus/%s-%s.tmp", sl_store_owner(), info->id);
+    path_of(path, info->id, "info");
+    fd = openat(st->root_fd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, buf, (size_t)n) != n)
+        r = UV_EIO;
+    if (r == 0 && st->durable && fdatasync(fd) < 0)
+        r = -errno;
+    close(fd);
+    if (r == 0 && renameat(st->root_fd, tmp, st->root_fd, path) < 0)
+        r = -errno;
+    if (r < 0)
+        unlinkat(st->root_fd, tmp, 0);
+    else if (new_dir_entry && st->durable)
+        r = sl__fsync_dir(st->root_fd, ".sluice/tus");
+    return r;
+}
+
+static int read_record(sl_store_t *st, const char *id, sl_tus_info_t *info)
+{
+    char buf[RECORD_MAX], path[64];
+    ssize_t n;
+    int fd;
+
+    path_of(path, id, "info");
+    fd = openat(st->root_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? SL_ENOTFOUND : -errno;
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0)
+        return UV_EIO;
+    if (sl_tus_parse(buf, (size_t)n, info) < 0)
+        return SL_ENOTFOUND; /* not ours, or damaged: the upload cannot be resumed */
+    memcpy(info->id, id, SL_TUS_ID_LEN + 1);
+    return 0;
+}
+
+static int flush_data(sl_store_t *st, const char *id)
+{
+    char path[64];
+    int fd, r = 0;
+
+    if (!st->durable)
+        return 0;
+    path_of(path, id, "data");
+    fd = openat(st->root_fd, path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fdatasync(fd) < 0) /* flushes the file, whichever descriptor wrote it */
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+static void remove_files(sl_store_t *st, const char *id)
+{
+    char path[64];
+
+    path_of(path, id, "data");
+    unlinkat(st->root_fd, path, 0);
+    path_of(path, id, "info");
+    unlinkat(st->root_fd, path, 0);
+}
+
+static int do_commit(sl_store_t *st, sl_tus_info_t *info, const char *name)
+{
+    char from[64], alt[SL_NAME_MAX + 1];
+    int renamed = 0, r = flush_data(st, info->id);
+
+    path_of(from, info->id, "data");
+    if (r == 0)
+        r = sl__publish(st->root_fd, from, name, RENAME_NOREPLACE, st->durable, &renamed);
+    if (r == SL_EEXISTS) { /* never replace a file: the id makes a free name */
+        if (snprintf(alt, sizeof(alt), "%s/%s", info->id, name) >= (int)sizeof(alt))
+            snprintf(alt, sizeof(alt), "%s", info->id);
+        name = alt;
+        r = sl__publish(st->root_fd, from, name, RENAME_NOREPLACE, st->durable, &renamed);
+    }
+    if (r < 0 && !renamed)
+        return r;
+    snprintf(info->file, sizeof(info->file), "%s", name);
+    info->offset = (uint64_t)info->length;
+    return write_record(st, info, 0);
+}
+
+static int do_concat(sl_tus_job_t *job)
+{
+    sl_store_t *st = job->store;
+    char path[64];
+    int out, r = 0;
+    size_t i;
+
+    path_of(path, job->info->id, "data");
+    out = openat(st->root_fd, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (out < 0)
+        return -errno;
+    job->size = 0;
+    for (i = 0; i < job->nparts && r == 0; i++) {
+        sl_tus_info_t *part = malloc(sizeof(*part));
+        int in;
+        if (part == NULL)
+            abort();
+        r = read_record(st, job->parts[i], part);
+        if (r == SL_ENOTFOUND || (r == 0 && (part->concat != SL_TUS_PARTIAL || part->length < 0 ||
+                                             part->offset != (uint64_t)part->length)))
+            r = SL_EBADREQUEST;
+        else if (r == 0 && job->max && job->size + part->offset > job->max)
+            r = SL_ETOOLARGE;
+        if (r == 0) {
+            loff_t left = (loff_t)part->offset;
+            path_of(path, job->parts[i], "data");
+            in = openat(st->root_fd, path, O_RDONLY | O_CLOEXEC);
+            if (in < 0)
+                r = errno == ENOENT ? SL_EBADREQUEST : -errno;
+            while (r == 0 && left > 0) {
+                /* In the kernel: a reflink on btrfs/XFS, a page-cache copy elsewhere. */
+                ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+                if (n <= 0)
+                    r = n < 0 ? -errno : UV_EIO;
+                else
+                    left -= n;
+            }
+            if (in >= 0)
+                close(in);
+            job->size += part->offset;
+        }
+        free(part);
+    }
+    if (r == 0 && st->durable && fdatasync(out) < 0)
+        r = -errno;
+    close(out);
+    if (r == 0) {
+        job->info->length = (int64_t)job->size;
+        job->info->offset = job->size;
+        r = write_record(st, job->info, 1);
+    }
+    if (r == 0)
+        r = do_commit(st, job->info, job->name);
+    if (r < 0) {
+        remove_files(st, job->info->id);
+        return r;
+    }
+    for (i = 0; i < job->nparts; i++)
+        remove_files(st, job->parts[i]);
+    return 0;
+}
+
+static void tus_work(uv_work_t *w)
+{
+    sl_tus_job_t *job = w->data;
+    sl_store_t *st = job->store;
+    sl_tus_info_t *info = job->info;
+    char path[64];
+    struct stat sb;
+    int fd;
+
+    switch (job->kind) {
+    case K_CREATE:
+        path_of(path, info->id, "data");
+        fd = openat(st->root_fd, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            job->status = -errno;
+            return;
+        }
+        close(fd);
+        job->status = write_record(st, info, 1);
+        if (job->status < 0)
+            remove_files(st, info->id);
+        return;
+    case K_LOAD:
+        job->status = read_record(st, job->name, info);
+        if (job->status < 0 || info->file[0] != '\0')
+            return;
+        path_of(path, info->id, "data");
+        if (fstatat(st->root_fd, path, &sb, 0) < 0)
+            job->status = errno == ENOENT ? SL_ENOTFOUND : -errno;
+        else if ((uint64_t)sb.st_size < info->offset)
+            info->offset = (uint64_t)sb.st_size; /* a record never promises missing bytes */
+        return;
+    case K_SAVE:
+        job->status = job->flush ? flush_data(st, info->id) : 0;
+        if (job->status == 0)
+            job->status = write_record(st, info, 0);
+        return;
+    case K_COMMIT:
+        job->status = do_commit(st, info, job->name);
+        return;
+    case K_CONCAT:
+        job->status = do_concat(job);
+        return;
+    case K_REMOVE:
+        if (job->size > 0) { /* the expiry sweep: only if still expired */
+            sl_tus_info_t *now = malloc(sizeof(*now));
+            if (now == NULL)
+                abort();
+            job->status = read_record(st, info->id, now);
+            if (job->status == 0 && (now->expires <= 0 || now->expires >= (int64_t)job->size))
+                job->status = SL_EEXISTS;
+            free(now);
+            if (job->status == SL_EEXISTS)
+                return;
+        }
+        path_of(path, info->id, "info");
+        job->status = unlinkat(st->root_fd, path, 0) < 0 && errno == ENOENT ? SL_ENOTFOUND : 0;
+        path_of(path, info->id, "data");
+        unlinkat(st->root_fd, path, 0);
+        return;
+    }
+}
+
+static void tus_after(uv_work_t *w, int status)
+{
+    sl_tus_job_t *job = w->data;
+
+    if (status < 0)
+        job->status = status;
+    job->cb(job);
+}
+
+static int start(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int kind, sl_tus_job_cb cb)
+{
+    job->store = st;
+    job->info = info;
+    job->kind = kind;
+    job->cb = cb;
+    job->status = 0;
+    job->work.data = job;
+    return uv_queue_work(st->loop, &job->work, tus_work, tus_after);
+}
+
+int sl_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus_job_cb cb)
+{
+    return start(st, job, info, K_CREATE, cb);
+}
+
+int sl_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
+                sl_tus_job_cb cb)
+{
+    snprintf(job->name, sizeof(job->name), "%s", id);
+    return start(st, job, info, K_LOAD, cb);
+}
+
+int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush, sl_tus_job_cb cb)
+{
+    job->flush = flush;
+    return start(st, job, info, K_SAVE, cb);
+}
+
+int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
+                  sl_tus_job_cb cb)
+{
+    snprintf(job->name, sizeof(job->name), "%s", name);
+    return start(st, job, info, K_COMMIT, cb);
+}
+
+int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
+                  size_t n, uint64_t max, const char *name, sl_tus_job_cb cb)
+{
+    if (n == 0 || n > SL_TUS_PARTS_MAX)
+        return SL_EBADREQUEST;
+    memcpy(job->parts, parts, n * sizeof(*parts));
+    job->nparts = n;
+    job->max = max;
+    snprintf(job->name, sizeof(job->name), "%s", name);
+    return start(st, job, info, K_CONCAT, cb);
+}
+
+int sl_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_t expired_before,
+                  sl_tus_job_cb cb)
+{
+    job->size = expired_before > 0 ? (uint64_t)expired_before : 0;
+    return start(st, job, info, K_REMOVE, cb);
+}
+
+size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
+{
+    sl_store_t st = {.root_fd = root_fd};
+    sl_tus_info_t *info = malloc(sizeof(*info));
+    int dfd = openat(root_fd, ".sluice/tus", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct dirent *de;
+    size_t n = 0;
+    DIR *d;
+
+    if (info == NULL)
+        abort();
+    d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (d == NULL) {
+        if (dfd >= 0)
+            close(dfd);
+        free(info);
+        return 0;
+    }
+    while (n < cap && (de = readdir(d)) != NULL) {
+        char id[SL_TUS_ID_LEN + 1];
+        if (strlen(de->d_name) != SL_TUS_ID_LEN + 5 ||
+            strcmp(de->d_name + SL_TUS_ID_LEN, ".info") != 0)
+            continue;
+        memcpy(id, de->d_name, SL_TUS_ID_LEN);
+        id[SL_TUS_ID_LEN] = '\0';
+        if (sl_tus_id_valid(id) && read_record(&st, id, info) == 0 && info->expires > 0 &&
+            info->expires < now)
+            memcpy(ids[n++], id, sizeof(id));
+    }
+    closedir(d);
+    free(info);
+    return n;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Resumable uploads on disk (the state behind tus, docs/tus.md).
+ *
+ * An upload is two files under ROOT/.sluice/tus/: <id>.data, the bytes received, and <id>.info,
+ * its record (a line format, below), rewritten atomically: write "<owner>-<id>.tmp", rename over
+ * the record. The record's offset is the truth: it only ever covers bytes that were flushed
+ * (fdatasync) before the record was written, so after a crash, a kill -9 or a power cut the
+ * upload resumes from an offset whose bytes are all correct. Bytes past it in the data file (an
+ * unflushed or unverified tail) are cut by the next append (sl_sink_file_init_append).
+ *
+ *   sluice-tus 1
+ *   offset <bytes>          durable bytes received
+ *   length <bytes>|-1       -1: deferred (creation-defer-length)
+ *   expires <unix seconds>  0: never
+ *   concat partial|final    absent for a plain upload
+ *   metadata <Upload-Metadata as received, validated>
+ *   parts <id> <id> …       a final upload's parts
+ *   file <name>             once committed into ROOT/<name>
+ *
+ * Every job runs on libuv's thread pool; only the pure functions run anywhere. Nothing here knows
+ * HTTP: the server validates ids (sl_tus_id_valid) before naming one.
+ */
+#ifndef SL_STORAGE_TUS_H
+#define SL_STORAGE_TUS_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define SL_TUS_ID_LEN 32 /* hex digits: 128 random bits */
+#define SL_TUS_METADATA_MAX 8192
+#define SL_TUS_PARTS_MAX 64 /* parts of one concatenation */
+
+enum { SL_TUS_PLAIN = 0, SL_TUS_PARTIAL = 1, SL_TUS_FINAL = 2 };
+
+typedef struct sl_tus_info_s {
+    char id[SL_TUS_ID_LEN + 1];
+    uint64_t offset;
+    int64_t length; /* -1: not known yet */
+    int64_t expires;
+    int concat;                                         /* SL_TUS_* */
+    char metadata[SL_TUS_METADATA_MAX + 1];             /* "" if none */
+    char parts[SL_TUS_PARTS_MAX * (SL_TUS_ID_LEN + 1)]; /* final: the part ids, space-separated */
+    char file[SL_NAME_MAX + 1];                         /* "" until committed */
+} sl_tus_info_t;
+
+/* 1 if id is SL_TUS_ID_LEN lowercase hex digits. */
+int sl_tus_id_valid(const char *id);
+/* The record text of `in` into out[cap]; returns its length, or SL_ETOOLONG. */
+int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap);
+/* Parse a record (text[0..len), borrowed) into *out (its id is left alone). 0 or SL_EBADREQUEST
+ * for anything that is not a whole, valid record. */
+int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out);
+
+typedef struct sl_tus_job_s sl_tus_job_t;
+typedef void (*sl_tus_job_cb)(sl_tus_job_t *job);
+
+struct sl_tus_job_s {
+    void *data;          /* public: the owner's */
+    int status;          /* result: 0 or a negative code */
+    sl_tus_info_t *info; /* borrowed: in and out */
+    uint64_t size;       /* concat: the assembled length */
+    /* private */
+    uv_work_t work;
+    sl_store_t *store;
+    int kind, flush;
+    uint64_t max; /* concat: the size limit (0: none) */
+    char name[SL_NAME_MAX + 1];
+    char parts[SL_TUS_PARTS_MAX][SL_TUS_ID_LEN + 1];
+    size_t nparts;
+    sl_tus_job_cb cb;
+};
+
+/* The writable a PATCH streams into: the data file of `id` from `offset` (sink_file.c, append
+ * mode). */
+void sl_tus_sink_init(sl_sink_file_t *f, sl_store_t *st, const char *id, uint64_t offset,
+                      size_t hwm);
+
+/* Each starts one job; `job` and `info` are borrowed until cb(job) runs on the loop thread. */
+/* Create the data file and the record of info->id (new, random). */
+int sl_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus_job_cb cb);
+/* Read the record of `id` into *info; its offset is cut to the data file's size. SL_ENOTFOUND
+ * when there is none (never created, terminated or expired). */
+int sl_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
+                sl_tus_job_cb cb);
+/* Rewrite the record from *info; with `flush`, fdatasync the data file first (durable mode), so
+ * the recorded offset covers only flushed bytes. */
+int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
+                sl_tus_job_cb cb);
+/* Commit a complete upload as `name` (borrowed, copied): flush, rename the data file to
+ * ROOT/<name> without replacing anything (if taken: ROOT/<id>/<name>), directory fsyncs, then the
+ * record with info->file set. */
+int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
+                  sl_tus_job_cb cb);
+/* Assemble info->id from the complete partial uploads parts[0..n) (ids, borrowed, copied) with
+ * copy_file_range, commit it as `name`, then remove the parts. job->size is the total.
+ * SL_EBADREQUEST if a part is missing, not partial or not complete; SL_ETOOLARGE past `max`. */
+int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
+                  size_t n, uint64_t max, const char *name, sl_tus_job_cb cb);
+/* Remove the upload's data file and record. With `expired_before` > 0, only if the record says
+ * it expired before that time (else SL_EEXISTS): the expiry sweep's check, made under the lock. */
+int sl_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_t expired_before,
+                  sl_tus_job_cb cb);
+
+/* The ids of uploads whose record expired before `now` into ids (cap entries), thread-pool side
+ * (call from a work callback). Returns how many. */
+size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap);
+
+#endif
