@@ -22,6 +22,16 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 }
 
+node_deps() { # Node.js and the tus-js-client the interop tests drive (tests/integration/tus)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "quickstart: installing nodejs npm" >&2
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    npm ci --prefix tests/integration/tus --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 build() { # build DIR [cmake args…]
     dir=$1; shift
     cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
@@ -37,6 +47,7 @@ serve)
     ;;
 test)
     install_deps
+    node_deps
     echo "== format check" >&2
     clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tests/*/*.[ch]
     echo "== build and test" >&2

@@ -68,6 +68,17 @@ static enum MHD_Result count_cb(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+static enum MHD_Result nul_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                              const char *value, size_t value_size)
+{
+    int *bad = cls;
+
+    (void)kind;
+    if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size))
+        *bad = 1; /* a NUL inside a field: whatever follows it would be invisible to us */
+    return MHD_YES;
+}
+
 /* Route and decode the name; 0 or a negative code. */
 static int route(sl_req_t *r, const char *url)
 {
@@ -206,6 +217,12 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         te != NULL || (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
     err = route(r, url);
+    if (err == 0) {
+        int bad = 0;
+        MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, nul_cb, &bad);
+        if (bad)
+            err = SL_EBADREQUEST;
+    }
     if (err == 0 && (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID))
         return sl__tus_first(r, method);
     if (err == 0 && sl__cors_preflight(r)) {

@@ -11,9 +11,11 @@
  *   HEAD    turn ─▶ 200 from the record;   DELETE  turn ─▶ remove (a job) ─▶ 204
  *
  * A PATCH's chain is src_http ─▶ [xf_digest: Upload-Checksum] ─▶ [xf_limit: the bytes left]
- * ─▶ sink_file appending at the offset. When it ends, however it ends, the offset it reached is
- * flushed and recorded before the response, except for a checksummed PATCH, which counts only if
- * its digest matched (so its bytes are cut again by the next append). A PATCH that brings the
+ * ─▶ sink_file appending at the offset. When the body ends, or is cut short (the client went
+ * away, went idle, or another request for the upload took over), the chain ends normally and the
+ * offset it reached is flushed and recorded before the response. A PATCH that fails (past the
+ * length, a checksum mismatch, a full disk) counts nothing, and a checksummed PATCH that is cut
+ * short fails: its bytes are cut again by the next append. A PATCH that brings the
  * offset to the length commits the file like a PUT; partial uploads wait for their final.
  */
 #include "internal.h"
@@ -178,12 +180,14 @@ static void patch_finish(sl_tus_t *u)
     uint64_t written = r->up->sink.offset;
 
     u->writer = NULL;
-    if (t->status == 0 || (!CHECKED(t) && written > u->info.offset)) {
-        u->info.offset = written; /* a checksummed PATCH counts only when it matched */
+    if (t->status == 0) { /* whole, or cut short and ended early: its bytes count */
+        u->info.offset = written;
         refresh_expiry(u);
-        record(r, u, t->status != 0); /* a finished chain flushed already */
+        record(r, u, 0); /* the sink flushed them */
         return;
     }
+    /* A PATCH that failed (past the length, a checksum mismatch, a full disk) counts nothing:
+     * the next append cuts its bytes. */
     if (!r->gone)
         sl__respond_error(r, t->status);
     r->need_read = 0;

@@ -20,9 +20,10 @@ int sl__tus_parse_u63(const char *v, int64_t *out)
     if (v == NULL || *v == '\0')
         return SL_EBADREQUEST;
     for (; *v; v++) {
-        if (*v < '0' || *v > '9' || x > (uint64_t)(INT64_MAX - 9) / 10)
+        unsigned d = (unsigned)(*v - '0');
+        if (d > 9 || x > ((uint64_t)INT64_MAX - d) / 10)
             return SL_EBADREQUEST;
-        x = x * 10 + (uint64_t)(*v - '0');
+        x = x * 10 + d;
     }
     *out = (int64_t)x;
     return 0;
@@ -41,8 +42,6 @@ int sl__tus_metadata_valid(const char *v)
     while (*p != '\0') {
         const char *k, *e;
         size_t klen, i;
-        while (*p == ' ')
-            p++;
         for (k = p; *p > ' ' && *p < 127 && *p != ','; p++)
             ;
         klen = (size_t)(p - k);
@@ -59,13 +58,11 @@ int sl__tus_metadata_valid(const char *v)
                 ;
             if (p > e && sl__base64_decode(e, (size_t)(p - e), out, sizeof(out)) < 0)
                 return SL_EBADREQUEST;
-            while (*p == ' ')
-                p++;
         }
-        if (*p == ',')
+        if (*p == ',' && p[1] != '\0')
             p++;
         else if (*p != '\0')
-            return SL_EBADREQUEST;
+            return SL_EBADREQUEST; /* no spaces around pairs, no trailing comma */
     }
     return 0;
 }
@@ -173,6 +170,9 @@ int sl__tus_parse_concat(sl_tus_req_t *t, const char *v)
             break;
         for (id = e; id > p && id[-1] != '/'; id--)
             ;
+        if (memchr(p, ',', (size_t)(e - p)) != NULL ||
+            (*p != '/' && strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0))
+            return SL_EBADREQUEST; /* a path or an absolute URL, space-separated */
         if (t->nparts == SL_TUS_PARTS_MAX || e - id != SL_TUS_ID_LEN || id - p < 9 ||
             strncmp(id - 9, "/uploads/", 9) != 0)
             return SL_EBADREQUEST;

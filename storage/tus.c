@@ -58,18 +58,19 @@ int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap)
 
 static int parse_int(const char *v, size_t n, int64_t *out)
 {
-    int64_t x = 0;
-    size_t i = 0;
+    uint64_t x = 0;
+    size_t i;
     int neg = n > 0 && v[0] == '-';
 
-    if (n == (size_t)neg || n - (size_t)neg > 18)
+    if (n == (size_t)neg)
         return -1;
     for (i = (size_t)neg; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
+        unsigned d = (unsigned)(v[i] - '0');
+        if (d > 9 || x > ((uint64_t)INT64_MAX - d) / 10)
             return -1;
-        x = x * 10 + (v[i] - '0');
+        x = x * 10 + d;
     }
-    *out = neg ? -x : x;
+    *out = neg ? -(int64_t)x : (int64_t)x;
     return 0;
 }
 
