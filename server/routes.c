@@ -74,8 +74,11 @@ static enum MHD_Result nul_cb(void *cls, enum MHD_ValueKind kind, const char *ke
     int *bad = cls;
 
     (void)kind;
-    if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size))
-        *bad = 1; /* a NUL inside a field: whatever follows it would be invisible to us */
+    /* A NUL inside a field hides what follows it; a name with a space, a tab or a colon is a
+     * folded line (obs-fold) that libmicrohttpd 0.9.75 glued onto the next field's name. */
+    if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size) ||
+        strpbrk(key, " \t:") != NULL)
+        *bad = 1;
     return MHD_YES;
 }
 

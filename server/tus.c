@@ -300,7 +300,8 @@ static int patch_checks(sl_req_t *r, sl_tus_t *u)
         uint64_t left = (uint64_t)in->length - in->offset;
         if (left == 0 || (!r->chunked && r->content_length > left))
             return SL_ETOOLARGE;
-    } else if (max && body && !r->chunked && in->offset + r->content_length > max) {
+    } else if (max && body &&
+               (in->offset >= max || (!r->chunked && in->offset + r->content_length > max))) {
         return SL_ETOOLARGE;
     }
     return 0;
@@ -505,8 +506,9 @@ static int check(sl_req_t *r, sl_tus_req_t *t, int *body)
             return SL_EFORBIDDEN;
         if (*body && !is_offset_stream(ct))
             return SL_EUNSUPPORTED;
-        if (*body && t->length >= 0 && !r->chunked && r->content_length > (uint64_t)t->length)
-            return SL_ETOOLARGE;
+        if (*body && (t->length == 0 ||
+                      (t->length > 0 && !r->chunked && r->content_length > (uint64_t)t->length)))
+            return SL_ETOOLARGE; /* a body past the length (the chain's limit needs one byte) */
         t->offset = 0;
     } else if (m == M_PATCH) {
         if (!is_offset_stream(ct))

@@ -131,6 +131,7 @@ int sl__tus_parse_checksum(const char *v, int *alg, unsigned char out[64])
                 {"md5", SL_DIGEST_MD5},
                 {"crc32", SL_DIGEST_CRC32}};
     const char *sp = strchr(v, ' ');
+    unsigned char buf[66]; /* 88 base64 characters decode to 66 bytes, padding included */
     size_t i;
 
     if (sp == NULL)
@@ -141,8 +142,10 @@ int sl__tus_parse_checksum(const char *v, int *alg, unsigned char out[64])
             break;
     if (i == sizeof(algs) / sizeof(algs[0]) || strlen(sp + 1) > 88)
         return SL_EBADREQUEST;
-    if (sl__base64_decode(sp + 1, strlen(sp + 1), out, 66) != (int)sl_digest_len(algs[i].alg))
+    if (sl__base64_decode(sp + 1, strlen(sp + 1), buf, sizeof(buf)) !=
+        (int)sl_digest_len(algs[i].alg))
         return SL_EBADREQUEST;
+    memcpy(out, buf, sl_digest_len(algs[i].alg));
     *alg = algs[i].alg;
     return 0;
 }

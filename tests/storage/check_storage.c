@@ -12,6 +12,7 @@ Suite *store_suite(void);
 Suite *sink_file_suite(void);
 Suite *jobs_suite(void);
 Suite *meta_suite(void);
+Suite *tus_suite(void);
 
 int main(void)
 {
@@ -22,6 +23,7 @@ int main(void)
     srunner_add_suite(sr, sink_file_suite());
     srunner_add_suite(sr, jobs_suite());
     srunner_add_suite(sr, meta_suite());
+    srunner_add_suite(sr, tus_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

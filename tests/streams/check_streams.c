@@ -15,6 +15,7 @@ Suite *pipeline_suite(void);
 Suite *xf_suite(void);
 Suite *inflate_suite(void);
 Suite *digest_expect_suite(void);
+Suite *digest_algs_suite(void);
 Suite *multipart_suite(void);
 Suite *multipart_chunks_suite(void);
 
@@ -25,6 +26,7 @@ static Suite *(*const suites[])(void) = {
     xf_suite,       /* test_xf.c: xf_limit, xf_digest */
     inflate_suite,  /* test_inflate.c: xf_inflate */
     digest_expect_suite,
+    digest_algs_suite, /* test_digest_algs.c: sha1, md5, crc32 for tus */
     multipart_suite,
     multipart_chunks_suite,
 };
