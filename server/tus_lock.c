@@ -232,9 +232,9 @@ static void on_removed(sl_tus_job_t *job)
     u->loaded = job->status != SL_EEXISTS; /* still live: read it again when asked */
     u->load_err = SL_ENOTFOUND;
     one->srv->tus_jobs--;
-    sl__tus_job_done(u);
-    sl__tus_unref(u);
     free(one);
+    sl__tus_unref(u); /* the sweep's hold; the job's keeps u alive through job_done */
+    sl__tus_job_done(u);
 }
 
 static void run_remove(sl_tus_t *u, sl_tus_wait_t *w)
