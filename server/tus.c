@@ -65,14 +65,14 @@ static void describe(sl_req_t *r, const sl_tus_info_t *info)
         add_u64(r, "Upload-Length", (uint64_t)info->length);
     else
         MHD_add_response_header(r->resp, "Upload-Defer-Length", "1");
-    if (info->expires > 0 && info->file[0] == '\0') {
+    if (info->expires > 0 && info->file == NULL) {
         time_t t = (time_t)info->expires;
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         MHD_add_response_header(r->resp, "Upload-Expires", buf);
     }
-    if (info->file[0] != '\0') {
+    if (info->file != NULL) {
         int n = snprintf(buf, sizeof(buf), "/files/");
         sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
         MHD_add_response_header(r->resp, "Sluice-File", buf);
@@ -94,12 +94,12 @@ static void respond_head(sl_req_t *r, const sl_tus_info_t *info)
     respond_empty(r, MHD_HTTP_OK);
     describe(r, info);
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (info->metadata[0] != '\0')
+    if (info->metadata != NULL && info->metadata[0] != '\0')
         MHD_add_response_header(r->resp, "Upload-Metadata", info->metadata);
     if (info->concat == SL_TUS_PARTIAL)
         MHD_add_response_header(r->resp, "Upload-Concat", "partial");
-    if (info->concat == SL_TUS_FINAL) {
-        char buf[sizeof(info->parts) * 2];
+    if (info->concat == SL_TUS_FINAL && info->parts != NULL) {
+        char buf[SL_TUS_PARTS_MAX * 48];
         const char *p = info->parts;
         size_t n = (size_t)snprintf(buf, sizeof(buf), "final;");
         while (*p != '\0' && n + 48 < sizeof(buf)) {
@@ -127,7 +127,7 @@ static void refresh_expiry(sl_tus_t *u)
 static int complete(const sl_tus_info_t *info)
 {
     return info->length >= 0 && info->offset == (uint64_t)info->length &&
-           info->concat != SL_TUS_PARTIAL && info->file[0] == '\0';
+           info->concat != SL_TUS_PARTIAL && info->file == NULL;
 }
 
 /* --- the end of a PATCH: record, maybe commit, answer ---------------------------------------- */
@@ -432,11 +432,13 @@ static void create(sl_req_t *r)
     sl_name_random(info->id);
     info->length = t->concat == SL_TUS_FINAL || t->defer ? -1 : t->length;
     info->concat = t->concat;
-    if (t->metadata != NULL)
-        snprintf(info->metadata, sizeof(info->metadata), "%s", t->metadata);
-    for (i = 0; i < t->nparts; i++)
-        snprintf(info->parts + i * (SL_TUS_ID_LEN + 1), SL_TUS_ID_LEN + 2, "%s%s", t->parts[i],
-                 i + 1 < t->nparts ? " " : "");
+    sl_tus_info_set(&info->metadata, t->metadata);
+    if (t->nparts > 0) {
+        info->parts = sl_xmalloc(t->nparts * (SL_TUS_ID_LEN + 1));
+        for (i = 0; i < t->nparts; i++)
+            snprintf(info->parts + i * (SL_TUS_ID_LEN + 1), SL_TUS_ID_LEN + 2, "%s%s", t->parts[i],
+                     i + 1 < t->nparts ? " " : "");
+    }
     if (srv->cfg.tus_expire)
         info->expires = (int64_t)time(NULL) + srv->cfg.tus_expire;
     t->u = sl__tus_register(srv, info); /* a new id: nobody else can be waiting for it */

@@ -64,6 +64,7 @@ void sl__tus_unref(sl_tus_t *u)
     for (p = &u->srv->tus[bucket(u->info.id)]; *p != u; p = &(*p)->next)
         ;
     *p = u->next;
+    sl_tus_info_clear(&u->info);
     free(u);
 }
 

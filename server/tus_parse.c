@@ -107,8 +107,10 @@ void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1])
     char buf[SL_NAME_MAX + 1];
     const char *base, *p;
 
-    if (sl__tus_metadata_get(info->metadata, "filename", buf, sizeof(buf)) > 0 ||
-        sl__tus_metadata_get(info->metadata, "name", buf, sizeof(buf)) > 0) {
+    const char *md = info->metadata != NULL ? info->metadata : "";
+
+    if (sl__tus_metadata_get(md, "filename", buf, sizeof(buf)) > 0 ||
+        sl__tus_metadata_get(md, "name", buf, sizeof(buf)) > 0) {
         for (base = p = buf; *p; p++)
             if (*p == '/' || *p == '\\')
                 base = p + 1;

@@ -37,6 +37,20 @@ int sl_tus_id_valid(const char *id)
     return id[i] == '\0';
 }
 
+void sl_tus_info_clear(sl_tus_info_t *info)
+{
+    free(info->metadata);
+    free(info->parts);
+    free(info->file);
+    info->metadata = info->parts = info->file = NULL;
+}
+
+void sl_tus_info_set(char **field, const char *s)
+{
+    free(*field);
+    *field = s != NULL ? sl_xstrdup(s) : NULL;
+}
+
 int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap)
 {
     static const char *concat[] = {NULL, "partial", "final"};
@@ -47,11 +61,11 @@ int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap)
 
     if (in->concat != SL_TUS_PLAIN && len < cap)
         len += (size_t)snprintf(out + len, cap - len, "concat %s\n", concat[in->concat]);
-    if (in->metadata[0] != '\0' && len < cap)
+    if (in->metadata != NULL && in->metadata[0] != '\0' && len < cap)
         len += (size_t)snprintf(out + len, cap - len, "metadata %s\n", in->metadata);
-    if (in->parts[0] != '\0' && len < cap)
+    if (in->parts != NULL && in->parts[0] != '\0' && len < cap)
         len += (size_t)snprintf(out + len, cap - len, "parts %s\n", in->parts);
-    if (in->file[0] != '\0' && len < cap)
+    if (in->file != NULL && in->file[0] != '\0' && len < cap)
         len += (size_t)snprintf(out + len, cap - len, "file %s\n", in->file);
     return len < cap ? (int)len : SL_ETOOLONG;
 }
@@ -83,7 +97,7 @@ int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out)
     out->length = -1;
     out->expires = 0;
     out->concat = SL_TUS_PLAIN;
-    out->metadata[0] = out->file[0] = out->parts[0] = '\0';
+    sl_tus_info_clear(out);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
         size_t klen, vlen;
@@ -121,14 +135,16 @@ int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out)
             else
                 return SL_EBADREQUEST;
         } else if (KEY("metadata") || KEY("file") || KEY("parts")) {
-            char *dst = KEY("file") ? out->file : KEY("parts") ? out->parts : out->metadata;
-            size_t cap = KEY("file")    ? sizeof(out->file)
-                         : KEY("parts") ? sizeof(out->parts)
-                                        : sizeof(out->metadata);
-            if (vlen >= cap || memchr(sp, '\0', vlen) != NULL)
+            char **dst = KEY("file") ? &out->file : KEY("parts") ? &out->parts : &out->metadata;
+            size_t cap = KEY("file")    ? SL_NAME_MAX
+                         : KEY("parts") ? SL_TUS_PARTS_MAX * (SL_TUS_ID_LEN + 1)
+                                        : SL_TUS_METADATA_MAX;
+            if (vlen > cap || memchr(sp, '\0', vlen) != NULL)
                 return SL_EBADREQUEST;
-            memcpy(dst, sp, vlen);
-            dst[vlen] = '\0';
+            free(*dst);
+            *dst = sl_xmalloc(vlen + 1);
+            memcpy(*dst, sp, vlen);
+            (*dst)[vlen] = '\0';
         } /* unknown keys: from a newer version, ignored */
 #undef KEY
         seen |= 1;
@@ -244,7 +260,7 @@ static int do_commit(sl_store_t *st, sl_tus_info_t *info, const char *name)
     }
     if (r < 0 && !renamed)
         return r;
-    snprintf(info->file, sizeof(info->file), "%s", name);
+    sl_tus_info_set(&info->file, name);
     info->offset = (uint64_t)info->length;
     return write_record(st, info, 0);
 }
@@ -266,6 +282,7 @@ static int do_concat(sl_tus_job_t *job)
         int in;
         if (part == NULL)
             abort();
+        memset(part, 0, sizeof(*part));
         r = read_record(st, job->parts[i], part);
         if (r == SL_ENOTFOUND || (r == 0 && (part->concat != SL_TUS_PARTIAL || part->length < 0 ||
                                              part->offset != (uint64_t)part->length)))
@@ -290,6 +307,7 @@ static int do_concat(sl_tus_job_t *job)
                 close(in);
             job->size += part->offset;
         }
+        sl_tus_info_clear(part);
         free(part);
     }
     if (r == 0 && st->durable && fdatasync(out) < 0)
@@ -335,7 +353,7 @@ static void tus_work(uv_work_t *w)
         return;
     case K_LOAD:
         job->status = read_record(st, job->name, info);
-        if (job->status < 0 || info->file[0] != '\0')
+        if (job->status < 0 || info->file != NULL)
             return;
         path_of(path, info->id, "data");
         if (fstatat(st->root_fd, path, &sb, 0) < 0)
@@ -356,12 +374,13 @@ static void tus_work(uv_work_t *w)
         return;
     case K_REMOVE:
         if (job->size > 0) { /* the expiry sweep: only if still expired */
-            sl_tus_info_t *now = malloc(sizeof(*now));
+            sl_tus_info_t *now = calloc(1, sizeof(*now));
             if (now == NULL)
                 abort();
             job->status = read_record(st, info->id, now);
             if (job->status == 0 && (now->expires <= 0 || now->expires >= (int64_t)job->size))
                 job->status = SL_EEXISTS;
+            sl_tus_info_clear(now);
             free(now);
             if (job->status == SL_EEXISTS)
                 return;
@@ -380,6 +399,8 @@ static void tus_after(uv_work_t *w, int status)
 
     if (status < 0)
         job->status = status;
+    free(job->name);
+    job->name = NULL;
     job->cb(job);
 }
 
@@ -402,7 +423,7 @@ int sl_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus
 int sl_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
                 sl_tus_job_cb cb)
 {
-    snprintf(job->name, sizeof(job->name), "%s", id);
+    job->name = sl_xstrdup(id);
     return start(st, job, info, K_LOAD, cb);
 }
 
@@ -415,7 +436,7 @@ int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flus
 int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
                   sl_tus_job_cb cb)
 {
-    snprintf(job->name, sizeof(job->name), "%s", name);
+    job->name = sl_xstrdup(name);
     return start(st, job, info, K_COMMIT, cb);
 }
 
@@ -424,10 +445,10 @@ int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (
 {
     if (n == 0 || n > SL_TUS_PARTS_MAX)
         return SL_EBADREQUEST;
-    memcpy(job->parts, parts, n * sizeof(*parts));
+    job->parts = parts;
     job->nparts = n;
     job->max = max;
-    snprintf(job->name, sizeof(job->name), "%s", name);
+    job->name = sl_xstrdup(name);
     return start(st, job, info, K_CONCAT, cb);
 }
 
@@ -441,7 +462,7 @@ int sl_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_
 size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
 {
     sl_store_t st = {.root_fd = root_fd};
-    sl_tus_info_t *info = malloc(sizeof(*info));
+    sl_tus_info_t *info = calloc(1, sizeof(*info));
     int dfd = openat(root_fd, ".sluice/tus", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct dirent *de;
     size_t n = 0;
@@ -453,7 +474,7 @@ size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
     if (d == NULL) {
         if (dfd >= 0)
             close(dfd);
-        free(info);
+        free(info); /* nothing read into it yet */
         return 0;
     }
     while (n < cap && (de = readdir(d)) != NULL) {
@@ -468,6 +489,7 @@ size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
             memcpy(ids[n++], id, sizeof(id));
     }
     closedir(d);
+    sl_tus_info_clear(info);
     free(info);
     return n;
 }

@@ -39,18 +39,24 @@ typedef struct sl_tus_info_s {
     uint64_t offset;
     int64_t length; /* -1: not known yet */
     int64_t expires;
-    int concat;                                         /* SL_TUS_* */
-    char metadata[SL_TUS_METADATA_MAX + 1];             /* "" if none */
-    char parts[SL_TUS_PARTS_MAX * (SL_TUS_ID_LEN + 1)]; /* final: the part ids, space-separated */
-    char file[SL_NAME_MAX + 1];                         /* "" until committed */
+    int concat; /* SL_TUS_* */
+    /* Owned strings, NULL when absent (an upload in memory stays small: ~100 bytes). */
+    char *metadata; /* Upload-Metadata as received, at most SL_TUS_METADATA_MAX bytes */
+    char *parts;    /* final: the part ids, space-separated */
+    char *file;     /* the committed name, NULL until committed */
 } sl_tus_info_t;
+
+/* Free the strings of `info` (zero-initialised or filled by these functions) and NULL them. */
+void sl_tus_info_clear(sl_tus_info_t *info);
+/* Replace *field with a copy of s (NULL: none). */
+void sl_tus_info_set(char **field, const char *s);
 
 /* 1 if id is SL_TUS_ID_LEN lowercase hex digits. */
 int sl_tus_id_valid(const char *id);
 /* The record text of `in` into out[cap]; returns its length, or SL_ETOOLONG. */
 int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap);
-/* Parse a record (text[0..len), borrowed) into *out (its id is left alone). 0 or SL_EBADREQUEST
- * for anything that is not a whole, valid record. */
+/* Parse a record (text[0..len), borrowed) into *out (its id is left alone; its strings are
+ * replaced). 0 or SL_EBADREQUEST for anything that is not a whole, valid record. */
 int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out);
 
 typedef struct sl_tus_job_s sl_tus_job_t;
@@ -65,9 +71,9 @@ struct sl_tus_job_s {
     uv_work_t work;
     sl_store_t *store;
     int kind, flush;
-    uint64_t max; /* concat: the size limit (0: none) */
-    char name[SL_NAME_MAX + 1];
-    char parts[SL_TUS_PARTS_MAX][SL_TUS_ID_LEN + 1];
+    uint64_t max;                     /* concat: the size limit (0: none) */
+    char *name;                       /* owned while the job runs */
+    char (*parts)[SL_TUS_ID_LEN + 1]; /* concat: borrowed until cb */
     size_t nparts;
     sl_tus_job_cb cb;
 };
@@ -93,7 +99,7 @@ int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flus
  * record with info->file set. */
 int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
                   sl_tus_job_cb cb);
-/* Assemble info->id from the complete partial uploads parts[0..n) (ids, borrowed, copied) with
+/* Assemble info->id from the complete partial uploads parts[0..n) (ids, borrowed until cb) with
  * copy_file_range, commit it as `name`, then remove the parts. job->size is the total.
  * SL_EBADREQUEST if a part is missing, not partial or not complete; SL_ETOOLARGE past `max`. */
 int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],

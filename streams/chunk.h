@@ -60,5 +60,9 @@ void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t n, size_t size);
 void *sl_xrealloc(void *p, size_t n);
 char *sl_xstrdup(const char *s);
+/* Parse "512", "64K", "10M", "2G", "1T" (powers of 1024; "KiB", "MB" spellings too) into *out.
+ * Returns 0 or -1 (not a number, a bad suffix, an overflow). Shared by sluice's flags and
+ * sluice-bench's. */
+int sl_parse_size(const char *s, uint64_t *out);
 
 #endif

@@ -159,9 +159,10 @@ static const char *final_name(const char *metadata)
     static sl_tus_info_t info;
     static char out[SL_NAME_MAX + 1];
 
+    sl_tus_info_clear(&info);
     memset(&info, 0, sizeof(info));
     memcpy(info.id, ID1, sizeof(info.id));
-    strcpy(info.metadata, metadata);
+    sl_tus_info_set(&info.metadata, metadata);
     memset(out, 'x', sizeof(out));
     sl__tus_final_name(&info, out);
     return out;
