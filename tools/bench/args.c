@@ -70,6 +70,8 @@ void sb_usage(FILE *f)
         "  --disconnect P           tus: chance 0..1 that a PATCH is cut and resumed (default 0)\n"
         "  --seed N                 seed of sizes and body bytes (default 1)\n"
         "  --verify-get             GET every stored file back and compare its SHA-256\n"
+        "  --no-verify              do not hash bodies (the client's CPU goes to sending); the\n"
+        "                           server's digest is then not checked\n"
         "  --json                   the report as one JSON object on stdout\n"
         "  --progress, --no-progress\n"
         "                           a progress line on stderr (default: if stderr is a tty)\n"
@@ -219,6 +221,7 @@ enum {
     OPT_DISCONNECT,
     OPT_SEED,
     OPT_VERIFY_GET,
+    OPT_NO_VERIFY,
     OPT_JSON,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
@@ -243,6 +246,7 @@ static const struct option long_opts[] = {
     {"disconnect", required_argument, NULL, OPT_DISCONNECT},
     {"seed", required_argument, NULL, OPT_SEED},
     {"verify-get", no_argument, NULL, OPT_VERIFY_GET},
+    {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
     {"json", no_argument, NULL, OPT_JSON},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
@@ -349,6 +353,9 @@ static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
         return 0;
     case OPT_VERIFY_GET:
         o->verify_get = 1;
+        return 0;
+    case OPT_NO_VERIFY:
+        o->no_verify = 1;
         return 0;
     case OPT_JSON:
         o->json = 1;

@@ -53,6 +53,7 @@ typedef struct sb_opts_s {
     double disconnect; /* --disconnect P: tus, chance that a PATCH is cut mid-way, then resumed */
     uint64_t seed;     /* --seed N (default 1) */
     int verify_get;    /* --verify-get: GET every committed file back and compare its SHA-256 */
+    int no_verify;     /* --no-verify: hash nothing, check nothing (peak sending speed) */
     int json;          /* --json: the report as one JSON object on stdout */
     int progress;      /* --progress / --no-progress (default: when stderr is a terminal) */
     pid_t server_pid;  /* --server-pid PID: report its peak RSS and CPU-seconds (0 = none) */
