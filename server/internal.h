@@ -100,6 +100,7 @@ struct sl_tus_s {
     int loaded;   /* info read from disk (or just created) */
     int load_err; /* 0, SL_ENOTFOUND (never created, terminated, expired) or another error */
     int busy;     /* a job on the record in flight */
+    uint64_t checkpoint_from; /* the offset before the checkpoint in flight */
     sl_req_t *writer;
     sl_tus_wait_t *wait_head, **wait_tail;
     void (*after_job)(sl_tus_t *u); /* then, once the job in flight is done */
@@ -109,12 +110,13 @@ struct sl_tus_s {
 
 /* A request under /uploads/: its tus headers, parsed in the first call. */
 typedef struct sl_tus_req_s {
-    int method;     /* M_*, after X-HTTP-Method-Override */
-    int64_t offset; /* Upload-Offset, -1 if absent */
-    int64_t length; /* Upload-Length, -1 if absent */
-    int defer;      /* Upload-Defer-Length: 1 */
-    int concat;     /* SL_TUS_* from Upload-Concat */
-    size_t nparts;  /* final: the parts */
+    int method;          /* M_*, after X-HTTP-Method-Override */
+    int64_t offset;      /* Upload-Offset, -1 if absent */
+    int64_t length;      /* Upload-Length, -1 if absent */
+    int64_t prev_length; /* the upload's length before this PATCH (a failed PATCH restores it) */
+    int defer;           /* Upload-Defer-Length: 1 */
+    int concat;          /* SL_TUS_* from Upload-Concat */
+    size_t nparts;       /* final: the parts */
     char (*parts)[33];
     const char *metadata; /* borrowed from libmicrohttpd, valid for the request */
     int check_alg;        /* SL_DIGEST_* of Upload-Checksum (header or trailer), 0 if none */

@@ -148,6 +148,8 @@ static void on_recorded(sl_tus_job_t *job)
             sl__respond_error(r, status);
         else if (r->tr->method == M_POST)
             respond_created(r, &u->info);
+        else if (r->tr->method == M_HEAD)
+            respond_head(r, &u->info);
         else {
             respond_empty(r, MHD_HTTP_NO_CONTENT);
             describe(r, &u->info);
@@ -187,7 +189,8 @@ static void patch_finish(sl_tus_t *u)
         return;
     }
     /* A PATCH that failed (past the length, a checksum mismatch, a full disk) counts nothing:
-     * the next append cuts its bytes. */
+     * the next append cuts its bytes, and a length it brought is forgotten. */
+    u->info.length = t->prev_length;
     if (!r->gone)
         sl__respond_error(r, t->status);
     r->need_read = 0;
@@ -226,8 +229,13 @@ int sl__tus_body_start(sl_req_t *r)
         if (t->check_alg)
             sl_xf_digest_expect(&up->digest, t->check_alg, t->check);
         else
-            sl_xf_digest_want(&up->digest, SL_DIGEST_SHA1); /* a trailer names it at the end */
+            sl_xf_digest_want(&up->digest, SL_DIGEST_SHA1);
         chain[n++] = &up->digest.s;
+    }
+    if (t->trailer) { /* the algorithm is named at the end: md5 too (a stage holds one extra) */
+        sl_xf_digest_init(&up->cdigest, srv->loop, srv->cfg.upload_buffer);
+        sl_xf_digest_want(&up->cdigest, SL_DIGEST_MD5);
+        chain[n++] = &up->cdigest.s;
     }
     if (u->info.length >= 0)
         max = (uint64_t)u->info.length - u->info.offset; /* > 0: checked in the turn */
@@ -245,6 +253,8 @@ int sl__tus_body_start(sl_req_t *r)
     up->running = 1;
     r->refs++;
     r->phase = PH_BODY;
+    if (u->wait_head != NULL)
+        sl__tus_release(u); /* someone came for the upload while this one was starting */
     return 0;
 }
 
@@ -258,7 +268,10 @@ int sl__tus_body_end(sl_req_t *r)
     v = MHD_lookup_connection_value(r->conn, MHD_FOOTER_KIND, "Upload-Checksum");
     if (v == NULL || sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
         return SL_EBADREQUEST;
-    return sl_xf_digest_expect(&r->up->digest, t->check_alg, t->check) < 0 ? SL_EBADREQUEST : 0;
+    return sl_xf_digest_expect(t->check_alg == SL_DIGEST_MD5 ? &r->up->cdigest : &r->up->digest,
+                               t->check_alg, t->check) < 0
+               ? SL_EBADREQUEST
+               : 0;
 }
 
 /* --- turns ------------------------------------------------------------------------------------ */
@@ -282,6 +295,7 @@ static int patch_checks(sl_req_t *r, sl_tus_t *u)
     sl_tus_info_t *in = &u->info;
     uint64_t max = r->srv->cfg.max_size;
     int body = r->chunked || r->content_length > 0;
+    int64_t length = in->length;
 
     if (u->load_err < 0)
         return u->load_err;
@@ -290,20 +304,22 @@ static int patch_checks(sl_req_t *r, sl_tus_t *u)
     if ((uint64_t)t->offset != in->offset)
         return SL_EOFFSET;
     if (t->length >= 0) {
-        if ((in->length >= 0 && in->length != t->length) || (uint64_t)t->length < in->offset)
+        if ((length >= 0 && length != t->length) || (uint64_t)t->length < in->offset)
             return SL_EBADREQUEST; /* a length is set once, and never below the offset */
         if (max && (uint64_t)t->length > max)
             return SL_ETOOLARGE;
-        in->length = t->length;
+        length = t->length;
     }
-    if (in->length >= 0 && body) {
-        uint64_t left = (uint64_t)in->length - in->offset;
+    if (length >= 0 && body) {
+        uint64_t left = (uint64_t)length - in->offset;
         if (left == 0 || (!r->chunked && r->content_length > left))
             return SL_ETOOLARGE;
     } else if (max && body &&
-               (in->offset >= max || (!r->chunked && in->offset + r->content_length > max))) {
+               (in->offset >= max || (!r->chunked && r->content_length > max - in->offset))) {
         return SL_ETOOLARGE;
     }
+    t->prev_length = in->length; /* put back if this PATCH fails */
+    in->length = length;         /* accepted: a deferred length is learnt */
     return 0;
 }
 
@@ -350,6 +366,10 @@ static void run_head(sl_tus_t *u, sl_tus_wait_t *w)
 {
     sl_req_t *r = owner_of(w);
 
+    if (u->load_err == 0 && complete(&u->info)) {
+        record(r, u, 0); /* whole but not committed (a crash in between): commit, then answer */
+        return;
+    }
     if (u->load_err < 0)
         sl__respond_error(r, u->load_err);
     else
@@ -517,6 +537,8 @@ static int check(sl_req_t *r, sl_tus_req_t *t, int *body)
             return SL_EUNSUPPORTED;
         if (sl__tus_parse_u63(hdr(r, "Upload-Offset"), &t->offset) < 0)
             return SL_EBADREQUEST;
+    }
+    if (m == M_PATCH || m == M_POST) { /* a POST's body is the first PATCH */
         if ((v = hdr(r, "Upload-Checksum")) != NULL &&
             sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
             return SL_EBADREQUEST;
@@ -541,7 +563,7 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
     t->offset = t->length = -1;
     t->method = v != NULL ? sl__method_of(v) : r->method;
     err = check(r, t, &body);
-    if (err == 0 && body) {
+    if (err == 0 && body && (t->method == M_POST || t->method == M_PATCH)) {
         r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
         if (t->method == M_POST)
             create(r);
@@ -551,10 +573,10 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
     }
     if (err < 0) {
         sl__respond_error(r, err);
-        if (body)
+        if (r->has_body)
             return sl__queue(r); /* first call: no 100 Continue, no body read */
     }
-    r->phase = PH_NOBODY;
+    r->phase = PH_NOBODY; /* a body on HEAD, DELETE or OPTIONS is read and dropped */
     return MHD_YES;
 }
 

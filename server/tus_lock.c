@@ -191,15 +191,23 @@ void sl__tus_release(sl_tus_t *u)
 
 static void on_checkpoint(sl_tus_job_t *job)
 {
-    sl__tus_job_done(job->data);
+    sl_tus_t *u = job->data;
+
+    if (job->status < 0)
+        u->info.offset = u->checkpoint_from; /* not recorded: HEAD must not promise it */
+    sl__tus_job_done(u);
 }
 
 static void checkpoint(sl_tus_t *u, sl_req_t *r)
 {
     uint64_t written = r->up->sink.offset;
 
+    if (u->info.length > 0 && written >= (uint64_t)u->info.length)
+        written = (uint64_t)u->info.length - 1; /* "whole" only once committed (or the PATCH
+                                                    ended): a resumed client resends one byte */
     if (u->busy || written <= u->info.offset)
         return;
+    u->checkpoint_from = u->info.offset;
     u->info.offset = written; /* the job flushes first: the record never runs ahead of the disk */
     if (u->srv->cfg.tus_expire)
         u->info.expires = (int64_t)time(NULL) + u->srv->cfg.tus_expire;
@@ -230,7 +238,9 @@ static void on_removed(sl_tus_job_t *job)
     sweep_one_t *one = job->data;
     sl_tus_t *u = one->u;
 
-    u->loaded = job->status != SL_EEXISTS; /* still live: read it again when asked */
+    /* Removed (or already gone): "not found" from now on; still live, or an error: read the
+     * record again when asked. */
+    u->loaded = job->status == 0 || job->status == SL_ENOTFOUND;
     u->load_err = SL_ENOTFOUND;
     one->srv->tus_jobs--;
     free(one);
@@ -285,7 +295,7 @@ void sl__tus_tick(sl_server_t *srv, uint64_t now)
 
     for (r = srv->reqs; r != NULL; r = r->next)
         if (r->tr != NULL && r->tr->u != NULL && r->tr->u->writer == r && r->up != NULL &&
-            r->up->running && !r->up->eof && !r->tr->check_alg)
+            r->up->running && !r->up->eof && !r->tr->check_alg && !r->tr->trailer)
             checkpoint(r->tr->u, r);
     if (srv->cfg.tus_expire == 0 || srv->draining || now < srv->tus_next_sweep)
         return;

@@ -178,6 +178,11 @@ enum MHD_Result sl__upload_end(sl_req_t *r)
     int ended = up->eof, err;
 
     up->eof = 1;
+    if (!up->running && r->resp == NULL && r->tr != NULL) {
+        r->phase = PH_WAIT; /* a resumable upload records its offset first: it answers then */
+        sl__req_suspend(r);
+        return MHD_YES;
+    }
     if (!up->running)
         return r->resp != NULL ? sl__queue(r) : MHD_NO;
     r->phase = PH_WAIT;

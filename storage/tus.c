@@ -382,8 +382,8 @@ static void tus_work(uv_work_t *w)
                 job->status = SL_EEXISTS;
             sl_tus_info_clear(now);
             free(now);
-            if (job->status == SL_EEXISTS)
-                return;
+            if (job->status < 0)
+                return; /* still live, gone already, or unreadable: remove nothing */
         }
         path_of(path, info->id, "info");
         job->status = unlinkat(st->root_fd, path, 0) < 0 && errno == ENOENT ? SL_ENOTFOUND : 0;
