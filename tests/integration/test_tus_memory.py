@@ -9,10 +9,11 @@ bounds for PUT, applied to resumable uploads.
    right size and SHA-256.
 2. 500 concurrent slow tus uploads: 500 POSTs (Upload-Length 64 KiB each, 10 at a time), then
    500 PATCHes (Content-Length 64 KiB) held open together from one thread with selectors, their
-   bodies trickled over ~5 s. Server RSS with all of them in flight, minus the RSS before the
-   uploads started (before the POSTs), divided by 500, stays under 64 KiB (the figure is
-   printed, with the figure over the RSS after the POSTs); every PATCH ends 204 with
-   Upload-Offset 65536 and every committed file is byte-correct.
+   bodies trickled over ~5 s (the client, shared with test_memory.py: slowclient.py). Server RSS
+   with all of them in flight, minus the RSS before the uploads started (before the POSTs),
+   divided by 500, stays under 64 KiB (the figure is printed, with the figure over the RSS after
+   the POSTs); every PATCH ends 204 with Upload-Offset 65536 and every committed file is
+   byte-correct.
 
 Every wait is bounded; the whole file runs in well under a minute on a 2-core box.
 
@@ -31,8 +32,10 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, sha256_file  # noqa: E402
-from test_memory import parse_response, raise_nofile  # noqa: E402
+from harness import ServerTest, read_until_done, sha256_file  # noqa: E402
+from slowclient import (  # noqa: E402
+    SlowUploadsCase, connect, end_chunked, failures, parse_response, run_all, send_chunk,
+    stream_figures)
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -79,15 +82,10 @@ class TusTestBase(ServerTest):
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=timeout)
         try:
             s.sendall(post_request(length, filename))
-            buf, resp, deadline = b"", None, time.time() + timeout
-            while resp is None and time.time() < deadline:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                resp = parse_response(buf)
+            buf, _ = read_until_done(s, timeout)
         finally:
             s.close()
+        resp = parse_response(buf)
         self.assertIsNotNone(resp, "POST: no complete response: %r" % buf[:300])
         status, headers, body = resp
         self.assertEqual(status, 201, body)
@@ -130,49 +128,23 @@ class HugeTusUpload(TusTestBase):
             data = tag + block[8:mid] + tag[::-1] + block[mid + 8:]
             h.update(data)
             # vary the chunk framing: one 1 MiB chunk, or two uneven ones
-            if i % 3:
-                s.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
-            else:
-                cut = 1 + (i * 7919) % (len(data) - 1)
-                s.sendall(b"%x\r\n" % cut + data[:cut] + b"\r\n"
-                          + b"%x\r\n" % (len(data) - cut) + data[cut:] + b"\r\n")
+            send_chunk(s, data, i)
             if i % 128 == 0:
                 hwm_samples.append(srv.hwm_kib())
             self.assertLess(time.time(), deadline,
                             "2 GiB PATCH too slow: %d MiB sent in %ds" % (i + 1, self.SEND_LIMIT))
-        s.sendall(b"0\r\n\r\n")
-        t_sent = time.time()
-        buf, resp = b"", None
-        reply_deadline = t_sent + self.REPLY_LIMIT
-        while resp is None:
-            left = reply_deadline - time.time()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            buf += chunk
-            resp = parse_response(buf)
-        s.close()
-        t_done = time.time()
-        hwm = srv.hwm_kib()
-        rss_after = srv.rss_kib()
-        print("\n  tus 2 GiB chunked PATCH: send %.1fs (%.0f MiB/s), flush+commit+204 %.2fs; "
-              "server RSS before %d KiB, peak (VmHWM) %d KiB, after %d KiB"
-              % (t_sent - t0, self.TOTAL / MiB / (t_sent - t0), t_done - t_sent, rss_before, hwm,
-                 rss_after), file=sys.stderr)
-        self.assertIsNotNone(resp, "no complete response to the PATCH: %r" % buf[:300])
-        status, headers, body = resp
+        end = end_chunked(s, srv, self.REPLY_LIMIT)
+        print("\n  tus 2 GiB chunked PATCH: "
+              + stream_figures(end, t0, self.TOTAL, rss_before, "flush+commit+204"),
+              file=sys.stderr)
+        self.assertIsNotNone(end.resp, "no complete response to the PATCH: %r" % end.buf[:300])
+        status, headers, body = end.resp
         self.assertEqual(status, 204, (headers, body[:300]))
         self.assertEqual(headers.get("upload-offset"), str(self.TOTAL))
         self.assertEqual(headers.get("tus-resumable"), "1.0.0")
         self.assertEqual(headers.get("sluice-file"), "/files/big.bin")
-        self.assertLess(hwm, 64 * 1024,  # KiB
-                        "peak RSS %d KiB >= 64 MiB (samples %s)" % (hwm, hwm_samples))
+        self.assertLess(end.hwm, 64 * 1024,  # KiB
+                        "peak RSS %d KiB >= 64 MiB (samples %s)" % (end.hwm, hwm_samples))
         path = committed_path(srv.root, headers)
         self.assertEqual(os.path.getsize(path), self.TOTAL)
         self.assertEqual(sha256_file(path), h.hexdigest())
@@ -180,13 +152,12 @@ class HugeTusUpload(TusTestBase):
         self.assertEqual(srv.tmp_files(), [])
 
 
-class SlowTusUploads(TusTestBase):
-    """500 concurrent tus PATCHes trickling their bodies."""
+class SlowTusUploads(SlowUploadsCase, TusTestBase):
+    """500 concurrent tus PATCHes trickling their bodies (SIZE 64 KiB in PIECES 16 of 4 KiB)."""
 
     N = 500
-    SIZE = 64 * KiB
-    PIECES = 16           # body sent in 16 pieces of 4 KiB
     INTERVAL = 0.3        # seconds between pieces: 16 x 0.3 = ~5 s per upload
+    SEED = 1000           # body i: random.Random(1000 + i)
     LIMIT = 40            # seconds for the POSTs and for the PATCHes, each
     # POSTs in flight at once. A client POSTs, then PATCHes; 500 POSTs all at once would leave
     # ~20 MiB of freed heap resident (glibc keeps it: the 500 closed connections' libmicrohttpd
@@ -194,89 +165,19 @@ class SlowTusUploads(TusTestBase):
     # by the uploads in flight, and would blur the per-upload figure.
     POST_BATCH = 10
 
-    def setUp(self):
-        # the server inherits our limit: 500 sockets + 500 work files + its own
-        self.nofile = raise_nofile(3 * self.N + 256)
-        super().setUp()
-
-    def body_of(self, i):
-        return random.Random(1000 + i).randbytes(self.SIZE)
-
-    def run_all(self, conns, sel, deadline, on_tick=None):
-        """Drive every connection in conns (dicts with sock, out, in, resp, closed) until each
-        has a complete response or closed, or the deadline. on_tick(now) runs every loop turn."""
-
-        def flush(c):
-            if not c["out"]:
-                return
-            try:
-                n = c["sock"].send(c["out"])
-                c["out"] = c["out"][n:]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except ConnectionError as e:
-                c["err"] = repr(e)
-                c["out"] = b""
-
-        open_conns = sum(1 for c in conns if not c["closed"])
-        while open_conns and time.time() < deadline:
-            for key, ev in sel.select(timeout=0.02):
-                c = key.data
-                if ev & selectors.EVENT_WRITE:
-                    flush(c)
-                if ev & selectors.EVENT_READ:
-                    try:
-                        data = c["sock"].recv(65536)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except ConnectionError as e:
-                        data = b""
-                        c["err"] = repr(e)
-                    if data:
-                        c["in"] += data
-                        c["resp"] = parse_response(c["in"])
-                    if not data or c["resp"] is not None:
-                        sel.unregister(c["sock"])
-                        c["sock"].close()
-                        c["closed"] = True
-                        c["t_done"] = time.time()
-                        open_conns -= 1
-                        continue
-                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c["out"] else 0)
-                if not c["closed"] and key.events != want:
-                    sel.modify(c["sock"], want, c)
-            if on_tick is not None:
-                on_tick(time.time(), open_conns, flush)
-        for c in conns:
-            if not c["closed"]:
-                sel.unregister(c["sock"])
-                c["sock"].close()
-                c["closed"] = True
-        return open_conns
-
-    def connect(self, sel, data):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        err = s.connect_ex(("127.0.0.1", self.srv.port))
-        self.assertIn(err, (0, 115), os.strerror(err))  # 115 = EINPROGRESS
-        data.update({"sock": s, "in": b"", "resp": None, "closed": False})
-        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, data)
-        return data
-
     def test_500_slow_patches_rss_per_upload(self):
         srv = self.srv
-        self.assertGreaterEqual(self.nofile, 2 * self.N + 64)
-        time.sleep(0.2)
-        rss_before = srv.rss_kib()
+        rss_before = self.rss_at_rest()
 
         # 500 POSTs, POST_BATCH at a time (each on its own connection, closed after the 201)
         sel = selectors.DefaultSelector()
         t0 = time.time()
         posts = []
         for b in range(0, self.N, self.POST_BATCH):
-            batch = [self.connect(sel, {"i": i, "out": post_request(self.SIZE, "slow-%d.bin" % i)})
+            batch = [connect(sel, srv.port,
+                             {"i": i, "out": post_request(self.SIZE, "slow-%d.bin" % i)})
                      for i in range(b, min(self.N, b + self.POST_BATCH))]
-            left = self.run_all(batch, sel, t0 + self.LIMIT)
+            left = run_all(batch, sel, t0 + self.LIMIT)
             self.assertEqual(left, 0, "%d POSTs unanswered after %.0fs" % (left, self.LIMIT))
             posts += batch
         t_posts = time.time() - t0
@@ -293,49 +194,24 @@ class SlowTusUploads(TusTestBase):
         rss_created = srv.rss_kib()
 
         # 500 PATCHes held open together, bodies trickled
-        sel = selectors.DefaultSelector()
-        t1 = time.time()
-        piece = self.SIZE // self.PIECES
-        conns = []
-        for i in range(self.N):
-            head = (b"PATCH /uploads/%s HTTP/1.1\r\nHost: sluice\r\nTus-Resumable: 1.0.0\r\n"
-                    b"Content-Type: %s\r\nUpload-Offset: 0\r\nContent-Length: %d\r\n"
-                    b"Connection: close\r\n\r\n" % (ids[i].encode(), OCT, self.SIZE))
-            conns.append(self.connect(sel, {
-                "i": i, "id": ids[i], "body": self.body_of(i), "out": head, "sent_pieces": 0,
-                # stagger: pieces of different uploads do not all fall on the same instant
-                "next": t1 + 0.5 + (i % 50) * (self.INTERVAL / 50),
-            }))
-
+        up = self.slow_client([
+            b"PATCH /uploads/%s HTTP/1.1\r\nHost: sluice\r\nTus-Resumable: 1.0.0\r\n"
+            b"Content-Type: %s\r\nUpload-Offset: 0\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % (ids[i].encode(), OCT, self.SIZE)
+            for i in range(self.N)])
         rss_samples = []
         in_flight = []     # work files with some but not all bytes, seen while sampling
-        peak = [0, 0.0, 0, 0]  # highest RSS seen: KiB, at second, fewest pieces sent, finished
 
-        def tick(now, open_conns, flush):
-            for c in conns:
-                if c["closed"] or c["sent_pieces"] >= self.PIECES or now < c["next"]:
-                    continue
-                k = c["sent_pieces"]
-                c["out"] += c["body"][k * piece:(k + 1) * piece]
-                c["sent_pieces"] += 1
-                c["next"] = now + self.INTERVAL
-                flush(c)
-                if c["out"] and not c["closed"]:
-                    sel.modify(c["sock"], selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-            sent = [c["sent_pieces"] for c in conns]
-            rss_now = srv.rss_kib()
-            if rss_now > peak[0]:
-                peak[:] = [rss_now, time.time() - t1, min(sent), self.N - open_conns]
+        def sample(rss_now, open_conns, sent):
             # in the middle of the trickle every PATCH has its headers and some body in
-            if (open_conns == self.N and min(sent) >= 4 and max(sent) <= self.PIECES - 4
-                    and len(rss_samples) < 200):
+            if open_conns == self.N and up.mid_trickle(sent) and len(rss_samples) < 200:
                 rss_samples.append(rss_now)
                 if len(in_flight) < 5:
                     sizes = tus_data_files(srv.root)
                     in_flight.append(sum(1 for u in ids if 0 < sizes.get(u, 0) < self.SIZE))
 
-        left = self.run_all(conns, sel, t1 + self.LIMIT, tick)
-        elapsed = time.time() - t1
+        left = up.run(self.LIMIT, srv.rss_kib, sample)
+        elapsed, peak = up.elapsed, up.peak
         hwm = srv.hwm_kib()
         time.sleep(0.5)
         rss_done = srv.rss_kib()
@@ -354,24 +230,19 @@ class SlowTusUploads(TusTestBase):
               % (self.N, per_upload / KiB, self.N, per_patch / KiB), file=sys.stderr)
         self.assertEqual(left, 0, "%d PATCHes still open after %.0fs" % (left, elapsed))
         self.assertTrue(rss_samples, "never saw all PATCHes in flight at once")
-        bad = []
-        for c in conns:
-            r = c["resp"]
-            if r is None:
-                bad.append((c["i"], "no response", c.get("err"), c["in"][:100]))
-                continue
-            status, headers, body = r
+
+        def wrong(c, status, headers, body):
             if status != 204 or headers.get("upload-offset") != str(self.SIZE):
-                bad.append((c["i"], status, headers.get("upload-offset"), body[:100]))
-                continue
+                return (c["i"], status, headers.get("upload-offset"), body[:100])
             if headers.get("sluice-file") != "/files/slow-%d.bin" % c["i"]:
-                bad.append((c["i"], "sluice-file", headers.get("sluice-file")))
-                continue
-            path = committed_path(srv.root, headers)
-            with open(path, "rb") as f:
+                return (c["i"], "sluice-file", headers.get("sluice-file"))
+            with open(committed_path(srv.root, headers), "rb") as f:
                 got = f.read()
             if got != c["body"]:
-                bad.append((c["i"], "content", len(got)))
+                return (c["i"], "content", len(got))
+            return None
+
+        bad = failures(up.conns, wrong)
         self.assertEqual(bad[:10], [], "%d of %d PATCHes failed" % (len(bad), self.N))
         self.assertEqual(max(in_flight), self.N, "PATCHes were not all in flight together")
         self.assertLess(per_upload, 64 * KiB,
