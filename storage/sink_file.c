@@ -11,7 +11,8 @@
  * libuv loops over short writes), so exactly one write is in flight. The commit runs as one job
  * on the thread pool: fdatasync (durable mode), fstat, create missing parent directories, rename
  * over the final name (renameat2 RENAME_NOREPLACE for create-only uploads), fsync the parent
- * directory (durable mode). `finish` therefore means committed. Destroy waits for the operation
+ * directory (durable mode); it is a group commit (commit.c): the files that finish together share
+ * the flushes. `finish` therefore means committed. Destroy waits for the operation
  * in flight, then closes and unlinks the temp file unless the commit succeeded.
  *
  * Append mode (resumable uploads) writes into an existing work file instead: open it, cut it to
@@ -169,15 +170,14 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     sl_defer(s->loop, deferred_write, f);
 }
 
-static void commit_work(uv_work_t *w)
+/* Append mode: the flush is the whole commit (the name is given later, by the upload's owner). */
+static void flush_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
-    sl_store_t *st = f->store;
     struct stat sb;
-    int renamed;
 
     f->work_err = 0;
-    if (st->durable && fdatasync(f->fd) < 0)
+    if (f->store->durable && fdatasync(f->fd) < 0)
         f->work_err = -errno;
     if (f->work_err == 0 && fstat(f->fd, &sb) == 0) {
         f->size = (uint64_t)sb.st_size;
@@ -185,35 +185,48 @@ static void commit_work(uv_work_t *w)
     }
     close(f->fd);
     f->fd = -1;
-    if (f->work_err != 0 || (f->flags & SL_SINK_APPEND))
-        return;
-    f->work_err =
-        sl__publish(st->root_fd, f->tmp, f->name,
-                    (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0, st->durable, &renamed);
-    f->committed_ok = renamed; /* folded into state on the loop thread (after_commit) */
-    if (renamed && f->digest != NULL) {
-        sl_meta_t m = {f->size, f->mtime_ns, f->digest->crc32, {0}};
-        memcpy(m.sha256_hex, f->digest->sha256_hex, sizeof(m.sha256_hex));
-        sl__meta_write(st->root_fd, f->name, &m, f->seq); /* best effort: a cache (meta.c) */
-    }
 }
 
-static void after_commit(uv_work_t *w, int status)
+static void after_flush(uv_work_t *w, int status)
 {
     sl_sink_file_t *f = w->data;
-    int err = status < 0 ? status : f->work_err;
 
-    if (f->committed_ok)
+    op_complete(f);
+    f->op_done(&f->s, status < 0 ? status : f->work_err);
+}
+
+static void after_commit(sl_commit_t *c)
+{
+    sl_sink_file_t *f = c->data;
+
+    f->fd = -1; /* closed by the batch */
+    f->size = c->size;
+    f->mtime_ns = c->mtime_ns;
+    if (c->renamed)
         f->state |= ST_COMMITTED;
     op_complete(f);
-    f->op_done(&f->s, err);
+    f->op_done(&f->s, c->err);
 }
 
 static void start_commit(sl_sink_file_t *f)
 {
+    sl_commit_t *c = &f->commit;
+
     f->state |= ST_BUSY;
-    f->work.data = f;
-    uv_queue_work(f->s.loop, &f->work, commit_work, after_commit);
+    if (f->flags & SL_SINK_APPEND) {
+        f->work.data = f;
+        uv_queue_work(f->s.loop, &f->work, flush_work, after_flush);
+        return;
+    }
+    c->fd = f->fd;
+    c->tmp = f->tmp;
+    c->name = f->name;
+    c->flags = (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0;
+    c->digest = f->digest;
+    c->seq = f->seq;
+    c->cb = after_commit;
+    c->data = f;
+    sl__commit(f->store, c); /* with the others that finish meanwhile (commit.c) */
 }
 
 static void sink_final(sl_stream_t *s, sl_done_cb done)
@@ -304,7 +317,6 @@ static void sink_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsig
     f->work_err = 0;
     f->wait_done = NULL;
     f->digest = NULL;
-    f->committed_ok = 0;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;
 }

@@ -21,6 +21,8 @@
 #define SL_NAME_MAX 1024   /* bytes in a whole name */
 #define SL_SEGMENT_MAX 255 /* bytes in one segment */
 
+typedef struct sl_commit_s sl_commit_t;
+
 typedef struct sl_store_s {
     uv_loop_t *loop;
     char *root;
@@ -28,6 +30,10 @@ typedef struct sl_store_s {
     int durable;  /* 1: fdatasync + directory fsync at commit (the default) */
     uint64_t seq; /* temp-file counter */
     size_t swept; /* temp files removed by the last sweep */
+    /* group commit (commit.c) */
+    sl_commit_t *commit_head, **commit_tail, *batch;
+    uv_work_t commit_work;
+    uint64_t batches; /* batches run: fewer than commits when they were grouped */
 } sl_store_t;
 
 /* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
@@ -69,6 +75,28 @@ int sl__meta_write(int root_fd, const char *name, const sl_meta_t *m, uint64_t s
 int sl__meta_read(int root_fd, const char *name, uint64_t size, int64_t mtime_ns, sl_meta_t *m);
 void sl__meta_remove(int root_fd, const char *name);
 
+/* --- group commit (commit.c) -------------------------------------------------------------------
+ */
+
+/* One finished temp file to publish as `name`. `fd` is given over (closed by the batch). */
+struct sl_commit_s {
+    sl_commit_t *next;
+    int fd;
+    const char *tmp, *name;       /* borrowed until cb */
+    unsigned flags;               /* renameat2 flags (RENAME_NOREPLACE) */
+    const sl_xf_digest_t *digest; /* NULL, or its digests become the metadata */
+    uint64_t seq;
+    /* out, valid in cb */
+    int err, renamed;
+    uint64_t size;
+    int64_t mtime_ns;
+    void (*cb)(sl_commit_t *c);
+    void *data;
+};
+
+/* Queue c (borrowed until c->cb runs on the loop thread) for the next batch. */
+void sl__commit(sl_store_t *st, sl_commit_t *c);
+
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
 enum {
@@ -89,11 +117,11 @@ typedef struct sl_sink_file_s {
     unsigned flags;
     unsigned state;
     unsigned open_tries;
-    int committed_ok; /* written by the commit job only */
     uint64_t seq;
     uint64_t offset; /* read-only: where the next write goes (bytes on file in append mode) */
     uv_fs_t req;
     uv_work_t work;
+    sl_commit_t commit;
     int work_err;
     sl_chunk_t **wait_chunks; /* a write that waits for the open */
     size_t wait_n;

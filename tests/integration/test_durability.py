@@ -77,7 +77,7 @@ def read_response(s, timeout):
 class Strace:
     """strace attached to every thread of a running process, syscalls with epoch timestamps."""
 
-    CALLS = "fdatasync,fsync,rename,renameat,renameat2"
+    CALLS = "fdatasync,fsync,rename,renameat,renameat2,syncfs"
 
     def __init__(self, pid):
         self.out = tempfile.NamedTemporaryFile(prefix="sluice-strace-", delete=False).name
@@ -220,6 +220,31 @@ class DurabilityBase:
 class DurabilityFull(DurabilityBase, ServerTest):
     MODE = "full"
     server_args = ("--durability", "full")
+
+    def test_concurrent_commits_share_their_flushes(self):
+        """Group commit: 64 small uploads finishing together need fewer flushes than files; each
+        batch is syncfs, the renames, syncfs again, before any of its 201s."""
+        srv = self.srv
+        n = 64
+        bodies = [payload("group-%d" % i, 4096) for i in range(n)]
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(n)]
+        tr = Strace(srv.pid())
+        try:
+            for i, s in enumerate(socks):  # every request out before any answer is read
+                s.sendall(b"PUT /files/g/%d.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % (i, len(bodies[i])) + bodies[i])
+            answers = [read_response(s, 30) for s in socks]
+        finally:
+            calls = tr.stop()
+            for s in socks:
+                s.close()
+        for i, (st, body) in enumerate(answers):
+            self.check_201(st, body, bodies[i], "g/%d.bin" % i)
+        flushes = [c for c in calls if c[1] in ("syncfs", "fdatasync", "fsync")]
+        print("\n  %d concurrent commits: %d flushes (%d syncfs)"
+              % (n, len(flushes), sum(c[1] == "syncfs" for c in flushes)), file=sys.stderr)
+        self.assertLess(len(flushes), n, "no commit shared a flush: %s" % flushes)
+        self.assertGreater(sum(c[1] == "syncfs" for c in flushes), 0)
 
 
 class DurabilityNone(DurabilityBase, ServerTest):
