@@ -175,15 +175,15 @@ nodev=$(node --version)
 tusv=$(node -p "require('$peer/node_modules/@tus/server/package.json').version")
 fsv=$(node -p "require('$peer/node_modules/@tus/file-store/package.json').version")
 
-echo "F: a 1 GiB tus upload (POST, then 16 PATCHes of 64 MiB, one curl each), median of $runs;"
+echo "i: a 1 GiB tus upload (POST, then 16 PATCHes of 64 MiB, one curl each), median of $runs;"
 echo "tus-node is @tus/server $tusv with @tus/file-store $fsv on Node.js $nodev."
 echo
-echo "| F: 1 GiB over tus | sluice tus | tus-node tus | sluice PUT | sluice tus / sluice PUT | sluice tus / tus-node |"
+echo "| i: 1 GiB over tus | sluice tus | tus-node tus | sluice PUT | sluice tus / sluice PUT | sluice tus / tus-node |"
 echo "|---|---|---|---|---|---|"
 echo "| GB/s (median of $runs) | ${TPM[sluice]} | ${TPM[node]} | ${TPM[put]} | $R_PUT (target ≥ 0.90) | $R_NODE |"
 echo "| server CPU-s per GiB (median) | ${CPUM[sluice]} | ${CPUM[node]} | ${CPUM[put]} | $(ratio "${CPUM[sluice]}" "${CPUM[put]}") | $(ratio "${CPUM[sluice]}" "${CPUM[node]}") |"
 echo
-echo "Raw F figures (GB/s; CPU-s per GiB): sluice tus ${TP[sluice]% }; ${CPU[sluice]% } — tus-node ${TP[node]% }; ${CPU[node]% } — sluice PUT ${TP[put]% }; ${CPU[put]% }"
+echo "Raw i figures (GB/s; CPU-s per GiB): sluice tus ${TP[sluice]% }; ${CPU[sluice]% } — tus-node ${TP[node]% }; ${CPU[node]% } — sluice PUT ${TP[put]% }; ${CPU[put]% }"
 
 if [ -n "$out_json" ]; then
     arr() { echo "$1" | tr ' ' '\n' | grep . | paste -sd, -; }
