@@ -35,38 +35,41 @@ void sl_config_init(sl_config_t *cfg)
     cfg->max_field_size = 1 << 20;
     cfg->max_part_header = 8 << 10;
     cfg->tus_expire = 86400;
+    snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
 
 void sl_config_usage(void *file)
 {
-    fputs("usage: sluice [options]\n"
-          "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks\n"
-          "                           a free port; IPv6 as [::1]:8080)\n"
-          "  --root DIR               where files are stored (default ./data)\n"
-          "  --max-size N[K|M|G|T]    largest upload stored, 0 = no limit (default 0)\n"
-          "  --durability full|none   full: 201 only once data and rename are on disk (fdatasync,\n"
-          "                           directory fsync); none: skip the syncs (default full)\n"
-          "  --max-connections N      concurrent connections (default 10000)\n"
-          "  --idle-timeout SECS      drop a connection or upload idle this long (default 60)\n"
-          "  --conn-memory N[K|M]     libmicrohttpd memory per connection (default 32K)\n"
-          "  --upload-buffer N[K|M]   bytes buffered per upload before the client is paused\n"
-          "                           (default 1M)\n"
-          "  --buffer-budget N[K|M|G] bytes buffered by all uploads together (default 256M)\n"
-          "  --threads N              libuv thread pool size for file I/O (default 16)\n"
-          "  --shutdown-timeout SECS  on SIGINT/SIGTERM, time in-flight uploads get (default 30)\n"
-          "  --list-limit N           most entries returned by GET /files/ (default 10000)\n"
-          "  --max-expansion N        a gzip/deflate body may decode to at most N times its size\n"
-          "                           plus 1 MiB, 0 = no limit (default 100)\n"
-          "  --max-parts N            parts of one multipart/form-data body (default 1000)\n"
-          "  --max-files N            file parts of one multipart/form-data body (default 100)\n"
-          "  --max-field-size N[K|M]  bytes of one text field of a form (default 1M)\n"
-          "  --max-part-header N[K]   header bytes of one part of a form (default 8K)\n"
-          "  --tus-expire SECS        a resumable upload without a PATCH for this long expires\n"
-          "                           and is removed, 0 = never (default 86400)\n"
-          "  --cors-origin ORIGIN     allow browser uploads from ORIGIN (repeatable, or *)\n"
-          "  --verbose                libmicrohttpd diagnostics on stderr\n"
-          "  --help, --version\n",
-          file);
+    fputs(
+        "usage: sluice [options]\n"
+        "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks\n"
+        "                           a free port; IPv6 as [::1]:8080)\n"
+        "  --root DIR               where files are stored (default ./data)\n"
+        "  --max-size N[K|M|G|T]    largest upload stored, 0 = no limit (default 0)\n"
+        "  --durability full|none   full: 201 only once data and rename are on disk (fdatasync,\n"
+        "                           directory fsync); none: skip the syncs (default full)\n"
+        "  --max-connections N      concurrent connections (default 10000)\n"
+        "  --idle-timeout SECS      drop a connection or upload idle this long (default 60)\n"
+        "  --conn-memory N[K|M]     libmicrohttpd memory per connection (default 32K)\n"
+        "  --upload-buffer N[K|M]   bytes buffered per upload before the client is paused\n"
+        "                           (default 1M)\n"
+        "  --buffer-budget N[K|M|G] bytes buffered by all uploads together (default 256M)\n"
+        "  --threads N              libuv thread pool size for file I/O (default 16)\n"
+        "  --shutdown-timeout SECS  on SIGINT/SIGTERM, time in-flight uploads get (default 30)\n"
+        "  --list-limit N           most entries returned by GET /files/ (default 10000)\n"
+        "  --max-expansion N        a gzip/deflate body may decode to at most N times its size\n"
+        "                           plus 1 MiB, 0 = no limit (default 100)\n"
+        "  --max-parts N            parts of one multipart/form-data body (default 1000)\n"
+        "  --max-files N            file parts of one multipart/form-data body (default 100)\n"
+        "  --max-field-size N[K|M]  bytes of one text field of a form (default 1M)\n"
+        "  --max-part-header N[K]   header bytes of one part of a form (default 8K)\n"
+        "  --tus-expire SECS        a resumable upload without a PATCH for this long expires\n"
+        "                           and is removed, 0 = never (default 86400)\n"
+        "  --cors-origin ORIGIN     allow browser uploads from ORIGIN (repeatable, or *)\n"
+        "  --mount PREFIX           serve everything under PREFIX, e.g. /api/upload/ (default /)\n"
+        "  --verbose                libmicrohttpd diagnostics on stderr\n"
+        "  --help, --version\n",
+        file);
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -116,7 +119,7 @@ static const char *const value_flags[] = {
     "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
     "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
-    "--max-part-header", "--tus-expire",    "--cors-origin",
+    "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -150,6 +153,12 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         return parse_uint(v, 1, 1000000, &cfg->max_parts);
     if (strcmp(a, "--max-files") == 0)
         return parse_uint(v, 1, 100000, &cfg->max_files);
+    if (strcmp(a, "--mount") == 0) {
+        if (v[0] != '/' || strlen(v) >= sizeof(cfg->mount) || strpbrk(v, " ?#%\t\r\n") != NULL)
+            return -1;
+        snprintf(cfg->mount, sizeof(cfg->mount), "%s", v);
+        return 0;
+    }
     if (strcmp(a, "--tus-expire") == 0)
         return parse_uint(v, 0, 100u * 365 * 86400, &cfg->tus_expire);
     if (strcmp(a, "--cors-origin") == 0) {

@@ -413,6 +413,18 @@ char *sl_form_response(sl_form_t *fm, size_t *len)
     return out;
 }
 
+void sl_form_completed(sl_form_t *fm)
+{
+    char full[2 * SL_NAME_MAX + 2];
+    sl_form_file_t *f;
+
+    for (f = fm->files; f != NULL; f = f->next) {
+        snprintf(full, sizeof(full), "%s/%s", fm->req->name, f->name);
+        sl__hook_complete(fm->req, full, f->digest.sha256_hex, f->digest.crc32, f->digest.size,
+                          NULL, NULL);
+    }
+}
+
 void sl_form_free(sl_form_t *fm)
 {
     sl_form_file_t *f, *next;

@@ -148,11 +148,12 @@ static void finish_stop(sl_server_t *srv)
     srv->mhd = NULL;
     if (srv->nreqs == 0)
         sl_store_close(&srv->store); /* else a pool job may still use root_fd: leave it open */
-    srv->handles_open = 4;
+    srv->handles_open = 5;
     uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
     uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->idle, on_handle_closed);
     uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->progress, on_handle_closed);
 }
 
 /* libmicrohttpd 0.9.75 reads an edge-triggered socket until a short read; a FIN that arrived
@@ -223,6 +224,51 @@ static void on_tick(uv_timer_t *h)
         finish_stop(srv);
 }
 
+/* "/api/upload/" (or "/api/upload") into "/api/upload"; "/" or "" into "". */
+static int mount_prefix(const char *mount, char *out, size_t cap)
+{
+    size_t n = strlen(mount);
+
+    if (n == 0 || strcmp(mount, "/") == 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (mount[0] != '/' || n >= cap || strpbrk(mount, " ?#%\t\r\n") != NULL)
+        return UV_EINVAL;
+    memcpy(out, mount, n + 1);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return 0;
+}
+
+/* Servers per loop: the last one freed releases what libsluice keeps per loop (sl_defer). */
+static struct {
+    uv_loop_t *loop;
+    int n;
+} loops[16];
+
+static void loop_ref(uv_loop_t *loop, int delta)
+{
+    size_t i, free_slot = sizeof(loops) / sizeof(loops[0]);
+
+    for (i = 0; i < sizeof(loops) / sizeof(loops[0]); i++) {
+        if (loops[i].loop == loop) {
+            loops[i].n += delta;
+            if (loops[i].n == 0) {
+                loops[i].loop = NULL;
+                sl_defer_close(loop);
+            }
+            return;
+        }
+        if (loops[i].loop == NULL && free_slot == sizeof(loops) / sizeof(loops[0]))
+            free_slot = i;
+    }
+    if (delta > 0 && free_slot < sizeof(loops) / sizeof(loops[0])) {
+        loops[free_slot].loop = loop;
+        loops[free_slot].n = delta;
+    }
+}
+
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
     sl_server_t *srv = sl_xcalloc(1, sizeof(*srv));
@@ -235,6 +281,10 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 
     srv->loop = loop;
     srv->cfg = *cfg;
+    if (mount_prefix(cfg->mount, srv->prefix, sizeof(srv->prefix)) < 0) {
+        free(srv);
+        return UV_EINVAL;
+    }
     memset(&sa4, 0, sizeof(sa4));
     memset(&sa6, 0, sizeof(sa6));
     if (inet_pton(AF_INET, cfg->host, &sa4.sin_addr) == 1) {
@@ -277,10 +327,13 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
     uv_timer_init(loop, &srv->timer);
     uv_idle_init(loop, &srv->idle);
     uv_timer_init(loop, &srv->tick);
+    uv_timer_init(loop, &srv->progress);
+    srv->progress.data = srv;
     srv->poll.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
     uv_poll_start(&srv->poll, UV_READABLE, on_poll);
     uv_timer_start(&srv->tick, on_tick, 1000, 1000);
     run_mhd(srv);
+    loop_ref(loop, 1);
     *out = srv;
     return 0;
 }
@@ -319,5 +372,6 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
 
 void sl_server_free(sl_server_t *srv)
 {
+    loop_ref(srv->loop, -1);
     free(srv);
 }

@@ -122,7 +122,9 @@ typedef struct sl_tus_req_s {
     int check_alg;        /* SL_DIGEST_* of Upload-Checksum (header or trailer), 0 if none */
     int trailer;          /* the checksum comes as a trailer */
     unsigned char check[64];
-    int status; /* the chain's outcome, while the record is written */
+    int status;     /* the chain's outcome, while the record is written */
+    int body;       /* the request has a body */
+    int committing; /* its record job commits the upload */
     sl_tus_wait_t wait;
     sl_req_t *owner;
     sl_tus_t *u; /* holds a reference */
@@ -134,10 +136,11 @@ enum {
     PH_BODY,      /* upload body streaming into the chain */
     PH_NOBODY,    /* a request without body, waiting for its final call */
     PH_WAIT,      /* suspended until a job or the commit completes */
+    PH_HOOK,      /* suspended in the first call until on_request's decision (hooks.c) */
     PH_DONE,      /* response queued */
 };
 
-enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH, ROUTE_TUS, ROUTE_TUS_ID };
+enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH, ROUTE_TUS, ROUTE_TUS_ID, ROUTE_HOST };
 enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
 
 struct sl_req_s {
@@ -163,7 +166,12 @@ struct sl_req_s {
     struct MHD_Response *resp;
     unsigned status;
     sl_upload_t *up;
-    sl_tus_req_t *tr; /* requests under /uploads/ only (owned) */
+    sl_tus_req_t *tr;       /* requests under /uploads/ only (owned) */
+    const char *url, *path; /* from libmicrohttpd (valid for the request); path: below the mount */
+    uint64_t received;      /* body bytes received */
+    uint64_t progress_sent; /* `received` at the last on_progress */
+    void *user_data;        /* from on_request */
+    sl_hook_req_t *hook;    /* a pending on_request decision */
     sl_store_job_t job;
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
@@ -186,7 +194,12 @@ struct sl_server_s {
     sl_server_stop_cb stop_cb;
     void *stop_arg;
     sl_tus_t *tus[256]; /* resumable uploads in use, by the first byte of their id */
-    size_t tus_jobs;    /* expiry sweep work in flight (the stop waits for it) */
+    sl_hooks_t hooks;
+    uv_timer_t progress; /* on_progress */
+    sl_route_fn route_fn;
+    void *route_arg;
+    char prefix[256]; /* the mount without its last '/': "" or "/api/upload" */
+    size_t tus_jobs;  /* expiry sweep work in flight (the stop waits for it) */
     uint64_t tus_next_sweep;
 };
 
@@ -264,6 +277,19 @@ void sl__tus_tick(sl_server_t *srv, uint64_t now);
 /* Make the writer of u stop, keeping what it received. */
 void sl__tus_release(sl_tus_t *u);
 
+/* hooks.c: on_request (1 if a decision is pending: the request is suspended in PH_HOOK); the
+ * event of a request; on_complete (json: see sluice.h) and on_abort; the host's routes. */
+int sl__hook_request(sl_req_t *r);
+void sl__event_init(sl_req_t *r, sl_event_t *ev, char remote[64]);
+void sl__hook_complete(sl_req_t *r, const char *name, const char *sha256, uint32_t crc32,
+                       uint64_t size, const char *metadata, char **json);
+void sl__hook_abort(sl_req_t *r, int reason);
+enum MHD_Result sl__host_route(sl_req_t *r, const char *method);
+/* An upload's first call once validated (and allowed): the preflight or the chain. */
+enum MHD_Result sl__upload_begin(sl_req_t *r);
+/* tus: the first call goes on after on_request allowed a creation. */
+enum MHD_Result sl__tus_after_hook(sl_req_t *r);
+
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);
 
@@ -273,6 +299,8 @@ void sl_form_continue(sl_form_t *fm);
 /* The 201 JSON, returned owned (free) with its length. */
 char *sl_form_response(sl_form_t *fm, size_t *len);
 void sl_form_free(sl_form_t *fm);
+/* on_complete for each file of a committed form. */
+void sl_form_completed(sl_form_t *fm);
 
 /* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
 int sl__digests_parse(const char *v, sl_digests_t *d);

@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "streams/error.h"
-#include "streams/stream.h"
-
 static uv_signal_t sigint, sigterm;
 
 static void on_stopped(sl_server_t *srv, void *arg)
@@ -62,8 +59,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT);
-    sl_server_free(srv);
-    sl_defer_close(loop);
+    sl_server_free(srv); /* the last server of the loop: its handles close in the next run */
     uv_run(loop, UV_RUN_DEFAULT);
     return uv_loop_close(loop) == 0 ? 0 : 1;
 }

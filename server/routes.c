@@ -85,8 +85,19 @@ static enum MHD_Result nul_cb(void *cls, enum MHD_ValueKind kind, const char *ke
 /* Route and decode the name; 0 or a negative code. */
 static int route(sl_req_t *r, const char *url)
 {
-    size_t len = strlen(url);
+    const char *prefix = r->srv->prefix;
+    size_t plen = strlen(prefix), len;
 
+    r->url = url;
+    if (plen > 0 && (strncmp(url, prefix, plen) != 0 || (url[plen] != '/' && url[plen] != '\0'))) {
+        r->route = ROUTE_HOST; /* outside the mount: the host's */
+        return 0;
+    }
+    url += plen;
+    if (*url == '\0')
+        url = "/";
+    r->path = url;
+    len = strlen(url);
     if (strcmp(url, "/healthz") == 0) {
         r->route = ROUTE_HEALTH;
         return 0;
@@ -112,7 +123,8 @@ static int route(sl_req_t *r, const char *url)
         err = sl_name_decode(url + 7, len - 7, SL_DECODE_PATH, r->name, sizeof(r->name));
         return err < 0 ? err : sl_name_check(r->name);
     }
-    return SL_ENOTFOUND;
+    r->route = ROUTE_HOST; /* not one of sluice's: the host may serve it */
+    return 0;
 }
 
 int sl__framing(sl_req_t *r)
@@ -209,6 +221,32 @@ static void on_preflight(sl_store_job_t *job)
     sl__req_unref(r);
 }
 
+enum MHD_Result sl__upload_begin(sl_req_t *r)
+{
+    uint64_t need = r->chunked ? 0 : r->content_length;
+    int err;
+
+    /* Small bodies skip the free-space check (a job and a suspend); a full disk still fails
+     * their write with 507. */
+    if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
+        r->job.data = r;
+        r->refs++;
+        if (sl_store_preflight(&r->srv->store, &r->job,
+                               (r->noreplace || r->create_only) ? r->name : NULL, need,
+                               on_preflight) == 0) {
+            r->phase = PH_PREFLIGHT;
+            sl__req_suspend(r);
+            return MHD_YES;
+        }
+        r->refs--;
+    }
+    err = sl__upload_start(r);
+    if (err == 0)
+        return MHD_YES;
+    sl__respond_error(r, err);
+    return sl__queue(r); /* first call: no 100 Continue, no body read */
+}
+
 static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method)
 {
     int err;
@@ -228,6 +266,12 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
     }
     if (err == 0 && (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID))
         return sl__tus_first(r, method);
+    if (err == 0 && r->route == ROUTE_HOST && r->srv->route_fn == NULL)
+        err = SL_ENOTFOUND; /* nobody serves it: refused before any body */
+    if (err == 0 && r->route == ROUTE_HOST) {
+        r->phase = PH_NOBODY; /* the host's route answers from the final call; a body is dropped */
+        return MHD_YES;
+    }
     if (err == 0 && sl__cors_preflight(r)) {
         r->phase = PH_NOBODY; /* answered from the final call */
         return MHD_YES;
@@ -244,24 +288,9 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         else if (upload)
             err = validate_upload(r);
         if (err == 0 && upload) {
-            uint64_t need = r->chunked ? 0 : r->content_length;
-            /* Small bodies skip the free-space check (a job and a suspend); a full disk still
-             * fails their write with 507. */
-            if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
-                r->job.data = r;
-                r->refs++;
-                if (sl_store_preflight(&r->srv->store, &r->job,
-                                       (r->noreplace || r->create_only) ? r->name : NULL, need,
-                                       on_preflight) == 0) {
-                    r->phase = PH_PREFLIGHT;
-                    sl__req_suspend(r);
-                    return MHD_YES;
-                }
-                r->refs--;
-            }
-            err = sl__upload_start(r);
-            if (err == 0)
-                return MHD_YES;
+            if (sl__hook_request(r))
+                return MHD_YES; /* on_request decides; the handler goes on from PH_HOOK */
+            return sl__upload_begin(r);
         }
     }
     if (err < 0) {
@@ -304,6 +333,11 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         *upload_data_size = 0; /* a body nobody asked for is discarded */
         return MHD_YES;
     }
+    if (r->phase == PH_HOOK) {
+        if (r->resp != NULL)
+            return sl__queue(r); /* refused: still the first call, no 100 Continue */
+        return r->tr != NULL ? sl__tus_after_hook(r) : sl__upload_begin(r);
+    }
     if (r->phase == PH_PREFLIGHT) {
         if (r->resp != NULL)
             return sl__queue(r); /* still the first call: no 100 Continue */
@@ -322,6 +356,8 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     case PH_NOBODY:
         if (r->tr != NULL)
             return sl__tus_final(r);
+        if (r->route == ROUTE_HOST)
+            return sl__host_route(r, method);
         if (sl__cors_preflight(r)) {
             sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
             return sl__queue(r);

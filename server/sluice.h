@@ -3,14 +3,21 @@
  * libsluice: a streaming large-file upload server on a libuv loop (public header).
  *
  * A server runs on the caller's uv_loop_t: libmicrohttpd is driven through its epoll fd by that
- * loop, file I/O runs on libuv's thread pool. Every call below must be made on the loop's
- * thread, and the process must ignore SIGPIPE (libsluice needs it for sendfile; main.c does
- * signal(SIGPIPE, SIG_IGN)). Set UV_THREADPOOL_SIZE before the loop's first file operation if
- * the default pool (4 threads) is too small; sl_config_apply_env does it from cfg->threads.
+ * loop, file I/O runs on libuv's thread pool. Threads: every function below must be called on
+ * the loop's thread (the one running uv_run), and every callback (hooks, routes, the stop
+ * callback) runs on it; none of them is safe from another thread. The process must ignore
+ * SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)). Set UV_THREADPOOL_SIZE
+ * before the loop's first file operation if the default pool (4 threads) is too small;
+ * sl_config_apply_env does it from cfg->threads.
  *
  *   sl_config_t cfg;  sl_config_init(&cfg);  cfg.port = 8080;  snprintf(cfg.root, …);
- *   sl_server_t *srv; if (sl_server_new(loop, &cfg, &srv) == 0) uv_run(loop, UV_RUN_DEFAULT);
+ *   snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");      (optional)
+ *   sl_server_t *srv; if (sl_server_new(loop, &cfg, &srv) == 0) {
+ *       sl_server_set_hooks(srv, &hooks);  sl_server_set_routes(srv, my_routes, arg);  (optional)
+ *       uv_run(loop, UV_RUN_DEFAULT); }
  *   … sl_server_stop(srv, on_stopped, arg);   on_stopped: sl_server_free(srv);
+ *
+ * docs/embedding.md walks through a complete program (examples/embed.c).
  */
 #ifndef SLUICE_H
 #define SLUICE_H
@@ -43,6 +50,8 @@ typedef struct sl_config_s {
     unsigned tus_expire;       /* --tus-expire seconds an idle resumable upload lives (86400; 0
                                   = never) */
     char cors_origin[1024];    /* --cors-origin, comma-separated origins or "*" ("" = no CORS) */
+    char mount[256];           /* --mount PREFIX: sluice's URLs live under it ("/" by default:
+                                  /files/, /uploads/, /healthz); e.g. "/api/upload/" */
     int verbose;               /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 
@@ -83,7 +92,71 @@ size_t sl_server_swept(const sl_server_t *srv);
  * cb(srv, arg) on the loop. Idempotent. */
 void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
 
-/* Free a stopped server. */
+/* Free a stopped server (the last one of a loop also releases what libsluice keeps per loop, so
+ * uv_loop_close can return 0 once the loop has run its close callbacks). */
 void sl_server_free(sl_server_t *srv);
+
+/* A static message for a negative code returned by any sl_ function. */
+const char *sl_strerror(int err);
+
+/* --- routes of the host -------------------------------------------------------------------------
+ */
+
+/* A request outside cfg->mount (or one sluice does not serve) can be answered by the host:
+ * write at most `cap` bytes of body into `body`, set *len and *content_type (static), return the
+ * status. Return 0 to let sluice answer 404. The request's body, if any, is not read. */
+typedef unsigned (*sl_route_fn)(const char *method, const char *path, char *body, size_t cap,
+                                size_t *len, const char **content_type, void *arg);
+void sl_server_set_routes(sl_server_t *srv, sl_route_fn fn, void *arg);
+
+/* --- hooks ------------------------------------------------------------------------------------ */
+
+/* What a hook is told about an upload. Borrowed: valid during the callback only. */
+typedef struct sl_event_s {
+    const char *method;   /* "PUT", "POST" (raw, form, or tus creation) */
+    const char *path;     /* the request path below the mount prefix, e.g. "/files/a/b.bin" */
+    const char *name;     /* the name it is stored under ("" for a form, a tus id until done) */
+    const char *remote;   /* the peer address ("" if unknown) */
+    uint64_t length;      /* announced length (Content-Length or Upload-Length), 0 if unknown */
+    uint64_t bytes;       /* body bytes received so far */
+    const char *sha256;   /* on_complete: hex digest, or NULL (tus uploads are not hashed) */
+    uint32_t crc32;       /* on_complete, with sha256 */
+    const char *metadata; /* tus Upload-Metadata, or NULL */
+    int reason;           /* on_abort: a negative code (sl_strerror) */
+    void *user_data;      /* what on_request attached (sl_hook_allow) */
+} sl_event_t;
+
+/* A pending decision of on_request: exactly one of sl_hook_allow or sl_hook_reject must be
+ * called for it, during on_request or later (after an asynchronous lookup), on the loop thread.
+ * Until then the request waits: no 100 Continue, no body read. If the client goes away first,
+ * the decision is still expected and is then ignored. */
+typedef struct sl_hook_req_s sl_hook_req_t;
+/* The request's header `name` (case-insensitive), or NULL; valid until the decision. */
+const char *sl_hook_header(sl_hook_req_t *h, const char *name);
+const sl_event_t *sl_hook_event(sl_hook_req_t *h);
+/* Go on; `rename` (borrowed, copied; NULL keeps the name) stores a PUT or raw POST under another
+ * valid name; `user_data` comes back in every later event of this upload. */
+void sl_hook_allow(sl_hook_req_t *h, const char *rename, void *user_data);
+/* Refuse with `status` (400..599) and `message` (borrowed, copied) in the JSON error body. */
+void sl_hook_reject(sl_hook_req_t *h, unsigned status, const char *message);
+
+typedef struct sl_hooks_s {
+    /* Before an upload's body is read: PUT and POST under files/, tus creation. */
+    void (*on_request)(sl_hook_req_t *h, void *arg);
+    /* While the body streams: at most every progress_ms (default 1000). */
+    void (*on_progress)(const sl_event_t *e, void *arg);
+    unsigned progress_ms;
+    /* Once per committed file (a form: each file; tus: when the upload completes), after the
+     * commit and before the answer. For a PUT or raw POST, setting *json (malloc'd, freed by
+     * sluice) to `"key":value` members adds them to the 201's JSON body. */
+    void (*on_complete)(const sl_event_t *e, char **json, void *arg);
+    /* An upload that will not be committed: its reason (the client went away, a limit, a
+     * digest mismatch, a refusal by on_request is not one: that upload never started). */
+    void (*on_abort)(const sl_event_t *e, void *arg);
+    void *arg;
+} sl_hooks_t;
+
+/* Install hooks (copied); NULL removes them. Applies to requests that start afterwards. */
+void sl_server_set_hooks(sl_server_t *srv, const sl_hooks_t *hooks);
 
 #endif

@@ -73,7 +73,7 @@ static void describe(sl_req_t *r, const sl_tus_info_t *info)
         MHD_add_response_header(r->resp, "Upload-Expires", buf);
     }
     if (info->file != NULL) {
-        int n = snprintf(buf, sizeof(buf), "/files/");
+        int n = snprintf(buf, sizeof(buf), "%s/files/", r->srv->prefix);
         sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
         MHD_add_response_header(r->resp, "Sluice-File", buf);
     }
@@ -81,10 +81,10 @@ static void describe(sl_req_t *r, const sl_tus_info_t *info)
 
 static void respond_created(sl_req_t *r, const sl_tus_info_t *info)
 {
-    char loc[64];
+    char loc[320];
 
     respond_empty(r, MHD_HTTP_CREATED);
-    snprintf(loc, sizeof(loc), "/uploads/%s", info->id);
+    snprintf(loc, sizeof(loc), "%s/uploads/%s", r->srv->prefix, info->id);
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, loc);
     describe(r, info);
 }
@@ -142,6 +142,8 @@ static void on_recorded(sl_tus_job_t *job)
         u->loaded = 0; /* the record on disk is the truth: read it again */
         if (status == 0)
             status = job->status;
+    } else if (r->tr->committing && u->info.file != NULL) {
+        sl__hook_complete(r, u->info.file, NULL, 0, u->info.offset, u->info.metadata, NULL);
     }
     if (!r->gone) {
         if (status < 0)
@@ -168,6 +170,7 @@ static void record(sl_req_t *r, sl_tus_t *u, int flush)
     u->job.data = r;
     if (complete(&u->info)) {
         char name[SL_NAME_MAX + 1];
+        r->tr->committing = 1;
         sl__tus_final_name(&u->info, name);
         sl_tus_commit(&u->srv->store, &u->job, &u->info, name, on_recorded);
     } else {
@@ -435,6 +438,8 @@ static void on_created(sl_tus_job_t *job)
         record(r, u, 0); /* Upload-Length: 0 is complete at once */
         return;
     } else {
+        if (u->info.file != NULL) /* a final concatenation, committed by the job */
+            sl__hook_complete(r, u->info.file, NULL, 0, u->info.offset, u->info.metadata, NULL);
         respond_created(r, &u->info);
     }
     sl__tus_job_done(u);
@@ -563,6 +568,9 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
     t->offset = t->length = -1;
     t->method = v != NULL ? sl__method_of(v) : r->method;
     err = check(r, t, &body);
+    t->body = body;
+    if (err == 0 && t->method == M_POST && sl__hook_request(r))
+        return MHD_YES; /* on_request decides first (hooks.c): then sl__tus_after_hook */
     if (err == 0 && body && (t->method == M_POST || t->method == M_PATCH)) {
         r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
         if (t->method == M_POST)
@@ -612,6 +620,15 @@ enum MHD_Result sl__tus_final(sl_req_t *r)
         take_turn(r, run_patch_empty);
         break;
     }
+    return MHD_YES;
+}
+
+enum MHD_Result sl__tus_after_hook(sl_req_t *r)
+{
+    if (!r->tr->body)
+        return sl__tus_final(r); /* no body: this call is the final one */
+    r->phase = PH_PREFLIGHT;
+    create(r);
     return MHD_YES;
 }
 

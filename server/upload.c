@@ -21,19 +21,27 @@
 #define DISCARD_MAX (4u << 20)
 #define XF_HWM (64u << 10)
 
-static void respond_created(sl_req_t *r, sl_upload_t *up)
+static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
 {
-    char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], hdr[80];
+    char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], hdr[80], *big = NULL;
     int n;
 
     sl__json_escape(r->name, name, sizeof(name));
     n = snprintf(body, sizeof(body),
-                 "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"}\n", name,
+                 "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"", name,
                  (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
                  up->digest.sha256_hex);
-    sl__respond_json(r, MHD_HTTP_CREATED, body, (size_t)n);
+    if (extra != NULL && extra[0] != '\0') { /* the host's members (on_complete) */
+        big = sl_xmalloc((size_t)n + strlen(extra) + 4);
+        n = sprintf(big, "%s,%s}\n", body, extra);
+        sl__respond_json(r, MHD_HTTP_CREATED, big, (size_t)n);
+    } else {
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "}\n");
+        sl__respond_json(r, MHD_HTTP_CREATED, body, (size_t)n);
+    }
+    free(big);
     sl__url_escape(r->name, name, sizeof(name));
-    snprintf(body, sizeof(body), "/files/%s", name);
+    snprintf(body, sizeof(body), "%s/files/%s", r->srv->prefix, name);
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
     sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, hdr);
@@ -62,8 +70,16 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
 {
     sl_req_t *r = pl->data;
     sl_upload_t *up = r->up;
+    char *extra = NULL; /* on_complete's JSON members */
 
     up->running = 0;
+    if (status < 0)
+        sl__hook_abort(r, status);
+    else if (r->boundary[0] != '\0')
+        sl_form_completed(up->form); /* on_complete for each file */
+    else
+        sl__hook_complete(r, r->name, up->digest.sha256_hex, up->digest.crc32, up->digest.size,
+                          NULL, &extra);
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
             size_t len;
@@ -71,7 +87,7 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
             sl__respond_json(r, MHD_HTTP_CREATED, body, len);
             free(body);
         } else if (status == 0)
-            respond_created(r, up);
+            respond_created(r, up, extra);
         else if (status == SL_ECHECKSUM && up->digest.failed_alg)
             respond_mismatch(r, &up->digest,
                              (r->repr.algs & up->digest.failed_alg) ? "Repr-Digest"
@@ -85,6 +101,7 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
         sl_budget_cancel(&r->budget_wait);
         sl__req_resume(r);
     }
+    free(extra);
     sl__req_unref(r);
 }
 
@@ -168,6 +185,7 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
         return up->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
     }
     sl__src_http_push(&up->src, data, *size);
+    r->received += *size;
     *size = 0; /* always consume everything (rule 4) */
     return MHD_YES;
 }
