@@ -49,10 +49,20 @@ test)
     install_deps
     node_deps
     echo "== format check" >&2
-    clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tests/*/*.[ch]
+    clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tools/bench/*.[ch] \
+        examples/*.c tests/*/*.[ch]
     echo "== build and test" >&2
     build build
     (cd build && ctest --output-on-failure --timeout 900)
+    echo "== install libsluice, build examples/embed.c against it (pkg-config, find_package)" >&2
+    rm -rf build/inst build/embed-cmake
+    cmake --install build --prefix "$PWD/build/inst" >/dev/null
+    cc -Wall -Wextra -Werror examples/embed.c -o build/embed-pkgconfig -Wl,-rpath,"$PWD/build/inst/lib" \
+        $(PKG_CONFIG_PATH="$PWD/build/inst/lib/pkgconfig" pkg-config --cflags --libs sluice)
+    cmake -S examples -B build/embed-cmake -DCMAKE_PREFIX_PATH="$PWD/build/inst" >/dev/null
+    cmake --build build/embed-cmake >/dev/null
+    SLUICE_EMBED_BINS="$PWD/build/embed-pkgconfig:$PWD/build/embed-cmake/embed" \
+        SLUICE_LIB="$PWD/build/inst/lib/libsluice.so" python3 tests/integration/test_embed.py
     echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
     build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -249,6 +249,18 @@ START_TEST(root_longer_than_its_buffer_is_refused)
 }
 END_TEST
 
+START_TEST(mount_takes_a_path_prefix)
+{
+    ck_assert_str_eq(cfg.mount, "/");
+    ck_assert_int_eq(parse("--mount", "/api/upload/"), 0);
+    ck_assert_str_eq(cfg.mount, "/api/upload/");
+    ck_assert_int_eq(parse("--mount", "api"), SL_EBADREQUEST);
+    ck_assert_ptr_nonnull(strstr(err, "--mount"));
+    ck_assert_int_eq(parse("--mount", "/a b"), SL_EBADREQUEST);
+    ck_assert_int_eq(parse("--mount", "/a?b"), SL_EBADREQUEST);
+}
+END_TEST
+
 START_TEST(unknown_flag_is_refused)
 {
     ck_assert_int_eq(parse("--bogus", "1"), SL_EBADREQUEST);
@@ -361,6 +373,7 @@ Suite *config_suite(void)
     tcase_add_checked_fixture(tc, config_setup, NULL);
     tcase_add_test(tc, bad_values_are_refused_with_a_message_naming_the_flag);
     tcase_add_test(tc, root_longer_than_its_buffer_is_refused);
+    tcase_add_test(tc, mount_takes_a_path_prefix);
     tcase_add_test(tc, unknown_flag_is_refused);
     tcase_add_test(tc, unknown_flag_at_the_end_is_reported_as_unknown);
     tcase_add_test(tc, missing_value_is_refused);

@@ -1,0 +1,197 @@
+"""libsluice embedded: examples/embed.c (a libuv service with its own routes, sluice mounted at
+/api/upload/, a bearer token checked asynchronously in on_request) driven over HTTP, and the
+shared library's exports.
+
+$SLUICE_EMBED_BINS: colon-separated example binaries to test (ctest: the one built in the tree;
+quickstart.sh also passes the ones built out of tree against the installed package through
+pkg-config and find_package). $SLUICE_LIB: the libsluice.so whose exports are checked.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TOP, read_until_done, status_of  # noqa: E402
+
+BINS = [b for b in os.environ.get("SLUICE_EMBED_BINS",
+                                  os.path.join(TOP, "build", "sluice_embed")).split(":") if b]
+LIB = os.environ.get("SLUICE_LIB", os.path.join(TOP, "build", "libsluice.so"))
+TOKEN = "t0ken"
+AUTH = "Authorization: Bearer %s\r\n" % TOKEN
+
+
+class Embedded:
+    def __init__(self, binary):
+        self.root = tempfile.mkdtemp(prefix="sluice-embed-")
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen([binary, "0", self.root, TOKEN], stdout=self.log,
+                                  stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", self.output().encode())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError("embed did not start: " + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def request(self, raw, timeout=20):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            s.sendall(raw)
+            return read_until_done(s, timeout)[0]
+        finally:
+            s.close()
+
+    def stats(self):
+        resp = self.request(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        return json.loads(resp.split(b"\r\n\r\n", 1)[1])
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=30)
+        out = self.output()
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+        return rc, out
+
+
+def put(path, body, auth=True, extra=""):
+    return (b"PUT %s HTTP/1.1\r\nHost: x\r\n%s%sContent-Length: %d\r\n\r\n"
+            % (path.encode(), (AUTH if auth else "").encode(), extra.encode(), len(body)) + body)
+
+
+class EmbedExample(unittest.TestCase):
+    def each(self, fn):
+        for b in BINS:
+            with self.subTest(binary=b):
+                e = Embedded(b)
+                try:
+                    fn(e)
+                finally:
+                    rc, out = e.stop()
+                    self.assertEqual(rc, 0, out)
+                    self.assertIn("loop closed clean", out)
+                    self.assertNotIn("AddressSanitizer", out)
+                    self.assertNotIn("runtime error", out)
+
+    def test_own_routes_and_the_mount(self):
+        def check(e):
+            r = e.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(status_of(r), 200, r)
+            self.assertIn(b"embed:", r)
+            self.assertEqual(status_of(e.request(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")), 404)
+            # sluice's URLs only exist under the mount
+            self.assertEqual(status_of(e.request(put("/files/a.bin", b"x"))), 404)
+            r = e.request(b"GET /api/upload/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(status_of(r), 200, r)
+        self.each(check)
+
+    def test_token_checked_before_the_body(self):
+        def check(e):
+            body = os.urandom(100000)
+            # no token: refused without 100 Continue, nothing stored
+            s = socket.create_connection(("127.0.0.1", e.port), timeout=10)
+            s.sendall(b"PUT /api/upload/files/a.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            r, _ = read_until_done(s, 10)
+            s.close()
+            self.assertEqual(status_of(r), 401, r)
+            self.assertNotIn(b"100 Continue", r)
+            self.assertIn(b"bearer token", r)
+            self.assertFalse(os.path.exists(os.path.join(e.root, "a.bin")))
+            # a wrong token: 401 too
+            r = e.request(put("/api/upload/files/a.bin", body, auth=False,
+                              extra="Authorization: Bearer nope\r\n"))
+            self.assertEqual(status_of(r), 401, r)
+            # the token: 201, with the hook's member and the mount in Location
+            r = e.request(put("/api/upload/files/a.bin", body))
+            self.assertEqual(status_of(r), 201, r)
+            doc = json.loads(r.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(doc["owner"], "token-holder")
+            self.assertEqual(doc["size"], len(body))
+            self.assertIn(b"Location: /api/upload/files/a.bin", r)
+            with open(os.path.join(e.root, "a.bin"), "rb") as f:
+                self.assertEqual(f.read(), body)
+            st = e.stats()
+            self.assertEqual((st["completed"], st["aborted"], st["bytes"]), (1, 0, len(body)))
+        self.each(check)
+
+    def test_tus_under_the_mount_completes_once(self):
+        def check(e):
+            data = b"hello embedded world"
+            r = e.request(b"POST /api/upload/uploads/ HTTP/1.1\r\nHost: x\r\n" + AUTH.encode() +
+                          b"Tus-Resumable: 1.0.0\r\nUpload-Length: %d\r\n"
+                          b"Upload-Metadata: filename aGkudHh0\r\nContent-Length: 0\r\n\r\n"
+                          % len(data))
+            self.assertEqual(status_of(r), 201, r)
+            loc = re.search(rb"Location: (\S+)", r).group(1)
+            self.assertTrue(loc.startswith(b"/api/upload/uploads/"), loc)
+            for off in (0, 5):
+                part = data[off:off + 5] if off == 0 else data[off:]
+                r = e.request(b"PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+                              b"Upload-Offset: %d\r\nContent-Type: application/offset+octet-stream"
+                              b"\r\nContent-Length: %d\r\n\r\n" % (loc, off, len(part)) + part)
+                self.assertEqual(status_of(r), 204, r)
+            self.assertIn(b"Sluice-File: /api/upload/files/hi.txt", r)
+            self.assertEqual(e.stats()["completed"], 1)
+            # without the token, creation is refused
+            r = e.request(b"POST /api/upload/uploads/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0"
+                          b"\r\nUpload-Length: 3\r\nContent-Length: 0\r\n\r\n")
+            self.assertEqual(status_of(r), 401, r)
+        self.each(check)
+
+    def test_abort_and_progress(self):
+        def check(e):
+            n = 64 * 1024
+            s = socket.create_connection(("127.0.0.1", e.port), timeout=10)
+            s.sendall(put("/api/upload/files/slow.bin", b"", extra="")[:-4].replace(
+                b"Content-Length: 0", b"Content-Length: %d" % n) + b"\r\n\r\n")
+            t0 = time.time()
+            for i in range(15):  # 15 KiB over ~1.5 s, then the client goes away
+                s.sendall(b"x" * 1024)
+                time.sleep(0.1)
+            s.close()
+            deadline = time.time() + 10
+            while time.time() < deadline and e.stats()["aborted"] == 0:
+                time.sleep(0.05)
+            st = e.stats()
+            elapsed = time.time() - t0
+            self.assertEqual((st["completed"], st["aborted"]), (0, 1), st)
+            # progress_ms is 200: at least a few events, never more than one per 200 ms
+            self.assertGreaterEqual(st["progress_events"], 3, st)
+            self.assertLessEqual(st["progress_events"], elapsed / 0.2 + 1, st)
+            self.assertFalse(os.path.exists(os.path.join(e.root, "slow.bin")))
+        self.each(check)
+
+
+class Exports(unittest.TestCase):
+    def test_only_the_api_of_sluice_h_is_exported(self):
+        out = subprocess.run(["nm", "-D", "--defined-only", LIB], capture_output=True, text=True,
+                             check=True).stdout
+        names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+        with open(os.path.join(TOP, "server", "sluice.h")) as f:
+            header = f.read()
+        declared = set(re.findall(r"\b(sl_[a-z_]+)\s*\(", header))
+        self.assertTrue(names)
+        for n in names:
+            self.assertTrue(n.startswith("sl_") and not n.startswith("sl__"), n)
+            self.assertIn(n, declared, "%s is exported but not in sluice.h" % n)
+
+
+if __name__ == "__main__":
+    unittest.main()
