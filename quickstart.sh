@@ -57,11 +57,14 @@ test)
     echo "== install libsluice, build examples/embed.c against it (pkg-config, find_package)" >&2
     rm -rf build/inst build/embed-cmake
     cmake --install build --prefix "$PWD/build/inst" >/dev/null
-    cc -Wall -Wextra -Werror examples/embed.c -o build/embed-pkgconfig -Wl,-rpath,"$PWD/build/inst/lib" \
-        $(PKG_CONFIG_PATH="$PWD/build/inst/lib/pkgconfig" pkg-config --cflags --libs sluice)
+    for ex in embed embed_mhd; do
+        cc -Wall -Wextra -Werror examples/$ex.c -o build/$ex-pkgconfig -Wl,-rpath,"$PWD/build/inst/lib" \
+            $(PKG_CONFIG_PATH="$PWD/build/inst/lib/pkgconfig" pkg-config --cflags --libs sluice libmicrohttpd)
+    done
     cmake -S examples -B build/embed-cmake -DCMAKE_PREFIX_PATH="$PWD/build/inst" >/dev/null
     cmake --build build/embed-cmake >/dev/null
     SLUICE_EMBED_BINS="$PWD/build/embed-pkgconfig:$PWD/build/embed-cmake/embed" \
+        SLUICE_EMBED_MHD_BINS="$PWD/build/embed_mhd-pkgconfig:$PWD/build/embed-cmake/embed_mhd" \
         SLUICE_LIB="$PWD/build/inst/lib/libsluice.so" python3 tests/integration/test_embed.py
     echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
     build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug

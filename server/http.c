@@ -77,7 +77,9 @@ static void run_mhd(sl_server_t *srv)
 
 void sl__http_kick(sl_server_t *srv)
 {
-    if (srv->mhd != NULL && !uv_is_active((uv_handle_t *)&srv->idle))
+    if (srv->kick != NULL)
+        srv->kick(srv->kick_arg); /* attached: the host runs its daemon (later, not in here) */
+    else if (srv->mhd != NULL && !uv_is_active((uv_handle_t *)&srv->idle))
         uv_idle_start(&srv->idle, on_idle);
 }
 
@@ -135,6 +137,17 @@ static void on_handle_closed(uv_handle_t *h)
         srv->stop_cb(srv, srv->stop_arg);
 }
 
+static void close_handles(sl_server_t *srv)
+{
+    srv->handles_open = 4 + srv->has_poll;
+    if (srv->has_poll)
+        uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->progress, on_handle_closed);
+}
+
 static void finish_stop(sl_server_t *srv)
 {
     sl_req_t *r;
@@ -143,17 +156,14 @@ static void finish_stop(sl_server_t *srv)
     /* Rule 8: MHD_stop_daemon aborts the process if a connection is still suspended. */
     for (r = srv->reqs; r != NULL; r = r->next)
         sl__req_resume(r);
-    MHD_run(srv->mhd);
-    MHD_stop_daemon(srv->mhd);
-    srv->mhd = NULL;
+    if (srv->mhd != NULL) {
+        MHD_run(srv->mhd);
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+    }
     if (srv->nreqs == 0)
         sl_store_close(&srv->store); /* else a pool job may still use root_fd: leave it open */
-    srv->handles_open = 5;
-    uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->idle, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->progress, on_handle_closed);
+    close_handles(srv);
 }
 
 /* libmicrohttpd 0.9.75 reads an edge-triggered socket until a short read; a FIN that arrived
@@ -269,14 +279,11 @@ static void loop_ref(uv_loop_t *loop, int delta)
     }
 }
 
-int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
+/* What a server needs whether it listens itself or is attached to the host's daemon: the
+ * configuration, the store (server_alloc), and the timers (server_start). */
+static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
     sl_server_t *srv = sl_xcalloc(1, sizeof(*srv));
-    const union MHD_DaemonInfo *info;
-    struct sockaddr_in6 sa6;
-    struct sockaddr_in sa4;
-    struct sockaddr *sa;
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     int r;
 
     srv->loop = loop;
@@ -285,6 +292,37 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         free(srv);
         return UV_EINVAL;
     }
+    r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
+    if (r < 0) {
+        free(srv);
+        return r;
+    }
+    sl_budget_set(cfg->buffer_budget);
+    *out = srv;
+    return 0;
+}
+
+static void server_start(sl_server_t *srv)
+{
+    uv_timer_init(srv->loop, &srv->timer);
+    uv_idle_init(srv->loop, &srv->idle);
+    uv_timer_init(srv->loop, &srv->tick);
+    uv_timer_init(srv->loop, &srv->progress);
+    srv->progress.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
+    uv_timer_start(&srv->tick, on_tick, 1000, 1000);
+    loop_ref(srv->loop, 1);
+}
+
+int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
+{
+    sl_server_t *srv;
+    const union MHD_DaemonInfo *info;
+    struct sockaddr_in6 sa6;
+    struct sockaddr_in sa4;
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    int r;
+
     memset(&sa4, 0, sizeof(sa4));
     memset(&sa6, 0, sizeof(sa6));
     if (inet_pton(AF_INET, cfg->host, &sa4.sin_addr) == 1) {
@@ -297,15 +335,10 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         sa = (struct sockaddr *)&sa6;
         flags |= MHD_USE_IPv6;
     } else {
-        free(srv);
         return UV_EINVAL;
     }
-    r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
-    if (r < 0) {
-        free(srv);
+    if ((r = server_alloc(loop, cfg, &srv)) < 0)
         return r;
-    }
-    sl_budget_set(cfg->buffer_budget);
     srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv,
                                 MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -320,22 +353,43 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         free(srv);
         return UV_EADDRINUSE;
     }
+    server_start(srv);
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? info->port : cfg->port;
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(loop, &srv->poll, info->epoll_fd);
-    uv_timer_init(loop, &srv->timer);
-    uv_idle_init(loop, &srv->idle);
-    uv_timer_init(loop, &srv->tick);
-    uv_timer_init(loop, &srv->progress);
-    srv->progress.data = srv;
-    srv->poll.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
+    srv->poll.data = srv;
+    srv->has_poll = 1;
     uv_poll_start(&srv->poll, UV_READABLE, on_poll);
-    uv_timer_start(&srv->tick, on_tick, 1000, 1000);
     run_mhd(srv);
-    loop_ref(loop, 1);
     *out = srv;
     return 0;
+}
+
+int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void *arg), void *arg,
+                     sl_server_t **out)
+{
+    int r = server_alloc(loop, cfg, out);
+
+    if (r < 0)
+        return r;
+    (*out)->kick = kick;
+    (*out)->kick_arg = arg;
+    server_start(*out);
+    return 0;
+}
+
+int sl_server_handle(sl_server_t *srv, struct MHD_Connection *conn, const char *url,
+                     const char *method, const char *version, const char *upload_data,
+                     size_t *upload_data_size, void **con_cls)
+{
+    return (int)sl__access_handler(srv, conn, url, method, version, upload_data, upload_data_size,
+                                   con_cls);
+}
+
+void sl_server_completed(sl_server_t *srv, struct MHD_Connection *conn, void **con_cls, int toe)
+{
+    sl__request_completed(srv, conn, con_cls, (enum MHD_RequestTerminationCode)toe);
 }
 
 unsigned sl_server_port(const sl_server_t *srv)
@@ -364,9 +418,9 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
     srv->stop_cb = cb;
     srv->stop_arg = arg;
     srv->drain_deadline = uv_now(srv->loop) + (uint64_t)srv->cfg.shutdown_timeout * 1000;
-    fd = MHD_quiesce_daemon(srv->mhd); /* no new connections from here on */
+    fd = srv->mhd != NULL ? MHD_quiesce_daemon(srv->mhd) : MHD_INVALID_SOCKET;
     if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+        close(fd); /* no new connections from here on (attached: new uploads get 503) */
     uv_timer_start(&srv->tick, on_tick, 0, 100);
 }
 

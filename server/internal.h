@@ -189,7 +189,9 @@ struct sl_server_s {
     unsigned port;
     sl_req_t *reqs; /* live requests */
     size_t nreqs;
-    int draining, stopping, closing, handles_open;
+    int draining, stopping, closing, handles_open, has_poll;
+    void (*kick)(void *arg); /* attached to the host's daemon: run it soon */
+    void *kick_arg;
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;
     void *stop_arg;

@@ -99,6 +99,29 @@ void sl_server_free(sl_server_t *srv);
 /* A static message for a negative code returned by any sl_ function. */
 const char *sl_strerror(int err);
 
+/* --- inside the host's own libmicrohttpd daemon ------------------------------------------------
+ */
+
+/* For a host that already runs libmicrohttpd (0.9.75+) from this loop's thread, with
+ * MHD_ALLOW_SUSPEND_RESUME and no internal thread: a server without a listener of its own. The
+ * host's access handler gives sluice the requests under cfg->mount with sl_server_handle (same
+ * arguments; *con_cls is sluice's for those requests), its MHD_OPTION_NOTIFY_COMPLETED callback
+ * calls sl_server_completed for them, and its daemon should use an MHD_OPTION_UNESCAPE_CALLBACK
+ * that leaves the URL as sent (return strlen(uri)) so names are decoded once, by sluice.
+ * `kick(arg)` asks the host to run its daemon soon (MHD_run) after sluice resumed a suspended
+ * connection; it may be called from inside sl_server_handle, so it must only schedule the run
+ * (a uv_idle_t), never run the daemon itself. Stopping: sl_server_stop, then the host stops its
+ * daemon after the stop callback. examples/embed_mhd.c shows one. */
+struct MHD_Connection;
+int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void *arg), void *arg,
+                     sl_server_t **out);
+/* Return type: enum MHD_Result (an int); the arguments are the access handler's. */
+int sl_server_handle(sl_server_t *srv, struct MHD_Connection *conn, const char *url,
+                     const char *method, const char *version, const char *upload_data,
+                     size_t *upload_data_size, void **con_cls);
+/* toe: enum MHD_RequestTerminationCode. */
+void sl_server_completed(sl_server_t *srv, struct MHD_Connection *conn, void **con_cls, int toe);
+
 /* --- routes of the host -------------------------------------------------------------------------
  */
 

@@ -23,6 +23,8 @@ from harness import TOP, read_until_done, status_of  # noqa: E402
 
 BINS = [b for b in os.environ.get("SLUICE_EMBED_BINS",
                                   os.path.join(TOP, "build", "sluice_embed")).split(":") if b]
+MHD_BINS = [b for b in os.environ.get("SLUICE_EMBED_MHD_BINS",
+                                      os.path.join(TOP, "build", "sluice_embed_mhd")).split(":") if b]
 LIB = os.environ.get("SLUICE_LIB", os.path.join(TOP, "build", "libsluice.so"))
 TOKEN = "t0ken"
 AUTH = "Authorization: Bearer %s\r\n" % TOKEN
@@ -177,6 +179,41 @@ class EmbedExample(unittest.TestCase):
             self.assertLessEqual(st["progress_events"], elapsed / 0.2 + 1, st)
             self.assertFalse(os.path.exists(os.path.join(e.root, "slow.bin")))
         self.each(check)
+
+
+class EmbedInHostDaemon(unittest.TestCase):
+    """examples/embed_mhd.c: the host's own libmicrohttpd daemon hands /api/upload/ to sluice."""
+
+    def test_uploads_through_the_hosts_daemon(self):
+        for b in MHD_BINS:
+            with self.subTest(binary=b):
+                e = Embedded(b)
+                try:
+                    r = e.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(status_of(r), 200, r)
+                    self.assertIn(b"host's own page", r)
+                    # large enough to fill the chain's buffers: suspend, resume, the host's kick
+                    body = os.urandom(24 << 20)
+                    r = e.request(put("/api/upload/files/big.bin", body, auth=False), timeout=60)
+                    self.assertEqual(status_of(r), 201, r)
+                    self.assertIn(b"Location: /api/upload/files/big.bin", r)
+                    with open(os.path.join(e.root, "big.bin"), "rb") as f:
+                        self.assertEqual(f.read(), body)
+                    r = e.request(b"POST /api/upload/uploads/ HTTP/1.1\r\nHost: x\r\n"
+                                  b"Tus-Resumable: 1.0.0\r\nUpload-Length: 3\r\n"
+                                  b"Content-Length: 0\r\n\r\n")
+                    self.assertEqual(status_of(r), 201, r)
+                    loc = re.search(rb"Location: (\S+)", r).group(1)
+                    r = e.request(b"PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+                                  b"Upload-Offset: 0\r\nContent-Type: application/offset+octet-"
+                                  b"stream\r\nContent-Length: 3\r\n\r\nabc" % loc)
+                    self.assertEqual(status_of(r), 204, r)
+                    self.assertIn(b"Sluice-File: /api/upload/files/", r)
+                finally:
+                    rc, out = e.stop()
+                self.assertEqual(rc, 0, out)
+                self.assertIn("loop closed clean", out)
+                self.assertNotIn("AddressSanitizer", out)
 
 
 class Exports(unittest.TestCase):
