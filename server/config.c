@@ -35,6 +35,8 @@ void sl_config_init(sl_config_t *cfg)
     cfg->max_field_size = 1 << 20;
     cfg->max_part_header = 8 << 10;
     cfg->tus_expire = 86400;
+    cfg->hook_timeout = 10;
+    cfg->hook_retries = 2;
     snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
 
@@ -120,6 +122,7 @@ static const char *const value_flags[] = {
     "--conn-memory",     "--upload-buffer", "--buffer-budget",    "--list-limit",
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
     "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
+    "--hook-exec",       "--hook-http",     "--hook-timeout",     "--hook-retries",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -153,6 +156,19 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
         return parse_uint(v, 1, 1000000, &cfg->max_parts);
     if (strcmp(a, "--max-files") == 0)
         return parse_uint(v, 1, 100000, &cfg->max_files);
+    if (strcmp(a, "--hook-exec") == 0 || strcmp(a, "--hook-http") == 0) {
+        int http = strcmp(a, "--hook-http") == 0;
+        char *dst = http ? cfg->hook_http : cfg->hook_exec;
+        size_t cap = http ? sizeof(cfg->hook_http) : sizeof(cfg->hook_exec);
+        if (v[0] == '\0' || strlen(v) >= cap || (http && strncmp(v, "http://", 7) != 0))
+            return -1;
+        snprintf(dst, cap, "%s", v);
+        return 0;
+    }
+    if (strcmp(a, "--hook-timeout") == 0)
+        return parse_uint(v, 1, 3600, &cfg->hook_timeout);
+    if (strcmp(a, "--hook-retries") == 0)
+        return parse_uint(v, 0, 100, &cfg->hook_retries);
     if (strcmp(a, "--mount") == 0) {
         if (v[0] != '/' || strlen(v) >= sizeof(cfg->mount) || strpbrk(v, " ?#%\t\r\n") != NULL)
             return -1;

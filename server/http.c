@@ -302,7 +302,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
     return 0;
 }
 
-static void server_start(sl_server_t *srv)
+static int server_start(sl_server_t *srv)
 {
     uv_timer_init(srv->loop, &srv->timer);
     uv_idle_init(srv->loop, &srv->idle);
@@ -311,6 +311,7 @@ static void server_start(sl_server_t *srv)
     srv->progress.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, 1000, 1000);
     loop_ref(srv->loop, 1);
+    return sl__hook_cmd_install(srv);
 }
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
@@ -353,7 +354,11 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         free(srv);
         return UV_EADDRINUSE;
     }
-    server_start(srv);
+    if ((r = server_start(srv)) < 0) {
+        fprintf(stderr, "sluice: --hook-http: cannot resolve %s\n", cfg->hook_http);
+        *out = srv; /* started: the caller stops and frees it */
+        return r;
+    }
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? info->port : cfg->port;
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -375,8 +380,7 @@ int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void 
         return r;
     (*out)->kick = kick;
     (*out)->kick_arg = arg;
-    server_start(*out);
-    return 0;
+    return server_start(*out);
 }
 
 int sl_server_handle(sl_server_t *srv, struct MHD_Connection *conn, const char *url,

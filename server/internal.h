@@ -200,8 +200,10 @@ struct sl_server_s {
     uv_timer_t progress; /* on_progress */
     sl_route_fn route_fn;
     void *route_arg;
-    char prefix[256]; /* the mount without its last '/': "" or "/api/upload" */
-    size_t tus_jobs;  /* expiry sweep work in flight (the stop waits for it) */
+    char prefix[256];                  /* the mount without its last '/': "" or "/api/upload" */
+    struct sockaddr_storage hook_addr; /* --hook-http, resolved at start */
+    char hook_host[256], hook_path[1024];
+    size_t tus_jobs; /* expiry sweep work in flight (the stop waits for it) */
     uint64_t tus_next_sweep;
 };
 
@@ -287,6 +289,8 @@ void sl__hook_complete(sl_req_t *r, const char *name, const char *sha256, uint32
                        uint64_t size, const char *metadata, char **json);
 void sl__hook_abort(sl_req_t *r, int reason);
 enum MHD_Result sl__host_route(sl_req_t *r, const char *method);
+/* hook_cmd.c: --hook-exec / --hook-http as hooks (0, or a code for a bad URL). */
+int sl__hook_cmd_install(sl_server_t *srv);
 /* An upload's first call once validated (and allowed): the preflight or the chain. */
 enum MHD_Result sl__upload_begin(sl_req_t *r);
 /* tus: the first call goes on after on_request allowed a creation. */

@@ -145,6 +145,17 @@ def raw_request(port, data, timeout=10, read_all=True):
         s.close()
 
 
+def exchange(port, data, timeout=20):
+    """One request on a new connection: the first complete answer (skipping 100 Continue; one
+    without Content-Length, a 204 say, ends at its head), whatever the connection does after."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        return read_until_done(s, timeout)[0]
+    finally:
+        s.close()
+
+
 def read_response(s, timeout=10, read_all=True):
     buf = b""
     deadline = time.time() + timeout

@@ -13,23 +13,13 @@ import tempfile
 import time
 import unittest
 
-from harness import Server, read_until_done, status_of
+from harness import Server, exchange, status_of
 
 MIB = 1 << 20
 
 
-def raw_request(port, data, timeout=10):
-    """One request on a new connection: the first complete answer (204s carry no length)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        return read_until_done(s, timeout)[0]
-    finally:
-        s.close()
-
-
 def tus_post(port, length, meta=b"filename Y2hlY2suYmlu"):
-    resp = raw_request(port, b"POST /uploads/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+    resp = exchange(port, b"POST /uploads/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
                        b"Upload-Length: %d\r\nUpload-Metadata: %s\r\nContent-Length: 0\r\n\r\n"
                        % (length, meta))
     assert status_of(resp) == 201, resp
@@ -40,7 +30,7 @@ def tus_post(port, length, meta=b"filename Y2hlY2suYmlu"):
 
 
 def tus_head(port, loc):
-    resp = raw_request(port, b"HEAD %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n"
+    resp = exchange(port, b"HEAD %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\r\n"
                        % loc.encode())
     headers = {}
     for line in resp.split(b"\r\n")[1:]:
@@ -96,7 +86,7 @@ class TusKill9(unittest.TestCase):
             self.assertEqual(f.read(offset), data[:offset], "bytes before the offset differ")
 
         rest = data[offset:]
-        resp = raw_request(self.srv.port, patch_head(loc, offset, len(rest)) + rest, timeout=60)
+        resp = exchange(self.srv.port, patch_head(loc, offset, len(rest)) + rest, timeout=60)
         self.assertEqual(status_of(resp), 204, resp)
         self.assertIn(b"Sluice-File: /files/check.bin", resp)
         with open(os.path.join(self.root, "check.bin"), "rb") as f:
@@ -118,10 +108,10 @@ class TusKill9(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertEqual(h.get("upload-offset"), str(MIB), h)
-        resp = raw_request(self.srv.port, patch_head(loc, 0, 10) + b"x" * 10)
+        resp = exchange(self.srv.port, patch_head(loc, 0, 10) + b"x" * 10)
         self.assertEqual(status_of(resp), 409, resp)
         self.assertIn(b"Upload-Offset: %d" % MIB, resp)
-        resp = raw_request(self.srv.port, patch_head(loc, MIB, total - MIB) + data[MIB:], timeout=60)
+        resp = exchange(self.srv.port, patch_head(loc, MIB, total - MIB) + data[MIB:], timeout=60)
         self.assertEqual(status_of(resp), 204, resp)
         with open(os.path.join(self.root, "check.bin"), "rb") as f:
             self.assertEqual(f.read(), data)

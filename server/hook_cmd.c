@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Hooks for users of the binary (--hook-exec DIR, --hook-http URL), built on the C hooks of
+ * sluice.h the way tusd's file and HTTP hooks sit on its Go ones.
+ *
+ *   event ─▶ JSON {"event": …, "method", "path", "name", "remote", "length", "bytes", …}
+ *     exec: DIR/<event> (if executable), JSON on stdin, --hook-timeout; for "request" its exit
+ *           status decides (0: go on, and a first line on stdout renames; else refused 403 with
+ *           its first line as the message; a timeout or a failure to start: 503)
+ *     http: POST URL, --hook-timeout per try, --hook-retries more tries on a connection error,
+ *           a timeout or a 5xx; for "request" a 2xx goes on ({"name": …} in the body renames),
+ *           a 4xx refuses with that status, anything else after the retries is 503
+ *
+ * Events: request (before the body), progress, complete, abort. Events other than request are
+ * notifications: sent, never waited for by the upload. Every process and connection is bounded
+ * by the timeout; a child that outlives it is killed.
+ */
+#include "internal.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUT_MAX 4096
+
+typedef struct call_s {
+    sl_server_t *srv;
+    sl_hook_req_t *h; /* "request": the decision to make; NULL for notifications */
+    char *json;
+    size_t json_len;
+    char out[OUT_MAX];
+    size_t out_len;
+    int tries, done, status, closes;
+    int exited, exit_ok, eof, timed_out;
+    uv_timer_t timer;
+    /* exec */
+    uv_process_t proc;
+    uv_pipe_t in, outp;
+    uv_write_t wreq;
+    /* http */
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    char *req;
+} call_t;
+
+static void json_str(char **p, size_t *left, const char *key, const char *v)
+{
+    char esc[3 * SL_NAME_MAX + 64];
+    int n;
+
+    sl__json_escape(v != NULL ? v : "", esc, sizeof(esc));
+    n = snprintf(*p, *left, ",\"%s\":\"%s\"", key, esc);
+    if (n > 0 && (size_t)n < *left) {
+        *p += n;
+        *left -= (size_t)n;
+    }
+}
+
+static char *event_json(const char *event, const sl_event_t *e, size_t *len)
+{
+    size_t cap = 4 * SL_NAME_MAX + SL_TUS_METADATA_MAX * 2 + 1024, left;
+    char *out = sl_xmalloc(cap), *p = out;
+    int n = snprintf(out, cap, "{\"event\":\"%s\",\"length\":%llu,\"bytes\":%llu", event,
+                     (unsigned long long)e->length, (unsigned long long)e->bytes);
+
+    p += n;
+    left = cap - (size_t)n;
+    json_str(&p, &left, "method", e->method);
+    json_str(&p, &left, "path", e->path);
+    json_str(&p, &left, "name", e->name);
+    json_str(&p, &left, "remote", e->remote);
+    if (e->sha256 != NULL) {
+        json_str(&p, &left, "sha256", e->sha256);
+        n = snprintf(p, left, ",\"crc32\":\"%08x\"", (unsigned)e->crc32);
+        p += n;
+        left -= (size_t)n;
+    }
+    if (e->metadata != NULL)
+        json_str(&p, &left, "metadata", e->metadata);
+    if (e->reason != 0)
+        json_str(&p, &left, "reason", sl_strerror(e->reason));
+    snprintf(p, left, "}\n");
+    *len = strlen(out);
+    return out;
+}
+
+/* --- the outcome --------------------------------------------------------------------------------
+ */
+
+static void call_free(uv_handle_t *t)
+{
+    call_t *c = t->data;
+
+    free(c->json);
+    free(c->req);
+    free(c);
+}
+
+/* The call is over: decide a request hook, then free once every handle is closed. */
+static void finish(call_t *c, int allow, unsigned status)
+{
+    char name[SL_NAME_MAX + 1], *nl;
+
+    if (c->done)
+        return;
+    c->done = 1;
+    uv_timer_stop(&c->timer);
+    if (c->h != NULL) {
+        c->out[c->out_len] = '\0';
+        if (allow) {
+            const char *v = c->out;
+            if (c->srv->cfg.hook_http[0] != '\0') { /* {"name": "..."} */
+                const char *k = strstr(c->out, "\"name\"");
+                v = "";
+                if (k != NULL && (k = strchr(k + 6, '"')) != NULL) {
+                    v = k + 1;
+                    if ((nl = strchr(k + 1, '"')) != NULL)
+                        *nl = '\0';
+                }
+            } else if ((nl = strchr(c->out, '\n')) != NULL) {
+                *nl = '\0';
+            }
+            snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, v);
+            sl_hook_allow(c->h, name[0] != '\0' ? name : NULL, NULL);
+        } else {
+            if ((nl = strchr(c->out, '\n')) != NULL)
+                *nl = '\0';
+            sl_hook_reject(c->h, status,
+                           c->out[0] != '\0' && status < 500 ? c->out : "refused by a hook");
+        }
+        c->h = NULL;
+    }
+}
+
+static void closed_one(uv_handle_t *h)
+{
+    call_t *c = h->data;
+
+    if (--c->closes == 0)
+        uv_close((uv_handle_t *)&c->timer, call_free);
+}
+
+/* --- exec ------------------------------------------------------------------------------------- */
+
+static void on_out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    call_t *c = h->data;
+
+    (void)suggested;
+    *buf = uv_buf_init(c->out + c->out_len, (unsigned)(OUT_MAX - 1 - c->out_len));
+}
+
+/* The program's answer counts once it has exited and its stdout has ended (either may come
+ * first). */
+static void exec_done(call_t *c)
+{
+    if (!c->exited || !c->eof)
+        return;
+    finish(c, c->exit_ok && !c->timed_out, c->timed_out ? 503 : 403);
+    uv_close((uv_handle_t *)&c->proc, closed_one);
+    uv_close((uv_handle_t *)&c->outp, closed_one);
+}
+
+static void on_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    call_t *c = s->data;
+
+    (void)buf;
+    if (n > 0)
+        c->out_len += (size_t)n;
+    if (n < 0 || c->out_len >= OUT_MAX - 1) {
+        uv_read_stop(s);
+        c->eof = 1;
+        exec_done(c);
+    }
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int signum)
+{
+    call_t *c = p->data;
+
+    c->exited = 1;
+    c->exit_ok = status == 0 && signum == 0;
+    exec_done(c);
+}
+
+static void on_in_written(uv_write_t *w, int status)
+{
+    call_t *c = w->data;
+
+    (void)status;
+    uv_close((uv_handle_t *)&c->in, closed_one); /* EOF on the child's stdin */
+}
+
+static void on_exec_timeout(uv_timer_t *t)
+{
+    call_t *c = t->data;
+
+    c->timed_out = 1;
+    finish(c, 0, 503);              /* now: a grandchild may keep stdout open a while */
+    uv_kill(-c->proc.pid, SIGKILL); /* its whole process group (it was started detached) */
+}
+
+static int run_exec(call_t *c, const char *event)
+{
+    char path[4200];
+    char *args[2];
+    uv_process_options_t opt;
+    uv_stdio_container_t io[3];
+    uv_buf_t b = uv_buf_init(c->json, (unsigned)c->json_len);
+    struct stat sb;
+
+    snprintf(path, sizeof(path), "%s/%s", c->srv->cfg.hook_exec, event);
+    if (stat(path, &sb) < 0 || !(sb.st_mode & S_IXUSR))
+        return -1; /* no program for this event */
+    memset(&opt, 0, sizeof(opt));
+    args[0] = path;
+    args[1] = NULL;
+    uv_pipe_init(c->srv->loop, &c->in, 0);
+    uv_pipe_init(c->srv->loop, &c->outp, 0);
+    c->in.data = c->outp.data = c->proc.data = c;
+    io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    io[0].data.stream = (uv_stream_t *)&c->in;
+    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    io[1].data.stream = (uv_stream_t *)&c->outp;
+    io[2].flags = UV_INHERIT_FD;
+    io[2].data.fd = 2;
+    opt.file = path;
+    opt.args = args;
+    opt.stdio = io;
+    opt.stdio_count = 3;
+    opt.exit_cb = on_exit_cb;
+    opt.flags = UV_PROCESS_DETACHED; /* its own process group: a timeout kills all of it */
+    c->closes = 3;
+    if (uv_spawn(c->srv->loop, &c->proc, &opt) < 0) {
+        c->closes = 0;
+        uv_close((uv_handle_t *)&c->in, NULL);
+        uv_close((uv_handle_t *)&c->outp, NULL);
+        finish(c, 0, 503);
+        return 0; /* freed through the timer below */
+    }
+    uv_read_start((uv_stream_t *)&c->outp, on_out_alloc, on_out_read);
+    c->wreq.data = c;
+    uv_write(&c->wreq, (uv_stream_t *)&c->in, &b, 1, on_in_written);
+    uv_timer_start(&c->timer, on_exec_timeout, (uint64_t)c->srv->cfg.hook_timeout * 1000, 0);
+    return 0;
+}
+
+/* --- http ------------------------------------------------------------------------------------- */
+
+static void http_try(call_t *c);
+
+static void http_closed(uv_handle_t *h)
+{
+    call_t *c = h->data;
+    unsigned status = c->status;
+
+    if (c->done) {
+        uv_close((uv_handle_t *)&c->timer, call_free);
+        return;
+    }
+    if (status >= 200 && status < 300)
+        finish(c, 1, 0);
+    else if (status >= 400 && status < 500)
+        finish(c, 0, status);
+    else if (c->tries <= (int)c->srv->cfg.hook_retries)
+        http_try(c); /* a connection error, a timeout or a 5xx: again */
+    else
+        finish(c, 0, 503);
+    if (c->done)
+        uv_close((uv_handle_t *)&c->timer, call_free);
+}
+
+static void http_end(call_t *c)
+{
+    uv_timer_stop(&c->timer);
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, http_closed);
+}
+
+static void on_http_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    call_t *c = s->data;
+    char *body;
+
+    (void)buf;
+    if (n > 0)
+        c->out_len += (size_t)n;
+    c->out[c->out_len] = '\0';
+    if (n >= 0 && c->out_len < OUT_MAX - 1)
+        return;
+    c->status = strncmp(c->out, "HTTP/1.", 7) == 0 ? (unsigned)atoi(c->out + 9) : 0;
+    body = strstr(c->out, "\r\n\r\n");
+    if (body != NULL) { /* keep only the body: the rename and the message come from it */
+        memmove(c->out, body + 4, strlen(body + 4) + 1);
+        c->out_len = strlen(c->out);
+    }
+    http_end(c);
+}
+
+static void on_http_written(uv_write_t *w, int status)
+{
+    call_t *c = w->data;
+
+    if (status < 0) {
+        http_end(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_out_alloc, on_http_read);
+}
+
+static void on_http_connect(uv_connect_t *r, int status)
+{
+    call_t *c = r->data;
+    uv_buf_t b = uv_buf_init(c->req, (unsigned)strlen(c->req));
+
+    if (status < 0) {
+        http_end(c);
+        return;
+    }
+    c->wreq.data = c;
+    uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_http_written);
+}
+
+static void on_http_timeout(uv_timer_t *t)
+{
+    http_end(t->data);
+}
+
+static void http_try(call_t *c)
+{
+    c->tries++;
+    c->status = 0;
+    c->out_len = 0;
+    uv_tcp_init(c->srv->loop, &c->tcp);
+    c->tcp.data = c;
+    c->creq.data = c;
+    uv_timer_start(&c->timer, on_http_timeout, (uint64_t)c->srv->cfg.hook_timeout * 1000, 0);
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&c->srv->hook_addr,
+                       on_http_connect) < 0)
+        http_end(c);
+}
+
+static void run_http(call_t *c)
+{
+    size_t cap = c->json_len + 1024;
+
+    c->req = sl_xmalloc(cap);
+    snprintf(c->req, cap,
+             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             c->srv->hook_path, c->srv->hook_host, c->json_len, c->json);
+    http_try(c);
+}
+
+/* --- the hooks ----------------------------------------------------------------------------------
+ */
+
+static void call(sl_server_t *srv, const char *event, const sl_event_t *e, sl_hook_req_t *h)
+{
+    call_t *c = sl_xcalloc(1, sizeof(*c));
+
+    c->srv = srv;
+    c->h = h;
+    c->json = event_json(event, e, &c->json_len);
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    if (srv->cfg.hook_http[0] != '\0') {
+        run_http(c);
+        return;
+    }
+    if (run_exec(c, event) < 0) { /* nothing to run: a request goes on */
+        if (h != NULL)
+            sl_hook_allow(h, NULL, NULL);
+        uv_close((uv_handle_t *)&c->timer, call_free);
+        return;
+    }
+    if (c->closes == 0) /* could not start: already decided */
+        uv_close((uv_handle_t *)&c->timer, call_free);
+}
+
+static void on_request(sl_hook_req_t *h, void *arg)
+{
+    call(arg, "request", sl_hook_event(h), h);
+}
+
+static void on_progress(const sl_event_t *e, void *arg)
+{
+    call(arg, "progress", e, NULL);
+}
+
+static void on_complete(const sl_event_t *e, char **json, void *arg)
+{
+    (void)json;
+    call(arg, "complete", e, NULL);
+}
+
+static void on_abort(const sl_event_t *e, void *arg)
+{
+    call(arg, "abort", e, NULL);
+}
+
+int sl__hook_cmd_install(sl_server_t *srv)
+{
+    sl_hooks_t hooks = {0};
+    const sl_config_t *cfg = &srv->cfg;
+
+    if (cfg->hook_exec[0] == '\0' && cfg->hook_http[0] == '\0')
+        return 0;
+    if (cfg->hook_http[0] != '\0') {
+        struct addrinfo hints = {0}, *res = NULL;
+        char host[256], port[8] = "80";
+        const char *p = cfg->hook_http + 7, *slash, *colon;
+        if (strncmp(cfg->hook_http, "http://", 7) != 0)
+            return UV_EINVAL;
+        slash = strchr(p, '/');
+        colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
+        snprintf(host, sizeof(host), "%.*s",
+                 (int)((colon   ? colon
+                        : slash ? slash
+                                : p + strlen(p)) -
+                       p),
+                 p);
+        if (colon != NULL)
+            snprintf(port, sizeof(port), "%.*s",
+                     (int)((slash ? slash : colon + strlen(colon)) - colon - 1), colon + 1);
+        snprintf(srv->hook_host, sizeof(srv->hook_host), "%.*s",
+                 (int)((slash ? slash : p + strlen(p)) - p), p);
+        snprintf(srv->hook_path, sizeof(srv->hook_path), "%s", slash ? slash : "/");
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+            return UV_EAI_NONAME; /* resolved once, at start */
+        memcpy(&srv->hook_addr, res->ai_addr, res->ai_addrlen);
+        freeaddrinfo(res);
+    }
+    hooks.on_request = on_request;
+    hooks.on_progress = on_progress;
+    hooks.progress_ms = 1000;
+    hooks.on_complete = on_complete;
+    hooks.on_abort = on_abort;
+    hooks.arg = srv;
+    sl_server_set_hooks(srv, &hooks);
+    return 0;
+}
