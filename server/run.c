@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * sl_run: a server on a loop of its own, for programs without one (the sluice binary is one).
+ * SIGINT or SIGTERM starts the graceful stop (sl_server_stop); when it completes the signal
+ * handles close, the loop runs dry, and the loop is closed, which fails only if something was
+ * left open.
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+typedef struct runner_s {
+    uv_signal_t sigint, sigterm;
+    sl_server_t *srv;
+} runner_t;
+
+static void on_stopped(sl_server_t *srv, void *arg)
+{
+    runner_t *rn = arg;
+
+    (void)srv;
+    uv_close((uv_handle_t *)&rn->sigint, NULL);
+    uv_close((uv_handle_t *)&rn->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    runner_t *rn = h->data;
+
+    fprintf(stderr, "sluice: %s, stopping (in-flight uploads get up to the shutdown timeout)\n",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_server_stop(rn->srv, on_stopped, rn);
+}
+
+int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
+{
+    uv_loop_t loop;
+    runner_t rn;
+    int r;
+
+    signal(SIGPIPE, SIG_IGN); /* required for sendfile (research/mhd-libuv.md §7) */
+    uv_loop_init(&loop);
+    r = sl_server_new(&loop, cfg, &rn.srv);
+    if (r < 0) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return r;
+    }
+    uv_signal_init(&loop, &rn.sigint);
+    uv_signal_init(&loop, &rn.sigterm);
+    rn.sigint.data = rn.sigterm.data = &rn;
+    uv_signal_start(&rn.sigint, on_signal, SIGINT);
+    uv_signal_start(&rn.sigterm, on_signal, SIGTERM);
+    if (ready != NULL)
+        ready(rn.srv, arg);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    sl_server_free(rn.srv); /* the last server of the loop: its handles close in the next run */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return uv_loop_close(&loop) == 0 ? 0 : UV_EBUSY;
+}
