@@ -126,6 +126,25 @@ static const char *const value_flags[] = {
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
+static int apply(sl_config_t *cfg, const char *a, const char *v);
+
+static int is_value_flag(const char *flag)
+{
+    size_t k;
+
+    for (k = 0; k < sizeof(value_flags) / sizeof(value_flags[0]); k++)
+        if (strcmp(flag, value_flags[k]) == 0)
+            return 1;
+    return 0;
+}
+
+int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value)
+{
+    if (!is_value_flag(flag))
+        return SL_ENOTFOUND;
+    return apply(cfg, flag, value) < 0 ? SL_EBADREQUEST : 0;
+}
+
 static int apply(sl_config_t *cfg, const char *a, const char *v)
 {
     uint64_t sz = 0;
@@ -209,13 +228,29 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
     return 0;
 }
 
+extern char **environ;
+
 int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
 {
-    int i;
+    int i, check = 0, r;
 
+    /* The file first, then the environment, then the flags (later wins). */
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0)
+            check = 1;
+        if (strcmp(argv[i], "--config") != 0)
+            continue;
+        if (i + 1 >= argc) {
+            snprintf(err, errlen, "option --config needs a value (see --help)");
+            return SL_EBADREQUEST;
+        }
+        if ((r = sl_config_load_file(cfg, argv[++i], err, errlen)) < 0)
+            return r;
+    }
+    if ((r = sl_config_apply_environ(cfg, environ, err, errlen)) < 0)
+        return r;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        size_t k;
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             sl_config_usage(stdout);
@@ -229,10 +264,13 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
             cfg->verbose = 1;
             continue;
         }
-        for (k = 0; k < sizeof(value_flags) / sizeof(value_flags[0]); k++)
-            if (strcmp(a, value_flags[k]) == 0)
-                break;
-        if (k == sizeof(value_flags) / sizeof(value_flags[0])) {
+        if (strcmp(a, "--check-config") == 0)
+            continue;
+        if (strcmp(a, "--config") == 0) {
+            i++; /* read above */
+            continue;
+        }
+        if (!is_value_flag(a)) {
             snprintf(err, errlen, "unknown option '%s' (see --help)", a);
             return SL_EBADREQUEST;
         }
@@ -240,11 +278,15 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
             snprintf(err, errlen, "option %s needs a value (see --help)", a);
             return SL_EBADREQUEST;
         }
-        if (apply(cfg, a, argv[i + 1]) < 0) {
+        if (sl__config_apply(cfg, a, argv[i + 1]) < 0) {
             snprintf(err, errlen, "invalid value '%s' for %s (see --help)", argv[i + 1], a);
             return SL_EBADREQUEST;
         }
         i++;
+    }
+    if (check) {
+        sl_config_print(cfg, stdout);
+        return 1;
     }
     return 0;
 }

@@ -213,6 +213,11 @@ void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
 
+/* config.c, config_file.c: one flag ("--max-size") or one key ("max-size"): 0, SL_ENOTFOUND
+ * (no such flag) or SL_EBADREQUEST (a bad value). */
+int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value);
+int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
+
 /* routes.c */
 int sl__method_of(const char *m);
 /* Transfer-Encoding and Content-Length of an upload: sets r->chunked, r->content_length; 0 or a

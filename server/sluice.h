@@ -65,9 +65,19 @@ typedef void (*sl_server_stop_cb)(sl_server_t *srv, void *arg);
 /* Fill `cfg` (borrowed) with the defaults above. */
 void sl_config_init(sl_config_t *cfg);
 
-/* Parse command-line flags into `cfg` (borrowed). Returns 0, 1 when --help or --version was
- * printed to stdout, or SL_EBADREQUEST with a one-line message in err[errlen]. */
+/* Parse command-line flags into `cfg` (borrowed), after --config FILE and SLUICE_* variables.
+ * Returns 0, 1 when --help, --version or --check-config printed to stdout, or SL_EBADREQUEST
+ * with a one-line message in err[errlen]. */
 int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Read a configuration file (key = value lines, keys are flags without "--") into cfg; then
+ * SLUICE_<FLAG> variables from envp (NULL-terminated; names that are no flag are ignored).
+ * Each returns 0 or SL_EBADREQUEST with a one-line message (file:line) in err. parse_args does
+ * both (--config FILE, then the environment, then the flags). */
+int sl_config_load_file(sl_config_t *cfg, const char *path, char *err, size_t errlen);
+int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t errlen);
+/* Print cfg as a configuration file to `file` (a FILE *). */
+void sl_config_print(const sl_config_t *cfg, void *file);
 
 /* Parse "512", "64K", "10M", "2G", "1T" (powers of 1024) into *out. Returns 0 or -1. */
 int sl_parse_size(const char *s, uint64_t *out);
