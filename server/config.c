@@ -36,6 +36,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->max_part_header = 8 << 10;
     cfg->tus_expire = 86400;
     cfg->hook_timeout = 10;
+    cfg->log_level = SL_LOG_INFO;
     cfg->hook_retries = 2;
     snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
@@ -123,6 +124,7 @@ static const char *const value_flags[] = {
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
     "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
     "--hook-exec",       "--hook-http",     "--hook-timeout",     "--hook-retries",
+    "--access-log",      "--log-level",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -183,6 +185,22 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
             return -1;
         snprintf(dst, cap, "%s", v);
         return 0;
+    }
+    if (strcmp(a, "--access-log") == 0) {
+        if (v[0] == '\0' || strlen(v) >= sizeof(cfg->access_log))
+            return -1;
+        snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", v);
+        return 0;
+    }
+    if (strcmp(a, "--log-level") == 0) {
+        static const char *levels[] = {"error", "warn", "info", "debug"};
+        int i;
+        for (i = 0; i < 4; i++)
+            if (strcmp(v, levels[i]) == 0) {
+                cfg->log_level = i;
+                return 0;
+            }
+        return -1;
     }
     if (strcmp(a, "--hook-timeout") == 0)
         return parse_uint(v, 1, 3600, &cfg->hook_timeout);
@@ -262,6 +280,7 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
         }
         if (strcmp(a, "--verbose") == 0) {
             cfg->verbose = 1;
+            cfg->log_level = SL_LOG_DEBUG;
             continue;
         }
         if (strcmp(a, "--check-config") == 0)

@@ -162,5 +162,9 @@ void sl_config_print(const sl_config_t *c, void *file)
         fprintf(f, "hook-http = %s\n", c->hook_http);
     fprintf(f, "hook-timeout = %u\n", c->hook_timeout);
     fprintf(f, "hook-retries = %u\n", c->hook_retries);
+    if (c->access_log[0] != '\0')
+        fprintf(f, "access-log = \"%s\"\n", c->access_log);
+    fprintf(f, "log-level = %s\n",
+            (const char *[]){"error", "warn", "info", "debug"}[c->log_level]);
     fprintf(f, "verbose = %s\n", c->verbose ? "true" : "false");
 }

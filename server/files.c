@@ -85,6 +85,7 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
         resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
         resp = MHD_create_response_from_fd_at_offset64(end - start + 1, j->fd, (int64_t)start);
+        r->bytes_out = r->method == M_HEAD ? 0 : end - start + 1;
         j->fd = -1; /* the response owns and closes it */
         if (pr == 1) {
             status = MHD_HTTP_PARTIAL_CONTENT;

@@ -234,5 +234,6 @@ enum MHD_Result sl__host_route(sl_req_t *r, const char *method)
         MHD_destroy_response(r->resp);
     r->resp = resp;
     r->status = status;
+    r->bytes_out = len;
     return sl__queue(r);
 }

@@ -225,6 +225,7 @@ static void on_tick(uv_timer_t *h)
         }
     }
     sl__tus_tick(srv, now);
+    sl__metrics_tick(srv);
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
      * (its client may still hold the connection, waiting to send a body nobody reads). */
     if (srv->stopping && !srv->closing &&
@@ -288,16 +289,23 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
 
     srv->loop = loop;
     srv->cfg = *cfg;
+    srv->access_fd = -1;
     if (mount_prefix(cfg->mount, srv->prefix, sizeof(srv->prefix)) < 0) {
         free(srv);
         return UV_EINVAL;
     }
+    if ((r = sl__log_open(srv)) < 0) {
+        free(srv);
+        return r;
+    }
     r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
     if (r < 0) {
+        sl__log_close(srv);
         free(srv);
         return r;
     }
     sl_budget_set(cfg->buffer_budget);
+    sl__metrics_init(srv);
     *out = srv;
     return 0;
 }
@@ -351,6 +359,7 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
                                 MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         sl_store_close(&srv->store);
+        sl__log_close(srv);
         free(srv);
         return UV_EADDRINUSE;
     }
@@ -430,6 +439,7 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
 
 void sl_server_free(sl_server_t *srv)
 {
+    sl__log_close(srv);
     loop_ref(srv->loop, -1);
     free(srv);
 }

@@ -20,6 +20,30 @@
 
 typedef struct sl_req_s sl_req_t;
 
+/* --- metrics (metrics.c) --- */
+#define SL_METRICS_BUCKETS 12
+enum {
+    SL_FAIL_GONE,
+    SL_FAIL_TOOLARGE,
+    SL_FAIL_CHECKSUM,
+    SL_FAIL_NOSPACE,
+    SL_FAIL_IDLE,
+    SL_FAIL_SHUTDOWN,
+    SL_FAIL_BADREQUEST,
+    SL_FAIL_OTHER,
+    SL_FAIL_NREASONS
+};
+/* One worker's figures (in shared memory with --workers). */
+typedef struct sl_metrics_s {
+    uint64_t started, committed, failed[SL_FAIL_NREASONS];
+    uint64_t bytes_received, bytes_committed, requests, restarts;
+    int64_t in_flight, suspended, connections, buffer_bytes, pid;
+    uint64_t commit_buckets[SL_METRICS_BUCKETS], commit_count;
+    double commit_sum;
+    uint64_t flush_buckets[SL_METRICS_BUCKETS], flush_count;
+    double flush_sum;
+} sl_metrics_t;
+
 /* src_http: the readable at the head of an upload chain, fed by the access handler. */
 typedef struct sl_src_http_s {
     sl_stream_t s;
@@ -140,7 +164,16 @@ enum {
     PH_DONE,      /* response queued */
 };
 
-enum { ROUTE_NONE, ROUTE_FILE, ROUTE_FILES, ROUTE_HEALTH, ROUTE_TUS, ROUTE_TUS_ID, ROUTE_HOST };
+enum {
+    ROUTE_NONE,
+    ROUTE_FILE,
+    ROUTE_FILES,
+    ROUTE_HEALTH,
+    ROUTE_TUS,
+    ROUTE_TUS_ID,
+    ROUTE_HOST,
+    ROUTE_METRICS
+};
 enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
 
 struct sl_req_s {
@@ -171,6 +204,11 @@ struct sl_req_s {
     uint64_t received;      /* body bytes received */
     uint64_t progress_sent; /* `received` at the last on_progress */
     void *user_data;        /* from on_request */
+    uint64_t t0;            /* uv_hrtime at the first call */
+    uint64_t bytes_out;     /* the answer's body size */
+    unsigned sent_status;   /* the status queued, 0 if none */
+    const char *err_name;   /* the error code's name of an error answer (static) */
+    uint64_t eof_ns;        /* uv_hrtime when the body ended (commit latency) */
     sl_hook_req_t *hook;    /* a pending on_request decision */
     sl_store_job_t job;
     sl_budget_waiter_t budget_wait;
@@ -202,6 +240,11 @@ struct sl_server_s {
     void *route_arg;
     char prefix[256];                  /* the mount without its last '/': "" or "/api/upload" */
     struct sockaddr_storage hook_addr; /* --hook-http, resolved at start */
+    int access_fd;                     /* --access-log, -1 if off */
+    sl_metrics_t *m, *slots;           /* this worker's slot; all of them (nslots) */
+    int nslots;
+    sl_metrics_t own_slot; /* the slot of a server without workers */
+    int worker;            /* this process's worker number (0 alone) */
     char hook_host[256], hook_path[1024];
     size_t tus_jobs; /* expiry sweep work in flight (the stop waits for it) */
     uint64_t tus_next_sweep;
@@ -294,6 +337,21 @@ void sl__hook_complete(sl_req_t *r, const char *name, const char *sha256, uint32
                        uint64_t size, const char *metadata, char **json);
 void sl__hook_abort(sl_req_t *r, int reason);
 enum MHD_Result sl__host_route(sl_req_t *r, const char *method);
+/* metrics.c */
+int sl__fail_reason(int err);
+void sl__metrics_observe(uint64_t *buckets, uint64_t *count, double *sum, double seconds);
+void sl__metrics_init(sl_server_t *srv);
+void sl__metrics_tick(sl_server_t *srv);
+/* The /metrics text, returned owned (free), and its length. */
+char *sl__metrics_render(sl_server_t *srv, size_t *len);
+
+/* log.c: the access log (open, close, one line at completion) and the diagnostic log. */
+int sl__log_open(sl_server_t *srv);
+void sl__log_close(sl_server_t *srv);
+void sl__access_log(sl_req_t *r, int aborted);
+void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* hook_cmd.c: --hook-exec / --hook-http as hooks (0, or a code for a bad URL). */
 int sl__hook_cmd_install(sl_server_t *srv);
 /* An upload's first call once validated (and allowed): the preflight or the chain. */

@@ -70,6 +70,7 @@ void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     set_resp(r, status, resp);
+    r->bytes_out = len;
 }
 
 void sl__respond_error(sl_req_t *r, int err)
@@ -80,6 +81,7 @@ void sl__respond_error(sl_req_t *r, int err)
 
     if (err == SL_EEXISTS && r->create_only)
         status = MHD_HTTP_CONFLICT;
+    r->err_name = sl_err_name(err);
     n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"}\n",
                  sl_strerror(err), status, sl_err_name(err));
     sl__respond_json(r, status, body, (size_t)n);
@@ -99,6 +101,7 @@ enum MHD_Result sl__queue(sl_req_t *r)
     if (r->srv->draining)
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
     sl__cors_headers(r); /* and Tus-Resumable under /uploads/ */
+    r->sent_status = r->status;
     ret = MHD_queue_response(r->conn, r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;

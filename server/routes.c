@@ -98,6 +98,10 @@ static int route(sl_req_t *r, const char *url)
         url = "/";
     r->path = url;
     len = strlen(url);
+    if (strcmp(url, "/metrics") == 0) {
+        r->route = ROUTE_METRICS;
+        return 0;
+    }
     if (strcmp(url, "/healthz") == 0) {
         r->route = ROUTE_HEALTH;
         return 0;
@@ -317,6 +321,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         r->refs = 1;
         r->job.fd = -1;
         r->last_progress = uv_now(srv->loop);
+        r->t0 = uv_hrtime();
         r->next = srv->reqs;
         if (srv->reqs != NULL)
             srv->reqs->prev = r;
@@ -362,6 +367,16 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
             sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
             return sl__queue(r);
         }
+        if (r->route == ROUTE_METRICS) {
+            size_t len;
+            char *text = sl__metrics_render(r->srv, &len);
+            sl__respond_json(r, MHD_HTTP_OK, text, len);
+            MHD_del_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    "text/plain; version=0.0.4; charset=utf-8");
+            free(text);
+            return sl__queue(r);
+        }
         if (r->route == ROUTE_HEALTH) {
             static const char ok[] = "{\"status\":\"ok\"}\n";
             sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);
@@ -381,10 +396,11 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
     (void)cls;
     (void)conn;
-    (void)toe;
     if (r == NULL)
         return;
     *con_cls = NULL;
+    sl__access_log(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    r->srv->m->requests++;
     r->gone = 1;
     r->suspended = 0;
     sl_budget_cancel(&r->budget_wait);

@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 typedef struct runner_s {
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1;
     sl_server_t *srv;
 } runner_t;
 
@@ -22,6 +22,15 @@ static void on_stopped(sl_server_t *srv, void *arg)
     (void)srv;
     uv_close((uv_handle_t *)&rn->sigint, NULL);
     uv_close((uv_handle_t *)&rn->sigterm, NULL);
+    uv_close((uv_handle_t *)&rn->sigusr1, NULL);
+}
+
+static void on_usr1(uv_signal_t *h, int signum)
+{
+    runner_t *rn = h->data;
+
+    (void)signum;
+    sl_server_reopen_logs(rn->srv); /* logrotate moved the file */
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -52,6 +61,9 @@ int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), v
     rn.sigint.data = rn.sigterm.data = &rn;
     uv_signal_start(&rn.sigint, on_signal, SIGINT);
     uv_signal_start(&rn.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&loop, &rn.sigusr1);
+    rn.sigusr1.data = &rn;
+    uv_signal_start(&rn.sigusr1, on_usr1, SIGUSR1);
     if (ready != NULL)
         ready(rn.srv, arg);
     uv_run(&loop, UV_RUN_DEFAULT);

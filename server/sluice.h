@@ -28,6 +28,8 @@
 
 #define SL_VERSION "0.1.0"
 
+enum { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
+
 typedef struct sl_config_s {
     char host[256];            /* --listen HOST (default 127.0.0.1) */
     unsigned port;             /* --listen :PORT (default 8080; 0 = ephemeral) */
@@ -56,7 +58,9 @@ typedef struct sl_config_s {
     char hook_http[1024];      /* --hook-http URL: POST each event as JSON, "" = none */
     unsigned hook_timeout;     /* --hook-timeout seconds per hook call (10) */
     unsigned hook_retries;     /* --hook-retries more tries of a failed --hook-http call (2) */
-    int verbose;               /* --verbose: libmicrohttpd diagnostics to stderr */
+    char access_log[4096]; /* --access-log FILE: a JSON line per request ("-": stderr; "" off) */
+    int log_level;         /* --log-level error|warn|info|debug (SL_LOG_*, default info) */
+    int verbose;           /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 
 typedef struct sl_server_s sl_server_t;
@@ -115,6 +119,10 @@ int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), v
 /* Free a stopped server (the last one of a loop also releases what libsluice keeps per loop, so
  * uv_loop_close can return 0 once the loop has run its close callbacks). */
 void sl_server_free(sl_server_t *srv);
+
+/* Reopen the access log (after logrotate moved it: the binary does it on SIGUSR1). 0 or a
+ * negative code (the old file stays in use then). */
+int sl_server_reopen_logs(sl_server_t *srv);
 
 /* A static message for a negative code returned by any sl_ function. */
 const char *sl_strerror(int err);

@@ -143,6 +143,8 @@ static void on_recorded(sl_tus_job_t *job)
         if (status == 0)
             status = job->status;
     } else if (r->tr->committing && u->info.file != NULL) {
+        r->srv->m->committed++;
+        r->srv->m->bytes_committed += u->info.offset;
         sl__hook_complete(r, u->info.file, NULL, 0, u->info.offset, u->info.metadata, NULL);
     }
     if (!r->gone) {
@@ -191,6 +193,7 @@ static void patch_finish(sl_tus_t *u)
         record(r, u, 0); /* the sink flushed them */
         return;
     }
+    r->srv->m->failed[sl__fail_reason(t->status)]++;
     /* A PATCH that failed (past the length, a checksum mismatch, a full disk) counts nothing:
      * the next append cuts its bytes, and a length it brought is forgotten. */
     u->info.length = t->prev_length;
@@ -256,6 +259,7 @@ int sl__tus_body_start(sl_req_t *r)
     up->running = 1;
     r->refs++;
     r->phase = PH_BODY;
+    srv->m->started++;
     if (u->wait_head != NULL)
         sl__tus_release(u); /* someone came for the upload while this one was starting */
     return 0;

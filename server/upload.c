@@ -73,13 +73,21 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     char *extra = NULL; /* on_complete's JSON members */
 
     up->running = 0;
-    if (status < 0)
+    if (status < 0) {
+        r->srv->m->failed[sl__fail_reason(status)]++;
         sl__hook_abort(r, status);
-    else if (r->boundary[0] != '\0')
-        sl_form_completed(up->form); /* on_complete for each file */
-    else
-        sl__hook_complete(r, r->name, up->digest.sha256_hex, up->digest.crc32, up->digest.size,
-                          NULL, &extra);
+    } else {
+        sl_metrics_t *m = r->srv->m;
+        m->committed++;
+        m->bytes_committed += r->boundary[0] != '\0' ? r->received : up->digest.size;
+        sl__metrics_observe(m->commit_buckets, &m->commit_count, &m->commit_sum,
+                            (double)(uv_hrtime() - r->eof_ns) / 1e9);
+        if (r->boundary[0] != '\0')
+            sl_form_completed(up->form); /* on_complete for each file */
+        else
+            sl__hook_complete(r, r->name, up->digest.sha256_hex, up->digest.crc32, up->digest.size,
+                              NULL, &extra);
+    }
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
             size_t len;
@@ -168,6 +176,7 @@ Run:
     up->running = 1;
     r->refs++;
     r->phase = PH_BODY;
+    srv->m->started++;
     return 0;
 }
 
@@ -186,6 +195,7 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
     }
     sl__src_http_push(&up->src, data, *size);
     r->received += *size;
+    r->srv->m->bytes_received += *size;
     *size = 0; /* always consume everything (rule 4) */
     return MHD_YES;
 }
@@ -196,6 +206,7 @@ enum MHD_Result sl__upload_end(sl_req_t *r)
     int ended = up->eof, err;
 
     up->eof = 1;
+    r->eof_ns = uv_hrtime();
     if (!up->running && r->resp == NULL && r->tr != NULL) {
         r->phase = PH_WAIT; /* a resumable upload records its offset first: it answers then */
         sl__req_suspend(r);

@@ -36,8 +36,11 @@ static void batch_work(uv_work_t *w)
 
     /* Alone, a file is flushed by itself (fdatasync, then the directories after the rename): a
      * lone small file never waits for a large upload's dirty pages. Together, one syncfs. */
+    uint64_t t0 = uv_hrtime();
+
     if (st->durable && (alone ? fdatasync(st->batch->fd) : syncfs(st->root_fd)) < 0)
         flushed = -errno;
+    st->flush_s = (double)(uv_hrtime() - t0) / 1e9;
     for (c = st->batch; c != NULL; c = c->next) {
         struct stat sb;
         c->renamed = 0;
@@ -70,6 +73,8 @@ static void batch_done(uv_work_t *w, int status)
 
     st->batch = NULL;
     st->batches++;
+    if (st->durable && st->on_flush != NULL)
+        st->on_flush(st->flush_arg, st->flush_s);
     for (; c != NULL; c = next) {
         next = c->next;
         if (status < 0 && c->err == 0)

@@ -34,6 +34,9 @@ typedef struct sl_store_s {
     sl_commit_t *commit_head, **commit_tail, *batch;
     uv_work_t commit_work;
     uint64_t batches; /* batches run: fewer than commits when they were grouped */
+    void (*on_flush)(void *arg, double seconds); /* each batch's flush time, durable mode */
+    void *flush_arg;
+    double flush_s; /* written by the batch job */
 } sl_store_t;
 
 /* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
