@@ -17,10 +17,12 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,20 +50,22 @@ typedef struct call_s {
 
 static void json_str(char **p, size_t *left, const char *key, const char *v)
 {
-    char esc[3 * SL_NAME_MAX + 64];
+    size_t cap = 6 * strlen(v != NULL ? v : "") + 1; /* \u00XX for every byte at most */
+    char *esc = sl_xmalloc(cap);
     int n;
 
-    sl__json_escape(v != NULL ? v : "", esc, sizeof(esc));
+    sl__json_escape(v != NULL ? v : "", esc, cap);
     n = snprintf(*p, *left, ",\"%s\":\"%s\"", key, esc);
     if (n > 0 && (size_t)n < *left) {
         *p += n;
         *left -= (size_t)n;
     }
+    free(esc);
 }
 
 static char *event_json(const char *event, const sl_event_t *e, size_t *len)
 {
-    size_t cap = 4 * SL_NAME_MAX + SL_TUS_METADATA_MAX * 2 + 1024, left;
+    size_t cap = 20 * SL_NAME_MAX + SL_TUS_METADATA_MAX * 6 + 1024, left;
     char *out = sl_xmalloc(cap), *p = out;
     int n = snprintf(out, cap, "{\"event\":\"%s\",\"length\":%llu,\"bytes\":%llu", event,
                      (unsigned long long)e->length, (unsigned long long)e->bytes);
@@ -85,6 +89,54 @@ static char *event_json(const char *event, const sl_event_t *e, size_t *len)
     snprintf(p, left, "}\n");
     *len = strlen(out);
     return out;
+}
+
+/* The top-level "name" string of a JSON object in s, unescaped into out[cap]; 0 if found. */
+static int json_name(const char *s, char *out, size_t cap)
+{
+    int depth = 0, want = 0;
+    size_t o = 0;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    if (*s != '{')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s == '{' || *s == '[') {
+            depth++;
+        } else if (*s == '}' || *s == ']') {
+            depth--;
+        } else if (*s == '"') {
+            const char *start = ++s;
+            int is_key;
+            while (*s != '\0' && *s != '"')
+                s += *s == '\\' && s[1] != '\0' ? 2 : 1;
+            if (*s == '\0')
+                return -1;
+            if (want) { /* the value of "name" */
+                for (; start < s && o + 1 < cap; start++)
+                    out[o++] = *start == '\\' ? *++start : *start;
+                out[o] = '\0';
+                return 0;
+            }
+            is_key = depth == 1 && (size_t)(s - start) == 4 && memcmp(start, "name", 4) == 0;
+            if (is_key) {
+                const char *q = s + 1;
+                while (*q == ' ' || *q == '\t')
+                    q++;
+                if (*q == ':') {
+                    q++;
+                    while (*q == ' ' || *q == '\t')
+                        q++;
+                    if (*q != '"')
+                        return -1; /* null, a number: no rename */
+                    want = 1;
+                    s = q - 1;
+                }
+            }
+        }
+    }
+    return -1;
 }
 
 /* --- the outcome --------------------------------------------------------------------------------
@@ -111,19 +163,15 @@ static void finish(call_t *c, int allow, unsigned status)
     if (c->h != NULL) {
         c->out[c->out_len] = '\0';
         if (allow) {
-            const char *v = c->out;
+            name[0] = '\0';
             if (c->srv->cfg.hook_http[0] != '\0') { /* {"name": "..."} */
-                const char *k = strstr(c->out, "\"name\"");
-                v = "";
-                if (k != NULL && (k = strchr(k + 6, '"')) != NULL) {
-                    v = k + 1;
-                    if ((nl = strchr(k + 1, '"')) != NULL)
-                        *nl = '\0';
-                }
-            } else if ((nl = strchr(c->out, '\n')) != NULL) {
-                *nl = '\0';
+                if (json_name(c->out, name, sizeof(name)) < 0)
+                    name[0] = '\0';
+            } else {
+                if ((nl = strchr(c->out, '\n')) != NULL)
+                    *nl = '\0';
+                snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, c->out);
             }
-            snprintf(name, sizeof(name), "%.*s", (int)sizeof(name) - 1, v);
             sl_hook_allow(c->h, name[0] != '\0' ? name : NULL, NULL);
         } else {
             if ((nl = strchr(c->out, '\n')) != NULL)
@@ -178,12 +226,25 @@ static void on_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+static void on_grace(uv_timer_t *t)
+{
+    call_t *c = t->data;
+
+    if (!c->eof) { /* a grandchild holds stdout: the answer is what came so far */
+        uv_read_stop((uv_stream_t *)&c->outp);
+        c->eof = 1;
+        exec_done(c);
+    }
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int signum)
 {
     call_t *c = p->data;
 
     c->exited = 1;
     c->exit_ok = status == 0 && signum == 0;
+    if (!c->eof)
+        uv_timer_start(&c->timer, on_grace, 200, 0);
     exec_done(c);
 }
 
@@ -212,10 +273,17 @@ static int run_exec(call_t *c, const char *event)
     uv_stdio_container_t io[3];
     uv_buf_t b = uv_buf_init(c->json, (unsigned)c->json_len);
     struct stat sb;
+    int st;
 
     snprintf(path, sizeof(path), "%s/%s", c->srv->cfg.hook_exec, event);
-    if (stat(path, &sb) < 0 || !(sb.st_mode & S_IXUSR))
+    if ((st = stat(path, &sb)) < 0 && errno == ENOENT)
         return -1; /* no program for this event */
+    if (st < 0 || !S_ISREG(sb.st_mode) || access(path, X_OK) < 0) {
+        finish(c, 0, 503); /* there, but not a program we can run: refuse, never wave through */
+        sl__log(c->srv, SL_LOG_ERROR, "hook %s is not an executable file", path);
+        uv_close((uv_handle_t *)&c->timer, call_free);
+        return 0;
+    }
     memset(&opt, 0, sizeof(opt));
     args[0] = path;
     args[1] = NULL;
@@ -236,11 +304,11 @@ static int run_exec(call_t *c, const char *event)
     opt.flags = UV_PROCESS_DETACHED; /* its own process group: a timeout kills all of it */
     c->closes = 3;
     if (uv_spawn(c->srv->loop, &c->proc, &opt) < 0) {
-        c->closes = 0;
-        uv_close((uv_handle_t *)&c->in, NULL);
-        uv_close((uv_handle_t *)&c->outp, NULL);
         finish(c, 0, 503);
-        return 0; /* freed through the timer below */
+        uv_close((uv_handle_t *)&c->proc, closed_one); /* libuv registered it anyway */
+        uv_close((uv_handle_t *)&c->in, closed_one);
+        uv_close((uv_handle_t *)&c->outp, closed_one); /* the last one closes the timer */
+        return 0;
     }
     uv_read_start((uv_stream_t *)&c->outp, on_out_alloc, on_out_read);
     c->wreq.data = c;
@@ -290,10 +358,15 @@ static void on_http_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n > 0)
         c->out_len += (size_t)n;
     c->out[c->out_len] = '\0';
-    if (n >= 0 && c->out_len < OUT_MAX - 1)
-        return;
-    c->status = strncmp(c->out, "HTTP/1.", 7) == 0 ? (unsigned)atoi(c->out + 9) : 0;
     body = strstr(c->out, "\r\n\r\n");
+    if (n >= 0 && c->out_len < OUT_MAX - 1) {
+        const char *cl = body != NULL ? strcasestr(c->out, "\r\nContent-Length:") : NULL;
+        if (cl == NULL || cl > body ||
+            c->out_len < (size_t)(body + 4 - c->out) + strtoull(cl + 17, NULL, 10))
+            return; /* more to come (or the close ends it) */
+    }
+    c->status =
+        c->out_len > 12 && strncmp(c->out, "HTTP/1.", 7) == 0 ? (unsigned)atoi(c->out + 9) : 0;
     if (body != NULL) { /* keep only the body: the rename and the message come from it */
         memmove(c->out, body + 4, strlen(body + 4) + 1);
         c->out_len = strlen(c->out);
@@ -376,10 +449,7 @@ static void call(sl_server_t *srv, const char *event, const sl_event_t *e, sl_ho
         if (h != NULL)
             sl_hook_allow(h, NULL, NULL);
         uv_close((uv_handle_t *)&c->timer, call_free);
-        return;
     }
-    if (c->closes == 0) /* could not start: already decided */
-        uv_close((uv_handle_t *)&c->timer, call_free);
 }
 
 static void on_request(sl_hook_req_t *h, void *arg)
@@ -403,39 +473,52 @@ static void on_abort(const sl_event_t *e, void *arg)
     call(arg, "abort", e, NULL);
 }
 
-int sl__hook_cmd_install(sl_server_t *srv)
+int sl__hook_cmd_resolve(sl_server_t *srv)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    const char *url = srv->cfg.hook_http, *p, *slash, *hend, *colon = NULL;
+    char host[256], port[8] = "80";
+
+    if (url[0] == '\0')
+        return 0;
+    if (strncmp(url, "http://", 7) != 0)
+        return UV_EINVAL;
+    p = url + 7;
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        slash = p + strlen(p);
+    if (*p == '[') { /* [v6]:port */
+        hend = memchr(p, ']', (size_t)(slash - p));
+        if (hend == NULL)
+            return UV_EINVAL;
+        snprintf(host, sizeof(host), "%.*s", (int)(hend - p - 1), p + 1);
+        if (hend[1] == ':')
+            colon = hend + 1;
+    } else {
+        colon = memchr(p, ':', (size_t)(slash - p));
+        hend = colon != NULL ? colon : slash;
+        snprintf(host, sizeof(host), "%.*s", (int)(hend - p), p);
+    }
+    if (colon != NULL)
+        snprintf(port, sizeof(port), "%.*s", (int)(slash - colon - 1), colon + 1);
+    if (host[0] == '\0' || memchr(p, '@', (size_t)(slash - p)) != NULL)
+        return UV_EINVAL;
+    snprintf(srv->hook_host, sizeof(srv->hook_host), "%.*s", (int)(slash - p), p);
+    snprintf(srv->hook_path, sizeof(srv->hook_path), "%s", *slash ? slash : "/");
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+        return UV_EAI_NONAME; /* resolved once, at start */
+    memcpy(&srv->hook_addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+void sl__hook_cmd_install(sl_server_t *srv)
 {
     sl_hooks_t hooks = {0};
-    const sl_config_t *cfg = &srv->cfg;
 
-    if (cfg->hook_exec[0] == '\0' && cfg->hook_http[0] == '\0')
-        return 0;
-    if (cfg->hook_http[0] != '\0') {
-        struct addrinfo hints = {0}, *res = NULL;
-        char host[256], port[8] = "80";
-        const char *p = cfg->hook_http + 7, *slash, *colon;
-        if (strncmp(cfg->hook_http, "http://", 7) != 0)
-            return UV_EINVAL;
-        slash = strchr(p, '/');
-        colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
-        snprintf(host, sizeof(host), "%.*s",
-                 (int)((colon   ? colon
-                        : slash ? slash
-                                : p + strlen(p)) -
-                       p),
-                 p);
-        if (colon != NULL)
-            snprintf(port, sizeof(port), "%.*s",
-                     (int)((slash ? slash : colon + strlen(colon)) - colon - 1), colon + 1);
-        snprintf(srv->hook_host, sizeof(srv->hook_host), "%.*s",
-                 (int)((slash ? slash : p + strlen(p)) - p), p);
-        snprintf(srv->hook_path, sizeof(srv->hook_path), "%s", slash ? slash : "/");
-        hints.ai_socktype = SOCK_STREAM;
-        if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
-            return UV_EAI_NONAME; /* resolved once, at start */
-        memcpy(&srv->hook_addr, res->ai_addr, res->ai_addrlen);
-        freeaddrinfo(res);
-    }
+    if (srv->cfg.hook_exec[0] == '\0' && srv->cfg.hook_http[0] == '\0')
+        return;
     hooks.on_request = on_request;
     hooks.on_progress = on_progress;
     hooks.progress_ms = 1000;
@@ -443,5 +526,4 @@ int sl__hook_cmd_install(sl_server_t *srv)
     hooks.on_abort = on_abort;
     hooks.arg = srv;
     sl_server_set_hooks(srv, &hooks);
-    return 0;
 }

@@ -52,6 +52,15 @@ void sl__event_init(sl_req_t *r, sl_event_t *ev, char remote[64])
     ev->name = r->name;
     ev->remote = remote;
     ev->length = r->chunked ? 0 : r->content_length;
+    if (!r->gone && ev->length == 0) { /* before the framing was read: from the headers */
+        const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upload-Length");
+        if (v == NULL)
+            v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
+        ev->length = v != NULL ? strtoull(v, NULL, 10) : 0;
+    }
+    if (!r->gone && (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID))
+        ev->metadata = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upload-Metadata");
     ev->bytes = r->received;
     ev->user_data = r->user_data;
 }
@@ -72,10 +81,14 @@ static void decided(void *arg)
                          msg, h->status);
             sl__respond_json(r, h->status, body, (size_t)n);
         } else if (h->rename != NULL) {
-            if (sl_name_check(h->rename) == 0)
+            if (sl_name_check(h->rename) == 0) {
                 snprintf(r->name, sizeof(r->name), "%s", h->rename);
-            else
-                sl__respond_error(r, SL_EBADNAME); /* the host's name, not the client's */
+                r->renamed = 1;
+            } else {
+                static const char bad[] = "{\"error\":\"the hook gave an invalid name\","
+                                          "\"status\":500,\"code\":\"hook\"}\n";
+                sl__respond_json(r, 500, bad, sizeof(bad) - 1); /* the host's fault */
+            }
         }
         if (h->allow)
             r->user_data = h->user_data;

@@ -113,6 +113,8 @@ void sl__req_unref(sl_req_t *r)
     if (r->next != NULL)
         r->next->prev = r->prev;
     srv->nreqs--;
+    if (srv->closing && srv->nreqs == 0)
+        sl_store_close(&srv->store); /* the stop left it open for the last request's job */
     sl_budget_cancel(&r->budget_wait);
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
@@ -121,20 +123,27 @@ void sl__req_unref(sl_req_t *r)
     free(r->job.json);
     if (r->tr != NULL)
         sl__tus_free(r);
+    free((char *)r->url);
     if (r->up != NULL && r->up->form != NULL) {
         sl_form_free(r->up->form);
         free(r->up->form);
     }
     free(r->up);
     free(r);
+    sl__server_maybe_free(srv); /* sl_server_free came before this last request ended */
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     sl_server_t *srv = h->data;
 
-    if (--srv->handles_open == 0 && srv->stop_cb != NULL)
-        srv->stop_cb(srv, srv->stop_arg);
+    if (--srv->handles_open > 0)
+        return;
+    srv->closed = 1;
+    if (srv->stop_cb != NULL)
+        srv->stop_cb(srv, srv->stop_arg); /* it may free the server: nothing after this */
+    else
+        sl__server_maybe_free(srv);
 }
 
 static void close_handles(sl_server_t *srv)
@@ -294,7 +303,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return UV_EINVAL;
     }
-    if ((r = sl__log_open(srv)) < 0) {
+    if ((r = sl__hook_cmd_resolve(srv)) < 0 || (r = sl__log_open(srv)) < 0) {
         free(srv);
         return r;
     }
@@ -310,7 +319,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
     return 0;
 }
 
-static int server_start(sl_server_t *srv)
+static void server_start(sl_server_t *srv)
 {
     uv_timer_init(srv->loop, &srv->timer);
     uv_idle_init(srv->loop, &srv->idle);
@@ -319,7 +328,7 @@ static int server_start(sl_server_t *srv)
     srv->progress.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, 1000, 1000);
     loop_ref(srv->loop, 1);
-    return sl__hook_cmd_install(srv);
+    sl__hook_cmd_install(srv);
 }
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
@@ -363,11 +372,7 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
         free(srv);
         return UV_EADDRINUSE;
     }
-    if ((r = server_start(srv)) < 0) {
-        fprintf(stderr, "sluice: --hook-http: cannot resolve %s\n", cfg->hook_http);
-        *out = srv; /* started: the caller stops and frees it */
-        return r;
-    }
+    server_start(srv);
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? info->port : cfg->port;
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -389,7 +394,8 @@ int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void 
         return r;
     (*out)->kick = kick;
     (*out)->kick_arg = arg;
-    return server_start(*out);
+    server_start(*out);
+    return 0;
 }
 
 int sl_server_handle(sl_server_t *srv, struct MHD_Connection *conn, const char *url,
@@ -437,9 +443,20 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
     uv_timer_start(&srv->tick, on_tick, 0, 100);
 }
 
-void sl_server_free(sl_server_t *srv)
+/* Free a server once it was asked to and nothing refers to it any more: its handles closed,
+ * no request left (a pending on_request decision, a commit job), no tus job. */
+void sl__server_maybe_free(sl_server_t *srv)
 {
+    if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed)
+        return;
+    sl_store_close(&srv->store);
     sl__log_close(srv);
     loop_ref(srv->loop, -1);
     free(srv);
+}
+
+void sl_server_free(sl_server_t *srv)
+{
+    srv->free_requested = 1;
+    sl__server_maybe_free(srv);
 }

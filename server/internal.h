@@ -200,10 +200,11 @@ struct sl_req_s {
     unsigned status;
     sl_upload_t *up;
     sl_tus_req_t *tr;       /* requests under /uploads/ only (owned) */
-    const char *url, *path; /* from libmicrohttpd (valid for the request); path: below the mount */
+    const char *url, *path; /* url: a copy (owned); path: in it, below the mount */
     uint64_t received;      /* body bytes received */
     uint64_t progress_sent; /* `received` at the last on_progress */
     void *user_data;        /* from on_request */
+    int renamed;            /* on_request gave the name */
     uint64_t t0;            /* uv_hrtime at the first call */
     uint64_t bytes_out;     /* the answer's body size */
     unsigned sent_status;   /* the status queued, 0 if none */
@@ -228,7 +229,8 @@ struct sl_server_s {
     sl_req_t *reqs; /* live requests */
     size_t nreqs;
     int draining, stopping, closing, handles_open, has_poll;
-    void (*kick)(void *arg); /* attached to the host's daemon: run it soon */
+    int closed, free_requested; /* handles all closed; sl_server_free was called */
+    void (*kick)(void *arg);    /* attached to the host's daemon: run it soon */
     void *kick_arg;
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;
@@ -255,6 +257,7 @@ void sl__http_kick(sl_server_t *srv);
 void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
+void sl__server_maybe_free(sl_server_t *srv);
 
 /* config.c, config_file.c: one flag ("--max-size") or one key ("max-size"): 0, SL_ENOTFOUND
  * (no such flag) or SL_EBADREQUEST (a bad value). */
@@ -352,12 +355,12 @@ void sl__access_log(sl_req_t *r, int aborted);
 void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* hook_cmd.c: --hook-exec / --hook-http as hooks (0, or a code for a bad URL). */
-int sl__hook_cmd_install(sl_server_t *srv);
+/* hook_cmd.c: resolve --hook-http (0, or a code for a bad URL: before anything starts), then
+ * install --hook-exec / --hook-http as hooks. */
+int sl__hook_cmd_resolve(sl_server_t *srv);
+void sl__hook_cmd_install(sl_server_t *srv);
 /* An upload's first call once validated (and allowed): the preflight or the chain. */
 enum MHD_Result sl__upload_begin(sl_req_t *r);
-/* tus: the first call goes on after on_request allowed a creation. */
-enum MHD_Result sl__tus_after_hook(sl_req_t *r);
 
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);

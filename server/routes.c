@@ -88,7 +88,8 @@ static int route(sl_req_t *r, const char *url)
     const char *prefix = r->srv->prefix;
     size_t plen = strlen(prefix), len;
 
-    r->url = url;
+    r->url = sl_xstrdup(url); /* hooks and the access log may need it after the connection */
+    url = r->url;
     if (plen > 0 && (strncmp(url, prefix, plen) != 0 || (url[plen] != '/' && url[plen] != '\0'))) {
         r->route = ROUTE_HOST; /* outside the mount: the host's */
         return 0;
@@ -208,7 +209,7 @@ static int validate_upload(sl_req_t *r)
             if (err < 0 || (err = sl_name_check(r->name)) < 0)
                 return err;
             r->create_only = 1;
-        } else {
+        } else if (!r->renamed) {
             sl_name_random(r->name);
         }
     }
@@ -251,26 +252,15 @@ enum MHD_Result sl__upload_begin(sl_req_t *r)
     return sl__queue(r); /* first call: no 100 Continue, no body read */
 }
 
-static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method)
+/* Everything the first call decides after on_request allowed it (or without hooks). */
+static enum MHD_Result first_call_rest(sl_req_t *r)
 {
-    int err;
-    const char *te;
+    static const char *methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
+    int err = 0;
 
-    r->method = sl__method_of(method);
-    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    r->has_body =
-        te != NULL || (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
-    err = route(r, url);
-    if (err == 0) {
-        int bad = 0;
-        MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, nul_cb, &bad);
-        if (bad)
-            err = SL_EBADREQUEST;
-    }
-    if (err == 0 && (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID))
-        return sl__tus_first(r, method);
-    if (err == 0 && r->route == ROUTE_HOST && r->srv->route_fn == NULL)
+    if (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID)
+        return sl__tus_first(r, r->method < M_OTHER ? methods[r->method] : "");
+    if (r->route == ROUTE_HOST && r->srv->route_fn == NULL)
         err = SL_ENOTFOUND; /* nobody serves it: refused before any body */
     if (err == 0 && r->route == ROUTE_HOST) {
         r->phase = PH_NOBODY; /* the host's route answers from the final call; a body is dropped */
@@ -291,11 +281,8 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
             err = SL_ESHUTDOWN;
         else if (upload)
             err = validate_upload(r);
-        if (err == 0 && upload) {
-            if (sl__hook_request(r))
-                return MHD_YES; /* on_request decides; the handler goes on from PH_HOOK */
+        if (err == 0 && upload)
             return sl__upload_begin(r);
-        }
     }
     if (err < 0) {
         sl__respond_error(r, err);
@@ -304,6 +291,38 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
     }
     r->phase = PH_NOBODY;
     return MHD_YES;
+}
+
+static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method)
+{
+    int err;
+    const char *te;
+
+    r->method = sl__method_of(method);
+    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    r->has_body =
+        te != NULL || (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL);
+    err = route(r, url);
+    if (err == 0) {
+        int bad = 0;
+        MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, nul_cb, &bad);
+        if (bad)
+            err = SL_EBADREQUEST;
+    }
+    if (err < 0) {
+        sl__respond_error(r, err);
+        if (r->has_body)
+            return sl__queue(r); /* first call: no 100 Continue, no body read */
+        r->phase = PH_NOBODY;
+        return MHD_YES;
+    }
+    /* on_request sees every request for sluice's files and uploads, before anything else is
+     * decided or read; the handler goes on from PH_HOOK. */
+    if (r->route != ROUTE_HOST && r->route != ROUTE_HEALTH && r->route != ROUTE_METRICS &&
+        !sl__cors_preflight(r) && sl__hook_request(r))
+        return MHD_YES;
+    return first_call_rest(r);
 }
 
 enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -341,7 +360,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     if (r->phase == PH_HOOK) {
         if (r->resp != NULL)
             return sl__queue(r); /* refused: still the first call, no 100 Continue */
-        return r->tr != NULL ? sl__tus_after_hook(r) : sl__upload_begin(r);
+        return first_call_rest(r);
     }
     if (r->phase == PH_PREFLIGHT) {
         if (r->resp != NULL)

@@ -116,8 +116,10 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
  * handlers and ignores SIGPIPE for the process. */
 int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
 
-/* Free a stopped server (the last one of a loop also releases what libsluice keeps per loop, so
- * uv_loop_close can return 0 once the loop has run its close callbacks). */
+/* Free a stopped server: in its stop callback or later. The memory goes once nothing refers to
+ * it any more (a pending on_request decision, a job still running); the last server of a loop
+ * also releases what libsluice keeps per loop, so uv_loop_close can return 0 once the loop has
+ * run its close callbacks. */
 void sl_server_free(sl_server_t *srv);
 
 /* Reopen the access log (after logrotate moved it: the binary does it on SIGUSR1). 0 or a
@@ -186,13 +188,16 @@ typedef struct sl_hook_req_s sl_hook_req_t;
 const char *sl_hook_header(sl_hook_req_t *h, const char *name);
 const sl_event_t *sl_hook_event(sl_hook_req_t *h);
 /* Go on; `rename` (borrowed, copied; NULL keeps the name) stores a PUT or raw POST under another
- * valid name; `user_data` comes back in every later event of this upload. */
+ * valid name (an invalid one answers 500); `user_data` comes back in every later event of this
+ * upload. */
 void sl_hook_allow(sl_hook_req_t *h, const char *rename, void *user_data);
 /* Refuse with `status` (400..599) and `message` (borrowed, copied) in the JSON error body. */
 void sl_hook_reject(sl_hook_req_t *h, unsigned status, const char *message);
 
 typedef struct sl_hooks_s {
-    /* Before an upload's body is read: PUT and POST under files/, tus creation. */
+    /* Every request for sluice's URLs (files/, uploads/; not healthz, metrics, the host's
+     * routes or CORS preflights), before anything is decided or read: an authorisation check
+     * covers downloads, listings and deletes as well as uploads. */
     void (*on_request)(sl_hook_req_t *h, void *arg);
     /* While the body streams: at most every progress_ms (default 1000). */
     void (*on_progress)(const sl_event_t *e, void *arg);

@@ -573,8 +573,6 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
     t->method = v != NULL ? sl__method_of(v) : r->method;
     err = check(r, t, &body);
     t->body = body;
-    if (err == 0 && t->method == M_POST && sl__hook_request(r))
-        return MHD_YES; /* on_request decides first (hooks.c): then sl__tus_after_hook */
     if (err == 0 && body && (t->method == M_POST || t->method == M_PATCH)) {
         r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
         if (t->method == M_POST)
@@ -624,15 +622,6 @@ enum MHD_Result sl__tus_final(sl_req_t *r)
         take_turn(r, run_patch_empty);
         break;
     }
-    return MHD_YES;
-}
-
-enum MHD_Result sl__tus_after_hook(sl_req_t *r)
-{
-    if (!r->tr->body)
-        return sl__tus_final(r); /* no body: this call is the final one */
-    r->phase = PH_PREFLIGHT;
-    create(r);
     return MHD_YES;
 }
 

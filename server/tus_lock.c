@@ -242,10 +242,13 @@ static void on_removed(sl_tus_job_t *job)
      * record again when asked. */
     u->loaded = job->status == 0 || job->status == SL_ENOTFOUND;
     u->load_err = SL_ENOTFOUND;
-    one->srv->tus_jobs--;
+    sl_server_t *srv = one->srv;
+
+    srv->tus_jobs--;
     free(one);
     sl__tus_unref(u); /* the sweep's hold; the job's keeps u alive through job_done */
     sl__tus_job_done(u);
+    sl__server_maybe_free(srv);
 }
 
 static void run_remove(sl_tus_t *u, sl_tus_wait_t *w)
@@ -286,6 +289,7 @@ static void sweep_after(uv_work_t *w, int status)
     }
     srv->tus_jobs--;
     free(sw);
+    sl__server_maybe_free(srv);
 }
 
 void sl__tus_tick(sl_server_t *srv, uint64_t now)

@@ -103,6 +103,20 @@ class EmbedExample(unittest.TestCase):
             self.assertEqual(status_of(r), 200, r)
         self.each(check)
 
+    def test_token_guards_reads_and_deletes_too(self):
+        def check(e):
+            self.assertEqual(status_of(e.request(put("/api/upload/files/v.txt", b"secret"))), 201)
+            for raw in (b"GET /api/upload/files/v.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"DELETE /api/upload/files/v.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"GET /api/upload/files/ HTTP/1.1\r\nHost: x\r\n\r\n"):
+                self.assertEqual(status_of(e.request(raw)), 401, raw)
+            self.assertTrue(os.path.exists(os.path.join(e.root, "v.txt")))
+            r = e.request(b"GET /api/upload/files/v.txt HTTP/1.1\r\nHost: x\r\n" +
+                          AUTH.encode() + b"\r\n")
+            self.assertEqual(status_of(r), 200, r)
+            self.assertTrue(r.endswith(b"secret"))
+        self.each(check)
+
     def test_token_checked_before_the_body(self):
         def check(e):
             body = os.urandom(100000)
@@ -145,9 +159,10 @@ class EmbedExample(unittest.TestCase):
             self.assertTrue(loc.startswith(b"/api/upload/uploads/"), loc)
             for off in (0, 5):
                 part = data[off:off + 5] if off == 0 else data[off:]
-                r = e.request(b"PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+                r = e.request(b"PATCH %s HTTP/1.1\r\nHost: x\r\n%sTus-Resumable: 1.0.0\r\n"
                               b"Upload-Offset: %d\r\nContent-Type: application/offset+octet-stream"
-                              b"\r\nContent-Length: %d\r\n\r\n" % (loc, off, len(part)) + part)
+                              b"\r\nContent-Length: %d\r\n\r\n"
+                              % (loc, AUTH.encode(), off, len(part)) + part)
                 self.assertEqual(status_of(r), 204, r)
             self.assertIn(b"Sluice-File: /api/upload/files/hi.txt", r)
             self.assertEqual(e.stats()["completed"], 1)
