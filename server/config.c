@@ -37,6 +37,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->tus_expire = 86400;
     cfg->hook_timeout = 10;
     cfg->log_level = SL_LOG_INFO;
+    cfg->workers = 1;
     cfg->hook_retries = 2;
     snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
@@ -124,7 +125,7 @@ static const char *const value_flags[] = {
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
     "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
     "--hook-exec",       "--hook-http",     "--hook-timeout",     "--hook-retries",
-    "--access-log",      "--log-level",
+    "--access-log",      "--log-level",     "--workers",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -185,6 +186,13 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
             return -1;
         snprintf(dst, cap, "%s", v);
         return 0;
+    }
+    if (strcmp(a, "--workers") == 0) {
+        if (strcmp(v, "auto") == 0) {
+            cfg->workers = 0;
+            return 0;
+        }
+        return parse_uint(v, 1, 256, &cfg->workers);
     }
     if (strcmp(a, "--access-log") == 0) {
         if (v[0] == '\0' || strlen(v) >= sizeof(cfg->access_log))

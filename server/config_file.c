@@ -166,5 +166,9 @@ void sl_config_print(const sl_config_t *c, void *file)
         fprintf(f, "access-log = \"%s\"\n", c->access_log);
     fprintf(f, "log-level = %s\n",
             (const char *[]){"error", "warn", "info", "debug"}[c->log_level]);
+    if (c->workers == 0)
+        fprintf(f, "workers = auto\n");
+    else
+        fprintf(f, "workers = %u\n", c->workers);
     fprintf(f, "verbose = %s\n", c->verbose ? "true" : "false");
 }

@@ -333,6 +333,12 @@ static void server_start(sl_server_t *srv)
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
+    return sl__server_new_fd(loop, cfg, -1, out);
+}
+
+int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out)
+{
+    struct MHD_OptionItem listen_opt[2];
     sl_server_t *srv;
     const union MHD_DaemonInfo *info;
     struct sockaddr_in6 sa6;
@@ -357,8 +363,13 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
     }
     if ((r = server_alloc(loop, cfg, &srv)) < 0)
         return r;
+    /* Our own socket, or the one the workers share (opened by the supervisor). */
+    listen_opt[0].option = listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR;
+    listen_opt[0].value = listen_fd;
+    listen_opt[0].ptr_value = listen_fd >= 0 ? NULL : sa;
+    listen_opt[1].option = MHD_OPTION_END;
     srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv,
-                                MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+                                MHD_OPTION_ARRAY, listen_opt, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
                                 (unsigned int)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                 (size_t)cfg->conn_memory, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,

@@ -258,6 +258,17 @@ void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
 void sl__server_maybe_free(sl_server_t *srv);
+/* A worker's share (workers.c): the listening socket, its number, its metrics slot. */
+typedef struct sl_worker_s {
+    int listen_fd, index, slot, nslots, ready_fd;
+    sl_metrics_t *slots;
+} sl_worker_t;
+/* run.c: serve until SIGINT/SIGTERM, alone (w NULL) or as a worker. workers.c: the supervisor. */
+int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
+              void (*ready)(sl_server_t *srv, void *arg), void *arg);
+int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
+/* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one). */
+int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out);
 
 /* config.c, config_file.c: one flag ("--max-size") or one key ("max-size"): 0, SL_ENOTFOUND
  * (no such flag) or SL_EBADREQUEST (a bad value). */

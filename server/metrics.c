@@ -99,6 +99,12 @@ void sl__metrics_tick(sl_server_t *srv)
     m->pid = (int64_t)getpid();
 }
 
+/* A slot some worker has used (the others of --workers' 2N are spares for SIGHUP). */
+static int used(const sl_server_t *srv, int w)
+{
+    return srv->nslots == 1 || srv->slots[w].pid != 0;
+}
+
 typedef struct out_s {
     char *buf;
     size_t len, cap;
@@ -122,18 +128,15 @@ static void put(out_t *o, const char *fmt, ...)
     o->len += (size_t)n;
 }
 
-#define COUNTER(name, help, field)                                                                 \
+#define SERIES(type, name, help, fmt, cast, field)                                                 \
     do {                                                                                           \
-        put(&o, "# HELP " name " " help "\n# TYPE " name " counter\n");                            \
+        put(&o, "# HELP " name " " help "\n# TYPE " name " " type "\n");                           \
         for (w = 0; w < srv->nslots; w++)                                                          \
-            put(&o, name "{worker=\"%d\"} %llu\n", w, (unsigned long long)srv->slots[w].field);    \
+            if (used(srv, w))                                                                      \
+                put(&o, name "{worker=\"%d\"} " fmt "\n", w, (cast)srv->slots[w].field);           \
     } while (0)
-#define GAUGE(name, help, field)                                                                   \
-    do {                                                                                           \
-        put(&o, "# HELP " name " " help "\n# TYPE " name " gauge\n");                              \
-        for (w = 0; w < srv->nslots; w++)                                                          \
-            put(&o, name "{worker=\"%d\"} %lld\n", w, (long long)srv->slots[w].field);             \
-    } while (0)
+#define COUNTER(name, help, field) SERIES("counter", name, help, "%llu", unsigned long long, field)
+#define GAUGE(name, help, field) SERIES("gauge", name, help, "%lld", long long, field)
 
 static void histogram(out_t *o, const sl_server_t *srv, const char *name, const char *help,
                       size_t off_buckets, size_t off_count, size_t off_sum)
@@ -143,6 +146,8 @@ static void histogram(out_t *o, const sl_server_t *srv, const char *name, const 
     put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (w = 0; w < srv->nslots; w++) {
         const char *slot = (const char *)&srv->slots[w];
+        if (!used(srv, w))
+            continue;
         const uint64_t *b = (const uint64_t *)(slot + off_buckets);
         uint64_t count = *(const uint64_t *)(slot + off_count);
         for (i = 0; i < SL_METRICS_BUCKETS; i++)
@@ -166,7 +171,7 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     put(&o, "# HELP sluice_uploads_failed_total Uploads that ended without a commit, by reason.\n"
             "# TYPE sluice_uploads_failed_total counter\n");
     for (w = 0; w < srv->nslots; w++)
-        for (i = 0; i < SL_FAIL_NREASONS; i++)
+        for (i = 0; i < SL_FAIL_NREASONS && used(srv, w); i++)
             put(&o, "sluice_uploads_failed_total{worker=\"%d\",reason=\"%s\"} %llu\n", w,
                 reasons[i], (unsigned long long)srv->slots[w].failed[i]);
     COUNTER("sluice_received_bytes_total", "Body bytes received by uploads.", bytes_received);

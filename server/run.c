@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * sl_run: a server on a loop of its own, for programs without one (the sluice binary is one).
+ * sl_run: a server on a loop of its own, for programs without one (the sluice binary is one),
+ * or with --workers a supervisor and its workers (workers.c), each serving through sl__serve.
  * SIGINT or SIGTERM starts the graceful stop (sl_server_stop); when it completes the signal
  * handles close, the loop runs dry, and the loop is closed, which fails only if something was
  * left open.
@@ -9,6 +10,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 typedef struct runner_s {
     uv_signal_t sigint, sigterm, sigusr1;
@@ -42,7 +44,8 @@ static void on_signal(uv_signal_t *h, int signum)
     sl_server_stop(rn->srv, on_stopped, rn);
 }
 
-int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
+int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
+              void (*ready)(sl_server_t *srv, void *arg), void *arg)
 {
     uv_loop_t loop;
     runner_t rn;
@@ -50,11 +53,18 @@ int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), v
 
     signal(SIGPIPE, SIG_IGN); /* required for sendfile (research/mhd-libuv.md §7) */
     uv_loop_init(&loop);
-    r = sl_server_new(&loop, cfg, &rn.srv);
+    r = sl__server_new_fd(&loop, cfg, w != NULL ? w->listen_fd : -1, &rn.srv);
     if (r < 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
         return r;
+    }
+    if (w != NULL) { /* a worker: its number, its metrics slot among everyone's */
+        rn.srv->worker = w->index;
+        rn.srv->slots = w->slots;
+        rn.srv->nslots = w->nslots;
+        rn.srv->m = &w->slots[w->slot];
+        rn.srv->m->pid = (int64_t)getpid();
     }
     uv_signal_init(&loop, &rn.sigint);
     uv_signal_init(&loop, &rn.sigterm);
@@ -66,8 +76,21 @@ int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), v
     uv_signal_start(&rn.sigusr1, on_usr1, SIGUSR1);
     if (ready != NULL)
         ready(rn.srv, arg);
+    if (w != NULL && w->ready_fd >= 0) { /* the supervisor waits for this before it goes on */
+        if (write(w->ready_fd, "1", 1) != 1) {
+            /* the supervisor is gone: serve anyway */
+        }
+        close(w->ready_fd);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     sl_server_free(rn.srv); /* the last server of the loop: its handles close in the next run */
     uv_run(&loop, UV_RUN_DEFAULT);
     return uv_loop_close(&loop) == 0 ? 0 : UV_EBUSY;
+}
+
+int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
+{
+    if (cfg->workers != 1)
+        return sl__run_workers(cfg, ready, arg);
+    return sl__serve(cfg, NULL, ready, arg);
 }

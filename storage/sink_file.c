@@ -15,8 +15,9 @@
  * the flushes. `finish` therefore means committed. Destroy waits for the operation
  * in flight, then closes and unlinks the temp file unless the commit succeeded.
  *
- * Append mode (resumable uploads) writes into an existing work file instead: open it, cut it to
- * the recorded offset, write from there; the final step is only the flush (fdatasync), and
+ * Append mode (resumable uploads) writes into an existing work file instead: open it, lock it
+ * (flock, so two processes never write one upload: SL_ELOCKED), cut it to the recorded offset,
+ * write from there; the final step is only the flush (fdatasync), and
  * destroy never removes the file, whose bytes up to `offset` are the upload's so far.
  */
 #include "store.h"
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,6 +99,10 @@ static void on_open(uv_fs_t *req)
     }
     if (r >= 0) {
         f->fd = r;
+        if ((f->flags & SL_SINK_APPEND) && flock(f->fd, LOCK_EX | LOCK_NB) < 0) {
+            open_done(f, SL_ELOCKED); /* another process (a worker) writes it: never two */
+            return;
+        }
         if (f->flags & SL_SINK_APPEND) {
             /* Bytes past the recorded offset are not counted (an unverified or unflushed
              * tail): cut them before writing at the offset. */

@@ -33,7 +33,8 @@
     XX(OFFSET, -5022, "Upload-Offset does not match the upload")                                   \
     XX(VERSION, -5023, "unsupported or missing Tus-Resumable version")                             \
     XX(FORBIDDEN, -5024, "this upload cannot be modified")                                         \
-    XX(UPLOADCHECKSUM, -5025, "Upload-Checksum does not match")
+    XX(UPLOADCHECKSUM, -5025, "Upload-Checksum does not match")                                    \
+    XX(LOCKED, -5026, "another process is writing this upload")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

@@ -1,0 +1,216 @@
+"""--workers: uploads land through every worker, a killed worker is replaced without touching the
+others' uploads, SIGHUP replaces them all while uploads go on and refuses none; /metrics in strict
+Prometheus text format agrees with what the test did; the access log is one JSON line per
+request, from every worker.
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server, exchange, status_of  # noqa: E402
+
+METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                    r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
+
+
+def parse_metrics(text):
+    """A strict reader of the Prometheus text format (0.0.4): every line a HELP, a TYPE or a
+    sample of a declared family; names and labels well formed; histograms consistent. Returns
+    {(name, frozenset(labels)): value}."""
+    types, samples = {}, {}
+    assert text.endswith("\n"), "no final newline"
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            assert len(line.split(" ", 3)) == 4, line
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram"), line
+            assert name not in types, "TYPE twice: " + name
+            types[name] = kind
+            continue
+        m = METRIC.match(line)
+        assert m, "not a sample: %r" % line
+        name, labels = m.group(1), m.group(3) or ""
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family in types, "sample before its TYPE: " + line
+        if types[family] == "counter":
+            assert name.endswith("_total"), name
+        lab = frozenset(tuple(kv.split("=", 1)) for kv in labels.split(",") if kv)
+        assert (name, lab) not in samples, "duplicate sample: " + line
+        samples[(name, lab)] = float(m.group(5))
+    for (name, lab), v in samples.items():  # histograms: buckets grow, +Inf is the count
+        if name.endswith("_bucket"):
+            base = name[:-7]
+            rest = frozenset(kv for kv in lab if kv[0] != "le")
+            assert v <= samples[(base + "_count", rest)], name
+            if ("le", '"+Inf"') in lab:
+                assert v == samples[(base + "_count", rest)], name
+    return samples
+
+
+def by_worker(samples, name):
+    out = {}
+    for (n, lab), v in samples.items():
+        if n == name:
+            out[dict(lab)["worker"].strip('"')] = v
+    return out
+
+
+class Workers(unittest.TestCase):
+    def setUp(self):
+        self.log = tempfile.NamedTemporaryFile(prefix="sluice-access-", delete=False).name
+        self.srv = Server("--workers", "2", "--access-log", self.log,
+                          "--shutdown-timeout", "5").start()
+
+    def tearDown(self):
+        out = self.srv.output()
+        rc = self.srv.stop()
+        os.unlink(self.log)
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("AddressSanitizer", out)
+
+    def metrics(self):
+        r = exchange(self.srv.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(r), 200, r)
+        return parse_metrics(r.split(b"\r\n\r\n", 1)[1].decode())
+
+    def put(self, name, body):
+        return exchange(self.srv.port, b"PUT /files/%s HTTP/1.1\r\nHost: x\r\nConnection: close"
+                        b"\r\nContent-Length: %d\r\n\r\n" % (name.encode(), len(body)) + body)
+
+    def test_uploads_go_through_both_workers_and_metrics_agree(self):
+        bodies = {"w/%d.bin" % i: os.urandom(4096 + i) for i in range(60)}
+        with concurrent.futures.ThreadPoolExecutor(12) as ex:
+            results = list(ex.map(lambda kv: self.put(*kv), bodies.items()))
+        self.assertTrue(all(status_of(r) == 201 for r in results))
+        m = self.metrics()
+        committed = by_worker(m, "sluice_uploads_committed_total")
+        self.assertEqual(sum(committed.values()), 60, committed)
+        self.assertEqual(len([v for v in committed.values() if v > 0]), 2, committed)
+        self.assertEqual(sum(by_worker(m, "sluice_committed_bytes_total").values()),
+                         sum(len(b) for b in bodies.values()))
+        for name, body in bodies.items():
+            with open(os.path.join(self.srv.root, name), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(body).digest())
+        # the access log: one JSON line per request (60 PUTs, 1 GET), from both workers
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            with open(self.log) as f:
+                lines = [json.loads(line) for line in f]
+            if len(lines) >= 61:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(lines), 61)
+        self.assertEqual(sorted({l["worker"] for l in lines if l["method"] == "PUT"}), [0, 1])
+        self.assertEqual(sum(1 for l in lines if l["status"] == 201), 60)
+
+    def test_a_killed_worker_is_replaced_and_the_other_is_untouched(self):
+        pids = by_worker(self.metrics(), "sluice_worker_pid")
+        victim = int(pids["0"])
+        # slow uploads in flight on both workers
+        socks, bodies = [], []
+        for i in range(8):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+            body = os.urandom(200000)
+            s.sendall(b"PUT /files/k/%d.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % (i, len(body)) + body[:1000])
+            socks.append(s)
+            bodies.append(body)
+        time.sleep(0.5)
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.2)
+        ok = 0
+        for i, s in enumerate(socks):
+            try:
+                s.sendall(bodies[i][1000:])
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if status_of(data) == 201:
+                    ok += 1
+                    with open(os.path.join(self.srv.root, "k", "%d.bin" % i), "rb") as f:
+                        self.assertEqual(f.read(), bodies[i])
+            except OSError:
+                pass  # this one was on the killed worker
+            finally:
+                s.close()
+        self.assertGreater(ok, 0, "the other worker's uploads failed too")
+        # replaced within the backoff, and the new one serves
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            m = self.metrics()
+            if int(by_worker(m, "sluice_worker_pid")["0"]) not in (0, victim):
+                break
+            time.sleep(0.2)
+        self.assertNotIn(int(by_worker(m, "sluice_worker_pid")["0"]), (0, victim))
+        self.assertEqual(by_worker(m, "sluice_worker_restarts_total")["0"], 1)
+        self.assertIn("killed by signal 9", self.srv.output())
+        # nothing partial under a final name: every k/ file present is whole
+        for name in os.listdir(os.path.join(self.srv.root, "k")):
+            i = int(name.split(".")[0])
+            with open(os.path.join(self.srv.root, "k", name), "rb") as f:
+                self.assertEqual(f.read(), bodies[i])
+        self.assertEqual(status_of(self.put("after.bin", b"still serving")), 201)
+
+    def test_sighup_replaces_workers_and_refuses_nothing(self):
+        before = set(by_worker(self.metrics(), "sluice_worker_pid").values())
+        results, stop = [], threading.Event()
+
+        def stream():
+            i = 0
+            while not stop.is_set() and i < 2000:
+                try:
+                    results.append(status_of(self.put("h/%d.bin" % i, b"x" * 2048)))
+                except OSError as e:
+                    results.append(repr(e))
+                i += 1
+        t = threading.Thread(target=stream)
+        t.start()
+        time.sleep(1.0)
+        self.srv.send(signal.SIGHUP)
+        time.sleep(2.0)
+        stop.set()
+        t.join(30)
+        self.assertGreater(len(results), 20)
+        self.assertEqual([r for r in results if r != 201], [], "refused during SIGHUP")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            after = {v for v in by_worker(self.metrics(), "sluice_worker_pid").values() if v}
+            if len(after - before) >= 2:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(len(after - before), 2, (before, after))
+        self.assertIn("SIGHUP: 2 workers replaced", self.srv.output())
+
+
+class WorkerFlags(unittest.TestCase):
+    def test_bad_worker_counts_exit_2(self):
+        import subprocess
+        from harness import BIN
+        for v in ("0", "-1", "abc", "999"):
+            p = subprocess.run([BIN, "--workers", v, "--check-config"], capture_output=True,
+                               text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, (v, p.stderr))
+            self.assertIn("--workers", p.stderr)
+        p = subprocess.run([BIN, "--workers", "auto", "--check-config"], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("workers = auto", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
