@@ -71,7 +71,25 @@ void sl_config_usage(void *file)
         "                           and is removed, 0 = never (default 86400)\n"
         "  --cors-origin ORIGIN     allow browser uploads from ORIGIN (repeatable, or *)\n"
         "  --mount PREFIX           serve everything under PREFIX, e.g. /api/upload/ (default /)\n"
-        "  --verbose                libmicrohttpd diagnostics on stderr\n"
+        "  --hook-exec DIR          run DIR/request, progress, complete, abort with each event as\n"
+        "                           JSON on stdin; request's exit status lets a request in or\n"
+        "                           refuses it (403)\n"
+        "  --hook-http URL          POST each event as JSON to URL (http://); for a request a\n"
+        "                           2xx lets it in, a 4xx refuses it\n"
+        "  --hook-timeout SECS      time one hook call gets (default 10; then 503)\n"
+        "  --hook-retries N         more tries of a --hook-http call that failed (default 2)\n"
+        "  --workers N|auto         worker processes sharing the port, replaced if they die;\n"
+        "                           SIGHUP replaces them one by one (default 1; auto = cores)\n"
+        "  --access-log FILE        one JSON line per request to FILE (- for stderr; reopened\n"
+        "                           on SIGUSR1)\n"
+        "  --log-level LEVEL        error, warn, info or debug on stderr (default info)\n"
+        "  --trust-proxy            behind a reverse proxy: take the client's address from\n"
+        "                           X-Forwarded-For or Forwarded (logs, hooks)\n"
+        "  --config FILE            read flags from FILE first ('key = value' lines, keys being\n"
+        "                           flags without dashes); SLUICE_<FLAG> variables come next,\n"
+        "                           then the command line\n"
+        "  --check-config           print the effective configuration (a valid FILE) and exit\n"
+        "  --verbose                --log-level debug, with libmicrohttpd's own messages\n"
         "  --help, --version\n",
         file);
 }
@@ -293,6 +311,10 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
         }
         if (strcmp(a, "--check-config") == 0)
             continue;
+        if (strcmp(a, "--trust-proxy") == 0) {
+            cfg->trust_proxy = 1;
+            continue;
+        }
         if (strcmp(a, "--config") == 0) {
             i++; /* read above */
             continue;

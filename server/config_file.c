@@ -22,14 +22,19 @@
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value)
 {
     char flag[64];
+    int *flagp = strcmp(key, "verbose") == 0       ? &cfg->verbose
+                 : strcmp(key, "trust-proxy") == 0 ? &cfg->trust_proxy
+                                                   : NULL;
 
-    if (strcmp(key, "verbose") == 0) {
+    if (flagp != NULL) { /* the flags without a value: true or false */
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            cfg->verbose = 1;
+            *flagp = 1;
         else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            cfg->verbose = 0;
+            *flagp = 0;
         else
             return SL_EBADREQUEST;
+        if (flagp == &cfg->verbose && cfg->verbose)
+            cfg->log_level = SL_LOG_DEBUG;
         return 0;
     }
     if (strlen(key) + 3 > sizeof(flag))
@@ -170,5 +175,6 @@ void sl_config_print(const sl_config_t *c, void *file)
         fprintf(f, "workers = auto\n");
     else
         fprintf(f, "workers = %u\n", c->workers);
+    fprintf(f, "trust-proxy = %s\n", c->trust_proxy ? "true" : "false");
     fprintf(f, "verbose = %s\n", c->verbose ? "true" : "false");
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sl_hook_req_s {
     sl_req_t *r;
@@ -40,6 +41,22 @@ void sl__event_init(sl_req_t *r, sl_event_t *ev, char remote[64])
 
     memset(ev, 0, sizeof(*ev));
     remote[0] = '\0';
+    if (!r->gone && r->srv->cfg.trust_proxy) { /* the proxy says who the client is */
+        const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        const char *f = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
+        size_t n;
+        if (v == NULL && f != NULL && (f = strcasestr(f, "for=")) != NULL)
+            v = f + 4 + (f[4] == '"'); /* Forwarded: for="[2001:db8::1]:4711" or for=192.0.2.60 */
+        if (v != NULL) {
+            v += *v == '[';
+            n = strcspn(v, ",;\"] ");
+            if (n > 0 && n < 64) {
+                memcpy(remote, v, n);
+                remote[n] = '\0';
+                ci = NULL;
+            }
+        }
+    }
     if (ci != NULL && ci->client_addr != NULL) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)

@@ -61,6 +61,7 @@ typedef struct sl_config_s {
     char access_log[4096]; /* --access-log FILE: a JSON line per request ("-": stderr; "" off) */
     int log_level;         /* --log-level error|warn|info|debug (SL_LOG_*, default info) */
     unsigned workers;      /* --workers N|auto: processes sharing the port (1; 0 = auto) */
+    int trust_proxy;       /* --trust-proxy: the client is the one X-Forwarded-For/Forwarded name */
     int verbose;           /* --verbose: libmicrohttpd diagnostics to stderr */
 } sl_config_t;
 

@@ -197,6 +197,33 @@ class Workers(unittest.TestCase):
         self.assertIn("SIGHUP: 2 workers replaced", self.srv.output())
 
 
+class TrustProxy(unittest.TestCase):
+    """X-Forwarded-For and Forwarded name the client only with --trust-proxy."""
+
+    def remotes(self, *flags):
+        log = tempfile.NamedTemporaryFile(prefix="sluice-access-", delete=False).name
+        srv = Server("--access-log", log, *flags).start()
+        try:
+            for h in (b"X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n",
+                      b'Forwarded: for="[2001:db8::1]:4711";proto=https\r\n'):
+                exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + h + b"\r\n")
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                with open(log) as f:
+                    lines = [json.loads(line) for line in f]
+                if len(lines) == 2:
+                    break
+                time.sleep(0.05)
+            return [l["remote"] for l in lines]
+        finally:
+            srv.stop()
+            os.unlink(log)
+
+    def test_only_with_the_flag(self):
+        self.assertEqual(self.remotes("--trust-proxy"), ["203.0.113.7", "2001:db8::1"])
+        self.assertEqual(self.remotes(), ["127.0.0.1", "127.0.0.1"])
+
+
 class WorkerFlags(unittest.TestCase):
     def test_bad_worker_counts_exit_2(self):
         import subprocess
