@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -222,6 +223,35 @@ class TrustProxy(unittest.TestCase):
     def test_only_with_the_flag(self):
         self.assertEqual(self.remotes("--trust-proxy"), ["203.0.113.7", "2001:db8::1"])
         self.assertEqual(self.remotes(), ["127.0.0.1", "127.0.0.1"])
+
+
+class AccessLogRotation(unittest.TestCase):
+    """logrotate moves the file, SIGUSR1 makes sluice (every worker) write a new one."""
+
+    def test_sigusr1_reopens(self):
+        d = tempfile.mkdtemp(prefix="sluice-log-")
+        log = os.path.join(d, "access.log")
+        srv = Server("--access-log", log, "--workers", "2").start()
+        try:
+            exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)
+            os.rename(log, log + ".1")
+            srv.send(signal.SIGUSR1)
+            deadline = time.time() + 5
+            while time.time() < deadline and not os.path.exists(log):
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(log), "no new log after SIGUSR1")
+            for _ in range(4):  # reach both workers (the new file is opened by each)
+                exchange(srv.port,
+                         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)
+            with open(log + ".1") as f:
+                self.assertEqual(len(f.readlines()), 1)
+            with open(log) as f:
+                self.assertEqual(len([json.loads(line) for line in f]), 4)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class WorkerFlags(unittest.TestCase):
