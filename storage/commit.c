@@ -45,16 +45,22 @@ static void batch_work(uv_work_t *w)
         struct stat sb;
         c->renamed = 0;
         c->err = flushed;
+        int xattr = -1;
         if (c->err == 0 && fstat(c->fd, &sb) == 0) {
             c->size = (uint64_t)sb.st_size;
             c->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        }
+        if (c->err == 0 && c->digest != NULL) { /* the digests ride along with the file */
+            sl_meta_t m = {c->size, c->mtime_ns, c->digest->crc32, {0}};
+            memcpy(m.sha256_hex, c->digest->sha256_hex, sizeof(m.sha256_hex));
+            xattr = sl__meta_set_fd(c->fd, &m);
         }
         close(c->fd);
         c->fd = -1;
         if (c->err == 0)
             c->err = sl__publish(st->root_fd, c->tmp, c->name, c->flags, st->durable && alone,
                                  &c->renamed);
-        if (c->renamed && c->digest != NULL) {
+        if (c->renamed && c->digest != NULL && xattr < 0) { /* no extended attributes here */
             sl_meta_t m = {c->size, c->mtime_ns, c->digest->crc32, {0}};
             memcpy(m.sha256_hex, c->digest->sha256_hex, sizeof(m.sha256_hex));
             sl__meta_write(st->root_fd, c->name, &m, c->seq); /* best effort: a cache */

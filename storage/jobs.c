@@ -128,7 +128,8 @@ static void job_work(uv_work_t *w)
         }
         j->size = (uint64_t)sb.st_size;
         j->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-        j->has_meta = sl__meta_read(root_fd, j->name, j->size, j->mtime_ns, &j->meta) == 0;
+        j->has_meta = sl__meta_get_fd(j->fd, j->size, j->mtime_ns, &j->meta) == 0 ||
+                      sl__meta_read(root_fd, j->name, j->size, j->mtime_ns, &j->meta) == 0;
         break;
     case JOB_DELETE:
         if (fstatat(root_fd, j->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {

@@ -77,6 +77,10 @@ int sl__meta_write(int root_fd, const char *name, const sl_meta_t *m, uint64_t s
  * SL_ENOTFOUND. */
 int sl__meta_read(int root_fd, const char *name, uint64_t size, int64_t mtime_ns, sl_meta_t *m);
 void sl__meta_remove(int root_fd, const char *name);
+/* The same record as an extended attribute of the open file fd: set (0, or a negative code such
+ * as -ENOTSUP: then use sl__meta_write), and read (0 or SL_ENOTFOUND). */
+int sl__meta_set_fd(int fd, const sl_meta_t *m);
+int sl__meta_get_fd(int fd, uint64_t size, int64_t mtime_ns, sl_meta_t *m);
 
 /* --- group commit (commit.c) -------------------------------------------------------------------
  */
