@@ -326,7 +326,8 @@ START_TEST(a_commit_with_a_digest_writes_the_record_open_read_returns)
     ck_assert_int_eq(job.meta.mtime_ns, fs.mtime_ns);
     ck_assert_str_eq(job.meta.sha256_hex, dg.sha256_hex);
     ck_assert_uint_eq(job.meta.crc32, dg.crc32);
-    ck_assert_int_eq(entries(".sluice/meta", ".json"), 0); /* the record is an xattr */
+    /* the record is an xattr, or a file where the filesystem has none (open_read found it) */
+    ck_assert_int_le(entries(".sluice/meta", ".json"), 1);
     ck_assert_int_eq(entries(".sluice/meta", ".tmp"), 0);
     finish_loop();
 }

@@ -347,9 +347,10 @@ START_TEST(a_match_commits_through_a_real_file_sink)
     fclose(fp);
     ck_assert_mem_eq(back, data, len);
     ck_assert_int_eq(entries(".sluice/tmp"), 0);
-    /* set_digest: the record of out/name.bin, an extended attribute of the file */
-    ck_assert_int_gt(getxattr(path, "user.sluice.meta", NULL, 0), 0);
-    ck_assert_int_eq(entries(".sluice/meta"), 0);
+    /* set_digest: the record of out/name.bin, an extended attribute of the file, or a file in
+     * .sluice/meta where the filesystem has no user xattrs */
+    ck_assert_int_eq((getxattr(path, "user.sluice.meta", NULL, 0) > 0) + entries(".sluice/meta"),
+                     1);
     close_loop(&loop);
     close_store();
     free(back);
