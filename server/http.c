@@ -196,6 +196,16 @@ static int client_gone(sl_req_t *r)
     return ioctl(pfd.fd, FIONREAD, &pending) == 0 && pending == 0;
 }
 
+/* Connections libmicrohttpd still holds (accepted, maybe without a request yet). */
+static unsigned open_connections(sl_server_t *srv)
+{
+    const union MHD_DaemonInfo *info =
+        srv->mhd != NULL ? MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+                         : NULL;
+
+    return info != NULL ? info->num_connections : 0;
+}
+
 /* Requests with an operation in flight (an upload chain or a store job). */
 static size_t busy_requests(sl_server_t *srv)
 {
@@ -238,7 +248,8 @@ static void on_tick(uv_timer_t *h)
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
      * (its client may still hold the connection, waiting to send a body nobody reads). */
     if (srv->stopping && !srv->closing &&
-        ((srv->nreqs == 0 && srv->tus_jobs == 0) ||
+        ((srv->nreqs == 0 && srv->tus_jobs == 0 &&
+          (!srv->retiring || open_connections(srv) == 0)) ||
          (now >= srv->drain_deadline && busy_requests(srv) == 0 && srv->tus_jobs == 0) ||
          now >= srv->drain_deadline + 5000))
         finish_stop(srv);
@@ -464,6 +475,12 @@ void sl__server_maybe_free(sl_server_t *srv)
     sl__log_close(srv);
     loop_ref(srv->loop, -1);
     free(srv);
+}
+
+void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
+{
+    srv->retiring = 1;
+    sl_server_stop(srv, cb, arg);
 }
 
 void sl_server_free(sl_server_t *srv)

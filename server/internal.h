@@ -230,7 +230,9 @@ struct sl_server_s {
     size_t nreqs;
     int draining, stopping, closing, handles_open, has_poll;
     int closed, free_requested; /* handles all closed; sl_server_free was called */
-    void (*kick)(void *arg);    /* attached to the host's daemon: run it soon */
+    int retiring; /* a worker replaced by SIGHUP: it serves what its open connections still ask
+                     (no 503) and goes once they are closed */
+    void (*kick)(void *arg); /* attached to the host's daemon: run it soon */
     void *kick_arg;
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;
@@ -258,6 +260,9 @@ void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
 void sl__server_maybe_free(sl_server_t *srv);
+/* Stop like sl_server_stop, but serve requests on connections already open (each answer closes
+ * its connection) and wait for them all: a worker being replaced refuses nothing. */
+void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
 /* A worker's share (workers.c): the listening socket, its number, its metrics slot. */
 typedef struct sl_worker_s {
     int listen_fd, index, slot, nslots, ready_fd;

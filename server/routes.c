@@ -277,7 +277,7 @@ static enum MHD_Result first_call_rest(sl_req_t *r)
                  (r->route == ROUTE_FILE && r->method == M_DELETE);
         if (!ok)
             err = SL_EMETHOD;
-        else if (upload && r->srv->draining)
+        else if (upload && r->srv->draining && !r->srv->retiring)
             err = SL_ESHUTDOWN;
         else if (upload)
             err = validate_upload(r);

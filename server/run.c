@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 typedef struct runner_s {
-    uv_signal_t sigint, sigterm, sigusr1;
+    uv_signal_t sigint, sigterm, sigusr1, sigusr2;
     sl_server_t *srv;
 } runner_t;
 
@@ -25,6 +25,15 @@ static void on_stopped(sl_server_t *srv, void *arg)
     uv_close((uv_handle_t *)&rn->sigint, NULL);
     uv_close((uv_handle_t *)&rn->sigterm, NULL);
     uv_close((uv_handle_t *)&rn->sigusr1, NULL);
+    uv_close((uv_handle_t *)&rn->sigusr2, NULL);
+}
+
+static void on_usr2(uv_signal_t *h, int signum)
+{
+    runner_t *rn = h->data;
+
+    (void)signum;
+    sl__server_retire(rn->srv, on_stopped, rn); /* the supervisor replaces this worker */
 }
 
 static void on_usr1(uv_signal_t *h, int signum)
@@ -74,6 +83,9 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
     uv_signal_init(&loop, &rn.sigusr1);
     rn.sigusr1.data = &rn;
     uv_signal_start(&rn.sigusr1, on_usr1, SIGUSR1);
+    uv_signal_init(&loop, &rn.sigusr2);
+    rn.sigusr2.data = &rn;
+    uv_signal_start(&rn.sigusr2, on_usr2, SIGUSR2);
     if (ready != NULL)
         ready(rn.srv, arg);
     if (w != NULL && w->ready_fd >= 0) { /* the supervisor waits for this before it goes on */

@@ -511,7 +511,7 @@ static int check(sl_req_t *r, sl_tus_req_t *t, int *body)
     if ((err = sl__framing(r)) < 0)
         return err;
     *body = r->chunked || r->content_length > 0;
-    if (srv->draining && (m == M_POST || m == M_PATCH))
+    if (srv->draining && !srv->retiring && (m == M_POST || m == M_PATCH))
         return SL_ESHUTDOWN;
     v = hdr(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (v != NULL && strcasecmp(v, "identity") != 0)

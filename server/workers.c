@@ -5,8 +5,9 @@
  *   supervisor: listen once ─▶ map the metrics slots shared ─▶ fork N workers ─▶ wait for signals
  *     SIGCHLD   a worker died: log it, start another in its place (backoff 1 s doubling to 30 s
  *               while they die young, reset once one lives 10 s)
- *     SIGHUP    replace them one at a time: start the new one, wait until it serves, then stop
- *               the old one gracefully (it finishes its uploads)
+ *     SIGHUP    replace them one at a time: start the new one, wait until it serves, then retire
+ *               the old one (SIGUSR2: it stops accepting, still answers what its open connections
+ *               ask, each answer closing its connection, and exits once they are all closed)
  *     SIGTERM/SIGINT  stop them all gracefully; SIGKILL what is left after the shutdown timeout
  *     SIGUSR1   passed on (reopen the access logs)
  *   worker: sl__serve on the inherited socket, its own loop, its own libmicrohttpd daemon
@@ -162,7 +163,7 @@ static void replace_all(sup_t *s)
         s->wk[i].slot = slot;
         s->wk[i].started_ms = now_ms();
         if (old > 0)
-            kill(old, SIGTERM); /* it drains; its exit is reaped as a retired worker's */
+            kill(old, SIGUSR2); /* it retires: serves its open connections, then exits */
     }
     fprintf(stderr, "sluice: SIGHUP: %d workers replaced\n", s->n);
 }
