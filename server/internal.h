@@ -329,6 +329,8 @@ void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1]);
 int sl__tus_parse_checksum(const char *v, int *alg, unsigned char out[64]);
 /* Fills t->concat, and for a final upload t->parts (owned by t) and t->nparts. */
 int sl__tus_parse_concat(sl_tus_req_t *t, const char *v);
+/* Everything the first call can judge of a tus request (sets *body); 0 or a code. */
+int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body);
 
 /* tus_lock.c: the registry of uploads in use, turns, the writer, checkpoints, expiry. */
 /* Take a turn at upload `id` for w; returns the upload (referenced: sl__tus_unref). */

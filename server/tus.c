@@ -486,80 +486,6 @@ static void create(sl_req_t *r)
 
 /* --- the access handler's entry points -------------------------------------------------------- */
 
-static int is_offset_stream(const char *ct)
-{
-    static const char want[] = "application/offset+octet-stream";
-
-    return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
-           (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
-}
-
-/* Everything the first call can judge; 0 or a code. */
-static int check(sl_req_t *r, sl_tus_req_t *t, int *body)
-{
-    sl_server_t *srv = r->srv;
-    const char *v, *ul, *dl, *ct = hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    int m = t->method, err;
-
-    if (r->route == ROUTE_TUS_ID && !sl_tus_id_valid(r->name))
-        return SL_ENOTFOUND;
-    if (m != M_OPTIONS && ((v = hdr(r, "Tus-Resumable")) == NULL || strcmp(v, "1.0.0") != 0))
-        return SL_EVERSION;
-    if (r->route == ROUTE_TUS ? (m != M_POST && m != M_OPTIONS)
-                              : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
-        return SL_EMETHOD;
-    if ((err = sl__framing(r)) < 0)
-        return err;
-    *body = r->chunked || r->content_length > 0;
-    if (srv->draining && !srv->retiring && (m == M_POST || m == M_PATCH))
-        return SL_ESHUTDOWN;
-    v = hdr(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
-    if (v != NULL && strcasecmp(v, "identity") != 0)
-        return SL_EUNSUPPORTED; /* offsets count the bytes stored */
-    if ((v = hdr(r, "Upload-Length")) != NULL && sl__tus_parse_u63(v, &t->length) < 0)
-        return SL_EBADREQUEST;
-    if (srv->cfg.max_size && t->length > (int64_t)srv->cfg.max_size)
-        return SL_ETOOLARGE;
-    if (m == M_POST) {
-        ul = hdr(r, "Upload-Length");
-        dl = hdr(r, "Upload-Defer-Length");
-        if (dl != NULL && strcmp(dl, "1") != 0)
-            return SL_EBADREQUEST;
-        t->defer = dl != NULL;
-        if ((v = hdr(r, "Upload-Concat")) != NULL && sl__tus_parse_concat(t, v) < 0)
-            return SL_EBADREQUEST;
-        if (t->concat == SL_TUS_FINAL ? (ul != NULL || dl != NULL) : ((ul != NULL) == (dl != NULL)))
-            return SL_EBADREQUEST; /* exactly one of them, none for a final upload */
-        if ((v = hdr(r, "Upload-Metadata")) != NULL && sl__tus_metadata_valid(v) < 0)
-            return SL_EBADREQUEST;
-        t->metadata = v;
-        if (*body && t->concat == SL_TUS_FINAL)
-            return SL_EFORBIDDEN;
-        if (*body && !is_offset_stream(ct))
-            return SL_EUNSUPPORTED;
-        if (*body && (t->length == 0 ||
-                      (t->length > 0 && !r->chunked && r->content_length > (uint64_t)t->length)))
-            return SL_ETOOLARGE; /* a body past the length (the chain's limit needs one byte) */
-        t->offset = 0;
-    } else if (m == M_PATCH) {
-        if (!is_offset_stream(ct))
-            return SL_EUNSUPPORTED;
-        if (sl__tus_parse_u63(hdr(r, "Upload-Offset"), &t->offset) < 0)
-            return SL_EBADREQUEST;
-    }
-    if (m == M_PATCH || m == M_POST) { /* a POST's body is the first PATCH */
-        if ((v = hdr(r, "Upload-Checksum")) != NULL &&
-            sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
-            return SL_EBADREQUEST;
-        if ((v = hdr(r, "Trailer")) != NULL && strcasestr(v, "upload-checksum") != NULL) {
-            if (!r->chunked || t->check_alg)
-                return SL_EBADREQUEST;
-            t->trailer = 1;
-        }
-    }
-    return 0;
-}
-
 enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
 {
     sl_tus_req_t *t = sl_xcalloc(1, sizeof(*t));
@@ -571,7 +497,7 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
     t->owner = r;
     t->offset = t->length = -1;
     t->method = v != NULL ? sl__method_of(v) : r->method;
-    err = check(r, t, &body);
+    err = sl__tus_check(r, t, &body);
     t->body = body;
     if (err == 0 && body && (t->method == M_POST || t->method == M_PATCH)) {
         r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
@@ -646,61 +572,4 @@ void sl__tus_free(sl_req_t *r)
         sl__tus_unref(r->tr->u);
     free(r->tr->parts);
     free(r->tr);
-}
-
-/* --- CORS ------------------------------------------------------------------------------------- */
-
-static int origin_allowed(const char *list, const char *origin)
-{
-    size_t n = strlen(origin);
-    const char *p = list;
-
-    if (strcmp(list, "*") == 0)
-        return 1;
-    while ((p = strstr(p, origin)) != NULL) {
-        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
-int sl__cors_preflight(sl_req_t *r)
-{
-    return r->srv->cfg.cors_origin[0] != '\0' && r->method == M_OPTIONS &&
-           hdr(r, "Origin") != NULL && hdr(r, "Access-Control-Request-Method") != NULL;
-}
-
-void sl__cors_headers(sl_req_t *r)
-{
-    const char *origin = hdr(r, "Origin"), *ask;
-
-    if (r->tr != NULL) {
-        MHD_add_response_header(r->resp, "Tus-Resumable", "1.0.0");
-        if (r->status == MHD_HTTP_PRECONDITION_FAILED)
-            MHD_add_response_header(r->resp, "Tus-Version", "1.0.0");
-    }
-    if (r->srv->cfg.cors_origin[0] == '\0' || origin == NULL ||
-        !origin_allowed(r->srv->cfg.cors_origin, origin))
-        return;
-    MHD_add_response_header(r->resp, "Access-Control-Allow-Origin", origin);
-    MHD_add_response_header(r->resp, "Vary", "Origin");
-    if (sl__cors_preflight(r)) {
-        MHD_add_response_header(r->resp, "Access-Control-Allow-Methods",
-                                "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
-        ask = hdr(r, "Access-Control-Request-Headers");
-        MHD_add_response_header(r->resp, "Access-Control-Allow-Headers",
-                                ask != NULL ? ask
-                                            : "Content-Type, Upload-Offset, Upload-Length, "
-                                              "Upload-Metadata, Upload-Concat, Upload-Checksum, "
-                                              "Upload-Defer-Length, Tus-Resumable, "
-                                              "X-HTTP-Method-Override, X-Requested-With");
-        MHD_add_response_header(r->resp, "Access-Control-Max-Age", "86400");
-        return;
-    }
-    MHD_add_response_header(r->resp, "Access-Control-Expose-Headers",
-                            "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, "
-                            "Upload-Metadata, Upload-Concat, Upload-Expires, Tus-Resumable, "
-                            "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
-                            "Sluice-File, ETag, Repr-Digest");
 }

@@ -5,12 +5,15 @@
  * ASCII and valid base64, so nothing echoed back by HEAD can carry a CR, LF or a stray byte;
  * Upload-Checksum names one of four algorithms and a digest of its exact length; Upload-Concat
  * names uploads by URL. Each returns 0 or SL_EBADREQUEST and touches no state beyond its outputs.
+ * sl__tus_check applies them all to a request in its first call (with the version, the method,
+ * the framing and the limits), so a bad request is refused before its body is read.
  */
 #include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Upload-Offset / Upload-Length: digits only, at most 2^63 - 1. */
 int sl__tus_parse_u63(const char *v, int64_t *out)
@@ -188,4 +191,84 @@ int sl__tus_parse_concat(sl_tus_req_t *t, const char *v)
         p = e;
     }
     return t->nparts == 0 ? SL_EBADREQUEST : 0;
+}
+
+/* --- the first call's judgement of a tus request ---------------------------------------------- */
+
+static const char *hdr(sl_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static int is_offset_stream(const char *ct)
+{
+    static const char want[] = "application/offset+octet-stream";
+
+    return ct != NULL && strncasecmp(ct, want, sizeof(want) - 1) == 0 &&
+           (ct[sizeof(want) - 1] == '\0' || ct[sizeof(want) - 1] == ';');
+}
+
+int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body)
+{
+    sl_server_t *srv = r->srv;
+    const char *v, *ul, *dl, *ct = hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    int m = t->method, err;
+
+    if (r->route == ROUTE_TUS_ID && !sl_tus_id_valid(r->name))
+        return SL_ENOTFOUND;
+    if (m != M_OPTIONS && ((v = hdr(r, "Tus-Resumable")) == NULL || strcmp(v, "1.0.0") != 0))
+        return SL_EVERSION;
+    if (r->route == ROUTE_TUS ? (m != M_POST && m != M_OPTIONS)
+                              : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
+        return SL_EMETHOD;
+    if ((err = sl__framing(r)) < 0)
+        return err;
+    *body = r->chunked || r->content_length > 0;
+    if (srv->draining && !srv->retiring && (m == M_POST || m == M_PATCH))
+        return SL_ESHUTDOWN;
+    v = hdr(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (v != NULL && strcasecmp(v, "identity") != 0)
+        return SL_EUNSUPPORTED; /* offsets count the bytes stored */
+    if ((v = hdr(r, "Upload-Length")) != NULL && sl__tus_parse_u63(v, &t->length) < 0)
+        return SL_EBADREQUEST;
+    if (srv->cfg.max_size && t->length > (int64_t)srv->cfg.max_size)
+        return SL_ETOOLARGE;
+    if (m == M_POST) {
+        ul = hdr(r, "Upload-Length");
+        dl = hdr(r, "Upload-Defer-Length");
+        if (dl != NULL && strcmp(dl, "1") != 0)
+            return SL_EBADREQUEST;
+        t->defer = dl != NULL;
+        if ((v = hdr(r, "Upload-Concat")) != NULL && sl__tus_parse_concat(t, v) < 0)
+            return SL_EBADREQUEST;
+        if (t->concat == SL_TUS_FINAL ? (ul != NULL || dl != NULL) : ((ul != NULL) == (dl != NULL)))
+            return SL_EBADREQUEST; /* exactly one of them, none for a final upload */
+        if ((v = hdr(r, "Upload-Metadata")) != NULL && sl__tus_metadata_valid(v) < 0)
+            return SL_EBADREQUEST;
+        t->metadata = v;
+        if (*body && t->concat == SL_TUS_FINAL)
+            return SL_EFORBIDDEN;
+        if (*body && !is_offset_stream(ct))
+            return SL_EUNSUPPORTED;
+        if (*body && (t->length == 0 ||
+                      (t->length > 0 && !r->chunked && r->content_length > (uint64_t)t->length)))
+            return SL_ETOOLARGE; /* a body past the length (the chain's limit needs one byte) */
+        t->offset = 0;
+    } else if (m == M_PATCH) {
+        if (!is_offset_stream(ct))
+            return SL_EUNSUPPORTED;
+        if (sl__tus_parse_u63(hdr(r, "Upload-Offset"), &t->offset) < 0)
+            return SL_EBADREQUEST;
+    }
+    if (m == M_PATCH || m == M_POST) { /* a POST's body is the first PATCH */
+        if ((v = hdr(r, "Upload-Checksum")) != NULL &&
+            sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
+            return SL_EBADREQUEST;
+        if ((v = hdr(r, "Trailer")) != NULL && strcasestr(v, "upload-checksum") != NULL) {
+            if (!r->chunked || t->check_alg)
+                return SL_EBADREQUEST;
+            t->trailer = 1;
+        }
+    }
+    return 0;
 }
