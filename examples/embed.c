@@ -23,6 +23,8 @@
 
 #include "sluice.h"
 
+#define PORT_USAGE_TAIL " [TOKEN]"
+
 typedef struct app_s {
     uv_loop_t *loop;
     sl_server_t *srv;
@@ -153,6 +155,19 @@ static void on_signal(uv_signal_t *s, int signum)
     sl_server_stop(app->srv, on_stopped, app);
 }
 
+/* The PORT argument: 0..65535, or exit. */
+static unsigned port_arg(int argc, char **argv)
+{
+    char *end;
+    unsigned long v = argc > 1 ? strtoul(argv[1], &end, 10) : 0;
+
+    if (argc > 1 && (*argv[1] == '\0' || *end != '\0' || v > 65535)) {
+        fprintf(stderr, "usage: %s [PORT [ROOT%s]]\n", argv[0], PORT_USAGE_TAIL);
+        exit(2);
+    }
+    return (unsigned)v;
+}
+
 int main(int argc, char **argv)
 {
     static app_t app;
@@ -164,7 +179,7 @@ int main(int argc, char **argv)
     app.loop = uv_default_loop();
     app.token = argc > 3 ? argv[3] : "s3cret";
     sl_config_init(&cfg);
-    cfg.port = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
+    cfg.port = port_arg(argc, argv);
     snprintf(cfg.root, sizeof(cfg.root), "%s", argc > 2 ? argv[2] : "./embed-data");
     snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");
     sl_config_apply_env(&cfg);

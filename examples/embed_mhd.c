@@ -22,6 +22,8 @@
 
 #include "sluice.h"
 
+#define PORT_USAGE_TAIL ""
+
 #define MOUNT "/api/upload/"
 
 typedef struct host_s {
@@ -153,6 +155,19 @@ static void on_signal(uv_signal_t *s, int signum)
     }
 }
 
+/* The PORT argument: 0..65535, or exit. */
+static unsigned port_arg(int argc, char **argv)
+{
+    char *end;
+    unsigned long v = argc > 1 ? strtoul(argv[1], &end, 10) : 0;
+
+    if (argc > 1 && (*argv[1] == '\0' || *end != '\0' || v > 65535)) {
+        fprintf(stderr, "usage: %s [PORT [ROOT%s]]\n", argv[0], PORT_USAGE_TAIL);
+        exit(2);
+    }
+    return (unsigned)v;
+}
+
 int main(int argc, char **argv)
 {
     static host_t h;
@@ -172,11 +187,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "embed_mhd: %s\n", sl_strerror(err));
         return 1;
     }
-    uv_ip4_addr("127.0.0.1", argc > 1 ? atoi(argv[1]) : 0, &sa);
+    uv_ip4_addr("127.0.0.1", (int)port_arg(argc, argv), &sa);
     h.mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        (uint16_t)(argc > 1 ? atoi(argv[1]) : 0), NULL, NULL, access_handler, &h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed, &h,
+        (uint16_t)port_arg(argc, argv), NULL, NULL, access_handler, &h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed, &h,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(32 << 10), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_END);

@@ -9,11 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *hdr(sl_req_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 static int origin_allowed(const char *list, const char *origin)
 {
     size_t n = strlen(origin);
@@ -32,12 +27,13 @@ static int origin_allowed(const char *list, const char *origin)
 int sl__cors_preflight(sl_req_t *r)
 {
     return r->srv->cfg.cors_origin[0] != '\0' && r->method == M_OPTIONS &&
-           hdr(r, "Origin") != NULL && hdr(r, "Access-Control-Request-Method") != NULL;
+           sl__header(r, "Origin") != NULL &&
+           sl__header(r, "Access-Control-Request-Method") != NULL;
 }
 
 void sl__cors_headers(sl_req_t *r)
 {
-    const char *origin = hdr(r, "Origin"), *ask;
+    const char *origin = sl__header(r, "Origin"), *ask;
 
     if (r->tr != NULL) {
         MHD_add_response_header(r->resp, "Tus-Resumable", "1.0.0");
@@ -52,7 +48,7 @@ void sl__cors_headers(sl_req_t *r)
     if (sl__cors_preflight(r)) {
         MHD_add_response_header(r->resp, "Access-Control-Allow-Methods",
                                 "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
-        ask = hdr(r, "Access-Control-Request-Headers");
+        ask = sl__header(r, "Access-Control-Request-Headers");
         MHD_add_response_header(r->resp, "Access-Control-Allow-Headers",
                                 ask != NULL ? ask
                                             : "Content-Type, Upload-Offset, Upload-Length, "

@@ -365,8 +365,9 @@ static void on_http_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             c->out_len < (size_t)(body + 4 - c->out) + strtoull(cl + 17, NULL, 10))
             return; /* more to come (or the close ends it) */
     }
-    c->status =
-        c->out_len > 12 && strncmp(c->out, "HTTP/1.", 7) == 0 ? (unsigned)atoi(c->out + 9) : 0;
+    c->status = c->out_len > 12 && strncmp(c->out, "HTTP/1.", 7) == 0
+                    ? (unsigned)strtoul(c->out + 9, NULL, 10)
+                    : 0;
     if (body != NULL) { /* keep only the body: the rename and the message come from it */
         memmove(c->out, body + 4, strlen(body + 4) + 1);
         c->out_len = strlen(c->out);

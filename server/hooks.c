@@ -37,7 +37,6 @@ void sl__event_init(sl_req_t *r, sl_event_t *ev, char remote[64])
 {
     const union MHD_ConnectionInfo *ci =
         r->gone ? NULL : MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    static const char *methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
 
     memset(ev, 0, sizeof(*ev));
     remote[0] = '\0';
@@ -64,7 +63,7 @@ void sl__event_init(sl_req_t *r, sl_event_t *ev, char remote[64])
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, remote, 64);
     }
-    ev->method = r->method < M_OTHER ? methods[r->method] : "";
+    ev->method = r->method < M_OTHER ? sl__method_name(r->method) : "";
     ev->path = r->path != NULL ? r->path : "";
     ev->name = r->name;
     ev->remote = remote;

@@ -282,6 +282,9 @@ int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
 
 /* routes.c */
 int sl__method_of(const char *m);
+/* "GET", …, "OPTIONS" for M_*, "OTHER" beyond; the request header `name` (NULL if absent). */
+const char *sl__method_name(int m);
+const char *sl__header(sl_req_t *r, const char *name);
 /* Transfer-Encoding and Content-Length of an upload: sets r->chunked, r->content_length; 0 or a
  * negative code. */
 int sl__framing(sl_req_t *r);

@@ -79,7 +79,6 @@ void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
 
 void sl__access_log(sl_req_t *r, int aborted)
 {
-    static const char *methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
     sl_server_t *srv = r->srv;
     char line[4 * SL_NAME_MAX + 1024], path[3 * SL_NAME_MAX], name[3 * SL_NAME_MAX], ts[40];
     char remote[64];
@@ -101,8 +100,8 @@ void sl__access_log(sl_req_t *r, int aborted)
                  "{\"time\":\"%s\",\"worker\":%d,\"remote\":\"%s\",\"method\":\"%s\","
                  "\"path\":\"%s\",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                  "\"duration_ms\":%.3f,\"name\":\"%s\",\"error\":%s%s%s,\"aborted\":%s}\n",
-                 ts, srv->worker, remote, r->method < M_OTHER ? methods[r->method] : "OTHER", path,
-                 r->sent_status, (unsigned long long)r->received, (unsigned long long)r->bytes_out,
+                 ts, srv->worker, remote, sl__method_name(r->method), path, r->sent_status,
+                 (unsigned long long)r->received, (unsigned long long)r->bytes_out,
                  (double)(uv_hrtime() - r->t0) / 1e6, name, r->err_name ? "\"" : "",
                  r->err_name ? r->err_name : "null", r->err_name ? "\"" : "",
                  aborted ? "true" : "false");

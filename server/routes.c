@@ -40,9 +40,22 @@ void sl__mhd_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+static const char *const method_names[M_OTHER] = {"GET",    "HEAD",  "PUT",    "POST",
+                                                  "DELETE", "PATCH", "OPTIONS"};
+
+const char *sl__method_name(int m)
+{
+    return m >= 0 && m < M_OTHER ? method_names[m] : "OTHER";
+}
+
+const char *sl__header(sl_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 int sl__method_of(const char *m)
 {
-    static const char *names[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
+    const char *const *names = method_names;
     int i;
 
     for (i = 0; i < M_OTHER; i++)
@@ -255,11 +268,10 @@ enum MHD_Result sl__upload_begin(sl_req_t *r)
 /* Everything the first call decides after on_request allowed it (or without hooks). */
 static enum MHD_Result first_call_rest(sl_req_t *r)
 {
-    static const char *methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
     int err = 0;
 
     if (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID)
-        return sl__tus_first(r, r->method < M_OTHER ? methods[r->method] : "");
+        return sl__tus_first(r, sl__method_name(r->method));
     if (r->route == ROUTE_HOST && r->srv->route_fn == NULL)
         err = SL_ENOTFOUND; /* nobody serves it: refused before any body */
     if (err == 0 && r->route == ROUTE_HOST) {

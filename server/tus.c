@@ -30,11 +30,6 @@
 #define TUS_HWM (64u << 10)
 #define CHECKED(t) ((t)->check_alg != 0 || (t)->trailer)
 
-static const char *hdr(sl_req_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 /* --- responses -------------------------------------------------------------------------------- */
 
 static void respond_empty(sl_req_t *r, unsigned status)
@@ -489,7 +484,7 @@ static void create(sl_req_t *r)
 enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
 {
     sl_tus_req_t *t = sl_xcalloc(1, sizeof(*t));
-    const char *v = hdr(r, "X-HTTP-Method-Override");
+    const char *v = sl__header(r, "X-HTTP-Method-Override");
     int body = 0, err;
 
     (void)method;

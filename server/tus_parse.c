@@ -195,11 +195,6 @@ int sl__tus_parse_concat(sl_tus_req_t *t, const char *v)
 
 /* --- the first call's judgement of a tus request ---------------------------------------------- */
 
-static const char *hdr(sl_req_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 static int is_offset_stream(const char *ct)
 {
     static const char want[] = "application/offset+octet-stream";
@@ -211,12 +206,12 @@ static int is_offset_stream(const char *ct)
 int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body)
 {
     sl_server_t *srv = r->srv;
-    const char *v, *ul, *dl, *ct = hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *v, *ul, *dl, *ct = sl__header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     int m = t->method, err;
 
     if (r->route == ROUTE_TUS_ID && !sl_tus_id_valid(r->name))
         return SL_ENOTFOUND;
-    if (m != M_OPTIONS && ((v = hdr(r, "Tus-Resumable")) == NULL || strcmp(v, "1.0.0") != 0))
+    if (m != M_OPTIONS && ((v = sl__header(r, "Tus-Resumable")) == NULL || strcmp(v, "1.0.0") != 0))
         return SL_EVERSION;
     if (r->route == ROUTE_TUS ? (m != M_POST && m != M_OPTIONS)
                               : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
@@ -226,24 +221,24 @@ int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body)
     *body = r->chunked || r->content_length > 0;
     if (srv->draining && !srv->retiring && (m == M_POST || m == M_PATCH))
         return SL_ESHUTDOWN;
-    v = hdr(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    v = sl__header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (v != NULL && strcasecmp(v, "identity") != 0)
         return SL_EUNSUPPORTED; /* offsets count the bytes stored */
-    if ((v = hdr(r, "Upload-Length")) != NULL && sl__tus_parse_u63(v, &t->length) < 0)
+    if ((v = sl__header(r, "Upload-Length")) != NULL && sl__tus_parse_u63(v, &t->length) < 0)
         return SL_EBADREQUEST;
     if (srv->cfg.max_size && t->length > (int64_t)srv->cfg.max_size)
         return SL_ETOOLARGE;
     if (m == M_POST) {
-        ul = hdr(r, "Upload-Length");
-        dl = hdr(r, "Upload-Defer-Length");
+        ul = sl__header(r, "Upload-Length");
+        dl = sl__header(r, "Upload-Defer-Length");
         if (dl != NULL && strcmp(dl, "1") != 0)
             return SL_EBADREQUEST;
         t->defer = dl != NULL;
-        if ((v = hdr(r, "Upload-Concat")) != NULL && sl__tus_parse_concat(t, v) < 0)
+        if ((v = sl__header(r, "Upload-Concat")) != NULL && sl__tus_parse_concat(t, v) < 0)
             return SL_EBADREQUEST;
         if (t->concat == SL_TUS_FINAL ? (ul != NULL || dl != NULL) : ((ul != NULL) == (dl != NULL)))
             return SL_EBADREQUEST; /* exactly one of them, none for a final upload */
-        if ((v = hdr(r, "Upload-Metadata")) != NULL && sl__tus_metadata_valid(v) < 0)
+        if ((v = sl__header(r, "Upload-Metadata")) != NULL && sl__tus_metadata_valid(v) < 0)
             return SL_EBADREQUEST;
         t->metadata = v;
         if (*body && t->concat == SL_TUS_FINAL)
@@ -257,14 +252,14 @@ int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body)
     } else if (m == M_PATCH) {
         if (!is_offset_stream(ct))
             return SL_EUNSUPPORTED;
-        if (sl__tus_parse_u63(hdr(r, "Upload-Offset"), &t->offset) < 0)
+        if (sl__tus_parse_u63(sl__header(r, "Upload-Offset"), &t->offset) < 0)
             return SL_EBADREQUEST;
     }
     if (m == M_PATCH || m == M_POST) { /* a POST's body is the first PATCH */
-        if ((v = hdr(r, "Upload-Checksum")) != NULL &&
+        if ((v = sl__header(r, "Upload-Checksum")) != NULL &&
             sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
             return SL_EBADREQUEST;
-        if ((v = hdr(r, "Trailer")) != NULL && strcasestr(v, "upload-checksum") != NULL) {
+        if ((v = sl__header(r, "Trailer")) != NULL && strcasestr(v, "upload-checksum") != NULL) {
             if (!r->chunked || t->check_alg)
                 return SL_EBADREQUEST;
             t->trailer = 1;

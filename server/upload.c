@@ -32,8 +32,9 @@ static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
                  (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
                  up->digest.sha256_hex);
     if (extra != NULL && extra[0] != '\0') { /* the host's members (on_complete) */
-        big = sl_xmalloc((size_t)n + strlen(extra) + 4);
-        n = sprintf(big, "%s,%s}\n", body, extra);
+        size_t cap = (size_t)n + strlen(extra) + 4;
+        big = sl_xmalloc(cap);
+        n = snprintf(big, cap, "%s,%s}\n", body, extra);
         sl__respond_json(r, MHD_HTTP_CREATED, big, (size_t)n);
     } else {
         n += snprintf(body + n, sizeof(body) - (size_t)n, "}\n");

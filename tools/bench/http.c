@@ -169,7 +169,7 @@ long sb_resp_parse(const char *buf, size_t len, int head_only, int eof, sb_resp_
             return (end - start) > 65536 ? -1 : 0; /* no head is that long */
         if ((size_t)(hend - start) < 12 || !isdigit((unsigned char)start[9]))
             return -1;
-        out->status = (unsigned)atoi(start + 9);
+        out->status = (unsigned)strtoul(start + 9, NULL, 10); /* digits: checked above */
         if (out->status < 100 || out->status > 599)
             return -1;
         if (out->status >= 200)
