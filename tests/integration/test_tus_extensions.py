@@ -244,6 +244,18 @@ class Checksum(TusTest):
                 r = self.patch(uid, 0, data, headers=[("Upload-Checksum", checksum("crc32", data))])
                 self.assertEqual(r.status, 204, r)
 
+    def test_a_large_mismatched_patch_counts_nothing(self):
+        # Big enough that its bytes reach the disk before the digest is compared at the end.
+        body = os.urandom(8 << 20)
+        uid = self.created(length=len(body))
+        r = self.patch(uid, 0, body, headers=[("Upload-Checksum", checksum("sha256", b"other"))])
+        self.assert_error(r, 460)
+        self.assertEqual(self.offset_of(uid), 0)
+        r = self.patch(uid, 0, body, headers=[("Upload-Checksum", checksum("sha256", body))])
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.read_root(uid), body)
+        os.unlink(os.path.join(self.root, uid))
+
     def test_mismatch_460_discards(self):
         for alg in ("sha1", "sha256", "md5", "crc32"):
             with self.subTest(alg=alg):
