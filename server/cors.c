@@ -12,16 +12,20 @@
 static int origin_allowed(const char *list, const char *origin)
 {
     size_t n = strlen(origin);
-    const char *p = list;
+    const char *p = list, *e;
 
     if (strcmp(list, "*") == 0)
         return 1;
-    while ((p = strstr(p, origin)) != NULL) {
-        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+    if (n == 0)
+        return 0; /* an empty Origin names no origin */
+    for (;;) {    /* the list is comma-separated: compare whole elements, one pass */
+        e = strchr(p, ',');
+        if ((size_t)((e != NULL ? e : p + strlen(p)) - p) == n && memcmp(p, origin, n) == 0)
             return 1;
-        p += n;
+        if (e == NULL)
+            return 0;
+        p = e + 1;
     }
-    return 0;
 }
 
 int sl__cors_preflight(sl_req_t *r)
@@ -36,31 +40,31 @@ void sl__cors_headers(sl_req_t *r)
     const char *origin = sl__header(r, "Origin"), *ask;
 
     if (r->tr != NULL) {
-        MHD_add_response_header(r->resp, "Tus-Resumable", "1.0.0");
+        sl__respond_header(r, "Tus-Resumable", "1.0.0");
         if (r->status == MHD_HTTP_PRECONDITION_FAILED)
-            MHD_add_response_header(r->resp, "Tus-Version", "1.0.0");
+            sl__respond_header(r, "Tus-Version", "1.0.0");
     }
     if (r->srv->cfg.cors_origin[0] == '\0' || origin == NULL ||
         !origin_allowed(r->srv->cfg.cors_origin, origin))
         return;
-    MHD_add_response_header(r->resp, "Access-Control-Allow-Origin", origin);
-    MHD_add_response_header(r->resp, "Vary", "Origin");
+    sl__respond_header(r, "Access-Control-Allow-Origin", origin);
+    sl__respond_header(r, "Vary", "Origin");
     if (sl__cors_preflight(r)) {
-        MHD_add_response_header(r->resp, "Access-Control-Allow-Methods",
-                                "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
+        sl__respond_header(r, "Access-Control-Allow-Methods",
+                           "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
         ask = sl__header(r, "Access-Control-Request-Headers");
-        MHD_add_response_header(r->resp, "Access-Control-Allow-Headers",
-                                ask != NULL ? ask
-                                            : "Content-Type, Upload-Offset, Upload-Length, "
-                                              "Upload-Metadata, Upload-Concat, Upload-Checksum, "
-                                              "Upload-Defer-Length, Tus-Resumable, "
-                                              "X-HTTP-Method-Override, X-Requested-With");
-        MHD_add_response_header(r->resp, "Access-Control-Max-Age", "86400");
+        sl__respond_header(r, "Access-Control-Allow-Headers",
+                           ask != NULL ? ask
+                                       : "Content-Type, Upload-Offset, Upload-Length, "
+                                         "Upload-Metadata, Upload-Concat, Upload-Checksum, "
+                                         "Upload-Defer-Length, Tus-Resumable, "
+                                         "X-HTTP-Method-Override, X-Requested-With");
+        sl__respond_header(r, "Access-Control-Max-Age", "86400");
         return;
     }
-    MHD_add_response_header(r->resp, "Access-Control-Expose-Headers",
-                            "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, "
-                            "Upload-Metadata, Upload-Concat, Upload-Expires, Tus-Resumable, "
-                            "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
-                            "Sluice-File, ETag, Repr-Digest");
+    sl__respond_header(r, "Access-Control-Expose-Headers",
+                       "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, "
+                       "Upload-Metadata, Upload-Concat, Upload-Expires, Tus-Resumable, "
+                       "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                       "Sluice-File, ETag, Repr-Digest");
 }

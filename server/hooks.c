@@ -258,11 +258,10 @@ enum MHD_Result sl__host_route(sl_req_t *r, const char *method)
     }
     resp = MHD_create_response_from_buffer(len > (64 << 10) ? 64 << 10 : len, body,
                                            MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (r->resp != NULL)
-        MHD_destroy_response(r->resp);
-    r->resp = resp;
-    r->status = status;
+    if (resp == NULL)
+        free(body);
+    sl__respond(r, (unsigned)status, resp);
+    sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     r->bytes_out = len;
     return sl__queue(r);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include <microhttpd.h>
@@ -36,7 +37,7 @@ enum {
 /* One worker's figures (in shared memory with --workers). */
 typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
-    uint64_t bytes_received, bytes_committed, requests, restarts;
+    uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
     int64_t in_flight, suspended, connections, buffer_bytes, pid;
     uint64_t commit_buckets[SL_METRICS_BUCKETS], commit_count;
     double commit_sum;
@@ -192,12 +193,14 @@ struct sl_req_s {
     char boundary[80];          /* multipart/form-data: its boundary, else "" */
     sl_digests_t repr, content; /* Repr-Digest, Content-Digest */
     int has_body;
-    int gone;                /* libmicrohttpd completed the request */
-    uint64_t content_length; /* from Content-Length; 0 when chunked or absent */
-    int chunked;             /* Transfer-Encoding: chunked: length unknown */
-    uint64_t last_progress;  /* uv_now of the last body byte or chain progress */
-    struct MHD_Response *resp;
+    int gone;                  /* libmicrohttpd completed the request */
+    uint64_t content_length;   /* from Content-Length; 0 when chunked or absent */
+    int chunked;               /* Transfer-Encoding: chunked: length unknown */
+    uint64_t last_progress;    /* uv_now of the last body byte or chain progress */
+    struct MHD_Response *resp; /* the answer being prepared (sl__respond), NULL if it failed */
     unsigned status;
+    int answered;    /* an answer was decided (sl__respond), not yet queued */
+    int resp_failed; /* libmicrohttpd refused it or one of its headers: closed at queue */
     sl_upload_t *up;
     sl_tus_req_t *tr;       /* requests under /uploads/ only (owned) */
     const char *url, *path; /* url: a copy (owned); path: in it, below the mount */
@@ -383,6 +386,29 @@ void sl__hook_cmd_install(sl_server_t *srv);
 /* An upload's first call once validated (and allowed): the preflight or the chain. */
 enum MHD_Result sl__upload_begin(sl_req_t *r);
 
+/* cond.c: conditional and range requests (RFC 9110 §13, §14), pure functions of the fields. */
+typedef struct sl_range_s {
+    uint64_t start, end; /* inclusive */
+} sl_range_t;
+enum { SL_RANGE_WHOLE = 0, SL_RANGE_ONE = 1 };
+/* A Range value against a representation of `size` bytes: SL_RANGE_ONE with *out set (only
+ * then), SL_RANGE_WHOLE (absent, invalid, another unit, several satisfiable ranges: send it all)
+ * or SL_ERANGE (nothing satisfiable: 416). */
+int sl__range_parse(const char *v, uint64_t size, sl_range_t *out);
+/* 1 if the If-Match / If-None-Match value v ("*" or a list of entity-tags) matches etag (weak or
+ * strong comparison), else 0; a malformed list matches nothing. */
+int sl__etag_match(const char *v, const char *etag, int weak);
+/* An HTTP-date (IMF-fixdate, RFC 850 or asctime): 0 and *out, or -1. */
+int sl__http_date(const char *v, time_t *out);
+typedef struct sl_cond_s {
+    const char *if_match, *if_none_match, *if_modified_since, *if_unmodified_since, *if_range;
+    const char *range; /* any of them NULL when absent */
+} sl_cond_t;
+/* The status a request with these fields gets for a representation (etag, mtime, size): 200,
+ * 206 (*range set), 304, 412 or 416. safe: GET or HEAD. */
+unsigned sl__cond_evaluate(const sl_cond_t *c, const char *etag, time_t mtime, uint64_t size,
+                           int safe, sl_range_t *range);
+
 /* files.c: GET/HEAD, listing, DELETE, started from the final call. */
 void sl__files_start(sl_req_t *r);
 
@@ -407,6 +433,10 @@ void sl__repr_digest_header(const char *sha256_hex, char out[64]);
 
 /* respond.c: the one error→status table, and responses set on r (queued by the handler). */
 unsigned sl__status_for(int err);
+/* The answer for r: status and resp (taken over; NULL when libmicrohttpd could not create it,
+ * which fails the request at sl__queue). Headers: a refusal is remembered the same way. */
+void sl__respond(sl_req_t *r, unsigned status, struct MHD_Response *resp);
+void sl__respond_header(sl_req_t *r, const char *name, const char *value);
 void sl__respond_error(sl_req_t *r, int err);
 void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len);
 enum MHD_Result sl__queue(sl_req_t *r);

@@ -177,6 +177,9 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     COUNTER("sluice_received_bytes_total", "Body bytes received by uploads.", bytes_received);
     COUNTER("sluice_committed_bytes_total", "Bytes of committed uploads.", bytes_committed);
     COUNTER("sluice_requests_total", "HTTP requests completed.", requests);
+    COUNTER("sluice_responses_failed_total",
+            "Answers libmicrohttpd could not create or queue (the connection was closed).",
+            responses_failed);
     COUNTER("sluice_worker_restarts_total", "Times the supervisor replaced this worker.", restarts);
     GAUGE("sluice_uploads_in_flight", "Uploads streaming now.", in_flight);
     GAUGE("sluice_connections_suspended", "Connections paused by backpressure or a job.",

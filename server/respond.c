@@ -5,6 +5,12 @@
  * {"error": message, "status": N, "code": name}. A response is prepared on the request (r->resp)
  * by whoever learns the outcome, often a libuv callback, and queued by the access handler: that is
  * the only place libmicrohttpd accepts it (research/mhd-libuv.md §2, "Where to queue").
+ *
+ * Every answer goes through sl__respond and sl__respond_header, which check what libmicrohttpd
+ * returns: a response it could not create (NULL) or a header it refused marks the answer as
+ * failed, and sl__queue then ends the request without one (MHD_NO: the connection is closed, the
+ * completion callback frees the request) and counts it in sluice_responses_failed_total. No code
+ * path dereferences a response it did not check, and none is left without an answer.
  */
 #include "internal.h"
 
@@ -40,6 +46,9 @@ static const struct {
     {SL_EFORBIDDEN, MHD_HTTP_FORBIDDEN},
     {SL_EUPLOADCHECKSUM, 460}, /* tus: Checksum Mismatch */
     {SL_ELOCKED, MHD_HTTP_LOCKED},
+    {SL_EPRECONDITION, MHD_HTTP_PRECONDITION_FAILED},
+    {SL_ENOSPACE, MHD_HTTP_INSUFFICIENT_STORAGE},
+    {SL_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE},
     {UV_ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE},
     {-EDQUOT, MHD_HTTP_INSUFFICIENT_STORAGE},
     {UV_EFBIG, MHD_HTTP_CONTENT_TOO_LARGE},
@@ -56,21 +65,28 @@ unsigned sl__status_for(int err)
     return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-static void set_resp(sl_req_t *r, unsigned status, struct MHD_Response *resp)
+void sl__respond(sl_req_t *r, unsigned status, struct MHD_Response *resp)
 {
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
     r->resp = resp;
     r->status = status;
+    r->answered = 1;
+    r->resp_failed = resp == NULL;
+    r->bytes_out = 0;
+}
+
+void sl__respond_header(sl_req_t *r, const char *name, const char *value)
+{
+    if (r->resp == NULL || MHD_add_response_header(r->resp, name, value) != MHD_YES)
+        r->resp_failed = 1;
 }
 
 void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
-
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    set_resp(r, status, resp);
+    sl__respond(r, status,
+                MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY));
+    sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     r->bytes_out = len;
 }
 
@@ -87,26 +103,37 @@ void sl__respond_error(sl_req_t *r, int err)
                  sl_strerror(err), status, sl_err_name(err));
     sl__respond_json(r, status, body, (size_t)n);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW,
-                                r->route == ROUTE_FILE     ? "GET, HEAD, PUT, DELETE"
-                                : r->route == ROUTE_FILES  ? "GET, HEAD, POST"
-                                : r->route == ROUTE_TUS    ? "POST, OPTIONS"
-                                : r->route == ROUTE_TUS_ID ? "HEAD, PATCH, DELETE, OPTIONS"
-                                                           : "GET, HEAD");
+        sl__respond_header(r, MHD_HTTP_HEADER_ALLOW,
+                           r->route == ROUTE_FILE     ? "GET, HEAD, PUT, DELETE"
+                           : r->route == ROUTE_FILES  ? "GET, HEAD, POST"
+                           : r->route == ROUTE_TUS    ? "POST, OPTIONS"
+                           : r->route == ROUTE_TUS_ID ? "HEAD, PATCH, DELETE, OPTIONS"
+                                                      : "GET, HEAD");
 }
 
 enum MHD_Result sl__queue(sl_req_t *r)
 {
     enum MHD_Result ret;
 
-    if (r->srv->draining)
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    sl__cors_headers(r); /* and Tus-Resumable under /uploads/ */
-    r->sent_status = r->status;
-    ret = MHD_queue_response(r->conn, r->status, r->resp);
-    MHD_destroy_response(r->resp);
-    r->resp = NULL;
     r->phase = PH_DONE;
+    r->answered = 0;
+    if (r->resp != NULL && !r->resp_failed) {
+        if (r->srv->draining)
+            sl__respond_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+        sl__cors_headers(r); /* and Tus-Resumable under /uploads/ */
+    }
+    ret = r->resp != NULL && !r->resp_failed ? MHD_queue_response(r->conn, r->status, r->resp)
+                                             : MHD_NO;
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    if (ret != MHD_YES) {
+        r->srv->m->responses_failed++;
+        sl__log(r->srv, SL_LOG_WARN, "%s %s: the %u answer could not be queued; connection closed",
+                sl__method_name(r->method), r->url != NULL ? r->url : "?", r->status);
+        return MHD_NO;
+    }
+    r->sent_status = r->status;
     return ret;
 }
 

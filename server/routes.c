@@ -361,7 +361,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         *con_cls = r;
         return first_call(r, url, method);
     }
-    if (srv->closing && r->resp == NULL)
+    if (srv->closing && !r->answered)
         return MHD_NO; /* stopping: whatever still waits is dropped */
     if (*upload_data_size > 0) {
         if (r->up != NULL)
@@ -370,12 +370,12 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
     if (r->phase == PH_HOOK) {
-        if (r->resp != NULL)
+        if (r->answered)
             return sl__queue(r); /* refused: still the first call, no 100 Continue */
         return first_call_rest(r);
     }
     if (r->phase == PH_PREFLIGHT) {
-        if (r->resp != NULL)
+        if (r->answered)
             return sl__queue(r); /* still the first call: no 100 Continue */
         int err = r->tr != NULL ? sl__tus_body_start(r) : sl__upload_start(r);
         if (err < 0) {
@@ -384,7 +384,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         }
         return MHD_YES;
     }
-    if (r->resp != NULL && r->phase != PH_BODY)
+    if (r->answered && r->phase != PH_BODY)
         return sl__queue(r);
     switch (r->phase) {
     case PH_BODY:
@@ -402,9 +402,11 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
             size_t len;
             char *text = sl__metrics_render(r->srv, &len);
             sl__respond_json(r, MHD_HTTP_OK, text, len);
-            MHD_del_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                    "text/plain; version=0.0.4; charset=utf-8");
+            if (r->resp == NULL || MHD_del_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                           "application/json") != MHD_YES)
+                r->resp_failed = 1;
+            sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                               "text/plain; version=0.0.4; charset=utf-8");
             free(text);
             return sl__queue(r);
         }

@@ -34,12 +34,7 @@
 
 static void respond_empty(sl_req_t *r, unsigned status)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-
-    if (r->resp != NULL)
-        MHD_destroy_response(r->resp);
-    r->resp = resp;
-    r->status = status;
+    sl__respond(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
 static void add_u64(sl_req_t *r, const char *name, uint64_t v)
@@ -47,7 +42,7 @@ static void add_u64(sl_req_t *r, const char *name, uint64_t v)
     char buf[24];
 
     snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-    MHD_add_response_header(r->resp, name, buf);
+    sl__respond_header(r, name, buf);
 }
 
 /* The headers that describe the upload: offset, length, expiry, file. */
@@ -59,18 +54,18 @@ static void describe(sl_req_t *r, const sl_tus_info_t *info)
     if (info->length >= 0)
         add_u64(r, "Upload-Length", (uint64_t)info->length);
     else
-        MHD_add_response_header(r->resp, "Upload-Defer-Length", "1");
+        sl__respond_header(r, "Upload-Defer-Length", "1");
     if (info->expires > 0 && info->file == NULL) {
         time_t t = (time_t)info->expires;
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        MHD_add_response_header(r->resp, "Upload-Expires", buf);
+        sl__respond_header(r, "Upload-Expires", buf);
     }
     if (info->file != NULL) {
         int n = snprintf(buf, sizeof(buf), "%s/files/", r->srv->prefix);
         sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
-        MHD_add_response_header(r->resp, "Sluice-File", buf);
+        sl__respond_header(r, "Sluice-File", buf);
     }
 }
 
@@ -80,7 +75,7 @@ static void respond_created(sl_req_t *r, const sl_tus_info_t *info)
 
     respond_empty(r, MHD_HTTP_CREATED);
     snprintf(loc, sizeof(loc), "%s/uploads/%s", r->srv->prefix, info->id);
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, loc);
+    sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, loc);
     describe(r, info);
 }
 
@@ -88,11 +83,11 @@ static void respond_head(sl_req_t *r, const sl_tus_info_t *info)
 {
     respond_empty(r, MHD_HTTP_OK);
     describe(r, info);
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    sl__respond_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (info->metadata != NULL && info->metadata[0] != '\0')
-        MHD_add_response_header(r->resp, "Upload-Metadata", info->metadata);
+        sl__respond_header(r, "Upload-Metadata", info->metadata);
     if (info->concat == SL_TUS_PARTIAL)
-        MHD_add_response_header(r->resp, "Upload-Concat", "partial");
+        sl__respond_header(r, "Upload-Concat", "partial");
     if (info->concat == SL_TUS_FINAL && info->parts != NULL) {
         char buf[SL_TUS_PARTS_MAX * 48];
         const char *p = info->parts;
@@ -102,7 +97,7 @@ static void respond_head(sl_req_t *r, const sl_tus_info_t *info)
                 (size_t)snprintf(buf + n, sizeof(buf) - n, "%s/uploads/%.32s", n > 6 ? " " : "", p);
             p += strlen(p) > SL_TUS_ID_LEN ? SL_TUS_ID_LEN + 1 : strlen(p);
         }
-        MHD_add_response_header(r->resp, "Upload-Concat", buf);
+        sl__respond_header(r, "Upload-Concat", buf);
     }
 }
 
@@ -520,14 +515,14 @@ enum MHD_Result sl__tus_final(sl_req_t *r)
     switch (t->method) {
     case M_OPTIONS:
         respond_empty(r, MHD_HTTP_NO_CONTENT);
-        MHD_add_response_header(r->resp, "Tus-Version", "1.0.0");
-        MHD_add_response_header(r->resp, "Tus-Extension",
-                                "creation,creation-with-upload,creation-defer-length,termination,"
-                                "checksum,checksum-trailer,expiration,concatenation");
-        MHD_add_response_header(r->resp, "Tus-Checksum-Algorithm", "sha1,sha256,md5,crc32");
+        sl__respond_header(r, "Tus-Version", "1.0.0");
+        sl__respond_header(r, "Tus-Extension",
+                           "creation,creation-with-upload,creation-defer-length,termination,"
+                           "checksum,checksum-trailer,expiration,concatenation");
+        sl__respond_header(r, "Tus-Checksum-Algorithm", "sha1,sha256,md5,crc32");
         if (r->srv->cfg.max_size) {
             snprintf(max, sizeof(max), "%llu", (unsigned long long)r->srv->cfg.max_size);
-            MHD_add_response_header(r->resp, "Tus-Max-Size", max);
+            sl__respond_header(r, "Tus-Max-Size", max);
         }
         return sl__queue(r);
     case M_POST:

@@ -43,11 +43,11 @@ static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
     free(big);
     sl__url_escape(r->name, name, sizeof(name));
     snprintf(body, sizeof(body), "%s/files/%s", r->srv->prefix, name);
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_LOCATION, body);
+    sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, body);
     sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, hdr);
+    sl__respond_header(r, MHD_HTTP_HEADER_ETAG, hdr);
     sl__repr_digest_header(up->digest.sha256_hex, hdr);
-    MHD_add_response_header(r->resp, "Repr-Digest", hdr);
+    sl__respond_header(r, "Repr-Digest", hdr);
 }
 
 /* 400 naming the digest that did not match: expected and actual, base64 as in the field. */
@@ -208,13 +208,13 @@ enum MHD_Result sl__upload_end(sl_req_t *r)
 
     up->eof = 1;
     r->eof_ns = uv_hrtime();
-    if (!up->running && r->resp == NULL && r->tr != NULL) {
+    if (!up->running && !r->answered && r->tr != NULL) {
         r->phase = PH_WAIT; /* a resumable upload records its offset first: it answers then */
         sl__req_suspend(r);
         return MHD_YES;
     }
     if (!up->running)
-        return r->resp != NULL ? sl__queue(r) : MHD_NO;
+        return r->answered ? sl__queue(r) : MHD_NO;
     r->phase = PH_WAIT;
     if (r->tr != NULL && !ended && (err = sl__tus_body_end(r)) < 0)
         sl_pipeline_abort(&up->pl, err); /* a checksum trailer missing or malformed */

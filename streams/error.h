@@ -34,7 +34,10 @@
     XX(VERSION, -5023, "unsupported or missing Tus-Resumable version")                             \
     XX(FORBIDDEN, -5024, "this upload cannot be modified")                                         \
     XX(UPLOADCHECKSUM, -5025, "Upload-Checksum does not match")                                    \
-    XX(LOCKED, -5026, "another process is writing this upload")
+    XX(LOCKED, -5026, "another process is writing this upload")                                    \
+    XX(PRECONDITION, -5027, "precondition failed")                                                 \
+    XX(NOSPACE, -5028, "not enough free space")                                                    \
+    XX(BUSY, -5029, "server busy, try again later")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),
