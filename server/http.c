@@ -29,6 +29,7 @@
 #define MHD_RUNS_PER_TURN 8
 
 static void run_mhd(sl_server_t *srv);
+static unsigned open_connections(sl_server_t *srv);
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
@@ -50,11 +51,16 @@ static void on_idle(uv_idle_t *h)
 static void run_mhd(sl_server_t *srv)
 {
     MHD_UNSIGNED_LONG_LONG to;
-
+    unsigned open;
     int i;
 
     if (srv->mhd == NULL)
         return;
+    /* At --max-connections libmicrohttpd takes its listening socket out of its epoll set and puts
+     * it back only at the start of a later run, once below the limit; when the connection that
+     * brought it below was the last one, nothing would call that run (no timeout, no event) and
+     * the server would stop accepting for good. So a run that leaves it below the limit after
+     * having been at it runs once more, and the tick runs it every second anyway. */
     /* While MHD has work left (timeout 0: data behind an edge it already consumed), run it again
      * right here, a few times: each run reads one piece per connection, and several pieces per
      * loop turn let the chain hand bigger batches to the thread pool. */
@@ -62,6 +68,13 @@ static void run_mhd(sl_server_t *srv)
         MHD_run(srv->mhd);
         if (MHD_get_timeout(srv->mhd, &to) != MHD_YES || to != 0)
             break;
+    }
+    open = open_connections(srv);
+    if (open + 1 >= srv->cfg.max_connections)
+        srv->at_limit = 1;
+    else if (srv->at_limit) {
+        srv->at_limit = 0;
+        MHD_run(srv->mhd); /* the listener goes back into the epoll set */
     }
     if (MHD_get_timeout(srv->mhd, &to) != MHD_YES) {
         uv_idle_stop(&srv->idle);
@@ -245,6 +258,8 @@ static void on_tick(uv_timer_t *h)
     }
     sl__tus_tick(srv, now);
     sl__metrics_tick(srv);
+    srv->m->heartbeat_ms = uv_hrtime() / 1000000; /* the loop turns: --workers' watchdog */
+    run_mhd(srv); /* libmicrohttpd re-arms a listener it left at --max-connections only in a run */
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
      * (its client may still hold the connection, waiting to send a body nobody reads). */
     if (srv->stopping && !srv->closing &&

@@ -39,6 +39,8 @@ typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
     uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
     int64_t in_flight, suspended, connections, buffer_bytes, pid;
+    uint64_t
+        heartbeat_ms; /* CLOCK_MONOTONIC of the worker's last tick (the supervisor's watchdog) */
     uint64_t commit_buckets[SL_METRICS_BUCKETS], commit_count;
     double commit_sum;
     uint64_t flush_buckets[SL_METRICS_BUCKETS], flush_count;
@@ -232,6 +234,7 @@ struct sl_server_s {
     sl_req_t *reqs; /* live requests */
     size_t nreqs;
     int draining, stopping, closing, handles_open, has_poll;
+    int at_limit; /* libmicrohttpd was at --max-connections (its listener out of its epoll set) */
     int closed, free_requested; /* handles all closed; sl_server_free was called */
     int retiring; /* a worker replaced by SIGHUP: it serves what its open connections still ask
                      (no 503) and goes once they are closed */

@@ -10,6 +10,9 @@
  *               ask, each answer closing its connection, and exits once they are all closed)
  *     SIGTERM/SIGINT  stop them all gracefully; SIGKILL what is left after the shutdown timeout
  *     SIGUSR1   passed on (reopen the access logs)
+ *     watchdog  a worker whose loop has not turned for WATCHDOG_MS (its once-a-second tick writes
+ *               a heartbeat into its metrics slot) is stuck, not slow: it gets SIGKILL and is
+ *               replaced like a worker that died
  *   worker: sl__serve on the inherited socket, its own loop, its own libmicrohttpd daemon
  *
  * The workers share one listening socket, accepted from by all of them, rather than one socket
@@ -36,6 +39,7 @@
 #include <unistd.h>
 
 #define WORKERS_MAX 256
+#define WATCHDOG_MS 15000
 
 typedef struct wk_s {
     pid_t pid;
@@ -244,6 +248,19 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
                 now + (now - s.wk[i].started_ms < 10000 ? s.wk[i].backoff * 1000 : 0);
             if (now - s.wk[i].started_ms < 10000 && s.wk[i].backoff < 30)
                 s.wk[i].backoff *= 2;
+        }
+        for (i = 0; i < s.n; i++) {
+            uint64_t beat = s.slots[s.wk[i].slot].heartbeat_ms;
+            if (beat < s.wk[i].started_ms)
+                beat = s.wk[i].started_ms; /* not come up yet, or the slot's previous worker */
+            if (s.wk[i].pid > 0 && now > beat + WATCHDOG_MS) {
+                fprintf(stderr,
+                        "sluice: worker %d (pid %d) has not turned its loop for %llu s; "
+                        "killing it\n",
+                        i, (int)s.wk[i].pid, (unsigned long long)(now - beat) / 1000);
+                kill(s.wk[i].pid, SIGKILL);
+                s.wk[i].started_ms = now; /* once: the SIGCHLD replaces it */
+            }
         }
         for (i = 0; i < s.n; i++)
             if (s.wk[i].pid == 0 && now >= s.wk[i].restart_at) {
