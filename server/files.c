@@ -71,6 +71,40 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     }
 }
 
+/* A listing being sent is held by libmicrohttpd until the client has read it: it is counted
+ * against --buffer-budget from here until libmicrohttpd frees it (a listing is refused with 503
+ * while the budget is exhausted, so unread listings cannot pile up). */
+typedef struct listing_s {
+    size_t len;
+    char *json;
+} listing_t;
+
+static void free_listing(void *cls)
+{
+    listing_t *l = cls;
+
+    sl_budget_release(l->len);
+    free(l->json);
+    free(l);
+}
+
+static void respond_listing(sl_req_t *r, sl_store_job_t *j)
+{
+    listing_t *l = sl_xmalloc(sizeof(*l));
+    struct MHD_Response *resp;
+
+    l->len = j->json_len;
+    l->json = j->json;
+    j->json = NULL;
+    sl_budget_charge(l->len);
+    resp = MHD_create_response_from_buffer_with_free_callback_cls(l->len, l->json, free_listing, l);
+    sl__respond(r, MHD_HTTP_OK, resp);
+    sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    r->bytes_out = j->json_len;
+    if (resp == NULL)
+        free_listing(l);
+}
+
 static void on_job(sl_store_job_t *j)
 {
     sl_req_t *r = j->data;
@@ -79,7 +113,7 @@ static void on_job(sl_store_job_t *j)
         if (j->status < 0)
             sl__respond_error(r, j->status);
         else if (r->route == ROUTE_FILES)
-            sl__respond_json(r, MHD_HTTP_OK, j->json, j->json_len);
+            respond_listing(r, j);
         else if (r->method == M_DELETE)
             sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
         else
@@ -102,7 +136,8 @@ void sl__files_start(sl_req_t *r)
     r->phase = PH_WAIT;
     r->job.data = r;
     if (r->route == ROUTE_FILES)
-        err = sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
+        err = sl_budget_exhausted() ? SL_EBUSY
+                                    : sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
     else if (r->method == M_DELETE)
         err = sl_store_delete(st, &r->job, r->name, on_job);
     else

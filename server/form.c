@@ -37,6 +37,7 @@ static int fields_add(sl_form_t *fm, const char *s, size_t n)
         if (cap > FIELDS_MIN_CAP && cap > 2 * fm->req->srv->cfg.max_field_size + 65536)
             return SL_ETOOLARGE;
         fm->fields = sl_xrealloc(fm->fields, cap);
+        sl_budget_charge(cap - fm->fields_cap); /* held until the request ends: counted */
         fm->fields_cap = cap;
     }
     memcpy(fm->fields + fm->fields_len, s, n);
@@ -434,6 +435,9 @@ void sl_form_free(sl_form_t *fm)
         free(f);
     }
     free(fm->fields);
+    sl_budget_release(fm->fields_cap);
+    fm->fields = NULL;
+    fm->fields_cap = 0;
     free(fm->metas);
     free(fm->meta_names);
 }

@@ -78,7 +78,7 @@ static void walk(int root_fd, const char *dir, listbuf_t *b)
             walk(root_fd, path, b);
         } else if (S_ISREG(sb.st_mode) && sl_name_check(path) == 0) {
             char num[96];
-            if (b->count >= b->limit) {
+            if (b->count >= b->limit || b->len >= SL_LIST_MAX_BYTES) {
                 b->truncated = 1;
                 break;
             }
@@ -96,16 +96,21 @@ static void walk(int root_fd, const char *dir, listbuf_t *b)
 static void job_work(uv_work_t *w)
 {
     sl_store_job_t *j = w->data;
-    int root_fd = j->store->root_fd;
+    int root_fd = j->store->root_fd, dfd;
+    const char *leaf;
     struct stat sb;
 
     j->status = 0;
     switch (j->kind) {
     case JOB_PREFLIGHT: {
         struct statvfs vf;
-        if (j->name[0] && fstatat(root_fd, j->name, &sb, 0) == 0) {
-            j->status = SL_EEXISTS;
-            break;
+        if (j->name[0] && (dfd = sl__parent_open(root_fd, j->name, 0, &leaf, NULL)) >= 0) {
+            int taken = fstatat(dfd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+            sl__parent_close(root_fd, dfd);
+            if (taken) {
+                j->status = SL_EEXISTS;
+                break;
+            }
         }
         if (j->need > 0 && fstatvfs(root_fd, &vf) == 0 &&
             (uint64_t)vf.f_bavail * vf.f_frsize < j->need)
@@ -114,10 +119,16 @@ static void job_work(uv_work_t *w)
     }
     case JOB_OPEN:
         /* O_NONBLOCK: a FIFO put in the root must not hang a pool thread (it is not a file). */
-        j->fd = openat(root_fd, j->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        dfd = sl__parent_open(root_fd, j->name, 0, &leaf, NULL);
+        j->fd = dfd < 0 ? dfd : openat(dfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (j->fd < 0 && dfd >= 0)
+            j->fd = -errno;
+        sl__parent_close(root_fd, dfd);
         if (j->fd < 0) {
-            j->status =
-                (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ? SL_ENOTFOUND : -errno;
+            j->status = (j->fd == UV_ENOENT || j->fd == UV_ENOTDIR || j->fd == UV_ELOOP)
+                            ? SL_ENOTFOUND
+                            : j->fd;
+            j->fd = -1;
             break;
         }
         if (fstat(j->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
@@ -132,21 +143,21 @@ static void job_work(uv_work_t *w)
                       sl__meta_read(root_fd, j->name, j->size, j->mtime_ns, &j->meta) == 0;
         break;
     case JOB_DELETE:
-        if (fstatat(root_fd, j->name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
+        dfd = sl__parent_open(root_fd, j->name, 0, &leaf, NULL);
+        if (dfd < 0 || fstatat(dfd, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
+            sl__parent_close(root_fd, dfd);
             j->status = SL_ENOTFOUND;
             break;
         }
-        if (unlinkat(root_fd, j->name, 0) < 0) {
+        if (unlinkat(dfd, leaf, 0) < 0) {
             j->status = errno == ENOENT ? SL_ENOTFOUND : -errno;
+            sl__parent_close(root_fd, dfd);
             break;
         }
         sl__meta_remove(root_fd, j->name);
-        if (j->store->durable) {
-            char *slash = strrchr(j->name, '/');
-            if (slash != NULL)
-                *slash = '\0';
-            sl__fsync_dir(root_fd, slash != NULL ? j->name : ""); /* the file is gone either way */
-        }
+        if (j->store->durable)
+            fsync(dfd); /* the file is gone either way */
+        sl__parent_close(root_fd, dfd);
         break;
     case JOB_LIST: {
         listbuf_t b = {0};

@@ -155,6 +155,41 @@ int sl__fsync_dir(int root_fd, const char *dir)
     return r;
 }
 
+int sl__parent_open(int root_fd, const char *name, int create, const char **leaf, int *created)
+{
+    const char *seg = name, *slash;
+    char part[SL_SEGMENT_MAX + 1];
+    int dfd = root_fd, fd;
+
+    while ((slash = strchr(seg, '/')) != NULL) {
+        size_t n = (size_t)(slash - seg);
+        if (n == 0 || n > SL_SEGMENT_MAX) {
+            sl__parent_close(root_fd, dfd);
+            return SL_EBADNAME;
+        }
+        memcpy(part, seg, n);
+        part[n] = '\0';
+        if (create && mkdirat(dfd, part, 0755) == 0 && created != NULL)
+            *created = 1;
+        fd = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            fd = -errno;
+        sl__parent_close(root_fd, dfd);
+        if (fd < 0)
+            return fd;
+        dfd = fd;
+        seg = slash + 1;
+    }
+    *leaf = seg;
+    return dfd;
+}
+
+void sl__parent_close(int root_fd, int dfd)
+{
+    if (dfd >= 0 && dfd != root_fd)
+        close(dfd);
+}
+
 /* Cut `path` at its last '/', leaving its parent ("" for the root). */
 static void to_parent(char *path)
 {
@@ -169,26 +204,26 @@ static void to_parent(char *path)
 int sl__publish(int root_fd, const char *from, const char *to, unsigned flags, int durable,
                 int *renamed)
 {
-    char dir[SL_NAME_MAX + 1], *slash;
-    int created = 0, r;
+    char dir[SL_NAME_MAX + 1];
+    const char *leaf;
+    int created = 0, r, dfd;
 
     *renamed = 0;
     snprintf(dir, sizeof(dir), "%s", to);
-    for (slash = strchr(dir, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdirat(root_fd, dir, 0755) == 0)
-            created = 1;
-        else if (errno != EEXIST)
-            return -errno;
-        *slash = '/';
+    dfd = sl__parent_open(root_fd, to, 1, &leaf, &created);
+    if (dfd < 0)
+        return dfd == UV_ELOOP ? UV_ENOTDIR : dfd; /* a symlink on the way: 409 like a file */
+    if (renameat2(root_fd, from, dfd, leaf, flags) < 0) {
+        r = errno == EEXIST || errno == ENOTEMPTY ? SL_EEXISTS : -errno;
+        sl__parent_close(root_fd, dfd);
+        return r;
     }
-    if (renameat2(root_fd, from, root_fd, to, flags) < 0)
-        return errno == EEXIST || errno == ENOTEMPTY ? SL_EEXISTS : -errno;
     *renamed = 1;
-    if (!durable)
-        return 0;
+    r = durable && fsync(dfd) < 0 ? -errno : 0;
+    sl__parent_close(root_fd, dfd);
+    if (!durable || r < 0)
+        return r;
     to_parent(dir);
-    r = sl__fsync_dir(root_fd, dir);
     while (created && r == 0 && dir[0] != '\0') {
         to_parent(dir); /* new directories must be durable in their own parents too */
         r = sl__fsync_dir(root_fd, dir);

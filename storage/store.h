@@ -153,6 +153,9 @@ void sl_sink_file_set_digest(sl_sink_file_t *f, const sl_xf_digest_t *d);
 
 /* --- jobs: one file-system operation on the thread pool (jobs.c) ---------------------------- */
 
+/* A listing stops ("truncated": true) at --list-limit entries or once its JSON reaches this. */
+#define SL_LIST_MAX_BYTES (4u << 20)
+
 typedef struct sl_store_job_s sl_store_job_t;
 typedef void (*sl_store_job_cb)(sl_store_job_t *job);
 
@@ -164,7 +167,7 @@ struct sl_store_job_s {
     int64_t mtime_ns;
     sl_meta_t meta; /* open_read: valid when has_meta */
     int has_meta;
-    char *json; /* list: returned owned (free), JSON text */
+    char *json; /* list: returned owned (free), JSON text (at most about SL_LIST_MAX_BYTES) */
     size_t json_len;
     /* private */
     uv_work_t work;
@@ -212,7 +215,15 @@ int sl__remove_tree(int dfd, const char *dir);
  * an earlier process that had the same pid (pid 1 in a container) is told apart and swept. */
 const char *sl_store_owner(void);
 
-/* Thread-pool side (store.c). fsync the directory `dir` relative to root_fd ("" = the root). */
+/* Thread-pool side (store.c). The parent directory of `name`, reached from root_fd one component
+ * at a time with O_NOFOLLOW (a symlinked directory inside the root is never followed, so nothing
+ * outside the root is read, replaced or removed), making missing directories when `create` (then
+ * *created is set if one was made). Returns the directory's fd (root_fd itself for a name without
+ * '/': release it with sl__parent_close) or a negative code (UV_ELOOP: a symlink on the way);
+ * *leaf points at the last segment of name. */
+int sl__parent_open(int root_fd, const char *name, int create, const char **leaf, int *created);
+void sl__parent_close(int root_fd, int dfd);
+/* fsync the directory `dir` relative to root_fd ("" = the root). */
 int sl__fsync_dir(int root_fd, const char *dir);
 /* Make `to`'s parent directories, rename `from` to `to` (renameat2 flags: RENAME_NOREPLACE gives
  * SL_EEXISTS for a name taken), and with `durable` fsync the parent and every directory created.

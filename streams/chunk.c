@@ -93,6 +93,18 @@ void sl_chunk_unref(sl_chunk_t *c)
     free(c);
 }
 
+void sl_budget_charge(size_t n)
+{
+    in_use += n;
+    if (in_use > peak)
+        peak = in_use;
+}
+
+void sl_budget_release(size_t n)
+{
+    in_use -= n < in_use ? n : in_use;
+}
+
 void sl_budget_set(size_t max_bytes)
 {
     budget_max = max_bytes;

@@ -41,7 +41,11 @@ void sl_chunk_unref(sl_chunk_t *c);
 
 /* Set the process-wide budget in bytes (0 = unlimited). */
 void sl_budget_set(size_t max_bytes);
-/* Bytes held by live chunks now, and the peak since start. */
+/* Count n more bytes held outside chunks (a form's text fields, a listing being sent) against the
+ * budget, or n fewer with sl_budget_release. Loop thread only, like every budget call. */
+void sl_budget_charge(size_t n);
+void sl_budget_release(size_t n);
+/* Bytes held by live chunks (and charges) now, and the peak since start. */
 size_t sl_budget_in_use(void);
 size_t sl_budget_peak(void);
 /* 1 if in-use bytes are at or above the budget. */
