@@ -39,12 +39,27 @@ static size_t parse_u64(const char **p, uint64_t *out)
     return (size_t)(s - from);
 }
 
-/* One range-spec at *p (int-range or suffix-range). 1 satisfiable (*out set), 0 unsatisfiable,
- * -1 invalid. */
+/* Compare the digit strings a[0..an) and b[0..bn) as numbers of any length: <0, 0, >0. */
+static int digits_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    while (an > 1 && *a == '0')
+        a++, an--;
+    while (bn > 1 && *b == '0')
+        b++, bn--;
+    if (an != bn)
+        return an < bn ? -1 : 1;
+    return memcmp(a, b, an);
+}
+
+/* One range-spec at *p (int-range or suffix-range). 1 satisfiable (*out set), 2 satisfiable but
+ * empty (a suffix-range of an empty representation: sent whole, RFC 9110 §14.1.1),
+ * 0 unsatisfiable, -1 invalid. */
 static int parse_spec(const char **p, uint64_t size, sl_range_t *out)
 {
     const char *s = *p;
+    const char *f0, *l0;
     uint64_t first, last;
+    size_t fn, ln;
     int open_end;
 
     if (*s == '-') { /* suffix-range: the last N bytes */
@@ -52,18 +67,23 @@ static int parse_spec(const char **p, uint64_t size, sl_range_t *out)
         if (parse_u64(&s, &last) == 0)
             return -1;
         *p = s;
-        if (last == 0 || size == 0)
+        if (last == 0)
             return 0;
+        if (size == 0)
+            return 2;
         out->start = last >= size ? 0 : size - last;
         out->end = size - 1;
         return 1;
     }
-    if (parse_u64(&s, &first) == 0 || *s != '-')
+    f0 = s;
+    if ((fn = parse_u64(&s, &first)) == 0 || *s != '-')
         return -1;
-    s++;
-    open_end = parse_u64(&s, &last) == 0;
-    if (!open_end && last < first)
-        return -1; /* RFC 9110 §14.1.1: invalid, the whole field is ignored */
+    l0 = ++s;
+    ln = parse_u64(&s, &last);
+    open_end = ln == 0;
+    if (!open_end && digits_cmp(l0, ln, f0, fn) < 0)
+        return -1; /* RFC 9110 §14.1.1: invalid, the whole field is ignored (compared as written:
+                      two saturated numbers still compare right) */
     *p = s;
     if (first >= size)
         return 0;
@@ -75,7 +95,7 @@ static int parse_spec(const char **p, uint64_t size, sl_range_t *out)
 int sl__range_parse(const char *v, uint64_t size, sl_range_t *out)
 {
     sl_range_t one = {0, 0}, cur;
-    int satisfiable = 0, specs = 0, rc;
+    int satisfiable = 0, specs = 0, empty = 0, rc;
 
     if (v == NULL)
         return SL_RANGE_WHOLE;
@@ -93,6 +113,7 @@ int sl__range_parse(const char *v, uint64_t size, sl_range_t *out)
         if (rc < 0)
             return SL_RANGE_WHOLE;
         specs++;
+        empty |= rc == 2;
         if (rc == 1 && satisfiable++ == 0)
             one = cur;
         while (OWS(*v))
@@ -100,7 +121,7 @@ int sl__range_parse(const char *v, uint64_t size, sl_range_t *out)
         if (*v != ',' && *v != '\0')
             return SL_RANGE_WHOLE;
     }
-    if (specs == 0)
+    if (specs == 0 || empty)
         return SL_RANGE_WHOLE;
     if (satisfiable == 0)
         return SL_ERANGE;
@@ -188,6 +209,17 @@ int sl__http_date(const char *v, time_t *out)
             end++;
         if (*end != '\0')
             continue;
+        if (i == 1) { /* two-digit year: at most 50 years ahead, else the century before
+                         (RFC 9110 §5.6.7) */
+            time_t now = time(NULL);
+            struct tm cur;
+            int year;
+            gmtime_r(&now, &cur);
+            year = (cur.tm_year + 1900) / 100 * 100 + tm.tm_year % 100;
+            if (year > cur.tm_year + 1900 + 50)
+                year -= 100;
+            tm.tm_year = year - 1900;
+        }
         *out = timegm(&tm);
         return *out == (time_t)-1 ? -1 : 0;
     }

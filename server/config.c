@@ -38,6 +38,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->hook_timeout = 10;
     cfg->log_level = SL_LOG_INFO;
     cfg->workers = 1;
+    cfg->min_free = UINT64_MAX;
     cfg->hook_retries = 2;
     snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
@@ -50,6 +51,9 @@ void sl_config_usage(void *file)
         "                           a free port; IPv6 as [::1]:8080)\n"
         "  --root DIR               where files are stored (default ./data)\n"
         "  --max-size N[K|M|G|T]    largest upload stored, 0 = no limit (default 0)\n"
+        "  --min-free N[K|M|G]|auto bytes of the root's filesystem kept free: an upload that\n"
+        "                           would write into them fails with 507 (default auto: 1%% of\n"
+        "                           the filesystem, at most 1G; 0 = none)\n"
         "  --durability full|none   full: 201 only once data and rename are on disk (fdatasync,\n"
         "                           directory fsync); none: skip the syncs (default full)\n"
         "  --max-connections N      concurrent connections (default 10000)\n"
@@ -143,7 +147,7 @@ static const char *const value_flags[] = {
     "--max-expansion",   "--max-parts",     "--max-files",        "--max-field-size",
     "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
     "--hook-exec",       "--hook-http",     "--hook-timeout",     "--hook-retries",
-    "--access-log",      "--log-level",     "--workers",
+    "--access-log",      "--log-level",     "--workers",          "--min-free",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -249,9 +253,15 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
                  v);
         return 0;
     }
+    if (strcmp(a, "--min-free") == 0 && strcmp(v, "auto") == 0) {
+        cfg->min_free = UINT64_MAX;
+        return 0;
+    }
     if (sl_parse_size(v, &sz) < 0)
         return -1;
-    if (strcmp(a, "--max-size") == 0)
+    if (strcmp(a, "--min-free") == 0 && sz < UINT64_MAX)
+        cfg->min_free = sz;
+    else if (strcmp(a, "--max-size") == 0)
         cfg->max_size = sz;
     else if (strcmp(a, "--conn-memory") == 0 && sz >= 4096 && sz <= (16u << 20))
         cfg->conn_memory = (size_t)sz;

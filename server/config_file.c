@@ -140,6 +140,10 @@ void sl_config_print(const sl_config_t *c, void *file)
     fprintf(f, "root = \"%s\"\n", c->root);
     fprintf(f, "max-size = %llu\n", (unsigned long long)c->max_size);
     fprintf(f, "durability = %s\n", c->durable ? "full" : "none");
+    if (c->min_free == UINT64_MAX)
+        fprintf(f, "min-free = auto\n");
+    else
+        fprintf(f, "min-free = %llu\n", (unsigned long long)c->min_free);
     fprintf(f, "max-connections = %u\n", c->max_connections);
     fprintf(f, "idle-timeout = %u\n", c->idle_timeout);
     fprintf(f, "shutdown-timeout = %u\n", c->shutdown_timeout);

@@ -334,6 +334,8 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         return r;
     }
     r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
+    if (r == 0)
+        sl_store_set_min_free(&srv->store, cfg->min_free);
     if (r < 0) {
         sl__log_close(srv);
         free(srv);

@@ -63,6 +63,8 @@ typedef struct sl_config_s {
     unsigned workers;      /* --workers N|auto: processes sharing the port (1; 0 = auto) */
     int trust_proxy;       /* --trust-proxy: the client is the one X-Forwarded-For/Forwarded name */
     int verbose;           /* --verbose: libmicrohttpd diagnostics to stderr */
+    uint64_t min_free;     /* --min-free: bytes of the root's filesystem never written into
+                              (UINT64_MAX = auto: 1% of it, at most 1 GiB; 0 = none) */
 } sl_config_t;
 
 typedef struct sl_server_s sl_server_t;

@@ -186,8 +186,12 @@ int sl__tus_parse_concat(sl_tus_req_t *t, const char *v)
             return SL_EBADREQUEST;
         memcpy(t->parts[t->nparts], id, SL_TUS_ID_LEN);
         t->parts[t->nparts][SL_TUS_ID_LEN] = '\0';
-        if (!sl_tus_id_valid(t->parts[t->nparts++]))
+        if (!sl_tus_id_valid(t->parts[t->nparts]))
             return SL_EBADREQUEST;
+        for (size_t k = 0; k < t->nparts; k++)
+            if (strcmp(t->parts[k], t->parts[t->nparts]) == 0)
+                return SL_EBADREQUEST; /* a part named twice would be copied twice */
+        t->nparts++;
         p = e;
     }
     return t->nparts == 0 ? SL_EBADREQUEST : 0;

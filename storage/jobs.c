@@ -103,7 +103,6 @@ static void job_work(uv_work_t *w)
     j->status = 0;
     switch (j->kind) {
     case JOB_PREFLIGHT: {
-        struct statvfs vf;
         if (j->name[0] && (dfd = sl__parent_open(root_fd, j->name, 0, &leaf, NULL)) >= 0) {
             int taken = fstatat(dfd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0;
             sl__parent_close(root_fd, dfd);
@@ -112,9 +111,7 @@ static void job_work(uv_work_t *w)
                 break;
             }
         }
-        if (j->need > 0 && fstatvfs(root_fd, &vf) == 0 &&
-            (uint64_t)vf.f_bavail * vf.f_frsize < j->need)
-            j->status = UV_ENOSPC;
+        j->status = sl__store_has_space(j->store, root_fd, j->need);
         break;
     }
     case JOB_OPEN:

@@ -156,7 +156,16 @@ static void deferred_write(void *arg)
 static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
 {
     sl_sink_file_t *f = (sl_sink_file_t *)s;
+    uint64_t bytes = 0;
+    size_t i;
+    int err;
 
+    for (i = 0; i < n; i++)
+        bytes += chunks[i]->len;
+    if ((err = sl_store_reserve(f->store, bytes)) < 0) {
+        done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
+        return;
+    }
     if (f->state & ST_OPENING) {
         f->wait_chunks = chunks; /* the base keeps the batch until done (W4) */
         f->wait_n = n;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -103,6 +104,7 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     st->loop = loop;
     st->durable = durable;
     st->root_fd = -1;
+    st->free_bytes = UINT64_MAX; /* unknown until sl_store_set_min_free reads it */
     if ((r = mkdir_p(root)) < 0)
         return r;
     if (snprintf(tmp, sizeof(tmp), "%s/.sluice/tmp", root) >= (int)sizeof(tmp))
@@ -132,8 +134,99 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     return 0;
 }
 
+/* --- free space ----------------------------------------------------------------------------- */
+
+#define FREE_REFRESH (16u << 20) /* read the free space again after this much was written */
+
+typedef struct sl_statfs_op_s {
+    uv_fs_t req;
+    sl_store_t *st; /* NULL once the store closed: the reading is dropped */
+} sl_statfs_op_t;
+
+void sl_store_set_min_free(sl_store_t *st, uint64_t min_free)
+{
+    struct statvfs vf;
+
+    if (fstatvfs(st->root_fd, &vf) < 0) {
+        st->min_free = 0;
+        st->free_bytes = UINT64_MAX;
+        return;
+    }
+    st->free_bytes = (uint64_t)vf.f_bavail * vf.f_frsize;
+    if (min_free == SL_MIN_FREE_AUTO) {
+        min_free = (uint64_t)vf.f_blocks * vf.f_frsize / 100;
+        if (min_free > (1ull << 30))
+            min_free = 1ull << 30;
+    }
+    st->min_free = min_free;
+}
+
+static void on_statfs(uv_fs_t *req)
+{
+    sl_statfs_op_t *op = req->data;
+    sl_store_t *st = op->st;
+
+    if (st != NULL) {
+        st->statfs_op = NULL;
+        if (req->result == 0) {
+            const uv_statfs_t *s = req->ptr;
+            st->free_bytes = (uint64_t)s->f_bavail * s->f_bsize;
+            st->written -= st->written_at_read; /* what was written after the reading began */
+        }
+    }
+    uv_fs_req_cleanup(req);
+    free(op);
+}
+
+static void read_free(sl_store_t *st)
+{
+    sl_statfs_op_t *op;
+
+    if (st->statfs_op != NULL || st->root == NULL)
+        return;
+    op = sl_xmalloc(sizeof(*op));
+    op->st = st;
+    op->req.data = op;
+    st->written_at_read = st->written;
+    if (uv_fs_statfs(st->loop, &op->req, st->root, on_statfs) < 0) {
+        free(op);
+        return;
+    }
+    st->statfs_op = op;
+}
+
+int sl_store_reserve(sl_store_t *st, uint64_t n)
+{
+    uint64_t left = st->free_bytes > st->written ? st->free_bytes - st->written : 0;
+
+    if (st->free_bytes == UINT64_MAX)
+        return 0; /* the free space is not known: nothing to go by */
+    if (left < n || left - n < st->min_free) {
+        read_free(st); /* files may have gone since: the next upload sees it */
+        return UV_ENOSPC;
+    }
+    st->written += n;
+    if (st->written - st->written_at_read >= FREE_REFRESH)
+        read_free(st);
+    return 0;
+}
+
+int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need)
+{
+    struct statvfs vf;
+    uint64_t avail;
+
+    if (fstatvfs(fd, &vf) < 0)
+        return 0; /* unknown: the writes will tell */
+    avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+    return avail < need || avail - need < st->min_free ? UV_ENOSPC : 0;
+}
+
 void sl_store_close(sl_store_t *st)
 {
+    if (st->statfs_op != NULL)
+        st->statfs_op->st = NULL;
+    st->statfs_op = NULL;
     if (st->root_fd >= 0)
         close(st->root_fd);
     st->root_fd = -1;

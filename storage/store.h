@@ -37,12 +37,25 @@ typedef struct sl_store_s {
     void (*on_flush)(void *arg, double seconds); /* each batch's flush time, durable mode */
     void *flush_arg;
     double flush_s; /* written by the batch job */
+    /* free space (store.c): what the filesystem had at the last reading, and what was written
+     * since; nothing is written into the last min_free bytes */
+    uint64_t min_free, free_bytes, written, written_at_read;
+    struct sl_statfs_op_s *statfs_op; /* a reading in flight */
 } sl_store_t;
 
 /* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
  * ROOT/.sluice/tmp, sweeps dead temp files. Blocking; call at start-up only. */
 int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable);
 void sl_store_close(sl_store_t *st);
+/* Keep `min_free` bytes of the filesystem free (SL_MIN_FREE_AUTO: 1% of its size, at most
+ * 1 GiB; 0: none). Blocking (one statvfs); at start-up. */
+#define SL_MIN_FREE_AUTO UINT64_MAX
+void sl_store_set_min_free(sl_store_t *st, uint64_t min_free);
+/* Loop side: n more bytes are about to be written. 0, or UV_ENOSPC if that would eat into the
+ * reserve (by the last reading of the free space, refreshed every 16 MiB written). */
+int sl_store_reserve(sl_store_t *st, uint64_t n);
+/* Pool side: 0 if the filesystem of fd has `need` bytes free above the reserve, else UV_ENOSPC. */
+int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need);
 
 /* --- names (paths.c) --------------------------------------------------------------------- */
 

@@ -183,8 +183,9 @@ static int write_record(sl_store_t *st, const sl_tus_info_t *info, int new_dir_e
     fd = openat(st->root_fd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    if (write(fd, buf, (size_t)n) != n)
-        r = UV_EIO;
+    ssize_t w = write(fd, buf, (size_t)n);
+    if (w != n)
+        r = w < 0 ? -errno : UV_ENOSPC; /* a short write: the disk is full */
     if (r == 0 && st->durable && fdatasync(fd) < 0)
         r = -errno;
     close(fd);
@@ -289,6 +290,8 @@ static int do_concat(sl_tus_job_t *job)
             r = SL_EBADREQUEST;
         else if (r == 0 && job->max && job->size + part->offset > job->max)
             r = SL_ETOOLARGE;
+        if (r == 0)
+            r = sl__store_has_space(st, out, part->offset);
         if (r == 0) {
             loff_t left = (loff_t)part->offset;
             path_of(path, job->parts[i], "data");
@@ -340,6 +343,11 @@ static void tus_work(uv_work_t *w)
 
     switch (job->kind) {
     case K_CREATE:
+        /* the declared length must fit above the reserve; a deferred one at least the reserve */
+        job->status =
+            sl__store_has_space(st, st->root_fd, info->length > 0 ? (uint64_t)info->length : 0);
+        if (job->status < 0)
+            return;
         path_of(path, info->id, "data");
         fd = openat(st->root_fd, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
         if (fd < 0) {

@@ -333,12 +333,22 @@ START_TEST(concat_of_exactly_64_parts_is_accepted_65_refused)
     static char v[80 * 70];
     size_t i, len = (size_t)sprintf(v, "final;");
 
-    for (i = 0; i < SL_TUS_PARTS_MAX; i++)
-        len += (size_t)sprintf(v + len, "%s/uploads/%s", i ? " " : "", i % 2 ? ID1 : ID2);
+    for (i = 0; i < SL_TUS_PARTS_MAX; i++) /* 64 distinct ids */
+        len += (size_t)sprintf(v + len, "%s/uploads/%030zx%02zx", i ? " " : "", (size_t)0, i);
     ck_assert_int_eq(concat(v), 0);
     ck_assert_uint_eq(t.nparts, SL_TUS_PARTS_MAX);
     sprintf(v + len, " /uploads/%s", ID1);
     ck_assert_int_eq(concat(v), SL_EBADREQUEST);
+}
+END_TEST
+
+/* A final upload naming one part twice would copy its bytes twice (64 times: a 16 MiB upload
+ * becoming 1 GiB): refused. */
+START_TEST(concat_naming_a_part_twice_is_refused)
+{
+    ck_assert_int_eq(concat("final;/uploads/" ID1 " /uploads/" ID2 " /uploads/" ID1),
+                     SL_EBADREQUEST);
+    ck_assert_int_eq(concat("final;/uploads/" ID1 " http://h/uploads/" ID1), SL_EBADREQUEST);
 }
 END_TEST
 
@@ -402,6 +412,7 @@ Suite *tus_parse_suite(void)
     tcase_add_checked_fixture(tc, NULL, concat_teardown);
     tcase_add_test(tc, concat_partial_and_final_with_paths_or_urls);
     tcase_add_test(tc, concat_of_exactly_64_parts_is_accepted_65_refused);
+    tcase_add_test(tc, concat_naming_a_part_twice_is_refused);
     tcase_add_test(tc, malformed_concat_is_refused);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
