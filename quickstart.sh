@@ -70,17 +70,22 @@ test)
     build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900)
-    echo "== fuzz the multipart parser for 60 s (libFuzzer, ASan, UBSan)" >&2
-    clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_multipart.c \
-        streams/multipart.c -o build/fuzz_multipart
-    rm -rf build/fuzz-corpus && mkdir -p build/fuzz-corpus
-    if ! ./build/fuzz_multipart -max_total_time=60 -print_final_stats=1 build/fuzz-corpus \
-        tests/fuzz/corpus > build/fuzz.log 2>&1; then
-        cat build/fuzz.log >&2
-        echo "== the fuzzer found a failure (input saved as ./crash-*)" >&2
-        exit 1
-    fi
-    tail -n 8 build/fuzz.log
+    fuzz() { # fuzz NAME SECONDS SOURCES…: a libFuzzer target with ASan+UBSan, seeded from tests/fuzz
+        name=$1 secs=$2; shift 2
+        echo "== fuzz $name for $secs s (libFuzzer, ASan, UBSan)" >&2
+        clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver \
+            $(pkg-config --cflags libmicrohttpd libuv) "$@" -o "build/fuzz_$name"
+        rm -rf "build/fuzz-corpus-$name" && mkdir -p "build/fuzz-corpus-$name"
+        if ! "./build/fuzz_$name" -max_total_time="$secs" -print_final_stats=1 \
+            "build/fuzz-corpus-$name" "tests/fuzz/corpus_$name" > "build/fuzz_$name.log" 2>&1; then
+            cat "build/fuzz_$name.log" >&2
+            echo "== the fuzzer found a failure (input saved as ./crash-*)" >&2
+            exit 1
+        fi
+        tail -n 8 "build/fuzz_$name.log"
+    }
+    fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
+    fuzz cond 45 tests/fuzz/fuzz_cond.c server/cond.c
     echo "== all tests passed" >&2
     ;;
 *)

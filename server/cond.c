@@ -5,7 +5,8 @@
  * before the outcome is known, and every number is parsed with saturation (a 20-digit position
  * is simply "beyond the end").
  *
- * Range: one satisfiable range is served as 206; a set whose ranges are all unsatisfiable is 416;
+ * Range (GET only: the caller passes none for HEAD, RFC 9110 §14.2): one satisfiable range is
+ * served as 206; a set whose ranges are all unsatisfiable is 416;
  * a set with several satisfiable ranges, an invalid field or a unit other than bytes is ignored
  * (200 and the whole file: the representation is never sent more than once). If-Range with a
  * strong ETag or the exact Last-Modified date lets the Range apply; anything else makes it ignored.
@@ -52,7 +53,7 @@ static int digits_cmp(const char *a, size_t an, const char *b, size_t bn)
 }
 
 /* One range-spec at *p (int-range or suffix-range). 1 satisfiable (*out set), 2 satisfiable but
- * empty (a suffix-range of an empty representation: sent whole, RFC 9110 §14.1.1),
+ * empty (a suffix-range of an empty representation: sent whole, RFC 9110 §14.1.2, §14.2),
  * 0 unsatisfiable, -1 invalid. */
 static int parse_spec(const char **p, uint64_t size, sl_range_t *out)
 {

@@ -22,7 +22,8 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
         .if_modified_since = sl__header(r, MHD_HTTP_HEADER_IF_MODIFIED_SINCE),
         .if_unmodified_since = sl__header(r, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
         .if_range = sl__header(r, MHD_HTTP_HEADER_IF_RANGE),
-        .range = sl__header(r, MHD_HTTP_HEADER_RANGE),
+        /* RFC 9110 §14.2: range handling is defined for GET only; HEAD ignores Range */
+        .range = r->method == M_GET ? sl__header(r, MHD_HTTP_HEADER_RANGE) : NULL,
     };
     sl_range_t rg = {0, j->size ? j->size - 1 : 0};
     char etag[72], date[64], cr[96], digest[64];

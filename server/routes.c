@@ -87,8 +87,10 @@ static enum MHD_Result nul_cb(void *cls, enum MHD_ValueKind kind, const char *ke
     int *bad = cls;
 
     (void)kind;
-    /* A NUL inside a field hides what follows it; a name with a space, a tab or a colon is a
-     * folded line (obs-fold) that libmicrohttpd 0.9.75 glued onto the next field's name. */
+    /* A name with a space, a tab or a colon is refused (400). libmicrohttpd 0.9.75 itself joins a
+     * folded value (obs-fold) to the line before with a space, which RFC 9112 §5.2 allows, and
+     * cuts a field at a NUL before sluice sees it (nothing after the NUL is ever acted on); the
+     * size check below catches a NUL that would reach us inside the value. */
     if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size) ||
         strpbrk(key, " \t:") != NULL)
         *bad = 1;

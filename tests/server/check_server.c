@@ -11,6 +11,7 @@ Suite *respond_suite(void);
 Suite *digests_suite(void);
 Suite *tus_parse_suite(void);
 Suite *config_file_suite(void);
+Suite *cond_suite(void);
 
 int main(void)
 {
@@ -21,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, digests_suite());
     srunner_add_suite(sr, tus_parse_suite());
     srunner_add_suite(sr, config_file_suite());
+    srunner_add_suite(sr, cond_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
