@@ -72,9 +72,12 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     }
 }
 
-/* A listing being sent is held by libmicrohttpd until the client has read it: it is counted
- * against --buffer-budget from here until libmicrohttpd frees it (a listing is refused with 503
- * while the budget is exhausted, so unread listings cannot pile up). */
+/* A listing is counted against --buffer-budget from the start of its job (the most it can take
+ * while it is built, LIST_CHARGE) and, once built, for its size until libmicrohttpd frees it
+ * after the client has read it. A listing is refused with 503 while the budget is exhausted, so
+ * neither listings being built nor unread ones can pile up. */
+#define LIST_CHARGE (2 * (size_t)SL_LIST_MAX_BYTES) /* the JSON buffer grows by doubling */
+
 typedef struct listing_s {
     size_t len;
     char *json;
@@ -110,6 +113,8 @@ static void on_job(sl_store_job_t *j)
 {
     sl_req_t *r = j->data;
 
+    if (r->route == ROUTE_FILES)
+        sl_budget_release(LIST_CHARGE);
     if (!r->gone) {
         if (j->status < 0)
             sl__respond_error(r, j->status);
@@ -136,10 +141,12 @@ void sl__files_start(sl_req_t *r)
 
     r->phase = PH_WAIT;
     r->job.data = r;
-    if (r->route == ROUTE_FILES)
+    if (r->route == ROUTE_FILES) {
         err = sl_budget_exhausted() ? SL_EBUSY
                                     : sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
-    else if (r->method == M_DELETE)
+        if (err == 0)
+            sl_budget_charge(LIST_CHARGE);
+    } else if (r->method == M_DELETE)
         err = sl_store_delete(st, &r->job, r->name, on_job);
     else
         err = sl_store_open_read(st, &r->job, r->name, on_job);

@@ -246,8 +246,9 @@ static void on_tick(uv_timer_t *h)
              * its way 5 s past the deadline), rather than answer 503 for a file on disk. */
             if (!r->up->eof)
                 sl__upload_abort(r, SL_ESHUTDOWN);
-        } else if (!r->up->eof && !r->suspended && now - r->last_progress >= 1000 &&
-                   client_gone(r)) {
+        } else if (srv->mhd == NULL && !r->up->eof && !r->suspended &&
+                   now - r->last_progress >= 1000 && client_gone(r)) {
+            /* attached to the host's daemon (no connection list): the request's own check */
             sl__upload_abort(r, SL_EPREMATURE);
             MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
             sl__http_kick(srv); /* re-read MHD_get_timeout, which now includes this second */
@@ -256,6 +257,7 @@ static void on_tick(uv_timer_t *h)
             sl__upload_abort(r, SL_EIDLE);
         }
     }
+    sl__conns_sweep(srv, now); /* clients gone: connections closed, uploads aborted */
     sl__tus_tick(srv, now);
     sl__metrics_tick(srv);
     srv->m->heartbeat_ms = uv_hrtime() / 1000000; /* the loop turns: --workers' watchdog */
@@ -396,15 +398,15 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
     listen_opt[0].value = listen_fd;
     listen_opt[0].ptr_value = listen_fd >= 0 ? NULL : sa;
     listen_opt[1].option = MHD_OPTION_END;
-    srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv,
-                                MHD_OPTION_ARRAY, listen_opt, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned int)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                (size_t)cfg->conn_memory, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
-                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
-                                MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
-                                MHD_OPTION_UNESCAPE_CALLBACK, sl__unescape_none, NULL,
-                                MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv, MHD_OPTION_ARRAY,
+        listen_opt, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)4096, MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, sl__conn_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         sl_store_close(&srv->store);
         sl__log_close(srv);

@@ -20,6 +20,7 @@
 #include "streams/xf.h"
 
 typedef struct sl_req_s sl_req_t;
+typedef struct sl_conn_s sl_conn_t;
 
 /* --- metrics (metrics.c) --- */
 #define SL_METRICS_BUCKETS 12
@@ -216,6 +217,7 @@ struct sl_req_s {
     const char *err_name;   /* the error code's name of an error answer (static) */
     uint64_t eof_ns;        /* uv_hrtime when the body ended (commit latency) */
     sl_hook_req_t *hook;    /* a pending on_request decision */
+    sl_conn_t *sock;        /* its connection's record (conns.c), NULL when attached */
     sl_store_job_t job;
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
@@ -233,6 +235,8 @@ struct sl_server_s {
     unsigned port;
     sl_req_t *reqs; /* live requests */
     size_t nreqs;
+    sl_conn_t *conns; /* connections libmicrohttpd holds (conns.c) */
+    size_t nconns;
     int draining, stopping, closing, handles_open, has_poll;
     int at_limit; /* libmicrohttpd was at --max-connections (its listener out of its epoll set) */
     int closed, free_requested; /* handles all closed; sl_server_free was called */
@@ -285,6 +289,15 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
  * (no such flag) or SL_EBADREQUEST (a bad value). */
 int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value);
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
+
+/* conns.c: every connection tracked (MHD_OPTION_NOTIFY_CONNECTION); a request bound to its
+ * connection while it lives; once a second, connections whose client has gone are closed and
+ * their uploads aborted. */
+void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe);
+void sl__conn_bind(sl_req_t *r);
+void sl__conn_unbind(sl_req_t *r);
+void sl__conns_sweep(sl_server_t *srv, uint64_t now);
 
 /* routes.c */
 int sl__method_of(const char *m);

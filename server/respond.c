@@ -102,6 +102,8 @@ void sl__respond_error(sl_req_t *r, int err)
     n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"}\n",
                  sl_strerror(err), status, sl_err_name(err));
     sl__respond_json(r, status, body, (size_t)n);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE && err == SL_EBUSY)
+        sl__respond_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         sl__respond_header(r, MHD_HTTP_HEADER_ALLOW,
                            r->route == ROUTE_FILE     ? "GET, HEAD, PUT, DELETE"

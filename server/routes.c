@@ -361,6 +361,8 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         srv->reqs = r;
         srv->nreqs++;
         *con_cls = r;
+        if (srv->mhd != NULL)
+            sl__conn_bind(r);
         return first_call(r, url, method);
     }
     if (srv->closing && !r->answered)
@@ -434,6 +436,7 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (r == NULL)
         return;
     *con_cls = NULL;
+    sl__conn_unbind(r);
     sl__access_log(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     r->srv->m->requests++;
     r->gone = 1;

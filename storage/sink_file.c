@@ -279,6 +279,7 @@ static void after_cleanup(uv_work_t *w, int status)
     (void)status;
     free(f->name);
     f->name = NULL;
+    sl_store_freed(f->store); /* a removed temp file gave space back */
     d(&f->s, 0);
 }
 

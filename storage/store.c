@@ -172,6 +172,7 @@ static void on_statfs(uv_fs_t *req)
             const uv_statfs_t *s = req->ptr;
             st->free_bytes = (uint64_t)s->f_bavail * s->f_bsize;
             st->written -= st->written_at_read; /* what was written after the reading began */
+            st->low = st->free_bytes < st->min_free + 4 * (uint64_t)FREE_REFRESH;
         }
     }
     uv_fs_req_cleanup(req);
@@ -201,14 +202,22 @@ int sl_store_reserve(sl_store_t *st, uint64_t n)
 
     if (st->free_bytes == UINT64_MAX)
         return 0; /* the free space is not known: nothing to go by */
+    if (st->low)
+        read_free(st); /* near the reserve: read it as often as it is asked for */
     if (left < n || left - n < st->min_free) {
-        read_free(st); /* files may have gone since: the next upload sees it */
+        st->low = 1; /* files may go meanwhile (this upload's own temp file): read again */
         return UV_ENOSPC;
     }
     st->written += n;
     if (st->written - st->written_at_read >= FREE_REFRESH)
         read_free(st);
     return 0;
+}
+
+void sl_store_freed(sl_store_t *st)
+{
+    if (st->low)
+        read_free(st);
 }
 
 int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need)

@@ -41,6 +41,7 @@ typedef struct sl_store_s {
      * since; nothing is written into the last min_free bytes */
     uint64_t min_free, free_bytes, written, written_at_read;
     struct sl_statfs_op_s *statfs_op; /* a reading in flight */
+    int low;                          /* near the reserve: every reservation reads again */
 } sl_store_t;
 
 /* Open (creating) the store at `root` (borrowed, copied) on `loop`: creates ROOT and
@@ -54,6 +55,8 @@ void sl_store_set_min_free(sl_store_t *st, uint64_t min_free);
 /* Loop side: n more bytes are about to be written. 0, or UV_ENOSPC if that would eat into the
  * reserve (by the last reading of the free space, refreshed every 16 MiB written). */
 int sl_store_reserve(sl_store_t *st, uint64_t n);
+/* Loop side: space was given back (a temp file removed): read the free space again if low. */
+void sl_store_freed(sl_store_t *st);
 /* Pool side: 0 if the filesystem of fd has `need` bytes free above the reserve, else UV_ENOSPC. */
 int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need);
 
