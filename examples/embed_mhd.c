@@ -108,6 +108,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
     *con_cls = NULL; /* the host's requests leave nothing for sl_server_completed */
     resp = MHD_create_response_from_buffer(strcmp(url, "/") == 0 ? sizeof(hello) - 1 : 0,
                                            (void *)hello, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO; /* out of memory: close the connection */
     ret = MHD_queue_response(c, strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, resp);
     MHD_destroy_response(resp);
     return ret;

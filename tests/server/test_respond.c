@@ -176,6 +176,70 @@ START_TEST(url_escape_never_overflows_or_splits_an_escape)
 }
 END_TEST
 
+/* --- the one checked path for every answer ------------------------------------------------ */
+
+/* A request without a connection: enough for what sl__respond* and sl__queue touch when an
+ * answer failed (nothing reaches libmicrohttpd's queue then). */
+typedef struct {
+    sl_server_t srv;
+    sl_req_t r;
+} fake_t;
+
+static void fake_init(fake_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->srv.m = &f->srv.own_slot;
+    f->srv.cfg.log_level = SL_LOG_ERROR;
+    f->r.srv = &f->srv;
+    f->r.url = "/files/x";
+}
+
+START_TEST(an_answer_libmicrohttpd_could_not_create_closes_and_counts)
+{
+    fake_t f;
+
+    fake_init(&f);
+    sl__respond(&f.r, 200, NULL); /* what MHD_create_response_* returns on failure */
+    ck_assert(f.r.answered && f.r.resp_failed);
+    sl__respond_header(&f.r, "ETag", "\"x\""); /* no dereference of the NULL response */
+    ck_assert_int_eq(sl__queue(&f.r), MHD_NO); /* the connection is closed, never left hanging */
+    ck_assert_uint_eq(f.srv.m->responses_failed, 1);
+    ck_assert_int_eq(f.r.phase, PH_DONE);
+    ck_assert_uint_eq(f.r.sent_status, 0);
+    ck_assert_ptr_null(f.r.resp);
+}
+END_TEST
+
+START_TEST(a_refused_header_fails_the_answer)
+{
+    fake_t f;
+
+    fake_init(&f);
+    sl__respond_json(&f.r, 200, "{}", 2);
+    ck_assert_ptr_nonnull(f.r.resp);
+    ck_assert(!f.r.resp_failed);
+    sl__respond_header(&f.r, "X-Bad", "a\r\nInjected: 1"); /* libmicrohttpd refuses CR LF */
+    ck_assert(f.r.resp_failed);
+    ck_assert_int_eq(sl__queue(&f.r), MHD_NO);
+    ck_assert_uint_eq(f.srv.m->responses_failed, 1);
+    ck_assert_ptr_null(f.r.resp); /* destroyed, not leaked (ASan) */
+}
+END_TEST
+
+START_TEST(a_new_answer_replaces_the_one_prepared)
+{
+    fake_t f;
+
+    fake_init(&f);
+    sl__respond(&f.r, 200, NULL);
+    sl__respond_error(&f.r, SL_ENOTFOUND); /* a later outcome wins, and is whole again */
+    ck_assert_ptr_nonnull(f.r.resp);
+    ck_assert(!f.r.resp_failed);
+    ck_assert_uint_eq(f.r.status, 404);
+    MHD_destroy_response(f.r.resp);
+}
+END_TEST
+
 Suite *respond_suite(void)
 {
     Suite *s = suite_create("respond");
@@ -196,6 +260,13 @@ Suite *respond_suite(void)
     tcase_add_test(tc, shutting_down_is_503);
     tcase_add_test(tc, no_space_is_507);
     tcase_add_test(tc, unknown_codes_are_500);
+    tcase_set_timeout(tc, 10);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("checked_answers");
+    tcase_add_test(tc, an_answer_libmicrohttpd_could_not_create_closes_and_counts);
+    tcase_add_test(tc, a_refused_header_fails_the_answer);
+    tcase_add_test(tc, a_new_answer_replaces_the_one_prepared);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 
