@@ -3,7 +3,7 @@
  * Configuration: defaults, command-line flags, sizes. Every flag is listed once, in the usage
  * text below and in the README. A bad flag is a one-line message and exit code 2 (main.c).
  */
-#include "sluice.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +39,7 @@ void sl_config_init(sl_config_t *cfg)
     cfg->log_level = SL_LOG_INFO;
     cfg->workers = 1;
     cfg->min_free = UINT64_MAX;
+    cfg->digests = SL_CFG_DIGEST_SHA256;
     cfg->hook_retries = 2;
     snprintf(cfg->mount, sizeof(cfg->mount), "/");
 }
@@ -51,6 +52,9 @@ void sl_config_usage(void *file)
         "                           a free port; IPv6 as [::1]:8080)\n"
         "  --root DIR               where files are stored (default ./data)\n"
         "  --max-size N[K|M|G|T]    largest upload stored, 0 = no limit (default 0)\n"
+        "  --digest LIST|none       digests every upload gets, comma-separated: sha-256, sha-512,\n"
+        "                           crc32 (default sha-256; a client adds more with\n"
+        "                           Want-Repr-Digest)\n"
         "  --min-free N[K|M|G]|auto bytes of the root's filesystem kept free: an upload that\n"
         "                           would write into them fails with 507 (default auto: 1%% of\n"
         "                           the filesystem, at most 1G; 0 = none)\n"
@@ -140,6 +144,39 @@ static int parse_listen(sl_config_t *cfg, const char *s)
     return 0;
 }
 
+int sl__parse_digests(const char *v, unsigned *out)
+{
+    unsigned set = 0;
+    const char *p = v, *e;
+
+    if (strcmp(v, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    for (;; p = e + 1) {
+        size_t n;
+        e = strchr(p, ',');
+        n = e != NULL ? (size_t)(e - p) : strlen(p);
+        if (n == 7 && strncmp(p, "sha-256", 7) == 0)
+            set |= SL_CFG_DIGEST_SHA256;
+        else if (n == 7 && strncmp(p, "sha-512", 7) == 0)
+            set |= SL_CFG_DIGEST_SHA512;
+        else if (n == 5 && strncmp(p, "crc32", 5) == 0)
+            set |= SL_CFG_DIGEST_CRC32;
+        else
+            return -1;
+        if (e == NULL)
+            break;
+    }
+    *out = set;
+    return 0;
+}
+
+_Static_assert(SL_CFG_DIGEST_SHA256 == SL_DIGEST_SHA256 &&
+                   SL_CFG_DIGEST_SHA512 == SL_DIGEST_SHA512 &&
+                   SL_CFG_DIGEST_CRC32 == SL_DIGEST_CRC32,
+               "--digest bits are the streams' SL_DIGEST_* bits");
+
 static const char *const value_flags[] = {
     "--listen",          "--root",          "--max-size",         "--durability",
     "--max-connections", "--idle-timeout",  "--shutdown-timeout", "--threads",
@@ -148,6 +185,7 @@ static const char *const value_flags[] = {
     "--max-part-header", "--tus-expire",    "--cors-origin",      "--mount",
     "--hook-exec",       "--hook-http",     "--hook-timeout",     "--hook-retries",
     "--access-log",      "--log-level",     "--workers",          "--min-free",
+    "--digest",
 };
 
 /* Apply one flag that takes a value; 0, or -1 when the value is bad (cfg unchanged then). */
@@ -253,6 +291,8 @@ static int apply(sl_config_t *cfg, const char *a, const char *v)
                  v);
         return 0;
     }
+    if (strcmp(a, "--digest") == 0)
+        return sl__parse_digests(v, &cfg->digests);
     if (strcmp(a, "--min-free") == 0 && strcmp(v, "auto") == 0) {
         cfg->min_free = UINT64_MAX;
         return 0;

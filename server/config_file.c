@@ -140,6 +140,15 @@ void sl_config_print(const sl_config_t *c, void *file)
     fprintf(f, "root = \"%s\"\n", c->root);
     fprintf(f, "max-size = %llu\n", (unsigned long long)c->max_size);
     fprintf(f, "durability = %s\n", c->durable ? "full" : "none");
+    fprintf(
+        f, "digest = %s%s%s%s\n", c->digests == 0 ? "none" : "",
+        (c->digests & SL_CFG_DIGEST_SHA256) ? "sha-256" : "",
+        (c->digests & SL_CFG_DIGEST_SHA512)
+            ? ((c->digests & SL_CFG_DIGEST_SHA256) ? ",sha-512" : "sha-512")
+            : "",
+        (c->digests & SL_CFG_DIGEST_CRC32)
+            ? ((c->digests & (SL_CFG_DIGEST_SHA256 | SL_CFG_DIGEST_SHA512)) ? ",crc32" : "crc32")
+            : "");
     if (c->min_free == UINT64_MAX)
         fprintf(f, "min-free = auto\n");
     else

@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -137,4 +139,94 @@ void sl__repr_digest_header(const char *sha256_hex, char out[64])
     sl__hex_to_bytes(sha256_hex, b, 32);
     sl__base64(b, 32, b64);
     snprintf(out, 64, "sha-256=:%s:", b64);
+}
+
+/* --- the digests an upload computes (--digest, Want-Repr-Digest, Want-Content-Digest) ------- */
+
+int sl__want_digests(const char *v)
+{
+    int algs = 0;
+
+    /* RFC 9530 §4: a dictionary of algorithm = preference (0 = not acceptable, 1..10). */
+    while (v != NULL && *(v = skip_ows(v)) != '\0') {
+        const char *key = v;
+        long pref = 1;
+        size_t klen;
+        while (*v && *v != '=' && *v != ',' && *v != ';' && *v != ' ')
+            v++;
+        klen = (size_t)(v - key);
+        if (*v == '=') {
+            char *end;
+            pref = strtol(v + 1, &end, 10);
+            v = end;
+        }
+        if (pref > 0 && klen == 7 && strncasecmp(key, "sha-256", 7) == 0)
+            algs |= SL_DIGEST_SHA256;
+        else if (pref > 0 && klen == 7 && strncasecmp(key, "sha-512", 7) == 0)
+            algs |= SL_DIGEST_SHA512;
+        while (*v && *v != ',')
+            v++; /* parameters, or whatever we could not read: skipped */
+        if (*v == ',')
+            v++;
+    }
+    return algs;
+}
+
+int sl__upload_digests(sl_req_t *r)
+{
+    int algs = (int)r->srv->cfg.digests;
+
+    algs |= sl__want_digests(sl__header(r, "Want-Repr-Digest"));
+    if (!r->encoding) /* identity: the content is the representation */
+        algs |= sl__want_digests(sl__header(r, "Want-Content-Digest"));
+    return algs;
+}
+
+void sl__digest_setup(sl_req_t *r, sl_xf_digest_t *x)
+{
+    int algs = sl__upload_digests(r);
+
+    sl_xf_digest_set(x, algs);
+    if (algs & SL_DIGEST_SHA512)
+        sl_xf_digest_want(x, SL_DIGEST_SHA512);
+}
+
+size_t sl__digest_json(const sl_xf_digest_t *d, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    char h512[129];
+    size_t o = 0;
+    int i;
+
+    out[0] = '\0';
+    if (d->algs & SL_DIGEST_CRC32)
+        o += (size_t)snprintf(out + o, cap - o, ",\"crc32\":\"%08x\"", (unsigned)d->crc32);
+    if ((d->algs & SL_DIGEST_SHA256) && o < cap)
+        o += (size_t)snprintf(out + o, cap - o, ",\"sha256\":\"%s\"", d->sha256_hex);
+    if ((d->algs & SL_DIGEST_SHA512) && d->xalg == SL_DIGEST_SHA512 && o < cap) {
+        for (i = 0; i < 64; i++) {
+            h512[2 * i] = hex[d->sha512[i] >> 4];
+            h512[2 * i + 1] = hex[d->sha512[i] & 15];
+        }
+        h512[128] = '\0';
+        o += (size_t)snprintf(out + o, cap - o, ",\"sha512\":\"%s\"", h512);
+    }
+    return o < cap ? o : cap - 1;
+}
+
+void sl__digest_headers(sl_req_t *r, const sl_xf_digest_t *d, const char *field)
+{
+    char b64[96], v[256];
+    size_t o = 0;
+
+    if (d->algs & SL_DIGEST_SHA256) {
+        sl__base64(d->sha256, 32, b64);
+        o += (size_t)snprintf(v + o, sizeof(v) - o, "sha-256=:%s:", b64);
+    }
+    if ((d->algs & SL_DIGEST_SHA512) && d->xalg == SL_DIGEST_SHA512) {
+        sl__base64(d->sha512, 64, b64);
+        o += (size_t)snprintf(v + o, sizeof(v) - o, "%ssha-512=:%s:", o ? ", " : "", b64);
+    }
+    if (o > 0)
+        sl__respond_header(r, field, v);
 }

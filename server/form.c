@@ -160,6 +160,7 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
     snprintf(path, sizeof(path), "%s/%s", fm->stage, f->name);
     sl_xf_limit_init(&f->limit, srv->loop, srv->cfg.max_size, 64u << 10);
     sl_xf_digest_init(&f->digest, srv->loop, srv->cfg.upload_buffer);
+    sl__digest_setup(fm->req, &f->digest);
     sl_sink_file_init(&f->sink, &srv->store, path, SL_SINK_NOREPLACE, srv->cfg.upload_buffer);
     f->limit.s.data = f;
     f->limit.s.on_drain = on_part_drain;
@@ -384,11 +385,12 @@ void sl_form_init(sl_form_t *fm, sl_req_t *r, const char *boundary)
     sl_multipart_init(&fm->mp, boundary, &lim, &form_cbs, fm);
 }
 
-/* The 201 body: {"files":[{field,name,size,crc32,sha256}…],"fields":{…}}, in request order. */
+/* The 201 body: {"files":[{field,name,size,<digests>}…],"fields":{…}}, in request order. */
 char *sl_form_response(sl_form_t *fm, size_t *len)
 {
-    size_t cap = 256 + fm->fields_len + fm->nfiles * (7 * SL_NAME_MAX + 256), o, i;
+    size_t cap = 256 + fm->fields_len + fm->nfiles * (7 * SL_NAME_MAX + 512), o, i;
     char *out = sl_xmalloc(cap), field[600], name[6 * SL_NAME_MAX], full[2 * SL_NAME_MAX];
+    char digests[320];
     sl_form_file_t **v = sl_xcalloc(fm->nfiles ? fm->nfiles : 1, sizeof(*v));
     sl_form_file_t *f;
 
@@ -401,12 +403,10 @@ char *sl_form_response(sl_form_t *fm, size_t *len)
         snprintf(full, sizeof(full), "%s/%s", fm->req->name, f->name);
         sl__json_escape(f->field, field, sizeof(field));
         sl__json_escape(full, name, sizeof(name));
-        o +=
-            (size_t)snprintf(out + o, cap - o,
-                             "%s{\"field\":\"%s\",\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\","
-                             "\"sha256\":\"%s\"}",
-                             i ? "," : "", field, name, (unsigned long long)f->digest.size,
-                             (unsigned)f->digest.crc32, f->digest.sha256_hex);
+        sl__digest_json(&f->digest, digests, sizeof(digests));
+        o += (size_t)snprintf(out + o, cap - o,
+                              "%s{\"field\":\"%s\",\"name\":\"%s\",\"size\":%llu%s}", i ? "," : "",
+                              field, name, (unsigned long long)f->digest.size, digests);
     }
     o += (size_t)snprintf(out + o, cap - o, "],\"fields\":{%s}}\n", fm->fields ? fm->fields : "");
     free(v);

@@ -141,6 +141,8 @@ void sl__req_unref(sl_req_t *r)
         sl_form_free(r->up->form);
         free(r->up->form);
     }
+    if (r->up != NULL)
+        free(r->up->fdigest);
     free(r->up);
     free(r);
     sl__server_maybe_free(srv); /* sl_server_free came before this last request ended */
@@ -492,6 +494,7 @@ void sl__server_maybe_free(sl_server_t *srv)
         return;
     sl_store_close(&srv->store);
     sl__log_close(srv);
+    sl__tus_md_clear(srv);
     loop_ref(srv->loop, -1);
     free(srv);
 }

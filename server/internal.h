@@ -39,6 +39,7 @@ enum {
 typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
     uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
+    uint64_t digest_reads; /* tus commits that had to read the file for its SHA-256 */
     int64_t in_flight, suspended, connections, buffer_bytes, pid;
     uint64_t
         heartbeat_ms; /* CLOCK_MONOTONIC of the worker's last tick (the supervisor's watchdog) */
@@ -101,8 +102,10 @@ typedef struct sl_upload_s {
     sl_xf_digest_t digest;
     sl_sink_file_t sink;
     sl_pipeline_t pl;
-    int running; /* the pipeline callback has not run yet */
-    int eof;     /* the body ended (final call seen) */
+    sl_xf_digest_t *fdigest; /* tus: the stage carrying the upload's SHA-256 (owned), or NULL */
+    int running;             /* the pipeline callback has not run yet */
+    int has_digest;          /* the chain has the digest stage (`digest`) */
+    int eof;                 /* the body ended (final call seen) */
     uint64_t discarded;
 } sl_upload_t;
 
@@ -134,6 +137,8 @@ struct sl_tus_s {
     void (*after_job)(sl_tus_t *u); /* then, once the job in flight is done */
     sl_tus_job_t job;
     sl_tus_info_t info;
+    void *md;           /* EVP_MD_CTX: the SHA-256 of the upload's bytes [0, md_offset), or NULL */
+    uint64_t md_offset; /* (tus_lock.c keeps it while no request refers to the upload) */
 };
 
 /* A request under /uploads/: its tus headers, parsed in the first call. */
@@ -248,6 +253,12 @@ struct sl_server_s {
     sl_server_stop_cb stop_cb;
     void *stop_arg;
     sl_tus_t *tus[256]; /* resumable uploads in use, by the first byte of their id */
+    struct {            /* the SHA-256 states of uploads between PATCHes (tus_lock.c) */
+        char id[SL_TUS_ID_LEN + 1];
+        void *md;
+        uint64_t offset;
+    } tus_md[64];
+    unsigned tus_md_next;
     sl_hooks_t hooks;
     uv_timer_t progress; /* on_progress */
     sl_route_fn route_fn;
@@ -289,6 +300,8 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
  * (no such flag) or SL_EBADREQUEST (a bad value). */
 int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value);
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
+/* "sha-256,crc32" or "none" into SL_CFG_DIGEST_* bits: 0, or -1 for an unknown name. */
+int sl__parse_digests(const char *v, unsigned *out);
 
 /* conns.c: every connection tracked (MHD_OPTION_NOTIFY_CONNECTION); a request bound to its
  * connection while it lives; once a second, connections whose client has gone are closed and
@@ -369,6 +382,8 @@ void sl__tus_job_started(sl_tus_t *u, void (*after)(sl_tus_t *u));
 void sl__tus_job_done(sl_tus_t *u);
 /* Once a second: checkpoint long PATCHes, stop idle or orphaned writers, sweep expired uploads. */
 void sl__tus_tick(sl_server_t *srv, uint64_t now);
+/* Free the hash states kept between PATCHes (the server stops). */
+void sl__tus_md_clear(sl_server_t *srv);
 /* Make the writer of u stop, keeping what it received. */
 void sl__tus_release(sl_tus_t *u);
 
@@ -444,6 +459,17 @@ void sl__base64(const unsigned char *in, size_t n, char *out);
  * count or -1. */
 int sl__base64_decode(const char *p, size_t len, unsigned char *out, size_t cap);
 void sl__hex_to_bytes(const char *hex, unsigned char *out, size_t n);
+/* The digests an upload computes over its stored bytes: --digest plus what the client asks for
+ * (Want-Repr-Digest; Want-Content-Digest too for an identity body): SL_DIGEST_* bits. want: the
+ * sha-256 / sha-512 a Want-* value asks for with a preference above 0. */
+int sl__want_digests(const char *v);
+int sl__upload_digests(sl_req_t *r);
+/* Make x compute r's digests (before its first write). */
+void sl__digest_setup(sl_req_t *r, sl_xf_digest_t *x);
+/* The JSON members of what x computed (",\"crc32\":…,\"sha256\":…,\"sha512\":…") into out[cap]. */
+size_t sl__digest_json(const sl_xf_digest_t *d, char *out, size_t cap);
+/* `field` (Repr-Digest, Content-Digest) with the sha-256 / sha-512 x computed, if any. */
+void sl__digest_headers(sl_req_t *r, const sl_xf_digest_t *d, const char *field);
 /* "sha-256=:<base64>:" for a hex SHA-256, into out[64]. */
 void sl__repr_digest_header(const char *sha256_hex, char out[64]);
 

@@ -63,9 +63,16 @@ typedef struct sl_config_s {
     unsigned workers;      /* --workers N|auto: processes sharing the port (1; 0 = auto) */
     int trust_proxy;       /* --trust-proxy: the client is the one X-Forwarded-For/Forwarded name */
     int verbose;           /* --verbose: libmicrohttpd diagnostics to stderr */
+    unsigned digests;      /* --digest: what every upload computes, SL_CFG_DIGEST_* bits
+                              (default SHA-256; 0 = none) */
     uint64_t min_free;     /* --min-free: bytes of the root's filesystem never written into
                               (UINT64_MAX = auto: 1% of it, at most 1 GiB; 0 = none) */
 } sl_config_t;
+
+/* --digest bits (sl_config_t.digests) */
+#define SL_CFG_DIGEST_SHA256 1u
+#define SL_CFG_DIGEST_SHA512 2u
+#define SL_CFG_DIGEST_CRC32 16u
 
 typedef struct sl_server_s sl_server_t;
 typedef void (*sl_server_stop_cb)(sl_server_t *srv, void *arg);

@@ -27,6 +27,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #define TUS_HWM (64u << 10)
 #define CHECKED(t) ((t)->check_alg != 0 || (t)->trailer)
 
@@ -66,6 +68,12 @@ static void describe(sl_req_t *r, const sl_tus_info_t *info)
         int n = snprintf(buf, sizeof(buf), "%s/files/", r->srv->prefix);
         sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
         sl__respond_header(r, "Sluice-File", buf);
+        if (r->tr != NULL && r->tr->u != NULL && r->tr->u->job.digest &&
+            r->tr->u->job.sha256_hex[0] != '\0') { /* the commit kept the file's SHA-256 */
+            char hdr[64];
+            sl__repr_digest_header(r->tr->u->job.sha256_hex, hdr);
+            sl__respond_header(r, "Repr-Digest", hdr);
+        }
     }
 }
 
@@ -135,7 +143,8 @@ static void on_recorded(sl_tus_job_t *job)
     } else if (r->tr->committing && u->info.file != NULL) {
         r->srv->m->committed++;
         r->srv->m->bytes_committed += u->info.offset;
-        sl__hook_complete(r, u->info.file, NULL, 0, u->info.offset, u->info.metadata, NULL);
+        sl__hook_complete(r, u->info.file, job->digest ? job->sha256_hex : NULL, 0, u->info.offset,
+                          u->info.metadata, NULL);
     }
     if (!r->gone) {
         if (status < 0)
@@ -155,6 +164,59 @@ static void on_recorded(sl_tus_job_t *job)
     answer(r);
 }
 
+/* The committed file gets the server's digests like any upload (--digest; SHA-256 is what the
+ * store keeps): from the hash carried along the PATCHes when it covers the whole upload, else the
+ * commit job reads the file once. */
+static void file_digest(sl_tus_t *u)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int len = 0;
+    int i;
+
+    u->job.digest = (u->srv->cfg.digests & SL_DIGEST_SHA256) != 0;
+    u->job.sha256_hex[0] = '\0';
+    if (!u->job.digest || u->md == NULL || u->info.length < 0 ||
+        u->md_offset != (uint64_t)u->info.length)
+        return;
+    EVP_DigestFinal_ex(u->md, md, &len);
+    EVP_MD_CTX_free(u->md);
+    u->md = NULL;
+    for (i = 0; i < 32; i++) {
+        u->job.sha256_hex[2 * i] = hex[md[i] >> 4];
+        u->job.sha256_hex[2 * i + 1] = hex[md[i] & 15];
+    }
+    u->job.sha256_hex[64] = '\0';
+}
+
+/* The stage that carries the upload's SHA-256 across its PATCHes: a PATCH goes on from the hash
+ * of the bytes before its offset, or, when that hash is not here (a restart, another worker, a
+ * PATCH that failed), the commit reads the file. */
+static void carry_digest(sl_req_t *r, sl_tus_t *u, sl_stream_t **chain, size_t *n)
+{
+    sl_upload_t *up = r->up;
+
+    if (!(r->srv->cfg.digests & SL_DIGEST_SHA256) || u->info.concat == SL_TUS_FINAL)
+        return;
+    if (u->md != NULL && u->md_offset != u->info.offset) {
+        EVP_MD_CTX_free(u->md);
+        u->md = NULL;
+    }
+    if (u->md == NULL && u->info.offset == 0) {
+        u->md = EVP_MD_CTX_new();
+        if (u->md == NULL || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1)
+            abort();
+        u->md_offset = 0;
+    }
+    if (u->md == NULL)
+        return;
+    up->fdigest = sl_xmalloc(sizeof(*up->fdigest));
+    sl_xf_digest_init(up->fdigest, r->srv->loop, r->srv->cfg.upload_buffer);
+    sl_xf_digest_set(up->fdigest, 0);
+    sl_xf_digest_adopt(up->fdigest, u->md);
+    chain[(*n)++] = &up->fdigest->s;
+}
+
 /* Record (and, once complete, commit) the upload after a chain or an empty PATCH. */
 static void record(sl_req_t *r, sl_tus_t *u, int flush)
 {
@@ -164,6 +226,9 @@ static void record(sl_req_t *r, sl_tus_t *u, int flush)
         char name[SL_NAME_MAX + 1];
         r->tr->committing = 1;
         sl__tus_final_name(&u->info, name);
+        file_digest(u);
+        if (u->job.digest && u->job.sha256_hex[0] == '\0')
+            r->srv->m->digest_reads++; /* the hash state was lost: the commit reads the file */
         sl_tus_commit(&u->srv->store, &u->job, &u->info, name, on_recorded);
     } else {
         sl_tus_save(&u->srv->store, &u->job, &u->info, flush, on_recorded);
@@ -177,6 +242,14 @@ static void patch_finish(sl_tus_t *u)
     uint64_t written = r->up->sink.offset;
 
     u->writer = NULL;
+    if (r->up->fdigest != NULL && u->md != NULL) { /* the hash goes on only from what counts */
+        if (t->status == 0 && written == u->md_offset + r->up->fdigest->size)
+            u->md_offset = written;
+        else {
+            EVP_MD_CTX_free(u->md);
+            u->md = NULL;
+        }
+    }
     if (t->status == 0) { /* whole, or cut short and ended early: its bytes count */
         u->info.offset = written;
         refresh_expiry(u);
@@ -241,6 +314,7 @@ int sl__tus_body_start(sl_req_t *r)
         sl_xf_limit_init(&up->limit, srv->loop, max, TUS_HWM);
         chain[n++] = &up->limit.s;
     }
+    carry_digest(r, u, chain, &n);
     sl_tus_sink_init(&up->sink, &srv->store, u->info.id, u->info.offset, srv->cfg.upload_buffer);
     chain[n++] = &up->sink.s;
     up->pl.data = r;
@@ -433,7 +507,8 @@ static void on_created(sl_tus_job_t *job)
         return;
     } else {
         if (u->info.file != NULL) /* a final concatenation, committed by the job */
-            sl__hook_complete(r, u->info.file, NULL, 0, u->info.offset, u->info.metadata, NULL);
+            sl__hook_complete(r, u->info.file, job->digest ? job->sha256_hex : NULL, 0,
+                              u->info.offset, u->info.metadata, NULL);
         respond_created(r, &u->info);
     }
     sl__tus_job_done(u);
@@ -467,6 +542,8 @@ static void create(sl_req_t *r)
     sl__req_suspend(r);
     if (t->concat == SL_TUS_FINAL) {
         sl__tus_final_name(&t->u->info, name);
+        t->u->job.digest = (srv->cfg.digests & SL_DIGEST_SHA256) != 0; /* read once assembled */
+        t->u->job.sha256_hex[0] = '\0';
         sl_tus_concat(&srv->store, &t->u->job, &t->u->info, t->parts, t->nparts, srv->cfg.max_size,
                       name, on_created);
     } else {

@@ -28,12 +28,53 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #define SWEEP_MAX 256 /* expired uploads removed per sweep */
 
 static unsigned bucket(const char *id)
 {
     static const char hex[] = "0123456789abcdef";
     return (unsigned)((strchr(hex, id[0]) - hex) << 4 | (strchr(hex, id[1]) - hex));
+}
+
+/* An upload's hash state outlives the requests that refer to it, in a small ring of the last
+ * SL_TUS_MD states (the next PATCH goes on from there; an evicted state only costs one read of the
+ * file at the commit). */
+#define SL_TUS_MD (sizeof(((sl_server_t *)0)->tus_md) / sizeof(((sl_server_t *)0)->tus_md[0]))
+
+static void md_stash(sl_server_t *srv, sl_tus_t *u)
+{
+    unsigned i = srv->tus_md_next++ % SL_TUS_MD;
+
+    EVP_MD_CTX_free(srv->tus_md[i].md); /* the oldest goes */
+    memcpy(srv->tus_md[i].id, u->info.id, sizeof(srv->tus_md[i].id));
+    srv->tus_md[i].md = u->md;
+    srv->tus_md[i].offset = u->md_offset;
+    u->md = NULL;
+}
+
+static void md_take(sl_server_t *srv, sl_tus_t *u)
+{
+    size_t i;
+
+    for (i = 0; i < SL_TUS_MD; i++)
+        if (srv->tus_md[i].md != NULL && strcmp(srv->tus_md[i].id, u->info.id) == 0) {
+            u->md = srv->tus_md[i].md;
+            u->md_offset = srv->tus_md[i].offset;
+            srv->tus_md[i].md = NULL;
+            return;
+        }
+}
+
+void sl__tus_md_clear(sl_server_t *srv)
+{
+    size_t i;
+
+    for (i = 0; i < SL_TUS_MD; i++) {
+        EVP_MD_CTX_free(srv->tus_md[i].md);
+        srv->tus_md[i].md = NULL;
+    }
 }
 
 static sl_tus_t *get(sl_server_t *srv, const char *id)
@@ -52,6 +93,7 @@ static sl_tus_t *get(sl_server_t *srv, const char *id)
     memcpy(u->info.id, id, sizeof(u->info.id));
     u->next = *head;
     *head = u;
+    md_take(srv, u);
     return u;
 }
 
@@ -64,6 +106,8 @@ void sl__tus_unref(sl_tus_t *u)
     for (p = &u->srv->tus[bucket(u->info.id)]; *p != u; p = &(*p)->next)
         ;
     *p = u->next;
+    if (u->md != NULL)
+        md_stash(u->srv, u);
     sl_tus_info_clear(&u->info);
     free(u);
 }

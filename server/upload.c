@@ -23,14 +23,16 @@
 
 static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
 {
-    char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], hdr[80], *big = NULL;
+    char name[3 * SL_NAME_MAX], body[4 * SL_NAME_MAX], digests[320], hdr[80], *big = NULL;
     int n;
 
     sl__json_escape(r->name, name, sizeof(name));
-    n = snprintf(body, sizeof(body),
-                 "{\"name\":\"%s\",\"size\":%llu,\"crc32\":\"%08x\",\"sha256\":\"%s\"", name,
-                 (unsigned long long)up->digest.size, (unsigned)up->digest.crc32,
-                 up->digest.sha256_hex);
+    if (up->has_digest)
+        sl__digest_json(&up->digest, digests, sizeof(digests));
+    else
+        digests[0] = '\0';
+    n = snprintf(body, sizeof(body), "{\"name\":\"%s\",\"size\":%llu%s", name,
+                 (unsigned long long)up->sink.size, digests);
     if (extra != NULL && extra[0] != '\0') { /* the host's members (on_complete) */
         size_t cap = (size_t)n + strlen(extra) + 4;
         big = sl_xmalloc(cap);
@@ -44,10 +46,13 @@ static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
     sl__url_escape(r->name, name, sizeof(name));
     snprintf(body, sizeof(body), "%s/files/%s", r->srv->prefix, name);
     sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, body);
-    sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
+    if (up->has_digest && (up->digest.algs & SL_DIGEST_SHA256))
+        sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
+    else
+        sl_store_etag(up->sink.size, up->sink.mtime_ns, hdr); /* as GET will answer */
     sl__respond_header(r, MHD_HTTP_HEADER_ETAG, hdr);
-    sl__repr_digest_header(up->digest.sha256_hex, hdr);
-    sl__respond_header(r, "Repr-Digest", hdr);
+    if (up->has_digest)
+        sl__digest_headers(r, &up->digest, "Repr-Digest");
 }
 
 /* 400 naming the digest that did not match: expected and actual, base64 as in the field. */
@@ -80,14 +85,14 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     } else {
         sl_metrics_t *m = r->srv->m;
         m->committed++;
-        m->bytes_committed += r->boundary[0] != '\0' ? r->received : up->digest.size;
+        m->bytes_committed += r->boundary[0] != '\0' ? r->received : up->sink.size;
         sl__metrics_observe(m->commit_buckets, &m->commit_count, &m->commit_sum,
                             (double)(uv_hrtime() - r->eof_ns) / 1e9);
         if (r->boundary[0] != '\0')
             sl_form_completed(up->form); /* on_complete for each file */
         else
-            sl__hook_complete(r, r->name, up->digest.sha256_hex, up->digest.crc32, up->digest.size,
-                              NULL, &extra);
+            sl__hook_complete(r, r->name, up->has_digest ? up->digest.sha256_hex : "",
+                              up->digest.crc32, up->sink.size, NULL, &extra);
     }
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
@@ -147,6 +152,7 @@ int sl__upload_start(sl_req_t *r)
     if (r->boundary[0] != '\0') {
         if (r->repr.algs || (!r->encoding && r->content.algs)) {
             sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
+            sl_xf_digest_set(&up->digest, 0); /* only what is expected: parts have their own */
             expect(&up->digest, &r->repr); /* of the (decoded) form body, as sent by the client */
             if (!r->encoding)
                 expect(&up->digest, &r->content);
@@ -159,15 +165,20 @@ int sl__upload_start(sl_req_t *r)
     }
     sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
     chain[n++] = &up->limit.s;
-    sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
-    expect(&up->digest, &r->repr);
-    if (!r->encoding)
-        expect(&up->digest, &r->content); /* identity: the content is the representation */
-    chain[n++] = &up->digest.s;
+    if (sl__upload_digests(r) || r->repr.algs || (!r->encoding && r->content.algs)) {
+        up->has_digest = 1; /* --digest none and nothing asked for: no digest stage at all */
+        sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
+        sl__digest_setup(r, &up->digest);
+        expect(&up->digest, &r->repr);
+        if (!r->encoding)
+            expect(&up->digest, &r->content); /* identity: the content is the representation */
+        chain[n++] = &up->digest.s;
+    }
     sl_sink_file_init(&up->sink, &srv->store, r->name,
                       (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0,
                       srv->cfg.upload_buffer);
-    sl_sink_file_set_digest(&up->sink, &up->digest);
+    if (up->has_digest && (up->digest.algs & SL_DIGEST_SHA256))
+        sl_sink_file_set_digest(&up->sink, &up->digest); /* kept with the file for GET */
     chain[n++] = &up->sink.s;
 Run:
     up->pl.data = r;

@@ -62,7 +62,8 @@ static void stage_commit_work(uv_work_t *w)
         return;
     for (i = 0; i < j->nmeta; i++) {
         char name[SL_NAME_MAX + 1];
-        if (snprintf(name, sizeof(name), "%s/%s", j->name, j->meta_names[i]) < (int)sizeof(name))
+        if (j->metas[i].sha256_hex[0] != '\0' && /* no SHA-256 computed (--digest): no record */
+            snprintf(name, sizeof(name), "%s/%s", j->name, j->meta_names[i]) < (int)sizeof(name))
             sl__meta_write(root_fd, name, &j->metas[i], j->need + i + 1);
     }
 }

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 enum { K_CREATE, K_LOAD, K_SAVE, K_COMMIT, K_CONCAT, K_REMOVE };
 
 #define RECORD_MAX (SL_TUS_METADATA_MAX + SL_NAME_MAX + SL_TUS_PARTS_MAX * 33 + 256)
@@ -245,12 +247,68 @@ static void remove_files(sl_store_t *st, const char *id)
     unlinkat(st->root_fd, path, 0);
 }
 
-static int do_commit(sl_store_t *st, sl_tus_info_t *info, const char *name)
+/* The SHA-256 of the data file (fd) as hex into out[65]: 0 or a negative code. */
+static int hash_file(int fd, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32], *buf = malloc(1u << 20);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    off_t off = 0;
+    ssize_t n;
+    int i, r = 0;
+
+    if (buf == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort();
+    while ((n = pread(fd, buf, 1u << 20, off)) > 0) {
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        off += n;
+    }
+    if (n < 0)
+        r = -errno;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return r;
+}
+
+/* Keep the committed file's SHA-256 with it (an extended attribute on the data file before the
+ * rename; 1 if that worked, 0 if the record file must be written after it, as commit.c does). */
+static int keep_digest(sl_store_t *st, sl_tus_job_t *job, const char *from, sl_meta_t *m)
+{
+    struct stat sb;
+    int fd = openat(st->root_fd, from, O_RDONLY | O_CLOEXEC), set = 0;
+
+    if (fd < 0)
+        return 0;
+    if ((job->sha256_hex[0] != '\0' || hash_file(fd, job->sha256_hex) == 0) &&
+        fstat(fd, &sb) == 0) {
+        m->size = (uint64_t)sb.st_size;
+        m->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        m->crc32 = 0;
+        memcpy(m->sha256_hex, job->sha256_hex, 65);
+        set = sl__meta_set_fd(fd, m) == 0 ? 1 : 0;
+    } else {
+        job->sha256_hex[0] = '\0';
+    }
+    close(fd);
+    return set;
+}
+
+static int do_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name)
 {
     char from[64], alt[SL_NAME_MAX + 1];
-    int renamed = 0, r = flush_data(st, info->id);
+    int renamed = 0, r = flush_data(st, info->id), kept = 0;
+    sl_meta_t m;
 
     path_of(from, info->id, "data");
+    if (r == 0 && job != NULL && job->digest)
+        kept = keep_digest(st, job, from, &m);
     if (r == 0)
         r = sl__publish(st->root_fd, from, name, RENAME_NOREPLACE, st->durable, &renamed);
     if (r == SL_EEXISTS) { /* never replace a file: the id makes a free name */
@@ -261,6 +319,8 @@ static int do_commit(sl_store_t *st, sl_tus_info_t *info, const char *name)
     }
     if (r < 0 && !renamed)
         return r;
+    if (job != NULL && job->digest && !kept && job->sha256_hex[0] != '\0')
+        sl__meta_write(st->root_fd, name, &m, strtoull(info->id + 16, NULL, 16)); /* no xattrs */
     sl_tus_info_set(&info->file, name);
     info->offset = (uint64_t)info->length;
     return write_record(st, info, 0);
@@ -322,7 +382,7 @@ static int do_concat(sl_tus_job_t *job)
         r = write_record(st, job->info, 1);
     }
     if (r == 0)
-        r = do_commit(st, job->info, job->name);
+        r = do_commit(st, job, job->info, job->name);
     if (r < 0) {
         remove_files(st, job->info->id);
         return r;
@@ -375,7 +435,7 @@ static void tus_work(uv_work_t *w)
             job->status = write_record(st, info, 0);
         return;
     case K_COMMIT:
-        job->status = do_commit(st, info, job->name);
+        job->status = do_commit(st, job, info, job->name);
         return;
     case K_CONCAT:
         job->status = do_concat(job);

@@ -67,6 +67,11 @@ struct sl_tus_job_s {
     int status;          /* result: 0 or a negative code */
     sl_tus_info_t *info; /* borrowed: in and out */
     uint64_t size;       /* concat: the assembled length */
+    /* commit: with `digest`, the committed file gets its SHA-256 kept with it (GET's Repr-Digest
+     * and ETag): sha256_hex as given (the hash the PATCHes carried along), or, when it is "",
+     * computed by reading the file once (the hash state was lost: a restart, another worker) */
+    int digest;
+    char sha256_hex[65];
     /* private */
     uv_work_t work;
     sl_store_t *store;

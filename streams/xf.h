@@ -3,9 +3,10 @@
  * Transforms of the upload chain. xf_inflate decodes gzip/deflate bodies; the others pass bytes
  * through unchanged:
  *   xf_limit   fails with SL_ETOOLARGE as soon as more than `max` bytes went through (0 = none);
- *   xf_digest  computes crc32 (zlib) and SHA-256 (OpenSSL) of everything that passes, in passing;
- *              batches of SL_XF_DIGEST_INLINE bytes or more are hashed on the thread pool, so the
- *              loop thread keeps reading the socket while a worker hashes.
+ *   xf_digest  computes the digests asked for (SHA-256, crc32 by default; sl_xf_digest_set) of
+ *              everything that passes; a batch of SL_XF_DIGEST_INLINE bytes or more is forwarded
+ *              at once and hashed on the thread pool at the same time, so the sink writes it
+ *              while a worker hashes it, and the loop thread keeps reading the socket.
  * Both forward each chunk by reference (no copy) and hold their done while the destination is
  * above its high-water mark (T2).
  */
@@ -39,6 +40,7 @@ typedef struct sl_xf_digest_s {
         unsigned char md5[16];
     };
     int failed_alg; /* SL_DIGEST_* whose expected value did not match */
+    int algs;       /* SL_DIGEST_* computed (sl_xf_digest_set, want, expect) */
     /* private */
     void *md;  /* EVP_MD_CTX, SHA-256 */
     void *mdx; /* EVP_MD_CTX of the second digest (xalg: SHA-512, SHA-1 or MD5) */
@@ -54,7 +56,9 @@ typedef struct sl_xf_digest_s {
     sl_chunk_t **batch;
     size_t batch_n;
     sl_done_cb batch_done, destroy_done;
-    int hashing;
+    int hashing, forwarding; /* a batch's two halves: its hash job, its push downstream */
+    int borrowed;            /* md is the caller's (sl_xf_digest_adopt): never final, never freed */
+    int hash_status, fwd_status;
 } sl_xf_digest_t;
 
 enum { SL_INFLATE_GZIP = 1, SL_INFLATE_DEFLATE = 2 };
@@ -84,10 +88,17 @@ enum {
     SL_DIGEST_CRC32 = 16,
 };
 
+/* Compute exactly `algs` (SL_DIGEST_SHA256 and/or SL_DIGEST_CRC32; a second digest comes with
+ * want/expect) instead of the default SHA-256 + crc32. Before the first write. */
+void sl_xf_digest_set(sl_xf_digest_t *x, int algs);
+/* Hash into the caller's SHA-256 context (an EVP_MD_CTX, borrowed until the stream is destroyed)
+ * instead of one of its own: it is neither finalised at the end nor freed, so a resumable upload
+ * carries one hash across its appends. Before the first write. */
+void sl_xf_digest_adopt(sl_xf_digest_t *x, void *md);
 /* The size in bytes of alg's digest (crc32: 4, big-endian). */
 size_t sl_digest_len(int alg);
-/* Also compute a second digest: SL_DIGEST_SHA512, _SHA1 or _MD5 (SHA-256 and crc32 are always
- * computed; one second digest at most: SL_EUNSUPPORTED for another). Before the first write. */
+/* Also compute alg: SL_DIGEST_SHA256, _CRC32, or a second digest SL_DIGEST_SHA512, _SHA1 or _MD5
+ * (one second digest at most: SL_EUNSUPPORTED for another). Before the first write. */
 int sl_xf_digest_want(sl_xf_digest_t *x, int alg);
 /* Expect `digest` (borrowed, copied; sl_digest_len(alg) bytes) for alg: at the end the stream
  * fails with SL_ECHECKSUM and sets failed_alg if the body's digest differs, before anything

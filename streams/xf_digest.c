@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT
  *
- * xf_digest: computes crc32 (zlib) and SHA-256 (OpenSSL EVP) of the bytes passing through, in
- * passing (like Redis rio's update_cksum), and forwards each chunk by reference.
+ * xf_digest: computes the digests asked for (by default SHA-256 with OpenSSL EVP and crc32 with
+ * zlib; sl_xf_digest_set, want, expect) of the bytes passing through, in passing (like Redis
+ * rio's update_cksum), and forwards each chunk by reference.
  *
- * SHA-256 costs about as much CPU as everything else an upload does (0.6-0.7 s per GiB with
- * SHA-NI), so a batch of SL_XF_DIGEST_INLINE bytes or more is hashed by uv_queue_work on the
- * thread pool while the loop thread goes on reading the socket; the stream base queues what
- * arrives meanwhile and hands it over as the next, larger batch (W5). Small batches (slow
- * clients, small files) are hashed inline: a pool round trip would cost more than the hash. Only
- * one batch is ever in flight (W4), so the digest sees bytes in order. The digests are final once
- * the writable side is flushed (do_flush), before the sink commits, so the 201 response can carry
- * them. Destroy waits for a batch in flight before freeing the hash context.
+ * SHA-256 costs about as much CPU as everything else an upload does (0.6-0.8 s per GiB with
+ * SHA-NI), so it must not sit in the way of the copy. A batch of SL_XF_DIGEST_INLINE bytes or more
+ * is forwarded downstream at once and, at the same time, hashed by uv_queue_work on the thread
+ * pool: the sink writes the batch while a worker hashes it, and the loop thread goes on reading
+ * the socket. The batch is done (the next one may come, W4) only when both halves are: its hash
+ * job and its push (T2). Chunks are immutable once written, so sharing them is safe; only one
+ * batch is hashed at a time, so the digest sees bytes in order. Small batches (slow clients,
+ * small files) are hashed inline: a pool round trip would cost more than the hash. The digests
+ * are final once the writable side is flushed (do_flush), which comes after the last batch's
+ * hash, before the sink commits, so the 201 response can carry them and a mismatch stops the
+ * commit. Destroy waits for a hash job in flight before freeing the hash contexts.
  */
 #include "xf.h"
 
@@ -26,8 +30,10 @@ static void hash_batch(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n)
 
     for (i = 0; i < n; i++) {
         sl_chunk_t *c = chunks[i];
-        x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)c->base, c->len);
-        EVP_DigestUpdate(x->md, c->base, c->len);
+        if (x->algs & SL_DIGEST_CRC32)
+            x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)c->base, c->len);
+        if (x->md != NULL)
+            EVP_DigestUpdate(x->md, c->base, c->len);
         if (x->mdx != NULL)
             EVP_DigestUpdate(x->mdx, c->base, c->len);
         x->size += c->len;
@@ -44,19 +50,23 @@ static void forward(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n, sl_done_cb
     sl_stream_forward_done(&x->s, done, last);
 }
 
-static void after_hash(uv_work_t *w, int status);
-static void hash_work(uv_work_t *w);
-
-static void start_hash(void *arg)
+/* Both halves of a batch are done: the next batch may come. */
+static void batch_done(sl_xf_digest_t *x)
 {
-    sl_xf_digest_t *x = arg;
+    sl_done_cb done = x->batch_done;
 
-    x->work.data = x;
-    if (x->destroy_done != NULL) {
-        after_hash(&x->work, SL_EDESTROYED); /* destroyed before the job started */
-        return;
-    }
-    uv_queue_work(x->s.loop, &x->work, hash_work, after_hash);
+    x->batch_done = NULL;
+    done(&x->s, x->fwd_status < 0 ? x->fwd_status : x->hash_status);
+}
+
+static void on_forwarded(sl_stream_t *s, int status)
+{
+    sl_xf_digest_t *x = (sl_xf_digest_t *)s;
+
+    x->forwarding = 0;
+    x->fwd_status = status;
+    if (!x->hashing && x->batch_done != NULL)
+        batch_done(x);
 }
 
 static void hash_work(uv_work_t *w)
@@ -65,30 +75,33 @@ static void hash_work(uv_work_t *w)
     hash_batch(x, x->batch, x->batch_n);
 }
 
-static void free_md(sl_xf_digest_t *x)
-{
-    EVP_MD_CTX_free(x->md);
-    EVP_MD_CTX_free(x->mdx);
-    x->md = x->mdx = NULL;
-    x->destroy_done(&x->s, 0);
-}
+static void free_md(sl_xf_digest_t *x);
 
 static void after_hash(uv_work_t *w, int status)
 {
     sl_xf_digest_t *x = w->data;
-    sl_done_cb done = x->batch_done;
 
     x->hashing = 0;
     if (x->destroy_done != NULL) {
-        done(&x->s, SL_EDESTROYED);
+        if (!x->forwarding && x->batch_done != NULL) {
+            x->hash_status = SL_EDESTROYED;
+            batch_done(x);
+        }
         free_md(x);
         return;
     }
-    if (status < 0) {
-        done(&x->s, status);
-        return;
-    }
-    forward(x, x->batch, x->batch_n, done);
+    x->hash_status = status < 0 ? status : 0;
+    if (!x->forwarding)
+        batch_done(x);
+}
+
+static void free_md(sl_xf_digest_t *x)
+{
+    if (!x->borrowed)
+        EVP_MD_CTX_free(x->md);
+    EVP_MD_CTX_free(x->mdx);
+    x->md = x->mdx = NULL;
+    x->destroy_done(&x->s, 0);
 }
 
 static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
@@ -98,18 +111,19 @@ static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_
 
     for (i = 0; i < n; i++)
         bytes += chunks[i]->len;
-    if (bytes < SL_XF_DIGEST_INLINE) {
-        hash_batch(x, chunks, n);
+    if (bytes < SL_XF_DIGEST_INLINE || (x->md == NULL && x->mdx == NULL)) {
+        hash_batch(x, chunks, n); /* small, or crc32 alone: cheaper than a pool round trip */
         forward(x, chunks, n, done);
         return;
     }
-    /* Start the job at the end of this loop turn: chunks arriving in the same turn queue in the
-     * base and make the next batch bigger. */
     x->batch = chunks; /* the base keeps the batch until done (W4) */
     x->batch_n = n;
     x->batch_done = done;
-    x->hashing = 1;
-    sl_defer(s->loop, start_hash, x);
+    x->hash_status = x->fwd_status = 0;
+    x->hashing = x->forwarding = 1;
+    x->work.data = x;
+    uv_queue_work(s->loop, &x->work, hash_work, after_hash);
+    forward(x, chunks, n, on_forwarded); /* the sink writes while the worker hashes */
 }
 
 static void digest_flush(sl_stream_t *s, sl_done_cb done)
@@ -119,12 +133,14 @@ static void digest_flush(sl_stream_t *s, sl_done_cb done)
     unsigned int len = 0;
     int i;
 
-    EVP_DigestFinal_ex(x->md, x->sha256, &len);
-    for (i = 0; i < 32; i++) {
-        x->sha256_hex[2 * i] = hex[x->sha256[i] >> 4];
-        x->sha256_hex[2 * i + 1] = hex[x->sha256[i] & 15];
+    if (x->md != NULL && !x->borrowed) {
+        EVP_DigestFinal_ex(x->md, x->sha256, &len);
+        for (i = 0; i < 32; i++) {
+            x->sha256_hex[2 * i] = hex[x->sha256[i] >> 4];
+            x->sha256_hex[2 * i + 1] = hex[x->sha256[i] & 15];
+        }
+        x->sha256_hex[64] = '\0';
     }
-    x->sha256_hex[64] = '\0';
     if (x->mdx != NULL)
         EVP_DigestFinal_ex(x->mdx, x->sha512, &len);
     if ((x->expects & SL_DIGEST_SHA256) && memcmp(x->expect256, x->sha256, 32) != 0)
@@ -159,14 +175,37 @@ void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm)
     x->crc32 = (uint32_t)crc32_z(0, NULL, 0);
     x->size = 0;
     x->sha256_hex[0] = '\0';
-    x->hashing = 0;
+    x->hashing = x->forwarding = 0;
     x->batch_done = x->destroy_done = NULL;
-    x->mdx = NULL;
+    x->md = x->mdx = NULL;
     x->xalg = 0;
+    x->algs = 0;
+    x->borrowed = 0;
     x->expects = x->failed_alg = 0;
-    x->md = EVP_MD_CTX_new();
-    if (x->md == NULL || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
-        abort();
+    sl_xf_digest_set(x, SL_DIGEST_SHA256 | SL_DIGEST_CRC32);
+}
+
+void sl_xf_digest_adopt(sl_xf_digest_t *x, void *md)
+{
+    if (x->md != NULL && !x->borrowed)
+        EVP_MD_CTX_free(x->md);
+    x->md = md;
+    x->borrowed = 1;
+    x->algs |= SL_DIGEST_SHA256;
+}
+
+void sl_xf_digest_set(sl_xf_digest_t *x, int algs)
+{
+    x->algs = (x->algs & ~(SL_DIGEST_SHA256 | SL_DIGEST_CRC32)) |
+              (algs & (SL_DIGEST_SHA256 | SL_DIGEST_CRC32));
+    if ((x->algs & SL_DIGEST_SHA256) && x->md == NULL) {
+        x->md = EVP_MD_CTX_new();
+        if (x->md == NULL || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
+            abort();
+    } else if (!(x->algs & SL_DIGEST_SHA256) && x->md != NULL && !x->borrowed) {
+        EVP_MD_CTX_free(x->md);
+        x->md = NULL;
+    }
 }
 
 size_t sl_digest_len(int alg)
@@ -192,14 +231,19 @@ int sl_xf_digest_want(sl_xf_digest_t *x, int alg)
                        : alg == SL_DIGEST_MD5  ? EVP_md5()
                                                : NULL;
 
+    if (alg == SL_DIGEST_SHA256 || alg == SL_DIGEST_CRC32) {
+        sl_xf_digest_set(x, x->algs | alg);
+        return 0;
+    }
     if (md == NULL || x->xalg == alg)
-        return 0; /* SHA-256 and crc32 always are */
+        return 0;
     if (x->xalg != 0)
         return SL_EUNSUPPORTED;
     x->mdx = EVP_MD_CTX_new();
     if (x->mdx == NULL || EVP_DigestInit_ex(x->mdx, md, NULL) != 1)
         abort();
     x->xalg = alg;
+    x->algs |= alg;
     return 0;
 }
 

@@ -4,6 +4,7 @@ real binary over loopback with http.client, curl and raw sockets.
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_http_api.py -v
 """
+import base64
 import email.utils
 import hashlib
 import http.client
@@ -73,12 +74,10 @@ class ApiTest(ServerTest):
         self.assertEqual(status, 201, body)
         self.assertEqual(headers.get("content-type"), "application/json")
         doc = json.loads(body)
-        self.assertEqual(set(doc), {"name", "size", "crc32", "sha256"}, doc)
+        self.assertEqual(set(doc), {"name", "size", "sha256"}, doc)  # the default --digest set
         self.assertEqual(doc["name"], name)
         want = digests(data)
         self.assertEqual(doc["size"], want["size"])
-        self.assertRegex(doc["crc32"], HEX8)
-        self.assertEqual(doc["crc32"], want["crc32"])
         self.assertRegex(doc["sha256"], HEX64)
         self.assertEqual(doc["sha256"], want["sha256"])
         self.assertEqual(urllib.parse.unquote(headers.get("location", "")), "/files/" + name)
@@ -161,7 +160,7 @@ class Put(ApiTest):
     def test_put_empty(self):
         st, h, b = self.put("empty", b"")
         doc = self.assert_created(st, h, b, "empty", b"")
-        self.assertEqual(doc["crc32"], "00000000")
+        self.assertEqual(doc["sha256"], hashlib.sha256(b"").hexdigest())
         st, h, b = self.request("GET", "/files/empty")
         self.assertEqual((st, b), (200, b""))
         self.assertEqual(h.get("content-length"), "0")
@@ -573,6 +572,59 @@ class ListAndDelete(ApiTest):
     def test_delete_missing_404(self):
         st, h, b = self.request("DELETE", "/files/never-was")
         self.assert_error(st, h, b, 404)
+
+
+class DigestChoices(ApiTest):
+    """--digest sets what every upload gets (default sha-256); Want-Repr-Digest (RFC 9530 §4) adds
+    sha-256 or sha-512 for one upload; the 201, its headers and GET agree."""
+    server_args = ("--digest", "sha-256,crc32")
+
+    def test_crc32_when_configured(self):
+        for data in (b"", b"hello", os.urandom(300 * 1024)):
+            with self.subTest(size=len(data)):
+                st, h, b = self.put("c.bin", data)
+                self.assertEqual(st, 201, b)
+                doc = json.loads(b)
+                self.assertEqual(set(doc), {"name", "size", "crc32", "sha256"}, doc)
+                self.assertEqual(doc["crc32"], digests(data)["crc32"])
+                self.assertEqual(doc["sha256"], hashlib.sha256(data).hexdigest())
+
+    def test_want_repr_digest_adds_sha512(self):
+        data = os.urandom(200 * 1024)
+        st, h, b = self.put("w.bin", data, headers={"Want-Repr-Digest": "sha-512=5, sha-256=1"})
+        self.assertEqual(st, 201, b)
+        doc = json.loads(b)
+        self.assertEqual(doc["sha512"], hashlib.sha512(data).hexdigest())
+        want = "sha-256=:%s:, sha-512=:%s:" % (
+            base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            base64.b64encode(hashlib.sha512(data).digest()).decode())
+        self.assertEqual(h.get("repr-digest"), want)
+        st, h, b = self.put("w0.bin", data, headers={"Want-Repr-Digest": "sha-512=0"})
+        self.assertNotIn("sha512", json.loads(b))  # 0: not acceptable
+
+
+class NoDigests(ApiTest):
+    server_args = ("--digest", "none")
+
+    def test_no_digest_stage(self):
+        data = os.urandom(100 * 1024)
+        st, h, b = self.put("n.bin", data)
+        self.assertEqual(st, 201, b)
+        self.assertEqual(json.loads(b), {"name": "n.bin", "size": len(data)})
+        self.assertIsNone(h.get("repr-digest"))
+        etag = h.get("etag")
+        self.assertRegex(etag or "", r'^"[0-9a-f]+-[0-9a-f]+"$')  # size and mtime, as GET answers
+        st, h2, body = self.request("GET", "/files/n.bin")
+        self.assertEqual((st, body), (200, data))
+        self.assertEqual(h2.get("etag"), etag)
+        self.assertIsNone(h2.get("repr-digest"))
+        # a client may still ask for one upload's digest, or send one to be verified
+        st, h, b = self.put("n2.bin", data, headers={"Want-Repr-Digest": "sha-256=1"})
+        self.assertEqual(json.loads(b)["sha256"], hashlib.sha256(data).hexdigest())
+        bad = "sha-256=:%s:" % base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        st, h, b = self.put("n3.bin", data, headers={"Repr-Digest": bad})
+        self.assertEqual(st, 400, b)
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "n3.bin")))
 
 
 class ListLimit(ApiTest):
