@@ -91,6 +91,9 @@ void sl_config_usage(void *file)
         "  --access-log FILE        one JSON line per request to FILE (- for stderr; reopened\n"
         "                           on SIGUSR1)\n"
         "  --log-level LEVEL        error, warn, info or debug on stderr (default info)\n"
+        "  --no-direct-read         let libmicrohttpd read every body (by default sluice reads a\n"
+        "                           body sent after \"Expect: 100-continue\" from the socket\n"
+        "                           itself: bigger reads, no pool copy)\n"
         "  --trust-proxy            behind a reverse proxy: take the client's address from\n"
         "                           X-Forwarded-For or Forwarded (logs, hooks)\n"
         "  --config FILE            read flags from FILE first ('key = value' lines, keys being\n"
@@ -363,6 +366,10 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
             continue;
         if (strcmp(a, "--trust-proxy") == 0) {
             cfg->trust_proxy = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-direct-read") == 0) {
+            cfg->no_takeover = 1;
             continue;
         }
         if (strcmp(a, "--config") == 0) {

@@ -22,9 +22,10 @@
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value)
 {
     char flag[64];
-    int *flagp = strcmp(key, "verbose") == 0       ? &cfg->verbose
-                 : strcmp(key, "trust-proxy") == 0 ? &cfg->trust_proxy
-                                                   : NULL;
+    int *flagp = strcmp(key, "verbose") == 0          ? &cfg->verbose
+                 : strcmp(key, "trust-proxy") == 0    ? &cfg->trust_proxy
+                 : strcmp(key, "no-direct-read") == 0 ? &cfg->no_takeover
+                                                      : NULL;
 
     if (flagp != NULL) { /* the flags without a value: true or false */
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
@@ -189,5 +190,6 @@ void sl_config_print(const sl_config_t *c, void *file)
     else
         fprintf(f, "workers = %u\n", c->workers);
     fprintf(f, "trust-proxy = %s\n", c->trust_proxy ? "true" : "false");
+    fprintf(f, "no-direct-read = %s\n", c->no_takeover ? "true" : "false");
     fprintf(f, "verbose = %s\n", c->verbose ? "true" : "false");
 }

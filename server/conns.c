@@ -28,7 +28,8 @@ struct sl_conn_s {
     sl_conn_t *next, *prev;
     struct MHD_Connection *c;
     int fd;
-    sl_req_t *req; /* the request in progress on it, if any */
+    sl_req_t *req;  /* the request in progress on it, if any */
+    unsigned nreqs; /* requests seen on it */
 };
 
 void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -73,8 +74,15 @@ void sl__conn_bind(sl_req_t *r)
     sl_conn_t *k = ci != NULL ? ci->socket_context : NULL;
 
     r->sock = k;
-    if (k != NULL)
+    if (k != NULL) {
         k->req = r;
+        k->nreqs++;
+    }
+}
+
+unsigned sl__conn_requests(sl_req_t *r)
+{
+    return r->sock != NULL ? r->sock->nreqs : 0;
 }
 
 void sl__conn_unbind(sl_req_t *r)

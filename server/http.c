@@ -119,6 +119,7 @@ void sl__req_unref(sl_req_t *r)
 
     if (--r->refs > 0)
         return;
+    sl__takeover_stop(r);
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
@@ -263,6 +264,12 @@ static void on_tick(uv_timer_t *h)
     sl__tus_tick(srv, now);
     sl__metrics_tick(srv);
     srv->m->heartbeat_ms = uv_hrtime() / 1000000; /* the loop turns: --workers' watchdog */
+    if (srv->nreqs > 0 || srv->tus_jobs > 0)
+        srv->busy_at = now;
+    else if (srv->busy_at != 0 && now - srv->busy_at >= 2000) {
+        srv->busy_at = 0; /* idle for 2 s after work: give the memory of the burst back */
+        sl_chunk_trim();
+    }
     run_mhd(srv); /* libmicrohttpd re-arms a listener it left at --max-connections only in a run */
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
      * (its client may still hold the connection, waiting to send a body nobody reads). */

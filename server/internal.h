@@ -21,6 +21,7 @@
 
 typedef struct sl_req_s sl_req_t;
 typedef struct sl_conn_s sl_conn_t;
+typedef struct sl_takeover_s sl_takeover_t;
 
 /* --- metrics (metrics.c) --- */
 #define SL_METRICS_BUCKETS 12
@@ -40,6 +41,7 @@ typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
     uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
     uint64_t digest_reads; /* tus commits that had to read the file for its SHA-256 */
+    uint64_t direct_reads; /* uploads whose body sluice read from the socket itself */
     int64_t in_flight, suspended, connections, buffer_bytes, pid;
     uint64_t
         heartbeat_ms; /* CLOCK_MONOTONIC of the worker's last tick (the supervisor's watchdog) */
@@ -170,6 +172,7 @@ enum {
     PH_NOBODY,    /* a request without body, waiting for its final call */
     PH_WAIT,      /* suspended until a job or the commit completes */
     PH_HOOK,      /* suspended in the first call until on_request's decision (hooks.c) */
+    PH_TAKEOVER,  /* suspended in the first call while sluice reads the body (src_sock.c) */
     PH_DONE,      /* response queued */
 };
 
@@ -223,6 +226,7 @@ struct sl_req_s {
     uint64_t eof_ns;        /* uv_hrtime when the body ended (commit latency) */
     sl_hook_req_t *hook;    /* a pending on_request decision */
     sl_conn_t *sock;        /* its connection's record (conns.c), NULL when attached */
+    sl_takeover_t *tk;      /* the body is read from the socket by sluice (src_sock.c) */
     sl_store_job_t job;
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
@@ -244,6 +248,7 @@ struct sl_server_s {
     size_t nconns;
     int draining, stopping, closing, handles_open, has_poll;
     int at_limit; /* libmicrohttpd was at --max-connections (its listener out of its epoll set) */
+    uint64_t busy_at;           /* uv_now of the last tick with requests (0: trimmed since) */
     int closed, free_requested; /* handles all closed; sl_server_free was called */
     int retiring; /* a worker replaced by SIGHUP: it serves what its open connections still ask
                      (no 503) and goes once they are closed */
@@ -311,6 +316,17 @@ void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 void sl__conn_bind(sl_req_t *r);
 void sl__conn_unbind(sl_req_t *r);
 void sl__conns_sweep(sl_server_t *srv, uint64_t now);
+/* Requests seen on r's connection, r included (0 when unknown: attached). */
+unsigned sl__conn_requests(sl_req_t *r);
+
+/* src_sock.c: the body read from the socket by sluice instead of libmicrohttpd, when it can be
+ * (the first call of a request with Content-Length and Expect: 100-continue whose body
+ * libmicrohttpd has not touched). start: 1 if taken over (the connection is suspended, r->phase
+ * PH_TAKEOVER), 0 if libmicrohttpd reads it, a negative code if the connection is unusable;
+ * read: read again (drain, budget); stop: close the poll (before the connection is resumed). */
+int sl__takeover_start(sl_req_t *r);
+void sl__takeover_read(sl_req_t *r);
+void sl__takeover_stop(sl_req_t *r);
 
 /* routes.c */
 int sl__method_of(const char *m);
@@ -331,6 +347,8 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 /* src_http.c: the chain's source; push copies `data` and suspends the connection when told to
  * wait. Returns the push result (1, 0 or a negative code). */
 void sl__src_http_init(sl_src_http_t *src, sl_req_t *r);
+/* The buffer budget's wake-up of a paused source (arg: the request). */
+void sl__src_http_budget(void *arg);
 int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len);
 
 /* upload.c: start the chain for r (r->name set); body data; end of body; abort. */

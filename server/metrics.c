@@ -177,6 +177,9 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     COUNTER("sluice_received_bytes_total", "Body bytes received by uploads.", bytes_received);
     COUNTER("sluice_committed_bytes_total", "Bytes of committed uploads.", bytes_committed);
     COUNTER("sluice_requests_total", "HTTP requests completed.", requests);
+    COUNTER("sluice_direct_reads_total",
+            "Uploads whose body sluice read from the socket itself (not through libmicrohttpd).",
+            direct_reads);
     COUNTER("sluice_digest_reads_total",
             "Resumable uploads whose SHA-256 was computed by reading the file at the commit.",
             digest_reads);

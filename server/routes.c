@@ -378,6 +378,12 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
             return sl__queue(r); /* refused: still the first call, no 100 Continue */
         return first_call_rest(r);
     }
+    if (r->phase == PH_TAKEOVER) { /* the first call again: the chain's answer is ready */
+        if (r->answered)
+            return sl__queue(r); /* no 100 was sent by libmicrohttpd: it closes after this */
+        sl__req_suspend(r);
+        return MHD_YES;
+    }
     if (r->phase == PH_PREFLIGHT) {
         if (r->answered)
             return sl__queue(r); /* still the first call: no 100 Continue */
@@ -437,6 +443,7 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         return;
     *con_cls = NULL;
     sl__conn_unbind(r);
+    sl__takeover_stop(r);
     sl__access_log(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     r->srv->m->requests++;
     r->gone = 1;

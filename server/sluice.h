@@ -65,6 +65,7 @@ typedef struct sl_config_s {
     int verbose;           /* --verbose: libmicrohttpd diagnostics to stderr */
     unsigned digests;      /* --digest: what every upload computes, SL_CFG_DIGEST_* bits
                               (default SHA-256; 0 = none) */
+    int no_takeover;       /* --no-direct-read: libmicrohttpd reads every body (src_sock.c) */
     uint64_t min_free;     /* --min-free: bytes of the root's filesystem never written into
                               (UINT64_MAX = auto: 1% of it, at most 1 GiB; 0 = none) */
 } sl_config_t;

@@ -14,7 +14,11 @@
 
 static void maybe_resume(sl_req_t *r)
 {
-    if (!r->need_read && !r->budget_wait.queued)
+    if (r->need_read || r->budget_wait.queued)
+        return;
+    if (r->tk != NULL)
+        sl__takeover_read(r); /* sluice reads the socket itself: poll it again */
+    else
         sl__req_resume(r);
 }
 
@@ -27,7 +31,7 @@ static void src_read(sl_stream_t *s)
     maybe_resume(r);
 }
 
-static void on_budget(void *arg)
+void sl__src_http_budget(void *arg)
 {
     maybe_resume(arg);
 }
@@ -55,7 +59,7 @@ int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len)
     if (ret == 0)
         r->need_read = 1;
     if (sl_budget_exhausted())
-        sl_budget_wait(&r->budget_wait, on_budget, r);
+        sl_budget_wait(&r->budget_wait, sl__src_http_budget, r);
     if (ret == 0 || r->budget_wait.queued)
         sl__req_suspend(r);
     return ret;

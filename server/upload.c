@@ -111,6 +111,7 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
         else
             sl__respond_error(r, status);
         /* Waiting for the commit, or mid-body and about to discard: either way, go on. */
+        sl__takeover_stop(r); /* libmicrohttpd alone has the socket again */
         r->need_read = 0;
         sl_budget_cancel(&r->budget_wait);
         sl__req_resume(r);
@@ -189,7 +190,8 @@ Run:
     r->refs++;
     r->phase = PH_BODY;
     srv->m->started++;
-    return 0;
+    err = sl__takeover_start(r); /* sluice reads the body itself when it can */
+    return err < 0 ? err : 0;
 }
 
 enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)

@@ -6,14 +6,25 @@
  * waiter, and sl_budget_poll() (run by the loop's check handle, streams/defer.c) wakes waiters
  * in FIFO order once usage is under half the budget, so a woken source has room to make progress.
  * One process runs one loop (DESIGN.md §3), so the counters need no lock.
+ *
+ * Slabs: chunks of exactly SL_CHUNK_SLAB bytes (what a fast upload reads at a time) are kept on a
+ * free list when released, at most SLAB_KEEP of them, and handed out again: a large allocation
+ * would otherwise be an mmap, 64 page faults (the kernel zeroing every page) and a munmap each
+ * time. sl_chunk_trim gives them back to the system with malloc_trim once the server is idle, so
+ * memory returns after a burst.
  */
 #include "chunk.h"
 
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 
+#define SLAB_KEEP 64 /* 16 MiB of free slabs at most */
+
+static sl_chunk_t *slabs; /* free slabs, linked through base */
+static size_t nslabs;
 static size_t budget_max;
 static size_t in_use;
 static size_t peak;
@@ -58,7 +69,15 @@ char *sl_xstrdup(const char *s)
 
 sl_chunk_t *sl_chunk_new(size_t cap)
 {
-    sl_chunk_t *c = sl_xmalloc(sizeof(*c) + cap);
+    sl_chunk_t *c;
+
+    if (cap == SL_CHUNK_SLAB && slabs != NULL) {
+        c = slabs;
+        slabs = *(sl_chunk_t **)c->base;
+        nslabs--;
+    } else {
+        c = sl_xmalloc(sizeof(*c) + cap);
+    }
 
     c->refcnt = 1;
     c->len = 0;
@@ -90,7 +109,24 @@ void sl_chunk_unref(sl_chunk_t *c)
     if (c == NULL || --c->refcnt > 0)
         return;
     in_use -= c->cap;
+    if (c->cap == SL_CHUNK_SLAB && nslabs < SLAB_KEEP) {
+        *(sl_chunk_t **)c->base = slabs;
+        slabs = c;
+        nslabs++;
+        return;
+    }
     free(c);
+}
+
+void sl_chunk_trim(void)
+{
+    while (slabs != NULL) {
+        sl_chunk_t *c = slabs;
+        slabs = *(sl_chunk_t **)c->base;
+        free(c);
+    }
+    nslabs = 0;
+    malloc_trim(0);
 }
 
 void sl_budget_charge(size_t n)

@@ -30,6 +30,8 @@ typedef struct sl_budget_waiter_s {
     int queued;
 } sl_budget_waiter_t;
 
+/* The size of a slab: chunks of exactly this capacity are recycled (chunk.c). */
+#define SL_CHUNK_SLAB (256u << 10)
 /* Returns owned: a chunk with cap bytes, len 0, refcnt 1. Aborts on out-of-memory. */
 sl_chunk_t *sl_chunk_new(size_t cap);
 /* Returns owned: a new chunk holding a copy of data[0..len). `data` is borrowed. */
@@ -38,6 +40,8 @@ sl_chunk_t *sl_chunk_copy(const void *data, size_t len);
 sl_chunk_t *sl_chunk_ref(sl_chunk_t *c);
 /* Drops one reference; frees the chunk at zero. NULL is ignored. */
 void sl_chunk_unref(sl_chunk_t *c);
+/* Give the recycled slabs and the allocator's free memory back to the system (when idle). */
+void sl_chunk_trim(void);
 
 /* Set the process-wide budget in bytes (0 = unlimited). */
 void sl_budget_set(size_t max_bytes);

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Taking a body over from libmicrohttpd: the upload reads its client's socket itself.
+ *
+ * libmicrohttpd 0.9.75 reads a body through its per-connection pool: one recv of at most half
+ * the pool per MHD_run (an epoll_wait each), a copy out of the pool into a chunk, and a pool that
+ * is resident for the connection's life. A big pool makes fast uploads cheaper and every slow one
+ * dearer (research/mhd-libuv.md, addendum): one number cannot serve both. So when a request's body
+ * has not been read yet, sluice reads it itself, and libmicrohttpd keeps only the headers:
+ *
+ *   first call: Content-Length, "Expect: 100-continue", the connection's first request, and
+ *     nothing of the body in libmicrohttpd's buffer yet (the socket's received bytes, minus what
+ *     is still unread in the kernel, equal the request's header size)
+ *   ─▶ suspend the connection (libmicrohttpd then sends no 100 and reads nothing), send
+ *      "100 Continue" ourselves, uv_poll the socket and recv straight into chunks sized to what the
+ *      kernel holds (up to SOCK_READ_MAX, FIONREAD): big reads for a fast client, small chunks for
+ *      a slow one, no copy out of a pool, no MHD_run per piece
+ *   ─▶ push each chunk into the chain's source (src_http); backpressure (R1) and the buffer budget
+ *      stop the poll, the source's read (R2) and the budget waiter start it again
+ *   ─▶ Content-Length bytes read: end of body. The chain's outcome resumes the connection, whose
+ *      handler is called again as the first call: the answer is queued there, so libmicrohttpd
+ *      sends it without a 100 and closes the connection (no keep-alive after a taken-over body).
+ *
+ * A client that goes away (recv 0 or an error before the end) aborts the chain; --idle-timeout
+ * applies as for any upload. The poll handle is closed before the connection is resumed, so
+ * libmicrohttpd alone owns the socket again when it closes it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#define SOCK_READ_MAX SL_CHUNK_SLAB /* one recv at most */
+#define SOCK_TURN_MAX (2u << 20)    /* then the loop serves the others */
+
+/* The kernel's tcp_info goes on after the fields glibc's struct names (Linux uAPI, stable): the
+ * bytes received on the connection come 3 counters after them. */
+struct tcp_info_ext {
+    struct tcp_info base;
+    uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+};
+
+struct sl_takeover_s {
+    uv_poll_t poll;
+    sl_req_t *req; /* NULL once the request is done with it */
+    int fd, polling;
+};
+
+static void on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void sl__takeover_stop(sl_req_t *r)
+{
+    sl_takeover_t *tk = r->tk;
+
+    if (tk == NULL)
+        return;
+    r->tk = NULL;
+    tk->req = NULL;
+    uv_close((uv_handle_t *)&tk->poll, on_closed);
+}
+
+static void fail(sl_req_t *r, int err)
+{
+    sl__takeover_stop(r);
+    if (r->up != NULL && r->up->running)
+        sl_pipeline_abort(&r->up->pl, err);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    sl_takeover_t *tk = h->data;
+    sl_req_t *r = tk->req;
+    size_t turn = 0;
+
+    (void)events;
+    if (r == NULL)
+        return;
+    if (status < 0) {
+        fail(r, SL_EPREMATURE);
+        return;
+    }
+    while (turn < SOCK_TURN_MAX && r->received < r->content_length) {
+        uint64_t left = r->content_length - r->received;
+        int avail = 0, ret;
+        size_t want;
+        sl_chunk_t *c;
+        ssize_t n;
+
+        if (ioctl(tk->fd, FIONREAD, &avail) < 0 || avail <= 0)
+            avail = 4096; /* EOF or an error shows in the recv */
+        want = (size_t)avail < SOCK_READ_MAX ? (size_t)avail : SOCK_READ_MAX;
+        if (want > left)
+            want = (size_t)left;
+        /* a fast client: a recycled slab; a slow one: exactly what arrived (bounded memory) */
+        c = sl_chunk_new(want >= SL_CHUNK_SLAB / 2 ? SL_CHUNK_SLAB : want);
+        if (want >= SL_CHUNK_SLAB / 2)
+            want = left < SL_CHUNK_SLAB ? (size_t)left : SL_CHUNK_SLAB;
+        n = recv(tk->fd, c->base, want, 0);
+        if (n <= 0) {
+            int e = n == 0 ? 0 : errno;
+            sl_chunk_unref(c);
+            if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+                return;
+            fail(r, SL_EPREMATURE); /* the client went away before the end of its body */
+            return;
+        }
+        c->len = (size_t)n;
+        turn += (size_t)n;
+        r->received += (uint64_t)n;
+        r->srv->m->bytes_received += (uint64_t)n;
+        r->last_progress = uv_now(r->srv->loop);
+        ret = sl_stream_push(&r->up->src.s, c);
+        sl_chunk_unref(c);
+        if (ret < 0)
+            return; /* the chain failed: its callback answers */
+        if (r->received == r->content_length) {
+            uv_poll_stop(h);
+            tk->polling = 0;
+            r->up->eof = 1;
+            r->eof_ns = uv_hrtime();
+            sl_stream_push(&r->up->src.s, NULL);
+            return;
+        }
+        if (ret == 0)
+            r->need_read = 1;
+        if (sl_budget_exhausted())
+            sl_budget_wait(&r->budget_wait, sl__src_http_budget, r);
+        if (ret == 0 || r->budget_wait.queued) {
+            uv_poll_stop(h); /* backpressure: the kernel's window fills, the client slows */
+            tk->polling = 0;
+            return;
+        }
+    }
+}
+
+void sl__takeover_read(sl_req_t *r)
+{
+    sl_takeover_t *tk = r->tk;
+
+    if (tk != NULL && !tk->polling && r->received < r->content_length) {
+        tk->polling = 1;
+        uv_poll_start(&tk->poll, UV_READABLE, on_readable);
+    }
+}
+
+/* Nothing of the body is in libmicrohttpd's buffer: every byte it took from the socket is the
+ * request's header. */
+static int body_untouched(sl_req_t *r, int fd)
+{
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    struct tcp_info_ext ti;
+    socklen_t len = sizeof(ti);
+    int unread = 0;
+
+    if (hs == NULL || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < sizeof(ti) || /* an older kernel: no byte count, no takeover */
+        ioctl(fd, FIONREAD, &unread) < 0)
+        return 0;
+    return ti.bytes_received - (uint64_t)unread == (uint64_t)hs->header_size;
+}
+
+int sl__takeover_start(sl_req_t *r)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    const char *expect = sl__header(r, MHD_HTTP_HEADER_EXPECT);
+    const union MHD_ConnectionInfo *ci;
+    sl_takeover_t *tk;
+    int fd;
+
+    if (r->srv->mhd == NULL || r->srv->cfg.no_takeover || r->chunked || r->content_length == 0 ||
+        expect == NULL || strcasecmp(expect, "100-continue") != 0 || r->sock == NULL ||
+        sl__conn_requests(r) != 1)
+        return 0;
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || !body_untouched(r, ci->connect_fd))
+        return 0;
+    fd = ci->connect_fd;
+    tk = sl_xcalloc(1, sizeof(*tk));
+    if (uv_poll_init_socket(r->srv->loop, &tk->poll, fd) < 0) {
+        free(tk);
+        return 0;
+    }
+    if (send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+        (ssize_t)sizeof(cont) - 1) {
+        tk->poll.data = tk;
+        uv_close((uv_handle_t *)&tk->poll, on_closed);
+        return 0; /* nothing sent (or the client is gone): libmicrohttpd carries on */
+    }
+    tk->poll.data = tk;
+    tk->req = r;
+    tk->fd = fd;
+    r->tk = tk;
+    r->phase = PH_TAKEOVER;
+    r->srv->m->direct_reads++;
+    sl__req_suspend(r); /* libmicrohttpd reads nothing more, and sends no 100 */
+    sl__takeover_read(r);
+    return 1;
+}

@@ -1,0 +1,181 @@
+"""Bodies read by sluice from the socket itself (server/src_sock.c): a request with Content-Length
+and "Expect: 100-continue" whose body libmicrohttpd has not touched. Every case stores exactly the
+bytes sent (or nothing), and the cases that must stay with libmicrohttpd (a client that does not
+wait for the 100, a second request on a kept-alive connection, --no-direct-read) do, counted by
+sluice_direct_reads_total.
+"""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server, read_response  # noqa: E402
+
+MiB = 1 << 20
+
+
+class DirectRead(unittest.TestCase):
+    args = ()
+
+    def setUp(self):
+        self.srv = Server(*self.args).start()
+        self.data = os.urandom(9 * MiB + 123)
+        self.path = os.path.join(self.srv.root, "..", "direct-%d.bin" % os.getpid())
+        with open(self.path, "wb") as f:
+            f.write(self.data)
+
+    def tearDown(self):
+        os.unlink(self.path)
+        self.srv.stop()
+
+    def metric(self, name):
+        out = subprocess.run(["curl", "-sS", self.srv.url + "/metrics"], capture_output=True,
+                             timeout=10).stdout.decode()
+        line = [x for x in out.splitlines() if x.startswith(name + "{")]
+        return int(float(line[0].split()[-1]))
+
+    def curl_put(self, name, *extra):
+        r = subprocess.run(["curl", "-sS", "-T", self.path, "-w", "\n%{http_code}", *extra,
+                            self.srv.url + "/files/" + name], capture_output=True, timeout=60)
+        body, _, code = r.stdout.decode().rpartition("\n")
+        return int(code), body
+
+    def stored(self, name):
+        with open(os.path.join(self.srv.root, name), "rb") as f:
+            return f.read()
+
+    def assert_tmp_empty(self):
+        deadline = time.time() + 5
+        while time.time() < deadline and self.srv.tmp_files():
+            time.sleep(0.05)
+        self.assertEqual(self.srv.tmp_files(), [])
+
+    def test_curl_upload_is_read_directly(self):
+        code, body = self.curl_put("a.bin")
+        self.assertEqual(code, 201, body)
+        self.assertEqual(json.loads(body)["sha256"], hashlib.sha256(self.data).hexdigest())
+        self.assertEqual(self.stored("a.bin"), self.data)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+        # the server goes on serving normally
+        code, _ = self.curl_put("b.bin", "-H", "Expect:")  # no Expect: libmicrohttpd reads it
+        self.assertEqual(code, 201)
+        self.assertEqual(self.stored("b.bin"), self.data)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def test_a_form_is_read_directly(self):
+        r = subprocess.run(["curl", "-sS", "-F", "f=@%s;filename=x.bin" % self.path, "-F", "c=1",
+                            "-H", "Expect: 100-continue", self.srv.url + "/files/?name=form"],
+                           capture_output=True, timeout=60)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["fields"], {"c": "1"})
+        self.assertEqual(self.stored("form/x.bin"), self.data)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def test_a_digest_mismatch_stores_nothing(self):
+        import base64
+        bad = "sha-256=:%s:" % base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+        code, body = self.curl_put("bad.bin", "-H", "Repr-Digest: " + bad)
+        self.assertEqual(code, 400, body)
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "bad.bin")))
+        self.assert_tmp_empty()
+
+    def raw(self, head, body, wait_continue):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(head)
+            if wait_continue:
+                got = s.recv(64)
+                self.assertTrue(got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got)
+            s.sendall(body)
+            return read_response(s, timeout=30, read_all=False)
+        finally:
+            s.close()
+
+    def test_a_client_that_does_not_wait_for_100(self):
+        # headers and body in one send: libmicrohttpd may hold some of the body, so it keeps it
+        body = self.data[:3 * MiB]
+        head = (b"PUT /files/eager.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                b"Expect: 100-continue\r\n\r\n" % len(body))
+        resp = self.raw(head + body[:100000], body[100000:], False)
+        if resp.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
+            resp = resp[25:]  # libmicrohttpd's own 100
+        self.assertIn(b" 201 ", resp.split(b"\r\n")[0], resp[:200])
+        self.assertEqual(self.stored("eager.bin"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 0)
+
+    def test_raw_client_that_waits(self):
+        body = self.data[:2 * MiB]
+        head = (b"PUT /files/waits.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                b"Expect: 100-continue\r\n\r\n" % len(body))
+        resp = self.raw(head, body, True)
+        self.assertIn(b" 201 ", resp.split(b"\r\n")[0], resp[:200])
+        self.assertIn(b"Connection: close", resp)  # no keep-alive after a body read directly
+        self.assertEqual(self.stored("waits.bin"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def test_second_request_on_a_connection(self):
+        small = b"hello"
+        body = self.data[:MiB]
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(b"PUT /files/one HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n" + small)
+            first = read_response(s, timeout=10, read_all=False)
+            self.assertIn(b" 201 ", first.split(b"\r\n")[0])
+            s.sendall(b"PUT /files/two HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                      b"Expect: 100-continue\r\n\r\n" % len(body))
+            got = s.recv(64)
+            self.assertTrue(got.startswith(b"HTTP/1.1 100 Continue"), got)
+            s.sendall(body)
+            second = read_response(s, timeout=30, read_all=False)
+            self.assertIn(b" 201 ", second.split(b"\r\n")[0], second[:200])
+        finally:
+            s.close()
+        self.assertEqual(self.stored("two"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 0)
+
+    def test_client_gone_mid_body(self):
+        total = 8 * MiB
+        head = (b"PUT /files/gone.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                b"Expect: 100-continue\r\n\r\n" % total)
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        s.sendall(head)
+        self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
+        s.sendall(self.data[:3 * MiB])
+        s.close()
+        self.assert_tmp_empty()
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "gone.bin")))
+        code, _ = self.curl_put("after.bin")
+        self.assertEqual(code, 201)
+
+
+class DirectReadBackpressure(DirectRead):
+    """Small buffers: the poll stops and starts many times; the bytes still arrive whole."""
+    args = ("--upload-buffer", "64K", "--buffer-budget", "1M")
+
+
+class DirectReadOff(unittest.TestCase):
+    def test_no_direct_read(self):
+        srv = Server("--no-direct-read").start()
+        try:
+            data = os.urandom(3 * MiB)
+            path = os.path.join(srv.root, "..", "off-%d.bin" % os.getpid())
+            with open(path, "wb") as f:
+                f.write(data)
+            r = subprocess.run(["curl", "-sS", "-T", path, srv.url + "/files/off.bin"],
+                               capture_output=True, timeout=60)
+            os.unlink(path)
+            self.assertEqual(json.loads(r.stdout)["size"], len(data))
+            out = subprocess.run(["curl", "-sS", srv.url + "/metrics"], capture_output=True,
+                                 timeout=10).stdout.decode()
+            self.assertIn('sluice_direct_reads_total{worker="0"} 0', out)
+        finally:
+            srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
