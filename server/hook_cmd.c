@@ -76,8 +76,9 @@ static char *event_json(const char *event, const sl_event_t *e, size_t *len)
     json_str(&p, &left, "path", e->path);
     json_str(&p, &left, "name", e->name);
     json_str(&p, &left, "remote", e->remote);
-    if (e->sha256 != NULL) {
+    if (e->sha256 != NULL)
         json_str(&p, &left, "sha256", e->sha256);
+    if (e->crc32 != 0) { /* computed only with --digest crc32 */
         n = snprintf(p, left, ",\"crc32\":\"%08x\"", (unsigned)e->crc32);
         p += n;
         left -= (size_t)n;

@@ -176,7 +176,7 @@ void sl__hook_complete(sl_req_t *r, const char *name, const char *sha256, uint32
         return;
     sl__event_init(r, &ev, remote);
     ev.name = name;
-    ev.sha256 = sha256;
+    ev.sha256 = sha256 != NULL && sha256[0] != '\0' ? sha256 : NULL; /* --digest none */
     ev.crc32 = crc32;
     ev.bytes = size;
     ev.metadata = metadata;

@@ -185,7 +185,7 @@ typedef struct sl_event_s {
     uint64_t length;      /* announced length (Content-Length or Upload-Length), 0 if unknown */
     uint64_t bytes;       /* body bytes received so far */
     const char *sha256;   /* on_complete: hex digest, or NULL (tus uploads are not hashed) */
-    uint32_t crc32;       /* on_complete, with sha256 */
+    uint32_t crc32;       /* on_complete: with --digest crc32, else 0 */
     const char *metadata; /* tus Upload-Metadata, or NULL */
     int reason;           /* on_abort: a negative code (sl_strerror) */
     void *user_data;      /* what on_request attached (sl_hook_allow) */

@@ -6,7 +6,7 @@
  *   src_http ─▶ xf_limit ─▶ xf_digest ─▶ sink_file ─▶ commit
  *
  * The pipeline callback is the only place an upload's outcome is decided: 201 with
- * {name,size,crc32,sha256}, Location and ETag once the commit's last fsync returned, or the error
+ * {name,size,<digests>}, Location and ETag once the commit's last fsync returned, or the error
  * from the one status table. If the chain fails while the body is still arriving (a chunked body
  * crossing --max-size, a full disk), libmicrohttpd cannot send a status mid-body (§4), so the rest
  * of the body is read and discarded, up to DISCARD_MAX bytes, and the error answers the final

@@ -5,8 +5,11 @@
  *   init ──open(O_CREAT|O_EXCL)──▶ write* ──▶ final: commit ──▶ finish
  *                                       └──▶ destroy: close + unlink temp
  *
- * The temp file is ROOT/.sluice/tmp/<pid>-<seq>.part, created with O_EXCL at init; writes that
- * arrive before the open completes wait for it. The stream base hands us every queued chunk at
+ * The temp file is ROOT/.sluice/tmp/<pid>-<seq>.part, created with O_EXCL by the first write's
+ * job, which then writes the batch in the same trip to the thread pool (a small body that arrives
+ * whole costs one job for open and write, one for the commit); a body that ends without any byte
+ * opens it at the end. Append mode opens at init; writes that arrive before that open completes
+ * wait for it. The stream base hands us every queued chunk at
  * once (W5), and we write them with one positional pwritev (uv_fs_write with an explicit offset;
  * libuv loops over short writes), so exactly one write is in flight. The commit runs as one job
  * on the thread pool: fdatasync (durable mode), fstat, create missing parent directories, rename
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 enum {
@@ -39,9 +43,11 @@ enum {
     ST_FINAL_WAIT = 1 << 4, /* do_final arrived during the open */
     ST_CREATED = 1 << 5,    /* the temp file is ours to remove */
     ST_DEFERRED = 1 << 6,   /* a write waits for the end of the loop turn */
+    ST_LAZY = 1 << 7,       /* no temp file yet: the first write's job creates it */
 };
 
 static void start_commit(sl_sink_file_t *f);
+static void name_tmp(sl_sink_file_t *f);
 static void finish_destroy(sl_sink_file_t *f);
 
 static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done);
@@ -128,6 +134,62 @@ static void on_write(uv_fs_t *req)
     d(&f->s, r < 0 ? (int)r : 0);
 }
 
+/* The first write: create the temp file and write the batch, in one job. */
+static void open_write_work(uv_work_t *w)
+{
+    sl_sink_file_t *f = w->data;
+    unsigned tries = 0;
+    size_t i = 0, n = f->wait_n;
+    int fd;
+
+    f->work_err = 0;
+    f->work_bytes = 0;
+    for (;;) {
+        fd = openat(f->store->root_fd, f->tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST || ++tries >= 8)
+            break;
+        /* a leftover with our pid (a restart that reused it): another name */
+        snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%s-%llu-%u.part", sl_store_owner(),
+                 (unsigned long long)f->seq, tries);
+    }
+    if (fd < 0) {
+        f->work_err = -errno;
+        return;
+    }
+    f->fd = fd;
+    while (i < n) { /* pwritev until every buffer is written (short writes go on) */
+        ssize_t r = pwritev(fd, (struct iovec *)f->bufs + i, (int)(n - i < 1024 ? n - i : 1024),
+                            (off_t)f->work_bytes);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            f->work_err = -errno;
+            return;
+        }
+        f->work_bytes += (uint64_t)r;
+        while (i < n && (size_t)r >= f->bufs[i].len) {
+            r -= (ssize_t)f->bufs[i].len;
+            i++;
+        }
+        if (i < n && r > 0) {
+            f->bufs[i].base += r;
+            f->bufs[i].len -= (size_t)r;
+        }
+    }
+}
+
+static void after_open_write(uv_work_t *w, int status)
+{
+    sl_sink_file_t *f = w->data;
+    sl_done_cb d = f->op_done;
+
+    if (f->fd >= 0)
+        f->state |= ST_CREATED;
+    f->offset += f->work_bytes;
+    op_complete(f);
+    d(&f->s, status < 0 ? status : f->work_err);
+}
+
 static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done)
 {
     size_t i;
@@ -164,6 +226,16 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
         bytes += chunks[i]->len;
     if ((err = sl_store_reserve(f->store, bytes)) < 0) {
         done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
+        return;
+    }
+    if (f->state & ST_LAZY) {
+        f->state = (f->state & ~ST_LAZY) | ST_BUSY;
+        for (i = 0; i < n; i++)
+            f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+        f->wait_n = n;
+        f->op_done = done;
+        f->work.data = f;
+        uv_queue_work(s->loop, &f->work, open_write_work, after_open_write);
         return;
     }
     if (f->state & ST_OPENING) {
@@ -249,6 +321,11 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
     sl_sink_file_t *f = (sl_sink_file_t *)s;
 
     f->op_done = done;
+    if (f->state & ST_LAZY) { /* an empty body: create the file now, then commit */
+        f->state = (f->state & ~ST_LAZY) | ST_OPENING | ST_BUSY | ST_FINAL_WAIT;
+        start_open(f);
+        return;
+    }
     if (f->state & ST_OPENING) {
         f->state |= ST_FINAL_WAIT;
         return;
@@ -341,7 +418,8 @@ void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsi
                        size_t hwm)
 {
     sink_init(f, st, name, flags & ~SL_SINK_APPEND, hwm);
-    start_open(f);
+    name_tmp(f);
+    f->state = ST_LAZY; /* created by the first write's job */
 }
 
 void sl_sink_file_init_append(sl_sink_file_t *f, sl_store_t *st, const char *path, uint64_t offset,
@@ -356,14 +434,19 @@ void sl_sink_file_init_append(sl_sink_file_t *f, sl_store_t *st, const char *pat
     uv_fs_open(st->loop, &f->req, full, UV_FS_O_WRONLY, 0, on_open);
 }
 
+static void name_tmp(sl_sink_file_t *f)
+{
+    f->seq = ++f->store->seq;
+    snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%s-%llu.part", sl_store_owner(),
+             (unsigned long long)f->seq);
+}
+
 static void start_open(sl_sink_file_t *f)
 {
     sl_store_t *st = f->store;
     char path[4096];
 
-    f->seq = ++st->seq;
-    snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%s-%llu.part", sl_store_owner(),
-             (unsigned long long)f->seq);
+    name_tmp(f);
     snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);
     f->req.data = f;
     uv_fs_open(st->loop, &f->req, path, UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_WRONLY, 0644,

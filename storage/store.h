@@ -146,6 +146,7 @@ typedef struct sl_sink_file_s {
     uv_work_t work;
     sl_commit_t commit;
     int work_err;
+    uint64_t work_bytes;      /* the first write's job: bytes written */
     sl_chunk_t **wait_chunks; /* a write that waits for the open */
     size_t wait_n;
     sl_done_cb wait_done, op_done, destroy_done;
