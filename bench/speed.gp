@@ -9,7 +9,7 @@ set style fill solid 0.8 border -1
 set boxwidth 0.8
 set grid ytics
 set key off
-set xtics rotate by -20 noenhanced
+set xtics noenhanced
 set yrange [0:*]
 set title "throughput, MB/s (higher is better)"
 plot data using 2:xtic(1) skip 1 linecolor rgb "#3a7bd5"

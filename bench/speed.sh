@@ -120,7 +120,7 @@ budget=$(awk -v n="$cp_n" -v s="$sha" 'BEGIN {printf "%.2f", n + 1.1 * s}')
 {
     echo "server throughput_MBps cpu_s_per_GiB"
     echo "sluice $tp_s $cp_s"
-    echo "sluice--digest-none $tp_d $cp_d"
+    echo "sluice,no-digest $tp_d $cp_d"
     echo "nginx $tp_n $cp_n"
     echo "node $tp_j $cp_j"
 } > "$DATA"
