@@ -70,8 +70,7 @@ void sl__takeover_stop(sl_req_t *r)
 static void fail(sl_req_t *r, int err)
 {
     sl__takeover_stop(r);
-    if (r->up != NULL && r->up->running)
-        sl_pipeline_abort(&r->up->pl, err);
+    sl__upload_abort(r, err); /* a resumable upload keeps what arrived */
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)

@@ -326,7 +326,7 @@ int sl__tus_body_start(sl_req_t *r)
     srv->m->started++;
     if (u->wait_head != NULL)
         sl__tus_release(u); /* someone came for the upload while this one was starting */
-    return 0;
+    return sl__takeover_start(r) < 0 ? SL_EBADREQUEST : 0; /* sluice reads the body when it can */
 }
 
 int sl__tus_body_end(sl_req_t *r)

@@ -153,6 +153,70 @@ class DirectRead(unittest.TestCase):
         self.assertEqual(code, 201)
 
 
+class DirectReadTus(unittest.TestCase):
+    """A tus PATCH sent with Expect (curl -X PATCH -T) is read directly too; a client that goes
+    away keeps what arrived (resumable), and the rest completes the upload."""
+
+    def setUp(self):
+        self.srv = Server().start()
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def req(self, method, path, headers, body=b""):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            head = "%s %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n" % (method, path)
+            head += "".join("%s: %s\r\n" % kv for kv in headers.items())
+            s.sendall(head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            return read_response(s, timeout=30)
+        finally:
+            s.close()
+
+    def test_patch_cut_then_resumed(self):
+        data = os.urandom(6 * MiB)
+        resp = self.req("POST", "/uploads/", {"Upload-Length": str(len(data))})
+        loc = [x.split(b": ", 1)[1].decode() for x in resp.split(b"\r\n") if x.lower().startswith(b"location:")][0]
+        # a PATCH with Expect, cut after 2 MiB
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        s.sendall(b"PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                  b"Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n"
+                  b"Expect: 100-continue\r\n\r\n" % (loc.encode(), len(data)))
+        self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
+        s.sendall(data[:2 * MiB])
+        time.sleep(0.3)
+        s.close()
+        deadline, offset = time.time() + 10, -1
+        while time.time() < deadline:
+            head = self.req("HEAD", loc, {})
+            m = [x for x in head.split(b"\r\n") if x.lower().startswith(b"upload-offset:")]
+            offset = int(m[0].split(b":")[1]) if m else -1
+            if offset > 0 and b" 423 " not in head.split(b"\r\n")[0]:
+                break
+            time.sleep(0.1)
+        self.assertGreater(offset, 0)  # what arrived is kept
+        self.assertLessEqual(offset, 2 * MiB)
+        path = os.path.join(self.srv.root, "..", "tus-%d.bin" % os.getpid())
+        with open(path, "wb") as f:
+            f.write(data[offset:])
+        try:
+            r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH",
+                                "-T", path, "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: %d" % offset,
+                                "-H", "Content-Type: application/offset+octet-stream",
+                                "-H", "Expect: 100-continue", self.srv.url + loc],
+                               capture_output=True, timeout=60)
+        finally:
+            os.unlink(path)
+        self.assertEqual(r.stdout, b"204", r.stderr)
+        out = subprocess.run(["curl", "-sS", self.srv.url + "/metrics"], capture_output=True,
+                             timeout=10).stdout.decode()
+        self.assertIn('sluice_direct_reads_total{worker="0"} 2', out)
+        names = self.srv.final_files()
+        self.assertEqual(len(names), 1, names)
+        with open(os.path.join(self.srv.root, names[0]), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(data).hexdigest())
+
+
 class DirectReadBackpressure(DirectRead):
     """Small buffers: the poll stops and starts many times; the bytes still arrive whole."""
     args = ("--upload-buffer", "64K", "--buffer-budget", "1M")
