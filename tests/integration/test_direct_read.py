@@ -5,6 +5,8 @@ wait for the 100, a second request on a kept-alive connection, --no-direct-read)
 sluice_direct_reads_total.
 """
 import hashlib
+import shutil
+import signal
 import json
 import os
 import socket
@@ -151,6 +153,41 @@ class DirectRead(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.srv.root, "gone.bin")))
         code, _ = self.curl_put("after.bin")
         self.assertEqual(code, 201)
+
+
+class DirectReadShutdown(unittest.TestCase):
+    def test_sigterm_mid_body(self):
+        # the drain deadline passes mid-body: the client gets the 503 (sluice holds the socket,
+        # the answer still goes out), the temp file goes, the process exits 0
+        srv = Server("--shutdown-timeout", "1").start()
+        total = 64 * MiB
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        try:
+            s.sendall(b"PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                      b"Expect: 100-continue\r\n\r\n" % total)
+            self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
+            s.sendall(os.urandom(MiB))
+            srv.send(signal.SIGTERM)
+            s.setblocking(False)
+            deadline, resp = time.time() + 15, b""
+            while time.time() < deadline and b"\r\n\r\n" not in resp:
+                try:
+                    s.send(b"x" * 65536)  # keep trickling, as a client mid-upload does
+                except (BlockingIOError, OSError):
+                    pass
+                try:
+                    resp += s.recv(4096)
+                except BlockingIOError:
+                    time.sleep(0.05)
+                except OSError:
+                    break
+        finally:
+            s.close()
+        self.assertEqual(srv.wait(timeout=30), 0)
+        self.assertIn(b" 503 ", resp.split(b"\r\n")[0], resp[:200])
+        self.assertEqual(srv.tmp_files(), [])
+        self.assertEqual(srv.final_files(), [])
+        shutil.rmtree(srv.root, ignore_errors=True)
 
 
 class DirectReadTus(unittest.TestCase):
