@@ -52,7 +52,7 @@ test)
     clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tools/bench/*.[ch] \
         examples/*.c tests/*/*.[ch]
     echo "== build and test" >&2
-    build build
+    build build -DSLUICE_WERROR=ON
     (cd build && ctest --output-on-failure --timeout 900)
     echo "== install libsluice, build examples/embed.c against it (pkg-config, find_package)" >&2
     rm -rf build/inst build/embed-cmake
@@ -67,7 +67,7 @@ test)
         SLUICE_EMBED_MHD_BINS="$PWD/build/embed_mhd-pkgconfig:$PWD/build/embed-cmake/embed_mhd" \
         SLUICE_LIB="$PWD/build/inst/lib/libsluice.so" python3 tests/integration/test_embed.py
     echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
-    build build-asan -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    build build-asan -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure --timeout 900)
     fuzz() { # fuzz NAME SECONDS SOURCES…: a libFuzzer target with ASan+UBSan, seeded from tests/fuzz
