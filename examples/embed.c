@@ -132,7 +132,8 @@ static void on_abort(const sl_event_t *e, void *arg)
     app_t *app = arg;
 
     app->aborted++;
-    fprintf(stderr, "embed: upload of %s aborted: %s\n", e->name, sl_strerror(e->reason));
+    fprintf(stderr, "embed: upload of %s aborted: %s (%s)%s\n", e->name, sl_strerror(e->reason),
+            sl_err_name(e->reason), e->reason == SL_ETOOLARGE ? ", too large" : "");
 }
 
 /* --- start and stop -----------------------------------------------------------------------------

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "sluice_error.h" /* SL_E* codes, sl_strerror, sl_err_name */
+
 #define SL_VERSION "0.1.0"
 
 enum { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
