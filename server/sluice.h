@@ -142,6 +142,8 @@ int sl_server_reopen_logs(sl_server_t *srv);
 
 /* A static message for a negative code returned by any sl_ function. */
 const char *sl_strerror(int err);
+/* The code's short name ("SL_ETOOLARGE", "ENOSPC"), static. */
+const char *sl_err_name(int err);
 
 /* --- inside the host's own libmicrohttpd daemon ------------------------------------------------
  */
