@@ -68,7 +68,7 @@ for r in $(seq "$runs"); do
         clean "$s"
     done
     SHA+="$( { /usr/bin/time -f '%U %S' openssl dgst -sha256 "$big" >/dev/null; } 2>&1 | awk '{printf "%.2f", $1 + $2}') "
-    echo "speed: goal 1 run $r: sluice ${TP[sluice]##* } nginx ${TP[nginx]##* }" >&2
+    echo "speed: goal 1 run $r: MB/s sluice $(echo "${TP[sluice]}" | awk '{print $NF}'), nginx $(echo "${TP[nginx]}" | awk '{print $NF}')" >&2
 done
 
 # --- goal 2: 64 concurrent 64 MiB uploads ----------------------------------------------------
