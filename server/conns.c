@@ -106,8 +106,14 @@ static int verdict(sl_server_t *srv, sl_conn_t *k, short revents, uint64_t now)
     if (r->up == NULL || !r->up->running || r->up->eof || srv->draining ||
         now - r->last_progress < 1000)
         return 0;
-    if ((revents & (POLLHUP | POLLERR)) || pending == 0)
-        return 2; /* reset, or closed with nothing more to come */
+    if (revents & (POLLHUP | POLLERR))
+        return 2; /* reset */
+    if (!r->chunked && r->received >= r->content_length)
+        return 0; /* the whole body is here (a half-close waits for its answer) */
+    if (r->chunked && r->suspended)
+        return 0; /* its last chunk may sit in libmicrohttpd's buffer: only a reset counts */
+    if (pending == 0)
+        return 2; /* closed with nothing more to come */
     if (!r->chunked && r->content_length > 0 && r->received + (uint64_t)pending < r->content_length)
         return 2; /* closed before the whole body was sent */
     return 0;

@@ -204,6 +204,7 @@ struct sl_req_s {
     char boundary[80];          /* multipart/form-data: its boundary, else "" */
     sl_digests_t repr, content; /* Repr-Digest, Content-Digest */
     int has_body;
+    int http11;                /* HTTP/1.1 (an Expect is honoured only there) */
     int gone;                  /* libmicrohttpd completed the request */
     uint64_t content_length;   /* from Content-Length; 0 when chunked or absent */
     int chunked;               /* Transfer-Encoding: chunked: length unknown */

@@ -307,11 +307,13 @@ static enum MHD_Result first_call_rest(sl_req_t *r)
     return MHD_YES;
 }
 
-static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method)
+static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method,
+                                  const char *version)
 {
     int err;
     const char *te;
 
+    r->http11 = version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     r->method = sl__method_of(method);
     te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     r->has_body =
@@ -346,7 +348,6 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     sl_server_t *srv = cls;
     sl_req_t *r = *con_cls;
 
-    (void)version;
     if (r == NULL) {
         r = sl_xcalloc(1, sizeof(*r));
         r->srv = srv;
@@ -363,7 +364,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         *con_cls = r;
         if (srv->mhd != NULL)
             sl__conn_bind(r);
-        return first_call(r, url, method);
+        return first_call(r, url, method, version);
     }
     if (srv->closing && !r->answered)
         return MHD_NO; /* stopping: whatever still waits is dropped */

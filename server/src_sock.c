@@ -51,6 +51,8 @@ struct sl_takeover_s {
     int fd, polling;
 };
 
+static void fail(sl_req_t *r, int err);
+
 static void on_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -118,8 +120,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
         r->last_progress = uv_now(r->srv->loop);
         ret = sl_stream_push(&r->up->src.s, c);
         sl_chunk_unref(c);
-        if (ret < 0)
-            return; /* the chain failed: its callback answers */
+        if (ret < 0) { /* the chain failed or ended: its callback answers */
+            uv_poll_stop(h);
+            tk->polling = 0;
+            return;
+        }
         if (r->received == r->content_length) {
             uv_poll_stop(h);
             tk->polling = 0;
@@ -145,8 +150,11 @@ void sl__takeover_read(sl_req_t *r)
     sl_takeover_t *tk = r->tk;
 
     if (tk != NULL && !tk->polling && r->received < r->content_length) {
-        tk->polling = 1;
-        uv_poll_start(&tk->poll, UV_READABLE, on_readable);
+        int err = uv_poll_start(&tk->poll, UV_READABLE, on_readable);
+        if (err < 0)
+            fail(r, err);
+        else
+            tk->polling = 1;
     }
 }
 
@@ -160,9 +168,10 @@ static int body_untouched(sl_req_t *r, int fd)
     socklen_t len = sizeof(ti);
     int unread = 0;
 
-    if (hs == NULL || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-        len < sizeof(ti) || /* an older kernel: no byte count, no takeover */
-        ioctl(fd, FIONREAD, &unread) < 0)
+    /* unread first: bytes arriving between the two readings can only make them disagree */
+    if (hs == NULL || ioctl(fd, FIONREAD, &unread) < 0 ||
+        getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < sizeof(ti)) /* an older kernel: no byte count, no takeover */
         return 0;
     return ti.bytes_received - (uint64_t)unread == (uint64_t)hs->header_size;
 }
@@ -173,11 +182,12 @@ int sl__takeover_start(sl_req_t *r)
     const char *expect = sl__header(r, MHD_HTTP_HEADER_EXPECT);
     const union MHD_ConnectionInfo *ci;
     sl_takeover_t *tk;
+    ssize_t n;
     int fd;
 
-    if (r->srv->mhd == NULL || r->srv->cfg.no_takeover || r->chunked || r->content_length == 0 ||
-        expect == NULL || strcasecmp(expect, "100-continue") != 0 || r->sock == NULL ||
-        sl__conn_requests(r) != 1)
+    if (r->srv->mhd == NULL || r->srv->cfg.no_takeover || !r->http11 || r->chunked ||
+        r->content_length == 0 || expect == NULL || strcasecmp(expect, "100-continue") != 0 ||
+        r->sock == NULL || sl__conn_requests(r) != 1)
         return 0;
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci == NULL || !body_untouched(r, ci->connect_fd))
@@ -188,11 +198,12 @@ int sl__takeover_start(sl_req_t *r)
         free(tk);
         return 0;
     }
-    if (send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-        (ssize_t)sizeof(cont) - 1) {
+    n = send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != (ssize_t)sizeof(cont) - 1) {
         tk->poll.data = tk;
         uv_close((uv_handle_t *)&tk->poll, on_closed);
-        return 0; /* nothing sent (or the client is gone): libmicrohttpd carries on */
+        /* nothing sent: libmicrohttpd carries on; a part of it: the connection is unusable */
+        return n <= 0 ? 0 : UV_EIO;
     }
     tk->poll.data = tk;
     tk->req = r;

@@ -272,6 +272,7 @@ static void on_chain_done(sl_pipeline_t *pl, int status)
     sl_req_t *r = pl->data;
     sl_tus_t *u = r->tr->u;
 
+    sl__takeover_stop(r); /* libmicrohttpd alone has the socket again */
     r->up->running = 0;
     r->tr->status = status == SL_ECHECKSUM ? SL_EUPLOADCHECKSUM : status;
     if (u->busy)

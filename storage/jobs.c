@@ -47,17 +47,14 @@ static void lb_json_str(listbuf_t *b, const char *s)
     lb_add(b, "\"", 1);
 }
 
-/* Walk `dir` (relative to root_fd, "" = root) depth-first, appending regular files. */
-static void walk(int root_fd, const char *dir, listbuf_t *b)
+/* Walk the directory dfd (owned: closed here), whose name below the root is `dir` ("" = the
+ * root), depth-first, appending regular files. Every step opens its entry from its parent's fd
+ * with O_NOFOLLOW, so a directory swapped for a symlink is never followed out of the root. */
+static void walk(int dfd, const char *dir, listbuf_t *b)
 {
-    /* A fresh open, never dup(root_fd): a dup shares the directory offset with the store. */
-    int dfd = openat(root_fd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct dirent *de;
-    DIR *d;
+    DIR *d = fdopendir(dfd);
 
-    if (dfd < 0)
-        return;
-    d = fdopendir(dfd);
     if (d == NULL) {
         close(dfd);
         return;
@@ -72,10 +69,12 @@ static void walk(int root_fd, const char *dir, listbuf_t *b)
         if (snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", de->d_name) >=
             (int)sizeof(path))
             continue;
-        if (fstatat(root_fd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (S_ISDIR(sb.st_mode)) {
-            walk(root_fd, path, b);
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                walk(sub, path, b);
         } else if (S_ISREG(sb.st_mode) && sl_name_check(path) == 0) {
             char num[96];
             if (b->count >= b->limit || b->len >= SL_LIST_MAX_BYTES) {
@@ -160,7 +159,10 @@ static void job_work(uv_work_t *w)
         listbuf_t b = {0};
         b.limit = j->need;
         lb_add(&b, "{\"files\":[", 10);
-        walk(root_fd, "", &b);
+        /* A fresh open, never dup(root_fd): a dup shares the directory offset with the store. */
+        dfd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+            walk(dfd, "", &b);
         lb_add(&b, b.truncated ? "],\"truncated\":true}\n" : "],\"truncated\":false}\n",
                b.truncated ? 20 : 21);
         j->json = b.buf;

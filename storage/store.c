@@ -139,8 +139,11 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
 #define FREE_REFRESH (16u << 20) /* read the free space again after this much was written */
 
 typedef struct sl_statfs_op_s {
-    uv_fs_t req;
+    uv_work_t work;
     sl_store_t *st; /* NULL once the store closed: the reading is dropped */
+    char *root;     /* owned: the job never touches the store */
+    uint64_t avail;
+    int ok;
 } sl_statfs_op_t;
 
 void sl_store_set_min_free(sl_store_t *st, uint64_t min_free)
@@ -161,21 +164,30 @@ void sl_store_set_min_free(sl_store_t *st, uint64_t min_free)
     st->min_free = min_free;
 }
 
-static void on_statfs(uv_fs_t *req)
+static void statfs_work(uv_work_t *w)
 {
-    sl_statfs_op_t *op = req->data;
+    sl_statfs_op_t *op = w->data;
+    struct statvfs vf;
+
+    op->ok = statvfs(op->root, &vf) == 0; /* the units of sl_store_set_min_free and has_space */
+    if (op->ok)
+        op->avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+}
+
+static void on_statfs(uv_work_t *w, int status)
+{
+    sl_statfs_op_t *op = w->data;
     sl_store_t *st = op->st;
 
     if (st != NULL) {
         st->statfs_op = NULL;
-        if (req->result == 0) {
-            const uv_statfs_t *s = req->ptr;
-            st->free_bytes = (uint64_t)s->f_bavail * s->f_bsize;
+        if (status == 0 && op->ok) {
+            st->free_bytes = op->avail;
             st->written -= st->written_at_read; /* what was written after the reading began */
             st->low = st->free_bytes < st->min_free + 4 * (uint64_t)FREE_REFRESH;
         }
     }
-    uv_fs_req_cleanup(req);
+    free(op->root);
     free(op);
 }
 
@@ -185,11 +197,13 @@ static void read_free(sl_store_t *st)
 
     if (st->statfs_op != NULL || st->root == NULL)
         return;
-    op = sl_xmalloc(sizeof(*op));
+    op = sl_xcalloc(1, sizeof(*op));
     op->st = st;
-    op->req.data = op;
+    op->root = sl_xstrdup(st->root);
+    op->work.data = op;
     st->written_at_read = st->written;
-    if (uv_fs_statfs(st->loop, &op->req, st->root, on_statfs) < 0) {
+    if (uv_queue_work(st->loop, &op->work, statfs_work, on_statfs) < 0) {
+        free(op->root);
         free(op);
         return;
     }
