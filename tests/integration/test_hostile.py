@@ -1021,6 +1021,58 @@ class Symlinks(HostileTest):
 # =============================================================================================
 # 8. NUL in a header value, obs-fold
 
+class HalfClose(unittest.TestCase):
+    """A client that sends its whole body, half-closes (shutdown SHUT_WR, as nc -N and some
+    HTTP/1.0 clients do) and waits for the answer gets it, even while the disk stalls: the
+    once-a-second sweep for clients gone (server/conns.c) must not take the half-close for a
+    client that went away. A shim (fixtures/slowwrite.c) makes every write sleep 1.5 s."""
+
+    def setUp(self):
+        fx = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+        self.tmp = tempfile.mkdtemp(prefix="sluice-slowwrite-")
+        self.shim = os.path.join(self.tmp, "slowwrite.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", self.shim, os.path.join(fx, "slowwrite.c"),
+                        "-ldl"], check=True, timeout=60)
+        saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "ASAN_OPTIONS", "SLOWWRITE_MS")}
+        os.environ["LD_PRELOAD"] = self.shim
+        os.environ["SLOWWRITE_MS"] = "2500"  # longer than a tick: the sweep looks mid-stall
+        # under AddressSanitizer the shim comes before its runtime: allow it
+        os.environ["ASAN_OPTIONS"] = (saved["ASAN_OPTIONS"] + ":" if saved["ASAN_OPTIONS"] else "") + \
+            "verify_asan_link_order=0"
+        try:
+            self.srv = Server("--upload-buffer", "64K").start()  # the chain backs up: suspended
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def tearDown(self):
+        self.srv.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_half_close_after_the_whole_body(self):
+        body = os.urandom(160 * 1024)
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(b"PUT /files/half.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(30)
+            resp = b""
+            while b"\r\n\r\n" not in resp:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                resp += chunk
+        finally:
+            s.close()
+        self.assertIn(b" 201 ", resp.split(b"\r\n")[0], resp[:300])
+        with open(os.path.join(self.srv.root, "half.bin"), "rb") as f:
+            self.assertEqual(f.read(), body)
+
+
 class HeaderHygiene(HostileTest):
     """docs/tus.md "Header hygiene": a field name with a space, a tab or a colon is 400 for every
     request; libmicrohttpd 0.9.75 joins an obs-fold to the line before with a space (RFC 9112
