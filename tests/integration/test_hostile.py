@@ -692,12 +692,13 @@ class MemoryBudget(HostileTest):
         small = (b"--%s\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nhello\r\n"
                  b"--%s\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\n"
                  b"Content-Type: text/plain\r\n\r\nxyz\r\n--%s--\r\n" % (boundary, boundary, boundary))
-        deadline, r = time.time() + 20, None
-        while time.time() < deadline:  # 503 (budget still held) is retried, for 20 s at most
-            r = self.http("POST", "/files/?name=after",
+        deadline, r, attempt = time.time() + 40, None, 0
+        while time.time() < deadline:  # 503 (budget still held) is retried, for 40 s at most
+            attempt += 1  # a new name each time: an attempt the client gave up on may still land
+            r = self.http("POST", "/files/?name=after%d" % attempt,
                           [("Content-Type", "multipart/form-data; boundary=" + boundary.decode())], small,
-                          timeout=3)
-            if r.status not in (0, 503):
+                          timeout=5)
+            if r.status not in (0, 408, 503):  # still waiting behind the stalled ones: again
                 break
         self.assertEqual(r.status, 201, "a small form once the stalled ones timed out: %r" % (r,))
         self.assertEqual(json.loads(r.body.decode())["fields"], {"c": "hello"})
