@@ -127,7 +127,7 @@ void sl__req_unref(sl_req_t *r)
     if (r->next != NULL)
         r->next->prev = r->prev;
     srv->nreqs--;
-    if (srv->closing && srv->nreqs == 0)
+    if (srv->closing && srv->nreqs == 0 && srv->tus_jobs == 0)
         sl_store_close(&srv->store); /* the stop left it open for the last request's job */
     sl_budget_cancel(&r->budget_wait);
     if (r->resp != NULL)
@@ -186,7 +186,7 @@ static void finish_stop(sl_server_t *srv)
         MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
     }
-    if (srv->nreqs == 0)
+    if (srv->nreqs == 0 && srv->tus_jobs == 0)
         sl_store_close(&srv->store); /* else a pool job may still use root_fd: leave it open */
     close_handles(srv);
 }
