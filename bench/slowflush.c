@@ -20,13 +20,17 @@ static pthread_mutex_t device = PTHREAD_MUTEX_INITIALIZER;
 static void flush_delay(void)
 {
     const char *v = getenv("SLOWFLUSH_MS");
-    long ms = v != NULL ? atol(v) : 5;
+    char *end;
+    long ms = v != NULL ? strtol(v, &end, 10) : 5;
+
+    if (v != NULL && (end == v || *end != '\0' || ms < 0 || ms > 60000))
+        ms = 5; /* not a number of milliseconds: the default */
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
 }
 
-#define SLOW(name, call)                                                                           \
+#define SLOW(name)                                                                                 \
     int name(int fd)                                                                               \
     {                                                                                              \
         static int (*real)(int);                                                                   \
@@ -40,6 +44,6 @@ static void flush_delay(void)
         return r;                                                                                  \
     }
 
-SLOW(fsync, real(fd))
-SLOW(fdatasync, real(fd))
-SLOW(syncfs, real(fd))
+SLOW(fsync)
+SLOW(fdatasync)
+SLOW(syncfs)

@@ -210,6 +210,12 @@ class DirectReadTus(unittest.TestCase):
         finally:
             s.close()
 
+    def received(self):
+        out = subprocess.run(["curl", "-sS", self.srv.url + "/metrics"], capture_output=True,
+                             timeout=10).stdout.decode()
+        line = [x for x in out.splitlines() if x.startswith("sluice_received_bytes_total{")]
+        return int(float(line[0].split()[-1])) if line else 0
+
     def test_patch_cut_then_resumed(self):
         data = os.urandom(6 * MiB)
         resp = self.req("POST", "/uploads/", {"Upload-Length": str(len(data))})
@@ -221,7 +227,9 @@ class DirectReadTus(unittest.TestCase):
                   b"Expect: 100-continue\r\n\r\n" % (loc.encode(), len(data)))
         self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
         s.sendall(data[:2 * MiB])
-        time.sleep(0.3)
+        deadline = time.time() + 10  # the server has read some of it before the cut
+        while time.time() < deadline and self.received() == 0:
+            time.sleep(0.05)
         s.close()
         deadline, offset = time.time() + 10, -1
         while time.time() < deadline:

@@ -331,13 +331,14 @@ END_TEST
 START_TEST(concat_of_exactly_64_parts_is_accepted_65_refused)
 {
     static char v[80 * 70];
-    size_t i, len = (size_t)sprintf(v, "final;");
+    size_t i, len = (size_t)snprintf(v, sizeof(v), "final;");
 
     for (i = 0; i < SL_TUS_PARTS_MAX; i++) /* 64 distinct ids */
-        len += (size_t)sprintf(v + len, "%s/uploads/%030zx%02zx", i ? " " : "", (size_t)0, i);
+        len += (size_t)snprintf(v + len, sizeof(v) - len, "%s/uploads/%030zx%02zx", i ? " " : "",
+                                (size_t)0, i);
     ck_assert_int_eq(concat(v), 0);
     ck_assert_uint_eq(t.nparts, SL_TUS_PARTS_MAX);
-    sprintf(v + len, " /uploads/%s", ID1);
+    snprintf(v + len, sizeof(v) - len, " /uploads/%s", ID1);
     ck_assert_int_eq(concat(v), SL_EBADREQUEST);
 }
 END_TEST
