@@ -136,7 +136,7 @@ static void on_job(sl_store_job_t *j)
 
 void sl__files_start(sl_req_t *r)
 {
-    sl_store_t *st = &r->srv->store;
+    sl_store_t *st = r->srv->store;
     int err;
 
     r->phase = PH_WAIT;

@@ -2,13 +2,14 @@
  *
  * form: POST /files/ with multipart/form-data, the last stage of the request's chain.
  *
- *   src_http ─▶ [xf_inflate] ─▶ form ─┬─▶ xf_limit ─▶ xf_digest ─▶ sink_file   (file part 1)
- *                                     ├─▶ xf_limit ─▶ xf_digest ─▶ sink_file   (file part 2)
+ *   src_http ─▶ [xf_inflate] ─▶ form ─┬─▶ xf_limit ─▶ [xf_digest] ─▶ sink   (file part 1)
+ *                                     ├─▶ xf_limit ─▶ [xf_digest] ─▶ sink   (file part 2)
  *                                     └─▶ text fields, kept (bounded) for the response
  *
  * The form is a writable that runs the streaming parser (streams/multipart.h) over each chunk.
- * A file part gets its own small pipeline, committed into the request's staging directory
- * (storage/stage.c) under its sanitised file name; its bytes are copied into chunks and written
+ * A file part gets its own small chain (chain.c, no source: the parser writes into its head),
+ * whose sink commits into the request's staged group (store.h) under its sanitised file name;
+ * its bytes are copied into chunks and written
  * to that pipeline, and when the write says wait, the parser is paused in the middle of the
  * chunk (SL_MP_PAUSE) and resumed by the part's drain, so backpressure reaches the socket. The
  * form's do_final checks the final boundary, waits for every part's commit, then renames the
@@ -120,8 +121,8 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
 {
     sl_form_t *fm = arg;
     sl_server_t *srv = fm->req->srv;
-    sl_stream_t *chain[3];
-    char path[SL_NAME_MAX + 1];
+    sl_chain_spec_t spec = {0};
+    sl_stream_t *head;
     sl_form_file_t *f;
     size_t room;
     int r;
@@ -157,19 +158,17 @@ static int part_begin(void *arg, const sl_mp_part_t *part)
     f->next = fm->files;
     fm->files = f;
     fm->nfiles++;
-    snprintf(path, sizeof(path), "%s/%s", fm->stage, f->name);
-    sl_xf_limit_init(&f->limit, srv->loop, srv->cfg.max_size, 64u << 10);
-    sl_xf_digest_init(&f->digest, srv->loop, srv->cfg.upload_buffer);
-    sl__digest_setup(fm->req, &f->digest);
-    sl_sink_file_init(&f->sink, &srv->store, path, SL_SINK_NOREPLACE, srv->cfg.upload_buffer);
-    f->limit.s.data = f;
-    f->limit.s.on_drain = on_part_drain;
-    chain[0] = &f->limit.s;
-    chain[1] = &f->digest.s;
-    chain[2] = &f->sink.s;
-    f->pl.data = f;
-    if (sl_pipeline_run(&f->pl, chain, 3, on_file_done) < 0)
-        abort(); /* fresh streams */
+    spec.max = srv->cfg.max_size;
+    spec.digests = sl__upload_digests(fm->req);
+    spec.sink.kind = SL_SINK_STAGED;
+    spec.sink.stage = fm->stage;
+    spec.sink.name = f->name;
+    spec.sink.flags = SL_SINK_NOREPLACE;
+    spec.hwm = srv->cfg.upload_buffer;
+    sl__chain_build(&f->chain, srv->loop, srv->store, &spec, on_file_done, f);
+    head = sl__chain_head(&f->chain); /* the parser writes into it */
+    head->data = f;
+    head->on_drain = on_part_drain;
     fm->open_files++;
     fm->cur = f;
     return 0;
@@ -190,7 +189,7 @@ static int part_data(void *arg, const char *data, size_t len)
     if (fm->cur == NULL)
         return 0; /* an empty file input's bytes (there should be none) */
     c = sl_chunk_copy(data, len);
-    r = sl_stream_write(&fm->cur->limit.s, c);
+    r = sl_stream_write(sl__chain_head(&fm->cur->chain), c);
     sl_chunk_unref(c);
     if (r < 0)
         return r;
@@ -212,7 +211,7 @@ static int part_end(void *arg)
         return fields_add(fm, "\"", 1);
     }
     if (fm->cur != NULL)
-        sl_stream_end(&fm->cur->limit.s);
+        sl_stream_end(sl__chain_head(&fm->cur->chain));
     fm->cur = NULL;
     return 0;
 }
@@ -286,15 +285,16 @@ static void commit(sl_form_t *fm)
     fm->metas = sl_xcalloc(fm->nfiles, sizeof(*fm->metas));
     fm->meta_names = sl_xcalloc(fm->nfiles, sizeof(*fm->meta_names));
     for (f = fm->files; f != NULL; f = f->next, i++) {
-        fm->metas[i].size = f->sink.size;
-        fm->metas[i].mtime_ns = f->sink.mtime_ns;
-        fm->metas[i].crc32 = f->digest.crc32;
-        memcpy(fm->metas[i].sha256_hex, f->digest.sha256_hex, 65);
+        const sl_xf_digest_t *d = f->chain.digest;
+        fm->metas[i].size = f->chain.sink->size;
+        fm->metas[i].mtime_ns = f->chain.sink->mtime_ns;
+        fm->metas[i].crc32 = d != NULL ? d->crc32 : 0;
+        memcpy(fm->metas[i].sha256_hex, d != NULL ? d->sha256_hex : "", d != NULL ? 65 : 1);
         fm->meta_names[i] = f->name;
     }
     fm->committing = 1;
     fm->job.data = fm;
-    if (sl_store_stage_commit(&fm->req->srv->store, &fm->job, fm->stage, fm->req->name, fm->metas,
+    if (sl_store_stage_commit(fm->req->srv->store, &fm->job, fm->stage, fm->req->name, fm->metas,
                               fm->meta_names, fm->nfiles, on_committed) < 0) {
         fm->job.status = UV_EIO;
         on_committed(&fm->job);
@@ -321,7 +321,7 @@ void sl_form_continue(sl_form_t *fm)
             return;
         }
         fm->job.data = fm;
-        if (sl_store_stage_remove(&fm->req->srv->store, &fm->job, fm->stage, on_stage_removed) < 0)
+        if (sl_store_stage_remove(fm->req->srv->store, &fm->job, fm->stage, on_stage_removed) < 0)
             fm->destroy_done(&fm->s, 0);
         return;
     }
@@ -362,7 +362,7 @@ static void form_destroy(sl_stream_t *s, int err, sl_done_cb done)
     }
     for (f = fm->files; f != NULL; f = f->next)
         if (!f->done)
-            sl_pipeline_abort(&f->pl, err < 0 ? err : SL_EPREMATURE);
+            sl_pipeline_abort(&f->chain.pl, err < 0 ? err : SL_EPREMATURE);
     sl_form_continue(fm);
 }
 
@@ -381,7 +381,7 @@ void sl_form_init(sl_form_t *fm, sl_req_t *r, const char *boundary)
     memset(fm, 0, sizeof(*fm));
     sl_stream_init(&fm->s, srv->loop, &form_type, SL_STREAM_WRITABLE, srv->cfg.upload_buffer, 0);
     fm->req = r;
-    sl_store_stage_name(&srv->store, fm->stage);
+    sl_store_stage_name(srv->store, fm->stage);
     sl_multipart_init(&fm->mp, boundary, &lim, &form_cbs, fm);
 }
 
@@ -403,10 +403,13 @@ char *sl_form_response(sl_form_t *fm, size_t *len)
         snprintf(full, sizeof(full), "%s/%s", fm->req->name, f->name);
         sl__json_escape(f->field, field, sizeof(field));
         sl__json_escape(full, name, sizeof(name));
-        sl__digest_json(&f->digest, digests, sizeof(digests));
+        if (f->chain.digest != NULL)
+            sl__digest_json(f->chain.digest, digests, sizeof(digests));
+        else
+            digests[0] = '\0';
         o += (size_t)snprintf(out + o, cap - o,
                               "%s{\"field\":\"%s\",\"name\":\"%s\",\"size\":%llu%s}", i ? "," : "",
-                              field, name, (unsigned long long)f->digest.size, digests);
+                              field, name, (unsigned long long)f->chain.sink->size, digests);
     }
     o += (size_t)snprintf(out + o, cap - o, "],\"fields\":{%s}}\n", fm->fields ? fm->fields : "");
     free(v);
@@ -421,8 +424,9 @@ void sl_form_completed(sl_form_t *fm)
 
     for (f = fm->files; f != NULL; f = f->next) {
         snprintf(full, sizeof(full), "%s/%s", fm->req->name, f->name);
-        sl__hook_complete(fm->req, full, f->digest.sha256_hex, f->digest.crc32, f->digest.size,
-                          NULL, NULL);
+        const sl_xf_digest_t *d = f->chain.digest;
+        sl__hook_complete(fm->req, full, d != NULL ? d->sha256_hex : "", d != NULL ? d->crc32 : 0,
+                          f->chain.sink->size, NULL, NULL);
     }
 }
 
@@ -432,6 +436,7 @@ void sl_form_free(sl_form_t *fm)
 
     for (f = fm->files; f != NULL; f = next) {
         next = f->next;
+        sl__chain_free(&f->chain);
         free(f);
     }
     free(fm->fields);

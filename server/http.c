@@ -16,6 +16,7 @@
  * removed, 503), resume every suspended connection, then stop the daemon (rule 8).
  */
 #include "internal.h"
+#include "storage/fs.h" /* the store this server opens */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,14 @@ void sl__req_resume(sl_req_t *r)
     }
 }
 
+/* Close the store once nothing can use it any more (it may be asked more than once). */
+static void store_close(sl_server_t *srv)
+{
+    if (srv->store != NULL)
+        sl_store_close(srv->store);
+    srv->store = NULL;
+}
+
 void sl__req_unref(sl_req_t *r)
 {
     sl_server_t *srv = r->srv;
@@ -127,8 +136,14 @@ void sl__req_unref(sl_req_t *r)
     if (r->next != NULL)
         r->next->prev = r->prev;
     srv->nreqs--;
+    if (r->up != NULL && r->up->form != NULL) {
+        sl_form_free(r->up->form); /* its parts' chains give their sinks back to the store */
+        free(r->up->form);
+    }
+    if (r->up != NULL)
+        sl__chain_free(&r->up->chain);
     if (srv->closing && srv->nreqs == 0 && srv->tus_jobs == 0)
-        sl_store_close(&srv->store); /* the stop left it open for the last request's job */
+        store_close(srv); /* the stop left it open for the last request's job */
     sl_budget_cancel(&r->budget_wait);
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
@@ -138,12 +153,6 @@ void sl__req_unref(sl_req_t *r)
     if (r->tr != NULL)
         sl__tus_free(r);
     free((char *)r->url);
-    if (r->up != NULL && r->up->form != NULL) {
-        sl_form_free(r->up->form);
-        free(r->up->form);
-    }
-    if (r->up != NULL)
-        free(r->up->fdigest);
     free(r->up);
     free(r);
     sl__server_maybe_free(srv); /* sl_server_free came before this last request ended */
@@ -187,7 +196,7 @@ static void finish_stop(sl_server_t *srv)
         srv->mhd = NULL;
     }
     if (srv->nreqs == 0 && srv->tus_jobs == 0)
-        sl_store_close(&srv->store); /* else a pool job may still use root_fd: leave it open */
+        store_close(srv); /* else a pool job may still use the store: leave it open */
     close_handles(srv);
 }
 
@@ -344,9 +353,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return r;
     }
-    r = sl_store_open(&srv->store, loop, cfg->root, cfg->durable);
-    if (r == 0)
-        sl_store_set_min_free(&srv->store, cfg->min_free);
+    r = sl_fs_store_new(loop, cfg->root, cfg->durable, cfg->min_free, &srv->store);
     if (r < 0) {
         sl__log_close(srv);
         free(srv);
@@ -417,7 +424,7 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
         MHD_OPTION_NOTIFY_CONNECTION, sl__conn_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
     if (srv->mhd == NULL) {
-        sl_store_close(&srv->store);
+        store_close(srv);
         sl__log_close(srv);
         free(srv);
         return UV_EADDRINUSE;
@@ -468,12 +475,12 @@ unsigned sl_server_port(const sl_server_t *srv)
 
 const char *sl_server_root(const sl_server_t *srv)
 {
-    return srv->store.root;
+    return srv->store != NULL ? srv->store->where : srv->cfg.root;
 }
 
 size_t sl_server_swept(const sl_server_t *srv)
 {
-    return srv->store.swept;
+    return srv->store != NULL ? srv->store->swept : 0;
 }
 
 void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
@@ -499,7 +506,7 @@ void sl__server_maybe_free(sl_server_t *srv)
 {
     if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed)
         return;
-    sl_store_close(&srv->store);
+    store_close(srv);
     sl__log_close(srv);
     sl__tus_md_clear(srv);
     loop_ref(srv->loop, -1);

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "sluice.h"
+#include "chain.h"
 #include "storage/store.h"
 #include "storage/tus.h"
 #include "streams/pipeline.h"
@@ -59,12 +60,9 @@ typedef struct sl_src_http_s {
 
 typedef struct sl_form_s sl_form_t;
 
-/* One file part of a multipart/form-data request: its own pipeline into the staging area. */
+/* One file part of a multipart/form-data request: its own chain into the staging area. */
 typedef struct sl_form_file_s {
-    sl_xf_limit_t limit;
-    sl_xf_digest_t digest;
-    sl_sink_file_t sink;
-    sl_pipeline_t pl;
+    sl_chain_t chain;
     sl_form_t *form;
     struct sl_form_file_s *next;
     char field[256]; /* the form field name */
@@ -90,24 +88,13 @@ struct sl_form_s {
     const char **meta_names;
 };
 
-typedef struct sl_digests_s {
-    int algs; /* SL_DIGEST_* present */
-    unsigned char sha256[32], sha512[64];
-} sl_digests_t;
-
+/* A request's upload: its source and its chain (chain.c), for every kind of upload. */
 typedef struct sl_upload_s {
     sl_src_http_t src;
-    sl_xf_digest_t cdigest; /* Content-Digest of an encoded body, before decoding */
-    sl_form_t *form;        /* multipart/form-data requests only (owned) */
-    sl_xf_inflate_t inflate;
-    sl_xf_limit_t limit;
-    sl_xf_digest_t digest;
-    sl_sink_file_t sink;
-    sl_pipeline_t pl;
-    sl_xf_digest_t *fdigest; /* tus: the stage carrying the upload's SHA-256 (owned), or NULL */
-    int running;             /* the pipeline callback has not run yet */
-    int has_digest;          /* the chain has the digest stage (`digest`) */
-    int eof;                 /* the body ended (final call seen) */
+    sl_chain_t chain;
+    sl_form_t *form; /* multipart/form-data requests only (owned) */
+    int running;     /* the pipeline callback has not run yet */
+    int eof;         /* the body ended (final call seen) */
     uint64_t discarded;
 } sl_upload_t;
 
@@ -236,7 +223,7 @@ struct sl_req_s {
 struct sl_server_s {
     uv_loop_t *loop;
     sl_config_t cfg;
-    sl_store_t store;
+    sl_store_t *store;
     struct MHD_Daemon *mhd;
     uv_poll_t poll;
     uv_timer_t timer; /* MHD_get_timeout */

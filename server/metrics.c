@@ -75,8 +75,8 @@ void sl__metrics_init(sl_server_t *srv)
     srv->slots = &srv->own_slot;
     srv->nslots = 1;
     srv->m = &srv->own_slot;
-    srv->store.on_flush = on_flush;
-    srv->store.flush_arg = srv;
+    srv->store->on_flush = on_flush;
+    srv->store->flush_arg = srv;
 }
 
 void sl__metrics_tick(sl_server_t *srv)

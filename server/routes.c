@@ -251,7 +251,7 @@ enum MHD_Result sl__upload_begin(sl_req_t *r)
     if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
         r->job.data = r;
         r->refs++;
-        if (sl_store_preflight(&r->srv->store, &r->job,
+        if (sl_store_preflight(r->srv->store, &r->job,
                                (r->noreplace || r->create_only) ? r->name : NULL, need,
                                on_preflight) == 0) {
             r->phase = PH_PREFLIGHT;

@@ -29,9 +29,6 @@
 
 #include <openssl/evp.h>
 
-#define TUS_HWM (64u << 10)
-#define CHECKED(t) ((t)->check_alg != 0 || (t)->trailer)
-
 /* --- responses -------------------------------------------------------------------------------- */
 
 static void respond_empty(sl_req_t *r, unsigned status)
@@ -189,15 +186,13 @@ static void file_digest(sl_tus_t *u)
     u->job.sha256_hex[64] = '\0';
 }
 
-/* The stage that carries the upload's SHA-256 across its PATCHes: a PATCH goes on from the hash
- * of the bytes before its offset, or, when that hash is not here (a restart, another worker, a
- * PATCH that failed), the commit reads the file. */
-static void carry_digest(sl_req_t *r, sl_tus_t *u, sl_stream_t **chain, size_t *n)
+/* The SHA-256 state a PATCH goes on from (the chain's carry stage): the hash of the bytes before
+ * its offset, or NULL when that hash is not here (a restart, another worker, a PATCH that failed:
+ * the commit reads the file). */
+static void *carried_digest(sl_req_t *r, sl_tus_t *u)
 {
-    sl_upload_t *up = r->up;
-
     if (!(r->srv->cfg.digests & SL_DIGEST_SHA256) || u->info.concat == SL_TUS_FINAL)
-        return;
+        return NULL;
     if (u->md != NULL && u->md_offset != u->info.offset) {
         EVP_MD_CTX_free(u->md);
         u->md = NULL;
@@ -208,13 +203,7 @@ static void carry_digest(sl_req_t *r, sl_tus_t *u, sl_stream_t **chain, size_t *
             abort();
         u->md_offset = 0;
     }
-    if (u->md == NULL)
-        return;
-    up->fdigest = sl_xmalloc(sizeof(*up->fdigest));
-    sl_xf_digest_init(up->fdigest, r->srv->loop, r->srv->cfg.upload_buffer);
-    sl_xf_digest_set(up->fdigest, 0);
-    sl_xf_digest_adopt(up->fdigest, u->md);
-    chain[(*n)++] = &up->fdigest->s;
+    return u->md;
 }
 
 /* Record (and, once complete, commit) the upload after a chain or an empty PATCH. */
@@ -229,9 +218,9 @@ static void record(sl_req_t *r, sl_tus_t *u, int flush)
         file_digest(u);
         if (u->job.digest && u->job.sha256_hex[0] == '\0')
             r->srv->m->digest_reads++; /* the hash state was lost: the commit reads the file */
-        sl_tus_commit(&u->srv->store, &u->job, &u->info, name, on_recorded);
+        sl_store_tus_commit(u->srv->store, &u->job, &u->info, name, on_recorded);
     } else {
-        sl_tus_save(&u->srv->store, &u->job, &u->info, flush, on_recorded);
+        sl_store_tus_save(u->srv->store, &u->job, &u->info, flush, on_recorded);
     }
 }
 
@@ -239,11 +228,12 @@ static void patch_finish(sl_tus_t *u)
 {
     sl_req_t *r = u->writer;
     sl_tus_req_t *t = r->tr;
-    uint64_t written = r->up->sink.offset;
+    uint64_t written = r->up->chain.sink->offset;
+    const sl_xf_digest_t *carry = r->up->chain.carry;
 
     u->writer = NULL;
-    if (r->up->fdigest != NULL && u->md != NULL) { /* the hash goes on only from what counts */
-        if (t->status == 0 && written == u->md_offset + r->up->fdigest->size)
+    if (carry != NULL && u->md != NULL) { /* the hash goes on only from what counts */
+        if (t->status == 0 && written == u->md_offset + carry->size)
             u->md_offset = written;
         else {
             EVP_MD_CTX_free(u->md);
@@ -287,40 +277,23 @@ int sl__tus_body_start(sl_req_t *r)
     sl_tus_req_t *t = r->tr;
     sl_tus_t *u = t->u;
     sl_upload_t *up = sl_xcalloc(1, sizeof(*up));
-    sl_stream_t *chain[SL_PIPELINE_MAX];
-    uint64_t max = 0;
-    size_t n = 0;
+    sl_chain_spec_t spec = {
+        .src = &up->src.s,
+        .check_alg = t->trailer ? 0 : t->check_alg,
+        .check = t->check,
+        .check_late = t->trailer, /* the algorithm is named at the end */
+        .sink = {.kind = SL_SINK_RESUMABLE, .name = u->info.id, .offset = u->info.offset},
+        .hwm = srv->cfg.upload_buffer,
+    };
 
     r->up = up;
     sl__src_http_init(&up->src, r);
-    chain[n++] = &up->src.s;
-    if (CHECKED(t)) {
-        sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
-        if (t->check_alg)
-            sl_xf_digest_expect(&up->digest, t->check_alg, t->check);
-        else
-            sl_xf_digest_want(&up->digest, SL_DIGEST_SHA1);
-        chain[n++] = &up->digest.s;
-    }
-    if (t->trailer) { /* the algorithm is named at the end: md5 too (a stage holds one extra) */
-        sl_xf_digest_init(&up->cdigest, srv->loop, srv->cfg.upload_buffer);
-        sl_xf_digest_want(&up->cdigest, SL_DIGEST_MD5);
-        chain[n++] = &up->cdigest.s;
-    }
     if (u->info.length >= 0)
-        max = (uint64_t)u->info.length - u->info.offset; /* > 0: checked in the turn */
+        spec.max = (uint64_t)u->info.length - u->info.offset; /* > 0: checked in the turn */
     else if (srv->cfg.max_size)
-        max = srv->cfg.max_size - u->info.offset;
-    if (max) {
-        sl_xf_limit_init(&up->limit, srv->loop, max, TUS_HWM);
-        chain[n++] = &up->limit.s;
-    }
-    carry_digest(r, u, chain, &n);
-    sl_tus_sink_init(&up->sink, &srv->store, u->info.id, u->info.offset, srv->cfg.upload_buffer);
-    chain[n++] = &up->sink.s;
-    up->pl.data = r;
-    if (sl_pipeline_run(&up->pl, chain, n, on_chain_done) < 0)
-        abort(); /* fresh streams: only a programming error gets here */
+        spec.max = srv->cfg.max_size - u->info.offset;
+    spec.carry = carried_digest(r, u);
+    sl__chain_build(&up->chain, srv->loop, srv->store, &spec, on_chain_done, r);
     up->running = 1;
     r->refs++;
     r->phase = PH_BODY;
@@ -340,10 +313,7 @@ int sl__tus_body_end(sl_req_t *r)
     v = MHD_lookup_connection_value(r->conn, MHD_FOOTER_KIND, "Upload-Checksum");
     if (v == NULL || sl__tus_parse_checksum(v, &t->check_alg, t->check) < 0)
         return SL_EBADREQUEST;
-    return sl_xf_digest_expect(t->check_alg == SL_DIGEST_MD5 ? &r->up->cdigest : &r->up->digest,
-                               t->check_alg, t->check) < 0
-               ? SL_EBADREQUEST
-               : 0;
+    return sl__chain_expect(&r->up->chain, t->check_alg, t->check);
 }
 
 /* --- turns ------------------------------------------------------------------------------------ */
@@ -475,7 +445,7 @@ static void run_delete(sl_tus_t *u, sl_tus_wait_t *w)
     }
     sl__tus_job_started(u, NULL);
     u->job.data = r;
-    sl_tus_remove(&r->srv->store, &u->job, &u->info, 0, on_deleted);
+    sl_store_tus_remove(r->srv->store, &u->job, &u->info, 0, on_deleted);
 }
 
 /* Wait (suspended, held) for a turn at the upload named in the URL. */
@@ -545,10 +515,10 @@ static void create(sl_req_t *r)
         sl__tus_final_name(&t->u->info, name);
         t->u->job.digest = (srv->cfg.digests & SL_DIGEST_SHA256) != 0; /* read once assembled */
         t->u->job.sha256_hex[0] = '\0';
-        sl_tus_concat(&srv->store, &t->u->job, &t->u->info, t->parts, t->nparts, srv->cfg.max_size,
-                      name, on_created);
+        sl_store_tus_concat(srv->store, &t->u->job, &t->u->info, t->parts, t->nparts,
+                            srv->cfg.max_size, name, on_created);
     } else {
-        sl_tus_create(&srv->store, &t->u->job, &t->u->info, on_created);
+        sl_store_tus_create(srv->store, &t->u->job, &t->u->info, on_created);
     }
 }
 

@@ -122,7 +122,7 @@ static void pump(sl_tus_t *u)
             u->busy = 1;
             u->job.data = u;
             u->refs++;
-            sl_tus_load(&u->srv->store, &u->job, u->info.id, &u->info, on_loaded);
+            sl_store_tus_load(u->srv->store, &u->job, u->info.id, &u->info, on_loaded);
             return;
         }
         u->wait_head = w->next;
@@ -244,7 +244,7 @@ static void on_checkpoint(sl_tus_job_t *job)
 
 static void checkpoint(sl_tus_t *u, sl_req_t *r)
 {
-    uint64_t written = r->up->sink.offset;
+    uint64_t written = r->up->chain.sink->offset;
 
     if (u->info.length > 0 && written >= (uint64_t)u->info.length)
         written = (uint64_t)u->info.length - 1; /* "whole" only once committed (or the PATCH
@@ -257,7 +257,7 @@ static void checkpoint(sl_tus_t *u, sl_req_t *r)
         u->info.expires = (int64_t)time(NULL) + u->srv->cfg.tus_expire;
     sl__tus_job_started(u, NULL);
     u->job.data = u;
-    sl_tus_save(&u->srv->store, &u->job, &u->info, 1, on_checkpoint);
+    sl_store_tus_save(u->srv->store, &u->job, &u->info, 1, on_checkpoint);
 }
 
 /* --- expiry ----------------------------------------------------------------------------------- */
@@ -301,13 +301,13 @@ static void run_remove(sl_tus_t *u, sl_tus_wait_t *w)
 
     sl__tus_job_started(u, NULL);
     u->job.data = one;
-    sl_tus_remove(&u->srv->store, &u->job, &u->info, one->now, on_removed);
+    sl_store_tus_remove(u->srv->store, &u->job, &u->info, one->now, on_removed);
 }
 
 static void sweep_work(uv_work_t *w)
 {
     sweep_t *sw = w->data;
-    sw->n = sl__tus_expired(sw->srv->store.root_fd, sw->now, sw->ids, SWEEP_MAX);
+    sw->n = sl_store_tus_expired(sw->srv->store, sw->now, sw->ids, SWEEP_MAX);
 }
 
 static void sweep_after(uv_work_t *w, int status)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * One upload, end to end (DESIGN.md §2). The chain is built in one place, sl__upload_start, read
- * left to right, and matches the README's diagram:
+ * One upload, end to end (DESIGN.md §2). sl__upload_start describes the chain of a PUT or a raw
+ * POST (or a form around its parts) and the one builder makes it (chain.c):
  *
- *   src_http ─▶ xf_limit ─▶ xf_digest ─▶ sink_file ─▶ commit
+ *   src_http ─▶ [inflate] ─▶ xf_limit ─▶ [xf_digest] ─▶ the store's sink ─▶ commit
  *
  * The pipeline callback is the only place an upload's outcome is decided: 201 with
  * {name,size,<digests>}, Location and ETag once the commit's last fsync returned, or the error
@@ -19,7 +19,6 @@
 #include <string.h>
 
 #define DISCARD_MAX (4u << 20)
-#define XF_HWM (64u << 10)
 
 static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
 {
@@ -27,12 +26,14 @@ static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
     int n;
 
     sl__json_escape(r->name, name, sizeof(name));
-    if (up->has_digest)
-        sl__digest_json(&up->digest, digests, sizeof(digests));
+    const sl_xf_digest_t *d = up->chain.digest;
+
+    if (d != NULL)
+        sl__digest_json(d, digests, sizeof(digests));
     else
         digests[0] = '\0';
     n = snprintf(body, sizeof(body), "{\"name\":\"%s\",\"size\":%llu%s", name,
-                 (unsigned long long)up->sink.size, digests);
+                 (unsigned long long)up->chain.sink->size, digests);
     if (extra != NULL && extra[0] != '\0') { /* the host's members (on_complete) */
         size_t cap = (size_t)n + strlen(extra) + 4;
         big = sl_xmalloc(cap);
@@ -46,13 +47,13 @@ static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
     sl__url_escape(r->name, name, sizeof(name));
     snprintf(body, sizeof(body), "%s/files/%s", r->srv->prefix, name);
     sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, body);
-    if (up->has_digest && (up->digest.algs & SL_DIGEST_SHA256))
-        sl_store_etag_digest(up->digest.sha256_hex, hdr); /* strong: from the content */
+    if (d != NULL && (d->algs & SL_DIGEST_SHA256))
+        sl_store_etag_digest(d->sha256_hex, hdr); /* strong: from the content */
     else
-        sl_store_etag(up->sink.size, up->sink.mtime_ns, hdr); /* as GET will answer */
+        sl_store_etag(up->chain.sink->size, up->chain.sink->mtime_ns, hdr); /* as GET answers */
     sl__respond_header(r, MHD_HTTP_HEADER_ETAG, hdr);
-    if (up->has_digest)
-        sl__digest_headers(r, &up->digest, "Repr-Digest");
+    if (d != NULL)
+        sl__digest_headers(r, d, "Repr-Digest");
 }
 
 /* 400 naming the digest that did not match: expected and actual, base64 as in the field. */
@@ -76,7 +77,8 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
 {
     sl_req_t *r = pl->data;
     sl_upload_t *up = r->up;
-    char *extra = NULL; /* on_complete's JSON members */
+    const sl_xf_digest_t *d = up->chain.digest; /* NULL: no digest stage */
+    char *extra = NULL;                         /* on_complete's JSON members */
 
     up->running = 0;
     if (status < 0) {
@@ -85,14 +87,14 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     } else {
         sl_metrics_t *m = r->srv->m;
         m->committed++;
-        m->bytes_committed += r->boundary[0] != '\0' ? r->received : up->sink.size;
+        m->bytes_committed += r->boundary[0] != '\0' ? r->received : up->chain.sink->size;
         sl__metrics_observe(m->commit_buckets, &m->commit_count, &m->commit_sum,
                             (double)(uv_hrtime() - r->eof_ns) / 1e9);
         if (r->boundary[0] != '\0')
             sl_form_completed(up->form); /* on_complete for each file */
         else
-            sl__hook_complete(r, r->name, up->has_digest ? up->digest.sha256_hex : "",
-                              up->digest.crc32, up->sink.size, NULL, &extra);
+            sl__hook_complete(r, r->name, d != NULL ? d->sha256_hex : "", d != NULL ? d->crc32 : 0,
+                              up->chain.sink->size, NULL, &extra);
     }
     if (!r->gone) {
         if (status == 0 && r->boundary[0] != '\0') {
@@ -102,12 +104,11 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
             free(body);
         } else if (status == 0)
             respond_created(r, up, extra);
-        else if (status == SL_ECHECKSUM && up->digest.failed_alg)
-            respond_mismatch(r, &up->digest,
-                             (r->repr.algs & up->digest.failed_alg) ? "Repr-Digest"
-                                                                    : "Content-Digest");
-        else if (status == SL_ECHECKSUM && up->cdigest.failed_alg)
-            respond_mismatch(r, &up->cdigest, "Content-Digest");
+        else if (status == SL_ECHECKSUM && d != NULL && d->failed_alg)
+            respond_mismatch(r, d,
+                             (r->repr.algs & d->failed_alg) ? "Repr-Digest" : "Content-Digest");
+        else if (status == SL_ECHECKSUM && up->chain.sent != NULL && up->chain.sent->failed_alg)
+            respond_mismatch(r, up->chain.sent, "Content-Digest");
         else
             sl__respond_error(r, status);
         /* Waiting for the commit, or mid-body and about to discard: either way, go on. */
@@ -120,72 +121,37 @@ static void on_pipeline_done(sl_pipeline_t *pl, int status)
     sl__req_unref(r);
 }
 
-static void expect(sl_xf_digest_t *x, const sl_digests_t *d)
-{
-    if (d->algs & SL_DIGEST_SHA256)
-        sl_xf_digest_expect(x, SL_DIGEST_SHA256, d->sha256);
-    if (d->algs & SL_DIGEST_SHA512)
-        sl_xf_digest_expect(x, SL_DIGEST_SHA512, d->sha512);
-}
-
-/* The chain, left to right (README "Data flow"). An encoded body gets its Content-Digest checked
- * as sent, then is decoded; the size limit and the stored digests apply to the decoded bytes. */
+/* The chain of a PUT or a raw POST, or of a form around its parts (README "Data flow"). An
+ * encoded body gets its Content-Digest checked as sent, then is decoded; the size limit and the
+ * stored digests apply to the decoded bytes. */
 int sl__upload_start(sl_req_t *r)
 {
     sl_server_t *srv = r->srv;
     sl_upload_t *up = sl_xcalloc(1, sizeof(*up));
-    sl_stream_t *chain[SL_PIPELINE_MAX];
-    size_t n = 0;
+    sl_chain_spec_t spec = {
+        .src = &up->src.s,
+        .encoding = r->encoding,
+        .content = &r->content,
+        .max_expansion = srv->cfg.max_expansion,
+        .repr = &r->repr,
+        .hwm = srv->cfg.upload_buffer,
+    };
     int err;
 
     r->up = up;
     sl__src_http_init(&up->src, r);
-    chain[n++] = &up->src.s;
-    if (r->encoding && r->content.algs) {
-        sl_xf_digest_init(&up->cdigest, srv->loop, srv->cfg.upload_buffer);
-        expect(&up->cdigest, &r->content);
-        chain[n++] = &up->cdigest.s;
-    }
-    if (r->encoding) {
-        sl_xf_inflate_init(&up->inflate, srv->loop, r->encoding, srv->cfg.max_expansion, XF_HWM);
-        chain[n++] = &up->inflate.s;
-    }
-    if (r->boundary[0] != '\0') {
-        if (r->repr.algs || (!r->encoding && r->content.algs)) {
-            sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
-            sl_xf_digest_set(&up->digest, 0); /* only what is expected: parts have their own */
-            expect(&up->digest, &r->repr); /* of the (decoded) form body, as sent by the client */
-            if (!r->encoding)
-                expect(&up->digest, &r->content);
-            chain[n++] = &up->digest.s;
-        }
+    if (r->boundary[0] != '\0') { /* the parts have their own limits, digests and sinks */
         up->form = sl_xmalloc(sizeof(*up->form)); /* 3.7 KiB: forms only */
-        sl_form_init(up->form, r, r->boundary);   /* each file part has its own limit and sink */
-        chain[n++] = &up->form->s;
-        goto Run;
+        sl_form_init(up->form, r, r->boundary);
+        spec.tail = &up->form->s;
+    } else {
+        spec.max = srv->cfg.max_size;
+        spec.digests = sl__upload_digests(r);
+        spec.sink.kind = SL_SINK_NAME;
+        spec.sink.name = r->name;
+        spec.sink.flags = (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0;
     }
-    sl_xf_limit_init(&up->limit, srv->loop, srv->cfg.max_size, XF_HWM);
-    chain[n++] = &up->limit.s;
-    if (sl__upload_digests(r) || r->repr.algs || (!r->encoding && r->content.algs)) {
-        up->has_digest = 1; /* --digest none and nothing asked for: no digest stage at all */
-        sl_xf_digest_init(&up->digest, srv->loop, srv->cfg.upload_buffer);
-        sl__digest_setup(r, &up->digest);
-        expect(&up->digest, &r->repr);
-        if (!r->encoding)
-            expect(&up->digest, &r->content); /* identity: the content is the representation */
-        chain[n++] = &up->digest.s;
-    }
-    sl_sink_file_init(&up->sink, &srv->store, r->name,
-                      (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0,
-                      srv->cfg.upload_buffer);
-    if (up->has_digest && (up->digest.algs & SL_DIGEST_SHA256))
-        sl_sink_file_set_digest(&up->sink, &up->digest); /* kept with the file for GET */
-    chain[n++] = &up->sink.s;
-Run:
-    up->pl.data = r;
-    err = sl_pipeline_run(&up->pl, chain, n, on_pipeline_done);
-    if (err < 0)
-        abort(); /* fresh streams: only a programming error gets here */
+    sl__chain_build(&up->chain, srv->loop, srv->store, &spec, on_pipeline_done, r);
     up->running = 1;
     r->refs++;
     r->phase = PH_BODY;
@@ -230,7 +196,7 @@ enum MHD_Result sl__upload_end(sl_req_t *r)
         return r->answered ? sl__queue(r) : MHD_NO;
     r->phase = PH_WAIT;
     if (r->tr != NULL && !ended && (err = sl__tus_body_end(r)) < 0)
-        sl_pipeline_abort(&up->pl, err); /* a checksum trailer missing or malformed */
+        sl_pipeline_abort(&up->chain.pl, err); /* a checksum trailer missing or malformed */
     else if (!ended)
         sl_stream_push(&up->src.s, NULL);
     sl__req_suspend(r); /* resumed by the pipeline callback, which prepares the response */
@@ -251,5 +217,5 @@ void sl__upload_abort(sl_req_t *r, int err)
         }
         return;
     }
-    sl_pipeline_abort(&up->pl, err);
+    sl_pipeline_abort(&up->chain.pl, err);
 }

@@ -17,7 +17,7 @@
  * streaming): it is worth it only when small files are the load, which is when batches form.
  * Without durability the batch only saves thread-pool round trips.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void start_batch(sl_store_t *st);
+static void start_batch(sl_fs_t *st);
 
 static void batch_work(uv_work_t *w)
 {
-    sl_store_t *st = w->data;
+    sl_fs_t *st = w->data;
     sl_commit_t *c;
     int flushed = 0, alone = st->batch->next == NULL;
 
@@ -74,7 +74,7 @@ static void batch_work(uv_work_t *w)
 
 static void batch_done(uv_work_t *w, int status)
 {
-    sl_store_t *st = w->data;
+    sl_fs_t *st = w->data;
     sl_commit_t *c = st->batch, *next;
 
     st->batch = NULL;
@@ -91,7 +91,7 @@ static void batch_done(uv_work_t *w, int status)
         start_batch(st);
 }
 
-static void start_batch(sl_store_t *st)
+static void start_batch(sl_fs_t *st)
 {
     st->batch = st->commit_head;
     st->commit_head = NULL;
@@ -100,7 +100,7 @@ static void start_batch(sl_store_t *st)
     uv_queue_work(st->loop, &st->commit_work, batch_work, batch_done);
 }
 
-void sl__commit(sl_store_t *st, sl_commit_t *c)
+void sl__commit(sl_fs_t *st, sl_commit_t *c)
 {
     c->next = NULL;
     if (st->commit_tail == NULL)

@@ -5,7 +5,7 @@
  * on the disk. A job is embedded in its owner's request; its result fields are read in the
  * callback, which runs on the loop thread.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,7 +95,7 @@ static void walk(int dfd, const char *dir, listbuf_t *b)
 static void job_work(uv_work_t *w)
 {
     sl_store_job_t *j = w->data;
-    int root_fd = j->store->root_fd, dfd;
+    int root_fd = SL_FS_OF(j)->root_fd, dfd;
     const char *leaf;
     struct stat sb;
 
@@ -110,7 +110,7 @@ static void job_work(uv_work_t *w)
                 break;
             }
         }
-        j->status = sl__store_has_space(j->store, root_fd, j->need);
+        j->status = sl__fs_has_space(SL_FS_OF(j), root_fd, j->need);
         break;
     }
     case JOB_OPEN:
@@ -151,7 +151,7 @@ static void job_work(uv_work_t *w)
             break;
         }
         sl__meta_remove(root_fd, j->name);
-        if (j->store->durable)
+        if (SL_FS_OF(j)->durable)
             fsync(dfd); /* the file is gone either way */
         sl__parent_close(root_fd, dfd);
         break;
@@ -181,7 +181,7 @@ static void job_done(uv_work_t *w, int status)
     j->cb(j);
 }
 
-static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *name, uint64_t need,
+static int job_start(sl_fs_t *st, sl_store_job_t *j, int kind, const char *name, uint64_t need,
                      sl_store_job_cb cb)
 {
     j->store = st;
@@ -198,23 +198,23 @@ static int job_start(sl_store_t *st, sl_store_job_t *j, int kind, const char *na
     return uv_queue_work(st->loop, &j->work, job_work, job_done);
 }
 
-int sl_store_preflight(sl_store_t *st, sl_store_job_t *job, const char *name, uint64_t need,
-                       sl_store_job_cb cb)
+int sl_fs_preflight(sl_fs_t *st, sl_store_job_t *job, const char *name, uint64_t need,
+                    sl_store_job_cb cb)
 {
     return job_start(st, job, JOB_PREFLIGHT, name, need, cb);
 }
 
-int sl_store_open_read(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
+int sl_fs_open_read(sl_fs_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
 {
     return job_start(st, job, JOB_OPEN, name, 0, cb);
 }
 
-int sl_store_delete(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
+int sl_fs_delete(sl_fs_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb)
 {
     return job_start(st, job, JOB_DELETE, name, 0, cb);
 }
 
-int sl_store_list(sl_store_t *st, sl_store_job_t *job, uint64_t limit, sl_store_job_cb cb)
+int sl_fs_list(sl_fs_t *st, sl_store_job_t *job, uint64_t limit, sl_store_job_cb cb)
 {
     return job_start(st, job, JOB_LIST, NULL, limit, cb);
 }

@@ -15,7 +15,7 @@
  * a torn metadata file all read as "no metadata", never as a wrong digest. That is also why it
  * needs no fsync of its own.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * NUL is refused before it can cut a name short, and an encoded '/' in a path is refused rather
  * than silently becoming a separator. A name that fails never reaches the file system.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <stdlib.h>
 #include <string.h>

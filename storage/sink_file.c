@@ -23,7 +23,7 @@
  * write from there; the final step is only the flush (fdatasync), and
  * destroy never removes the file, whose bytes up to `offset` are the upload's so far.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,7 +224,7 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
 
     for (i = 0; i < n; i++)
         bytes += chunks[i]->len;
-    if ((err = sl_store_reserve(f->store, bytes)) < 0) {
+    if ((err = sl_fs_reserve(f->store, bytes)) < 0) {
         done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
         return;
     }
@@ -356,7 +356,7 @@ static void after_cleanup(uv_work_t *w, int status)
     (void)status;
     free(f->name);
     f->name = NULL;
-    sl_store_freed(f->store); /* a removed temp file gave space back */
+    sl_fs_freed(f->store); /* a removed temp file gave space back */
     d(&f->s, 0);
 }
 
@@ -397,8 +397,7 @@ static const sl_stream_type_t sink_file_type = {
     .do_destroy = sink_destroy,
 };
 
-static void sink_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
-                      size_t hwm)
+static void sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned flags, size_t hwm)
 {
     sl_stream_init(&f->s, st->loop, &sink_file_type, SL_STREAM_WRITABLE, hwm, 0);
     f->store = st;
@@ -414,15 +413,14 @@ static void sink_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsig
     f->open_tries = 0;
 }
 
-void sl_sink_file_init(sl_sink_file_t *f, sl_store_t *st, const char *name, unsigned flags,
-                       size_t hwm)
+void sl_sink_file_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned flags, size_t hwm)
 {
     sink_init(f, st, name, flags & ~SL_SINK_APPEND, hwm);
     name_tmp(f);
     f->state = ST_LAZY; /* created by the first write's job */
 }
 
-void sl_sink_file_init_append(sl_sink_file_t *f, sl_store_t *st, const char *path, uint64_t offset,
+void sl_sink_file_init_append(sl_sink_file_t *f, sl_fs_t *st, const char *path, uint64_t offset,
                               size_t hwm)
 {
     char full[4096];
@@ -443,7 +441,7 @@ static void name_tmp(sl_sink_file_t *f)
 
 static void start_open(sl_sink_file_t *f)
 {
-    sl_store_t *st = f->store;
+    sl_fs_t *st = f->store;
     char path[4096];
 
     name_tmp(f);

@@ -5,12 +5,12 @@
  *
  * Each file streams through its own sink_file and is committed (fdatasync, rename, directory
  * fsync) into a private directory, ROOT/.sluice/stage/<pid>-<seq>/. Only when every part has
- * arrived and passed its checks does sl_store_stage_commit rename that whole directory to its
+ * arrived and passed its checks does sl_fs_stage_commit rename that whole directory to its
  * public name in one rename(2), so readers see all the files or none, then record their digests
- * (meta.c). On failure sl_store_stage_remove deletes the directory. A crash leaves only staging
+ * (meta.c). On failure sl_fs_stage_remove deletes the directory. A crash leaves only staging
  * directories behind, which the start-up sweep removes (store.c).
  */
-#include "store.h"
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void sl_store_stage_name(sl_store_t *st, char out[64])
+void sl_fs_stage_name(sl_fs_t *st, char out[64])
 {
     snprintf(out, 64, ".sluice/stage/%s-%llu", sl_store_owner(), (unsigned long long)++st->seq);
 }
@@ -53,11 +53,11 @@ int sl__remove_tree(int dfd, const char *dir)
 static void stage_commit_work(uv_work_t *w)
 {
     sl_store_job_t *j = w->data;
-    int root_fd = j->store->root_fd, renamed;
+    int root_fd = SL_FS_OF(j)->root_fd, renamed;
     size_t i;
 
     j->status =
-        sl__publish(root_fd, j->stage, j->name, RENAME_NOREPLACE, j->store->durable, &renamed);
+        sl__publish(root_fd, j->stage, j->name, RENAME_NOREPLACE, SL_FS_OF(j)->durable, &renamed);
     if (!renamed)
         return;
     for (i = 0; i < j->nmeta; i++) {
@@ -71,7 +71,7 @@ static void stage_commit_work(uv_work_t *w)
 static void stage_remove_work(uv_work_t *w)
 {
     sl_store_job_t *j = w->data;
-    j->status = sl__remove_tree(j->store->root_fd, j->stage);
+    j->status = sl__remove_tree(SL_FS_OF(j)->root_fd, j->stage);
 }
 
 static void stage_done(uv_work_t *w, int status)
@@ -83,9 +83,9 @@ static void stage_done(uv_work_t *w, int status)
     j->cb(j);
 }
 
-int sl_store_stage_commit(sl_store_t *st, sl_store_job_t *job, const char *stage, const char *name,
-                          const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
-                          sl_store_job_cb cb)
+int sl_fs_stage_commit(sl_fs_t *st, sl_store_job_t *job, const char *stage, const char *name,
+                       const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
+                       sl_store_job_cb cb)
 {
     job->store = st;
     job->cb = cb;
@@ -101,8 +101,7 @@ int sl_store_stage_commit(sl_store_t *st, sl_store_job_t *job, const char *stage
     return uv_queue_work(st->loop, &job->work, stage_commit_work, stage_done);
 }
 
-int sl_store_stage_remove(sl_store_t *st, sl_store_job_t *job, const char *stage,
-                          sl_store_job_cb cb)
+int sl_fs_stage_remove(sl_fs_t *st, sl_store_job_t *job, const char *stage, sl_store_job_cb cb)
 {
     job->store = st;
     job->cb = cb;

@@ -11,7 +11,7 @@
  *            data file, which reads as "not found" (the file itself is in place);
  *   concat   the final's data assembled and flushed, then committed, then the parts removed.
  */
-#include "tus.h"
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -164,8 +164,8 @@ static void path_of(char out[64], const char *id, const char *ext)
     snprintf(out, 64, ".sluice/tus/%s.%s", id, ext);
 }
 
-void sl_tus_sink_init(sl_sink_file_t *f, sl_store_t *st, const char *id, uint64_t offset,
-                      size_t hwm)
+void sl_fs_tus_sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *id, uint64_t offset,
+                         size_t hwm)
 {
     char path[64];
 
@@ -173,7 +173,7 @@ void sl_tus_sink_init(sl_sink_file_t *f, sl_store_t *st, const char *id, uint64_
     sl_sink_file_init_append(f, st, path, offset, hwm);
 }
 
-static int write_record(sl_store_t *st, const sl_tus_info_t *info, int new_dir_entry)
+static int write_record(sl_fs_t *st, const sl_tus_info_t *info, int new_dir_entry)
 {
     char buf[RECORD_MAX], tmp[128], path[64];
     int n = sl_tus_format(info, buf, sizeof(buf)), fd, r = 0;
@@ -200,7 +200,7 @@ static int write_record(sl_store_t *st, const sl_tus_info_t *info, int new_dir_e
     return r;
 }
 
-static int read_record(sl_store_t *st, const char *id, sl_tus_info_t *info)
+static int read_record(sl_fs_t *st, const char *id, sl_tus_info_t *info)
 {
     char buf[RECORD_MAX], path[64];
     ssize_t n;
@@ -220,7 +220,7 @@ static int read_record(sl_store_t *st, const char *id, sl_tus_info_t *info)
     return 0;
 }
 
-static int flush_data(sl_store_t *st, const char *id)
+static int flush_data(sl_fs_t *st, const char *id)
 {
     char path[64];
     int fd, r = 0;
@@ -237,7 +237,7 @@ static int flush_data(sl_store_t *st, const char *id)
     return r;
 }
 
-static void remove_files(sl_store_t *st, const char *id)
+static void remove_files(sl_fs_t *st, const char *id)
 {
     char path[64];
 
@@ -279,7 +279,7 @@ static int hash_file(int fd, char out[65])
 
 /* Keep the committed file's SHA-256 with it (an extended attribute on the data file before the
  * rename; 1 if that worked, 0 if the record file must be written after it, as commit.c does). */
-static int keep_digest(sl_store_t *st, sl_tus_job_t *job, const char *from, sl_meta_t *m)
+static int keep_digest(sl_fs_t *st, sl_tus_job_t *job, const char *from, sl_meta_t *m)
 {
     struct stat sb;
     int fd = openat(st->root_fd, from, O_RDONLY | O_CLOEXEC), set = 0;
@@ -300,7 +300,7 @@ static int keep_digest(sl_store_t *st, sl_tus_job_t *job, const char *from, sl_m
     return set;
 }
 
-static int do_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name)
+static int do_commit(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name)
 {
     char from[64], alt[SL_NAME_MAX + 1];
     int renamed = 0, r = flush_data(st, info->id), kept = 0;
@@ -328,7 +328,7 @@ static int do_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, con
 
 static int do_concat(sl_tus_job_t *job)
 {
-    sl_store_t *st = job->store;
+    sl_fs_t *st = job->store;
     char path[64];
     int out, r = 0;
     size_t i;
@@ -351,7 +351,7 @@ static int do_concat(sl_tus_job_t *job)
         else if (r == 0 && job->max && job->size + part->offset > job->max)
             r = SL_ETOOLARGE;
         if (r == 0)
-            r = sl__store_has_space(st, out, part->offset);
+            r = sl__fs_has_space(st, out, part->offset);
         if (r == 0) {
             loff_t left = (loff_t)part->offset;
             path_of(path, job->parts[i], "data");
@@ -395,7 +395,7 @@ static int do_concat(sl_tus_job_t *job)
 static void tus_work(uv_work_t *w)
 {
     sl_tus_job_t *job = w->data;
-    sl_store_t *st = job->store;
+    sl_fs_t *st = job->store;
     sl_tus_info_t *info = job->info;
     char path[64];
     struct stat sb;
@@ -405,7 +405,7 @@ static void tus_work(uv_work_t *w)
     case K_CREATE:
         /* the declared length must fit above the reserve; a deferred one at least the reserve */
         job->status =
-            sl__store_has_space(st, st->root_fd, info->length > 0 ? (uint64_t)info->length : 0);
+            sl__fs_has_space(st, st->root_fd, info->length > 0 ? (uint64_t)info->length : 0);
         if (job->status < 0)
             return;
         path_of(path, info->id, "data");
@@ -472,7 +472,7 @@ static void tus_after(uv_work_t *w, int status)
     job->cb(job);
 }
 
-static int start(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int kind, sl_tus_job_cb cb)
+static int start(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int kind, sl_tus_job_cb cb)
 {
     job->store = st;
     job->info = info;
@@ -483,33 +483,33 @@ static int start(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int kin
     return uv_queue_work(st->loop, &job->work, tus_work, tus_after);
 }
 
-int sl_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus_job_cb cb)
+int sl_fs_tus_create(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus_job_cb cb)
 {
     return start(st, job, info, K_CREATE, cb);
 }
 
-int sl_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
-                sl_tus_job_cb cb)
+int sl_fs_tus_load(sl_fs_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
+                   sl_tus_job_cb cb)
 {
     job->name = sl_xstrdup(id);
     return start(st, job, info, K_LOAD, cb);
 }
 
-int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush, sl_tus_job_cb cb)
+int sl_fs_tus_save(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush, sl_tus_job_cb cb)
 {
     job->flush = flush;
     return start(st, job, info, K_SAVE, cb);
 }
 
-int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
-                  sl_tus_job_cb cb)
+int sl_fs_tus_commit(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
+                     sl_tus_job_cb cb)
 {
     job->name = sl_xstrdup(name);
     return start(st, job, info, K_COMMIT, cb);
 }
 
-int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
-                  size_t n, uint64_t max, const char *name, sl_tus_job_cb cb)
+int sl_fs_tus_concat(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
+                     size_t n, uint64_t max, const char *name, sl_tus_job_cb cb)
 {
     if (n == 0 || n > SL_TUS_PARTS_MAX)
         return SL_EBADREQUEST;
@@ -520,16 +520,16 @@ int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (
     return start(st, job, info, K_CONCAT, cb);
 }
 
-int sl_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_t expired_before,
-                  sl_tus_job_cb cb)
+int sl_fs_tus_remove(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_t expired_before,
+                     sl_tus_job_cb cb)
 {
     job->size = expired_before > 0 ? (uint64_t)expired_before : 0;
     return start(st, job, info, K_REMOVE, cb);
 }
 
-size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
+size_t sl__fs_tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap)
 {
-    sl_store_t st = {.root_fd = root_fd};
+    sl_fs_t st = {.root_fd = root_fd};
     sl_tus_info_t *info = calloc(1, sizeof(*info));
     int dfd = openat(root_fd, ".sluice/tus", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct dirent *de;

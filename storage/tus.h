@@ -34,7 +34,7 @@
 
 enum { SL_TUS_PLAIN = 0, SL_TUS_PARTIAL = 1, SL_TUS_FINAL = 2 };
 
-typedef struct sl_tus_info_s {
+struct sl_tus_info_s {
     char id[SL_TUS_ID_LEN + 1];
     uint64_t offset;
     int64_t length; /* -1: not known yet */
@@ -44,7 +44,7 @@ typedef struct sl_tus_info_s {
     char *metadata; /* Upload-Metadata as received, at most SL_TUS_METADATA_MAX bytes */
     char *parts;    /* final: the part ids, space-separated */
     char *file;     /* the committed name, NULL until committed */
-} sl_tus_info_t;
+};
 
 /* Free the strings of `info` (zero-initialised or filled by these functions) and NULL them. */
 void sl_tus_info_clear(sl_tus_info_t *info);
@@ -59,8 +59,8 @@ int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap);
  * replaced). 0 or SL_EBADREQUEST for anything that is not a whole, valid record. */
 int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out);
 
-typedef struct sl_tus_job_s sl_tus_job_t;
 typedef void (*sl_tus_job_cb)(sl_tus_job_t *job);
+/* The jobs themselves are the store's (store.h: tus_create, tus_load, …). */
 
 struct sl_tus_job_s {
     void *data;          /* public: the owner's */
@@ -74,7 +74,7 @@ struct sl_tus_job_s {
     char sha256_hex[65];
     /* private */
     uv_work_t work;
-    sl_store_t *store;
+    void *store;
     int kind, flush;
     uint64_t max;                     /* concat: the size limit (0: none) */
     char *name;                       /* owned while the job runs */
@@ -82,40 +82,5 @@ struct sl_tus_job_s {
     size_t nparts;
     sl_tus_job_cb cb;
 };
-
-/* The writable a PATCH streams into: the data file of `id` from `offset` (sink_file.c, append
- * mode). */
-void sl_tus_sink_init(sl_sink_file_t *f, sl_store_t *st, const char *id, uint64_t offset,
-                      size_t hwm);
-
-/* Each starts one job; `job` and `info` are borrowed until cb(job) runs on the loop thread. */
-/* Create the data file and the record of info->id (new, random). */
-int sl_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, sl_tus_job_cb cb);
-/* Read the record of `id` into *info; its offset is cut to the data file's size. SL_ENOTFOUND
- * when there is none (never created, terminated or expired). */
-int sl_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
-                sl_tus_job_cb cb);
-/* Rewrite the record from *info; with `flush`, fdatasync the data file first (durable mode), so
- * the recorded offset covers only flushed bytes. */
-int sl_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
-                sl_tus_job_cb cb);
-/* Commit a complete upload as `name` (borrowed, copied): flush, rename the data file to
- * ROOT/<name> without replacing anything (if taken: ROOT/<id>/<name>), directory fsyncs, then the
- * record with info->file set. */
-int sl_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
-                  sl_tus_job_cb cb);
-/* Assemble info->id from the complete partial uploads parts[0..n) (ids, borrowed until cb) with
- * copy_file_range, commit it as `name`, then remove the parts. job->size is the total.
- * SL_EBADREQUEST if a part is missing, not partial or not complete; SL_ETOOLARGE past `max`. */
-int sl_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
-                  size_t n, uint64_t max, const char *name, sl_tus_job_cb cb);
-/* Remove the upload's data file and record. With `expired_before` > 0, only if the record says
- * it expired before that time (else SL_EEXISTS): the expiry sweep's check, made under the lock. */
-int sl_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int64_t expired_before,
-                  sl_tus_job_cb cb);
-
-/* The ids of uploads whose record expired before `now` into ids (cap entries), thread-pool side
- * (call from a work callback). Returns how many. */
-size_t sl__tus_expired(int root_fd, int64_t now, char (*ids)[33], size_t cap);
 
 #endif

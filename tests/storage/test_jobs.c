@@ -13,14 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 #include "support/doubles.h"
 #include "support/files.h"
 
 static char *tmp; /* this test's directory, from tmpdir_new */
 
 static uv_loop_t loop;
-static sl_store_t st;
+static sl_fs_t st;
 static sl_store_job_t job;
 static int job_calls;
 
@@ -28,7 +28,7 @@ static void jobs_setup(void)
 {
     tmp = tmpdir_new();
     open_loop(&loop);
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 1), 0);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 1), 0);
     memset(&job, 0, sizeof(job));
     job_calls = 0;
 }
@@ -36,7 +36,7 @@ static void jobs_setup(void)
 static void jobs_teardown(void)
 {
     free(job.json);
-    sl_store_close(&st);
+    sl_fs_close(&st);
     tmpdir_remove(tmp);
     tmp = NULL;
 }
@@ -89,7 +89,7 @@ static int count(const char *hay, const char *needle)
 
 START_TEST(preflight_of_a_free_name_succeeds)
 {
-    finish_job(sl_store_preflight(&st, &job, "new/name", 1024, on_job));
+    finish_job(sl_fs_preflight(&st, &job, "new/name", 1024, on_job));
     ck_assert_int_eq(job.status, 0);
 }
 END_TEST
@@ -97,21 +97,21 @@ END_TEST
 START_TEST(preflight_of_an_existing_name_is_eexists)
 {
     put_text(tmp, "there", "x");
-    finish_job(sl_store_preflight(&st, &job, "there", 0, on_job));
+    finish_job(sl_fs_preflight(&st, &job, "there", 0, on_job));
     ck_assert_int_eq(job.status, SL_EEXISTS);
 }
 END_TEST
 
 START_TEST(preflight_needing_more_than_the_free_space_is_enospc)
 {
-    finish_job(sl_store_preflight(&st, &job, "big", UINT64_MAX, on_job));
+    finish_job(sl_fs_preflight(&st, &job, "big", UINT64_MAX, on_job));
     ck_assert_int_eq(job.status, UV_ENOSPC);
 }
 END_TEST
 
 START_TEST(preflight_without_a_name_checks_only_the_space)
 {
-    finish_job(sl_store_preflight(&st, &job, NULL, 1, on_job));
+    finish_job(sl_fs_preflight(&st, &job, NULL, 1, on_job));
     ck_assert_int_eq(job.status, 0);
 }
 END_TEST
@@ -123,7 +123,7 @@ START_TEST(open_read_of_a_file_returns_its_fd_and_size)
     char buf[32] = {0};
 
     put_text(tmp, "hello", "hello world");
-    finish_job(sl_store_open_read(&st, &job, "hello", on_job));
+    finish_job(sl_fs_open_read(&st, &job, "hello", on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_int_ge(job.fd, 0);
     ck_assert_uint_eq(job.size, 11);
@@ -136,7 +136,7 @@ END_TEST
 
 START_TEST(open_read_of_a_missing_name_is_enotfound)
 {
-    finish_job(sl_store_open_read(&st, &job, "missing", on_job));
+    finish_job(sl_fs_open_read(&st, &job, "missing", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert_int_eq(job.fd, -1);
 }
@@ -145,7 +145,7 @@ END_TEST
 START_TEST(open_read_below_a_regular_file_is_enotfound)
 {
     put_text(tmp, "plain", "x");
-    finish_job(sl_store_open_read(&st, &job, "plain/child", on_job));
+    finish_job(sl_fs_open_read(&st, &job, "plain/child", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert_int_eq(job.fd, -1);
 }
@@ -154,7 +154,7 @@ END_TEST
 START_TEST(open_read_of_a_directory_is_enotfound)
 {
     put_dir("dir");
-    finish_job(sl_store_open_read(&st, &job, "dir", on_job));
+    finish_job(sl_fs_open_read(&st, &job, "dir", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert_int_eq(job.fd, -1);
 }
@@ -167,7 +167,7 @@ START_TEST(open_read_of_a_symlink_is_enotfound)
     put_text(tmp, "target", "secret");
     snprintf(path, sizeof(path), "%s/link", tmp);
     ck_assert_int_eq(symlink("target", path), 0);
-    finish_job(sl_store_open_read(&st, &job, "link", on_job));
+    finish_job(sl_fs_open_read(&st, &job, "link", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert_int_eq(job.fd, -1);
 }
@@ -179,7 +179,7 @@ START_TEST(delete_removes_the_file)
 {
     put_dir("d");
     put_text(tmp, "d/x", "bye");
-    finish_job(sl_store_delete(&st, &job, "d/x", on_job));
+    finish_job(sl_fs_delete(&st, &job, "d/x", on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert(!exists("d/x"));
     ck_assert(exists("d"));
@@ -188,7 +188,7 @@ END_TEST
 
 START_TEST(delete_of_a_missing_name_is_enotfound)
 {
-    finish_job(sl_store_delete(&st, &job, "missing", on_job));
+    finish_job(sl_fs_delete(&st, &job, "missing", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
 }
 END_TEST
@@ -197,7 +197,7 @@ START_TEST(delete_of_a_directory_is_enotfound_and_keeps_it)
 {
     put_dir("dir");
     put_text(tmp, "dir/f", "x");
-    finish_job(sl_store_delete(&st, &job, "dir", on_job));
+    finish_job(sl_fs_delete(&st, &job, "dir", on_job));
     ck_assert_int_eq(job.status, SL_ENOTFOUND);
     ck_assert(exists("dir/f"));
 }
@@ -207,7 +207,7 @@ END_TEST
 
 START_TEST(list_of_an_empty_store_is_an_empty_array)
 {
-    finish_job(sl_store_list(&st, &job, 10, on_job));
+    finish_job(sl_fs_list(&st, &job, 10, on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_ptr_nonnull(job.json);
     ck_assert_str_eq(job.json, "{\"files\":[],\"truncated\":false}\n");
@@ -220,7 +220,7 @@ START_TEST(list_names_every_file_with_its_size)
     put_text(tmp, "a.txt", "abc");
     put_dir("d");
     put_text(tmp, "d/b.txt", "hello");
-    finish_job(sl_store_list(&st, &job, 10, on_job));
+    finish_job(sl_fs_list(&st, &job, 10, on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_uint_eq(job.json_len, strlen(job.json));
     ck_assert_ptr_nonnull(strstr(job.json, "{\"name\":\"a.txt\",\"size\":3,\"mtime\":"));
@@ -240,7 +240,7 @@ START_TEST(list_skips_the_work_area)
     put_dir("a");
     put_dir("a/.sluice");
     put_text(tmp, "a/.sluice/f", "only the root's .sluice is private");
-    finish_job(sl_store_list(&st, &job, 10, on_job));
+    finish_job(sl_fs_list(&st, &job, 10, on_job));
     ck_assert_ptr_null(strstr(job.json, "\".sluice"));
     ck_assert_ptr_null(strstr(job.json, ".part"));
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"visible\""));
@@ -254,7 +254,7 @@ START_TEST(list_stops_at_the_limit_and_says_truncated)
     put_text(tmp, "one", "1");
     put_text(tmp, "two", "2");
     put_text(tmp, "three", "3");
-    finish_job(sl_store_list(&st, &job, 2, on_job));
+    finish_job(sl_fs_list(&st, &job, 2, on_job));
     ck_assert_int_eq(job.status, 0);
     ck_assert_int_eq(count(job.json, "\"name\":"), 2);
     ck_assert_ptr_nonnull(strstr(job.json, "],\"truncated\":true}"));
@@ -265,7 +265,7 @@ START_TEST(list_at_exactly_the_limit_is_not_truncated)
 {
     put_text(tmp, "one", "1");
     put_text(tmp, "two", "2");
-    finish_job(sl_store_list(&st, &job, 2, on_job));
+    finish_job(sl_fs_list(&st, &job, 2, on_job));
     ck_assert_int_eq(count(job.json, "\"name\":"), 2);
     ck_assert_ptr_nonnull(strstr(job.json, "],\"truncated\":false}"));
 }
@@ -275,7 +275,7 @@ START_TEST(list_escapes_quotes_and_backslashes_in_names)
 {
     put_text(tmp, "q\"uote", "1");
     put_text(tmp, "back\\slash", "2");
-    finish_job(sl_store_list(&st, &job, 10, on_job));
+    finish_job(sl_fs_list(&st, &job, 10, on_job));
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"q\\\"uote\""));
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"back\\\\slash\""));
 }
@@ -285,7 +285,7 @@ START_TEST(list_leaves_out_files_whose_names_are_invalid)
 {
     put_text(tmp, "tab\tname", "not addressable");
     put_text(tmp, "ok", "1");
-    finish_job(sl_store_list(&st, &job, 10, on_job));
+    finish_job(sl_fs_list(&st, &job, 10, on_job));
     ck_assert_int_eq(count(job.json, "\"name\":"), 1);
     ck_assert_ptr_nonnull(strstr(job.json, "\"name\":\"ok\""));
 }

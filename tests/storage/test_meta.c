@@ -17,7 +17,7 @@
 
 #include <openssl/evp.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 #include "streams/pipeline.h"
 #include "streams/xf.h"
 #include "support/doubles.h"
@@ -27,7 +27,7 @@ Suite *meta_suite(void);
 
 static char *tmp; /* this test's directory, from tmpdir_new */
 static uv_loop_t loop;
-static sl_store_t st;
+static sl_fs_t st;
 static int loop_closed;
 
 /* close_loop once: by the test that ran streams, else by the teardown. */
@@ -43,14 +43,14 @@ static void meta_setup(void)
     loop_closed = 0;
     tmp = tmpdir_new();
     open_loop(&loop);
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 0), 0);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 0), 0);
 }
 
 static void meta_teardown(void)
 {
     if (!loop_closed)
         finish_loop();
-    sl_store_close(&st);
+    sl_fs_close(&st);
     tmpdir_remove(tmp);
     tmp = NULL;
 }
@@ -265,8 +265,8 @@ START_TEST(a_stale_record_temp_file_is_swept_at_open)
     ck_assert_int_eq(sl__meta_write(st.root_fd, "keep", &m, 1), 0);
     snprintf(path, sizeof(path), "%s/.sluice/meta/2147483646-9.tmp", tmp); /* a dead pid */
     write_bytes(path, "{\"size\":", 8);
-    sl_store_close(&st);
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 0), 0);
+    sl_fs_close(&st);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 0), 0);
     ck_assert_int_eq(entries(".sluice/meta", ".tmp"), 0);
     ck_assert_int_eq(sl__meta_read(st.root_fd, "keep", 3, 4, &r), 0); /* records stay */
 }
@@ -309,7 +309,7 @@ static void upload_then_open(const char *name, size_t len, int with_digest)
     ck_assert_uint_eq(fs.size, len);
     memset(&job, 0, sizeof(job));
     job_calls = 0;
-    ck_assert_int_eq(sl_store_open_read(&st, &job, name, on_job), 0);
+    ck_assert_int_eq(sl_fs_open_read(&st, &job, name, on_job), 0);
     run_loop(&loop);
     ck_assert_int_eq(job_calls, 1);
     ck_assert_int_eq(job.status, 0);
@@ -353,7 +353,7 @@ START_TEST(a_file_changed_after_its_commit_has_no_metadata)
     /* same size, another mtime: the record no longer describes it */
     ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
     memset(&job, 0, sizeof(job));
-    ck_assert_int_eq(sl_store_open_read(&st, &job, "c.bin", on_job), 0);
+    ck_assert_int_eq(sl_fs_open_read(&st, &job, "c.bin", on_job), 0);
     run_loop(&loop);
     ck_assert_int_eq(job.status, 0);
     ck_assert_int_eq(job.has_meta, 0);
@@ -361,7 +361,7 @@ START_TEST(a_file_changed_after_its_commit_has_no_metadata)
     /* rewritten by hand with another size */
     write_bytes(path, "changed", 7);
     memset(&job, 0, sizeof(job));
-    ck_assert_int_eq(sl_store_open_read(&st, &job, "c.bin", on_job), 0);
+    ck_assert_int_eq(sl_fs_open_read(&st, &job, "c.bin", on_job), 0);
     run_loop(&loop);
     ck_assert_int_eq(job.has_meta, 0);
     ck_assert_uint_eq(job.size, 7);

@@ -9,7 +9,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 
 /* A name of exactly `len` bytes: segments of 200 'x' joined by '/' (every segment valid). */
 static void make_name(char *out, size_t len)

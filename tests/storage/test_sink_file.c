@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 #include "streams/pipeline.h"
 #include "support/doubles.h"
 #include "support/files.h"
@@ -28,7 +28,7 @@ typedef struct watch_s {
 } watch_t;
 
 static uv_loop_t loop;
-static sl_store_t st;
+static sl_fs_t st;
 
 /* --- fixture and helpers ----------------------------------------------------------------- */
 
@@ -42,14 +42,14 @@ static void sink_setup(void)
 
 static void sink_teardown(void)
 {
-    sl_store_close(&st);
+    sl_fs_close(&st);
     tmpdir_remove(tmp);
     tmp = NULL;
 }
 
 static void open_store(int durable)
 {
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, durable), 0);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, durable), 0);
 }
 
 static void watch_drain(sl_stream_t *s)
@@ -85,7 +85,7 @@ static void watch_close(sl_stream_t *s, int err)
         then(w);
 }
 
-static void sink_open(sl_store_t *store, sl_sink_file_t *f, watch_t *w, const char *name,
+static void sink_open(sl_fs_t *store, sl_sink_file_t *f, watch_t *w, const char *name,
                       unsigned flags, size_t hwm)
 {
     memset(w, 0, sizeof(*w));
@@ -395,7 +395,7 @@ END_TEST
 /* Two stores on one root in one process (the sweep keeps this pid's files for that reason) both
  * number their temp files from 1. B's O_EXCL open collides with A's file in progress; whatever B
  * does about it, A's upload must survive. */
-static sl_store_t st2;
+static sl_fs_t st2;
 static sl_sink_file_t sink_a, sink_b;
 static watch_t watch_a, watch_b;
 
@@ -419,7 +419,7 @@ START_TEST(temp_file_of_another_store_survives_a_name_collision)
     char buf[16];
 
     open_store(0);
-    ck_assert_int_eq(sl_store_open(&st2, &loop, tmp, 0), 0);
+    ck_assert_int_eq(sl_fs_open(&st2, &loop, tmp, 0), 0);
     sink_open(&st, &sink_a, &watch_a, "a", 0, 1);
     watch_a.then = start_b; /* A's first write is on disk: its temp file exists */
     ck_assert_int_eq(feed(&sink_a, "AAAA"), 0);
@@ -430,7 +430,7 @@ START_TEST(temp_file_of_another_store_survives_a_name_collision)
     ck_assert_int_eq(watch_a.finish, 1);
     ck_assert_int_eq(slurp(tmp, "a", buf, sizeof(buf)), 4);
     ck_assert_int_eq(temp_files(), 0);
-    sl_store_close(&st2);
+    sl_fs_close(&st2);
     close_loop(&loop);
 }
 END_TEST

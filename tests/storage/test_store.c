@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 #include "support/doubles.h"
 
 static char *tmp; /* this test's directory, from tmpdir_new */
@@ -94,10 +94,10 @@ static void reap(pid_t pid)
 START_TEST(open_creates_root_and_work_area)
 {
     char path[4200];
-    sl_store_t st;
+    sl_fs_t st;
 
     snprintf(root, sizeof(root), "%s/a/b/root", tmp);
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 1), 0);
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 1), 0);
     ck_assert(is_dir(root));
     snprintf(path, sizeof(path), "%s/.sluice/tmp", root);
     ck_assert(is_dir(path));
@@ -106,39 +106,39 @@ START_TEST(open_creates_root_and_work_area)
     ck_assert_int_eq(st.root[0], '/');
     ck_assert_int_eq(st.durable, 1);
     ck_assert_uint_eq(st.swept, 0);
-    sl_store_close(&st);
+    sl_fs_close(&st);
     ck_assert_ptr_null(st.root);
 }
 END_TEST
 
 START_TEST(open_reuses_an_existing_store)
 {
-    sl_store_t st;
+    sl_fs_t st;
 
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 0), 0);
-    sl_store_close(&st);
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 0), 0);
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 0), 0);
+    sl_fs_close(&st);
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 0), 0);
     ck_assert_int_eq(st.durable, 0);
-    sl_store_close(&st);
+    sl_fs_close(&st);
 }
 END_TEST
 
 START_TEST(open_fails_when_root_is_a_file)
 {
-    sl_store_t st;
+    sl_fs_t st;
     int fd = open(root, O_WRONLY | O_CREAT, 0644);
 
     ck_assert_int_ge(fd, 0);
     close(fd);
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 1), UV_ENOTDIR);
-    sl_store_close(&st); /* harmless after a failed open */
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 1), UV_ENOTDIR);
+    sl_fs_close(&st); /* harmless after a failed open */
 }
 END_TEST
 
 START_TEST(sweep_removes_only_temp_files_of_dead_processes)
 {
     char dead[64], own[64], reused[64];
-    sl_store_t st;
+    sl_fs_t st;
 
     /* Precondition: no process has this pid (pid_max is below it on most systems). */
     ck_assert_msg(kill((pid_t)DEAD_PID, 0) < 0 && errno == ESRCH, "pid %ld is alive", DEAD_PID);
@@ -149,12 +149,12 @@ START_TEST(sweep_removes_only_temp_files_of_dead_processes)
     put_temp(dead, "partial");
     put_temp(own, "in progress");
     put_temp(reused, "left by a crash");
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 1), 0);
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 1), 0);
     ck_assert_uint_eq(st.swept, 2);
     ck_assert(!temp_exists(dead));
     ck_assert(!temp_exists(reused));
     ck_assert(temp_exists(own)); /* another store of this process: in progress */
-    sl_store_close(&st);
+    sl_fs_close(&st);
 }
 END_TEST
 
@@ -162,14 +162,14 @@ START_TEST(sweep_leaves_temp_files_of_other_live_processes)
 {
     pid_t pid = spawn_sleeper();
     char name[64];
-    sl_store_t st;
+    sl_fs_t st;
 
     snprintf(name, sizeof(name), "%ld-1.part", (long)pid);
     put_temp(name, "another worker's upload");
-    ck_assert_int_eq(sl_store_open(&st, NULL, root, 1), 0);
+    ck_assert_int_eq(sl_fs_open(&st, NULL, root, 1), 0);
     ck_assert_uint_eq(st.swept, 0);
     ck_assert(temp_exists(name));
-    sl_store_close(&st);
+    sl_fs_close(&st);
     reap(pid);
 }
 END_TEST
@@ -192,10 +192,10 @@ START_TEST(sweep_leaves_temp_files_of_live_processes_of_other_users)
     sweeper = fork();
     ck_assert_int_ge(sweeper, 0);
     if (sweeper == 0) {
-        sl_store_t st;
+        sl_fs_t st;
         if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
             _exit(100);
-        if (sl_store_open(&st, NULL, root, 0) < 0)
+        if (sl_fs_open(&st, NULL, root, 0) < 0)
             _exit(101);
         _exit((int)st.swept);
     }

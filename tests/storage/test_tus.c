@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/store.h"
-#include "storage/tus.h"
+#include "storage/fs.h"
+#include "storage/fs.h"
 #include "support/doubles.h"
 #include "support/files.h"
 
@@ -30,7 +30,7 @@ Suite *tus_suite(void);
 
 static char *tmp; /* this test's directory (ROOT), from tmpdir_new */
 static uv_loop_t loop;
-static sl_store_t st;
+static sl_fs_t st;
 static sl_tus_job_t job;
 static int job_calls;
 
@@ -39,7 +39,7 @@ static void tus_setup(void)
     doubles_setup();
     tmp = tmpdir_new();
     open_loop(&loop);
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 1), 0);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 1), 0);
     memset(&job, 0, sizeof(job));
     job_calls = 0;
 }
@@ -47,7 +47,7 @@ static void tus_setup(void)
 static void tus_teardown(void)
 {
     close_loop(&loop);
-    sl_store_close(&st);
+    sl_fs_close(&st);
     tmpdir_remove(tmp);
     tmp = NULL;
 }
@@ -104,10 +104,10 @@ static void make_upload(sl_tus_info_t *i, int concat, int64_t length, const char
 
     new_info(i, length);
     i->concat = concat;
-    ck_assert_int_eq(run_job(sl_tus_create(&st, &job, i, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_create(&st, &job, i, on_job)), 0);
     write_bytes(tus_path(i->id, "data", p), data, strlen(data));
     i->offset = strlen(data);
-    ck_assert_int_eq(run_job(sl_tus_save(&st, &job, i, 1, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_save(&st, &job, i, 1, on_job)), 0);
 }
 
 static void new_final(sl_tus_info_t *i)
@@ -287,11 +287,11 @@ START_TEST(create_then_load_gives_offset_zero_and_both_files)
     new_info(&in, 100);
     in.expires = 4102444800;
     sl_tus_info_set(&in.metadata, "filename aGVsbG8=");
-    ck_assert_int_eq(run_job(sl_tus_create(&st, &job, &in, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_create(&st, &job, &in, on_job)), 0);
     ck_assert_int_eq(size_of(tus_path(in.id, "data", p)), 0);
     ck_assert_int_gt(size_of(tus_path(in.id, "info", p)), 0);
     memset(&out, 0, sizeof(out));
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), 0);
     ck_assert_str_eq(out.id, in.id);
     ck_assert_uint_eq(out.offset, 0);
     ck_assert_int_eq(out.length, 100);
@@ -307,12 +307,12 @@ START_TEST(save_records_the_offset_that_load_returns)
     static sl_tus_info_t in, out;
 
     make_upload(&in, SL_TUS_PLAIN, 100, "0123456789012345678901234567890123456789");
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), 0);
     ck_assert_uint_eq(out.offset, 40);
     ck_assert_int_eq(out.length, 100);
     in.offset = 25; /* save without flush works too */
-    ck_assert_int_eq(run_job(sl_tus_save(&st, &job, &in, 0, on_job)), 0);
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_save(&st, &job, &in, 0, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), 0);
     ck_assert_uint_eq(out.offset, 25);
     ck_assert_int_eq(entries(".sluice/tus"), 2);
 }
@@ -324,8 +324,8 @@ START_TEST(an_offset_past_the_data_file_loads_as_the_file_size)
 
     make_upload(&in, SL_TUS_PLAIN, 100, "0123456789");
     in.offset = 30; /* a record that promises bytes the data file does not have */
-    ck_assert_int_eq(run_job(sl_tus_save(&st, &job, &in, 0, on_job)), 0);
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_save(&st, &job, &in, 0, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), 0);
     ck_assert_uint_eq(out.offset, 10);
 }
 END_TEST
@@ -335,13 +335,13 @@ START_TEST(load_of_a_missing_or_damaged_upload_is_enotfound)
     static sl_tus_info_t in, out;
     char p[4200];
 
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, ID_A, &out, on_job)), SL_ENOTFOUND);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, ID_A, &out, on_job)), SL_ENOTFOUND);
     make_upload(&in, SL_TUS_PLAIN, 10, "abc");
     write_bytes(tus_path(in.id, "info", p), "sluice-tus 1\noffset 3\nlen", 25); /* torn */
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), SL_ENOTFOUND);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), SL_ENOTFOUND);
     make_upload(&in, SL_TUS_PLAIN, 10, "abc");
     ck_assert_int_eq(unlink(tus_path(in.id, "data", p)), 0); /* a record without its data */
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, in.id, &out, on_job)), SL_ENOTFOUND);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, in.id, &out, on_job)), SL_ENOTFOUND);
 }
 END_TEST
 
@@ -353,18 +353,18 @@ START_TEST(commit_publishes_the_data_under_the_name)
     char buf[64], name[128];
 
     make_upload(&a, SL_TUS_PLAIN, 11, "hello world");
-    ck_assert_int_eq(run_job(sl_tus_commit(&st, &job, &a, "out.txt", on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_commit(&st, &job, &a, "out.txt", on_job)), 0);
     ck_assert_str_eq(a.file, "out.txt");
     ck_assert_int_eq(slurp(tmp, "out.txt", buf, sizeof(buf)), 11);
     ck_assert_str_eq(buf, "hello world");
     ck_assert(!has(a.id, "data"));
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, a.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, a.id, &out, on_job)), 0);
     ck_assert_str_eq(out.file, "out.txt");
     ck_assert_uint_eq(out.offset, 11);
 
     /* Another upload to the same name lands under its id and never replaces the first. */
     make_upload(&b, SL_TUS_PLAIN, 5, "HELLO");
-    ck_assert_int_eq(run_job(sl_tus_commit(&st, &job, &b, "out.txt", on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_commit(&st, &job, &b, "out.txt", on_job)), 0);
     snprintf(name, sizeof(name), "%s/out.txt", b.id);
     ck_assert_str_eq(b.file, name);
     ck_assert_int_eq(slurp(tmp, "out.txt", buf, sizeof(buf)), 11);
@@ -372,7 +372,7 @@ START_TEST(commit_publishes_the_data_under_the_name)
     ck_assert_int_eq(slurp(tmp, name, buf, sizeof(buf)), 5);
     ck_assert_str_eq(buf, "HELLO");
     ck_assert(!has(b.id, "data"));
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, b.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, b.id, &out, on_job)), 0);
     ck_assert_str_eq(out.file, name);
 }
 END_TEST
@@ -394,14 +394,15 @@ START_TEST(concat_of_complete_partials_publishes_their_bytes_and_removes_them)
         snprintf(pb, sizeof(pb), "%s %s", p1.id, p2.id);
         sl_tus_info_set(&fin.parts, pb);
     }
-    ck_assert_int_eq(run_job(sl_tus_concat(&st, &job, &fin, parts, 2, 0, "joined.bin", on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_concat(&st, &job, &fin, parts, 2, 0, "joined.bin", on_job)),
+                     0);
     ck_assert_uint_eq(job.size, 8);
     ck_assert_int_eq(slurp(tmp, "joined.bin", buf, sizeof(buf)), 8);
     ck_assert_str_eq(buf, "abcdefgh");
     ck_assert(!has(p1.id, "data") && !has(p1.id, "info"));
     ck_assert(!has(p2.id, "data") && !has(p2.id, "info"));
     ck_assert(!has(fin.id, "data"));
-    ck_assert_int_eq(run_job(sl_tus_load(&st, &job, fin.id, &out, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_load(&st, &job, fin.id, &out, on_job)), 0);
     ck_assert_str_eq(out.file, "joined.bin");
     ck_assert_int_eq(out.length, 8);
     ck_assert_uint_eq(out.offset, 8);
@@ -426,7 +427,7 @@ START_TEST(concat_refuses_a_bad_part_and_leaves_no_final)
     memcpy(parts[0], good.id, 33);
     memcpy(parts[1], bad.id, 33);
     new_final(&fin);
-    ck_assert_int_eq(run_job(sl_tus_concat(&st, &job, &fin, parts, 2, 0, "joined", on_job)),
+    ck_assert_int_eq(run_job(sl_fs_tus_concat(&st, &job, &fin, parts, 2, 0, "joined", on_job)),
                      SL_EBADREQUEST);
     ck_assert(!has(fin.id, "data"));
     ck_assert(!has(fin.id, "info"));
@@ -446,14 +447,14 @@ START_TEST(concat_past_the_maximum_is_etoolarge)
     memcpy(parts[0], p1.id, 33);
     memcpy(parts[1], p2.id, 33);
     new_final(&fin);
-    ck_assert_int_eq(run_job(sl_tus_concat(&st, &job, &fin, parts, 2, 5, "joined", on_job)),
+    ck_assert_int_eq(run_job(sl_fs_tus_concat(&st, &job, &fin, parts, 2, 5, "joined", on_job)),
                      SL_ETOOLARGE);
     ck_assert(!has(fin.id, "data") && !has(fin.id, "info"));
     ck_assert_int_eq(slurp(tmp, "joined", (char[8]){0}, 8), -1);
     ck_assert(has(p1.id, "data") && has(p2.id, "data"));
     /* exactly the total is allowed */
     new_final(&fin);
-    ck_assert_int_eq(run_job(sl_tus_concat(&st, &job, &fin, parts, 2, 8, "joined", on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_concat(&st, &job, &fin, parts, 2, 8, "joined", on_job)), 0);
     ck_assert_uint_eq(job.size, 8);
 }
 END_TEST
@@ -465,23 +466,23 @@ START_TEST(remove_deletes_both_files_of_an_expired_record_only)
     static sl_tus_info_t a, never;
 
     make_upload(&a, SL_TUS_PLAIN, 10, "abc");
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &a, 0, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &a, 0, on_job)), 0);
     ck_assert(!has(a.id, "data") && !has(a.id, "info"));
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &a, 0, on_job)), SL_ENOTFOUND);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &a, 0, on_job)), SL_ENOTFOUND);
     ck_assert_int_eq(entries(".sluice/tus"), 0);
 
     new_info(&a, 10);
     a.expires = 1000;
-    ck_assert_int_eq(run_job(sl_tus_create(&st, &job, &a, on_job)), 0);
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &a, 500, on_job)), SL_EEXISTS);
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &a, 1000, on_job)), SL_EEXISTS);
+    ck_assert_int_eq(run_job(sl_fs_tus_create(&st, &job, &a, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &a, 500, on_job)), SL_EEXISTS);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &a, 1000, on_job)), SL_EEXISTS);
     ck_assert(has(a.id, "data") && has(a.id, "info"));
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &a, 1001, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &a, 1001, on_job)), 0);
     ck_assert(!has(a.id, "data") && !has(a.id, "info"));
 
     new_info(&never, 10); /* expires 0: never */
-    ck_assert_int_eq(run_job(sl_tus_create(&st, &job, &never, on_job)), 0);
-    ck_assert_int_eq(run_job(sl_tus_remove(&st, &job, &never, 4102444800, on_job)), SL_EEXISTS);
+    ck_assert_int_eq(run_job(sl_fs_tus_create(&st, &job, &never, on_job)), 0);
+    ck_assert_int_eq(run_job(sl_fs_tus_remove(&st, &job, &never, 4102444800, on_job)), SL_EEXISTS);
     ck_assert(has(never.id, "data") && has(never.id, "info"));
 }
 END_TEST
@@ -497,20 +498,20 @@ START_TEST(expired_lists_exactly_the_expired_ids)
     for (i = 0; i < 6; i++) {
         new_info(&u[i], 10);
         u[i].expires = expires[i];
-        ck_assert_int_eq(run_job(sl_tus_create(&st, &job, &u[i], on_job)), 0);
+        ck_assert_int_eq(run_job(sl_fs_tus_create(&st, &job, &u[i], on_job)), 0);
     }
     /* A damaged record and a stray file are not uploads. */
     write_bytes(tus_path(u[5].id, "info", p), "sluice-tus 1\nexpires 1\n", 23);
     put_text(tmp, ".sluice/tus/zzzz.info", "sluice-tus 1\noffset 0\nlength 1\nexpires 1\n");
-    n = sl__tus_expired(st.root_fd, 1000, ids, 16);
+    n = sl__fs_tus_expired(st.root_fd, 1000, ids, 16);
     ck_assert_uint_eq(n, 2);
     for (i = 0; i < n; i++)
         for (j = 0; j < 6; j++)
             found[j] += strcmp(ids[i], u[j].id) == 0;
     ck_assert_int_eq(found[1], 1);
     ck_assert_int_eq(found[2], 1);
-    ck_assert_uint_eq(sl__tus_expired(st.root_fd, 1000, ids, 1), 1); /* cap */
-    ck_assert_uint_eq(sl__tus_expired(st.root_fd, 1, ids, 16), 0);
+    ck_assert_uint_eq(sl__fs_tus_expired(st.root_fd, 1000, ids, 1), 1); /* cap */
+    ck_assert_uint_eq(sl__fs_tus_expired(st.root_fd, 1, ids, 16), 0);
 }
 END_TEST
 
@@ -533,8 +534,8 @@ START_TEST(open_sweeps_a_dead_writers_record_temp_but_never_an_upload)
     write_bytes(tus_path(up, "data", p), "abc", 3);
     snprintf(p, sizeof(p), "%s/.sluice/tus/%ld-deadbeef-%s.info", tmp, DEAD_PID, ID_A);
     write_bytes(p, "x", 1);
-    sl_store_close(&st);
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 1), 0);
+    sl_fs_close(&st);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 1), 0);
     ck_assert_int_eq(slurp(tmp, dead, p, sizeof(p)), -1);
     ck_assert_int_ge(slurp(tmp, live, p, sizeof(p)), 0);
     ck_assert_int_ge(slurp(tmp, own, p, sizeof(p)), 0);
@@ -549,7 +550,7 @@ END_TEST
 
 static void sink_open(sl_sink_file_t *f, probe_t *pr, const char *id, uint64_t offset)
 {
-    sl_tus_sink_init(f, &st, id, offset, 1 << 16);
+    sl_fs_tus_sink_init(f, &st, id, offset, 1 << 16);
     probe_stream(pr, &f->s, "sink");
 }
 

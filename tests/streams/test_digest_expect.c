@@ -17,7 +17,7 @@
 #include <sys/xattr.h>
 #include <openssl/evp.h>
 
-#include "storage/store.h"
+#include "storage/fs.h"
 #include "streams/pipeline.h"
 #include "streams/xf.h"
 #include "support/doubles.h"
@@ -30,7 +30,7 @@ static probe_t pp;
 static fake_src_t f;
 static sync_sink_t k;
 static sl_xf_digest_t dg;
-static sl_store_t st;
+static sl_fs_t st;
 static sl_sink_file_t fs;
 static char *tmp;
 
@@ -82,7 +82,7 @@ static int run_to_file(const char *data, size_t len, size_t split)
     sl_stream_t *stages[] = {&f.s, &dg.s, &fs.s};
 
     tmp = tmpdir_new();
-    ck_assert_int_eq(sl_store_open(&st, &loop, tmp, 0), 0);
+    ck_assert_int_eq(sl_fs_open(&st, &loop, tmp, 0), 0);
     sl_sink_file_init(&fs, &st, "out/name.bin", 0, 1 << 20);
     sl_sink_file_set_digest(&fs, &dg);
     probe_pipeline(&pp, &pl, "pl");
@@ -124,7 +124,7 @@ static int exists(const char *name)
 
 static void close_store(void)
 {
-    sl_store_close(&st);
+    sl_fs_close(&st);
     tmpdir_remove(tmp);
     tmp = NULL;
 }

@@ -7,7 +7,7 @@
  * earlier process that had the same pid), and leaves those of live processes alone, so a second
  * worker starting beside a running one never deletes its uploads in progress.
  */
-#include "store.h"
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,7 +95,7 @@ const char *sl_store_owner(void)
     return owner;
 }
 
-int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable)
+int sl_fs_open(sl_fs_t *st, uv_loop_t *loop, const char *root, int durable)
 {
     char tmp[4096];
     int r;
@@ -104,7 +104,7 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
     st->loop = loop;
     st->durable = durable;
     st->root_fd = -1;
-    st->free_bytes = UINT64_MAX; /* unknown until sl_store_set_min_free reads it */
+    st->free_bytes = UINT64_MAX; /* unknown until sl_fs_set_min_free reads it */
     if ((r = mkdir_p(root)) < 0)
         return r;
     if (snprintf(tmp, sizeof(tmp), "%s/.sluice/tmp", root) >= (int)sizeof(tmp))
@@ -140,13 +140,13 @@ int sl_store_open(sl_store_t *st, uv_loop_t *loop, const char *root, int durable
 
 typedef struct sl_statfs_op_s {
     uv_work_t work;
-    sl_store_t *st; /* NULL once the store closed: the reading is dropped */
-    char *root;     /* owned: the job never touches the store */
+    sl_fs_t *st; /* NULL once the store closed: the reading is dropped */
+    char *root;  /* owned: the job never touches the store */
     uint64_t avail;
     int ok;
 } sl_statfs_op_t;
 
-void sl_store_set_min_free(sl_store_t *st, uint64_t min_free)
+void sl_fs_set_min_free(sl_fs_t *st, uint64_t min_free)
 {
     struct statvfs vf;
 
@@ -169,7 +169,7 @@ static void statfs_work(uv_work_t *w)
     sl_statfs_op_t *op = w->data;
     struct statvfs vf;
 
-    op->ok = statvfs(op->root, &vf) == 0; /* the units of sl_store_set_min_free and has_space */
+    op->ok = statvfs(op->root, &vf) == 0; /* the units of sl_fs_set_min_free and has_space */
     if (op->ok)
         op->avail = (uint64_t)vf.f_bavail * vf.f_frsize;
 }
@@ -177,7 +177,7 @@ static void statfs_work(uv_work_t *w)
 static void on_statfs(uv_work_t *w, int status)
 {
     sl_statfs_op_t *op = w->data;
-    sl_store_t *st = op->st;
+    sl_fs_t *st = op->st;
 
     if (st != NULL) {
         st->statfs_op = NULL;
@@ -191,7 +191,7 @@ static void on_statfs(uv_work_t *w, int status)
     free(op);
 }
 
-static void read_free(sl_store_t *st)
+static void read_free(sl_fs_t *st)
 {
     sl_statfs_op_t *op;
 
@@ -210,7 +210,7 @@ static void read_free(sl_store_t *st)
     st->statfs_op = op;
 }
 
-int sl_store_reserve(sl_store_t *st, uint64_t n)
+int sl_fs_reserve(sl_fs_t *st, uint64_t n)
 {
     uint64_t left = st->free_bytes > st->written ? st->free_bytes - st->written : 0;
 
@@ -228,13 +228,13 @@ int sl_store_reserve(sl_store_t *st, uint64_t n)
     return 0;
 }
 
-void sl_store_freed(sl_store_t *st)
+void sl_fs_freed(sl_fs_t *st)
 {
     if (st->low)
         read_free(st);
 }
 
-int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need)
+int sl__fs_has_space(const sl_fs_t *st, int fd, uint64_t need)
 {
     struct statvfs vf;
     uint64_t avail;
@@ -245,7 +245,7 @@ int sl__store_has_space(const sl_store_t *st, int fd, uint64_t need)
     return avail < need || avail - need < st->min_free ? UV_ENOSPC : 0;
 }
 
-void sl_store_close(sl_store_t *st)
+void sl_fs_close(sl_fs_t *st)
 {
     if (st->statfs_op != NULL)
         st->statfs_op->st = NULL;
