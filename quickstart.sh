@@ -49,7 +49,7 @@ test)
     install_deps
     node_deps
     echo "== format check" >&2
-    clang-format --dry-run --Werror server/*.[ch] streams/*.[ch] storage/*.[ch] tools/bench/*.[ch] \
+    clang-format --dry-run --Werror server/*/*.[ch] streams/*.[ch] storage/*.[ch] tools/bench/*.[ch] \
         examples/*.c tests/*/*.[ch]
     echo "== build and test" >&2
     build build -DSLUICE_WERROR=ON
@@ -73,7 +73,7 @@ test)
     fuzz() { # fuzz NAME SECONDS SOURCES…: a libFuzzer target with ASan+UBSan, seeded from tests/fuzz
         name=$1 secs=$2; shift 2
         echo "== fuzz $name for $secs s (libFuzzer, ASan, UBSan)" >&2
-        clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver \
+        clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver -Iserver/api \
             $(pkg-config --cflags libmicrohttpd libuv) "$@" -o "build/fuzz_$name"
         rm -rf "build/fuzz-corpus-$name" && mkdir -p "build/fuzz-corpus-$name"
         if ! "./build/fuzz_$name" -max_total_time="$secs" -print_final_stats=1 \
@@ -85,7 +85,7 @@ test)
         tail -n 8 "build/fuzz_$name.log"
     }
     fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
-    fuzz cond 45 tests/fuzz/fuzz_cond.c server/cond.c
+    fuzz cond 45 tests/fuzz/fuzz_cond.c server/http/cond.c
     echo "== all tests passed" >&2
     ;;
 *)

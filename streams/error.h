@@ -3,7 +3,7 @@
  * sluice error codes. Every function returns 0 or a negative code. System errors are libuv's
  * codes (UV_ENOSPC, UV_EIO: -errno on Linux); sluice's own codes live in a reserved range below
  * -5000 and come from the one map below, which also generates sl_strerror and sl_err_name.
- * Turning a code into an HTTP status happens in exactly one place: server/respond.c.
+ * Turning a code into an HTTP status happens in exactly one place: server/http/respond.c.
  */
 #ifndef SL_STREAMS_ERROR_H
 #define SL_STREAMS_ERROR_H

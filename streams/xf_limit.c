@@ -2,7 +2,7 @@
  *
  * xf_limit: passes chunks through by reference and fails the write that carries the total past
  * `max` bytes with SL_ETOOLARGE (max 0 = no limit). On a chunked body this is how --max-size is
- * enforced mid-stream; a known Content-Length is refused before the body (server/upload.c).
+ * enforced mid-stream; a known Content-Length is refused before the body (server/proto/upload.c).
  */
 #include "xf.h"
 

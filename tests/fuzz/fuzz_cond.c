@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * libFuzzer target for server/cond.c (RFC 9110 preconditions and Range). From /work/main:
+ * libFuzzer target for server/http/cond.c (RFC 9110 preconditions and Range). From /work/main:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver \
- *       $(pkg-config --cflags libmicrohttpd libuv) tests/fuzz/fuzz_cond.c server/cond.c \
+ *       $(pkg-config --cflags libmicrohttpd libuv) tests/fuzz/fuzz_cond.c server/http/cond.c \
  *       -o build/fuzz_cond && ./build/fuzz_cond -max_total_time=60 build/fuzz-corpus-cond \
  *       tests/fuzz/corpus_cond
  *
@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/internal.h"
+#include "http/cond.h"
 
 #define CHECK(x)                                                                                   \
     do {                                                                                           \

@@ -1,4 +1,4 @@
-"""Bodies read by sluice from the socket itself (server/src_sock.c): a request with Content-Length
+"""Bodies read by sluice from the socket itself (server/http/src_sock.c): a request with Content-Length
 and "Expect: 100-continue" whose body libmicrohttpd has not touched. Every case stores exactly the
 bytes sent (or nothing), and the cases that must stay with libmicrohttpd (a client that does not
 wait for the 100, a second request on a kept-alive connection, --no-direct-read) do, counted by

@@ -1025,7 +1025,7 @@ class Symlinks(HostileTest):
 class HalfClose(unittest.TestCase):
     """A client that sends its whole body, half-closes (shutdown SHUT_WR, as nc -N and some
     HTTP/1.0 clients do) and waits for the answer gets it, even while the disk stalls: the
-    once-a-second sweep for clients gone (server/conns.c) must not take the half-close for a
+    once-a-second sweep for clients gone (server/http/conns.c) must not take the half-close for a
     client that went away. A shim (fixtures/slowwrite.c) makes every write sleep 1.5 s."""
 
     def setUp(self):

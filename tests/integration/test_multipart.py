@@ -2,7 +2,7 @@
 """Integration tests for POST /files/ with multipart/form-data (issue 3, item 1), driven by the
 real binary over loopback with curl -F, http.client and raw sockets.
 
-What is checked, against README "Forms" and server/form.c:
+What is checked, against README "Forms" and server/proto/form.c:
   - curl -F with 1, 3 and 50 files (0 bytes to a few MiB, random): the 201 JSON
     {"files":[{field,name,size,sha256}],"fields":{}} in request order, every file
     byte-for-byte on disk under <32-hex id>/<name> and through GET; text fields (quotes, unicode,

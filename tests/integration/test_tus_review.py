@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reproductions from a review of the tus implementation (server/tus.c, tus_lock.c, upload.c,
+"""Reproductions from a review of the tus implementation (server/proto/tus.c, tus_lock.c, upload.c,
 storage/tus.c). Each test states the behaviour docs/tus.md promises and fails while the bug it
 names is present. Raw sockets, every wait bounded.
 

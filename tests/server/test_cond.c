@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * Conditional and range requests (server/cond.c) against RFC 9110 §13 and §14, as exact outputs.
+ * Conditional and range requests (server/http/cond.c) against RFC 9110 §13 and §14, as exact outputs.
  * Range: one satisfiable range-spec is SL_RANGE_ONE with its inclusive start and end, clamped to
  * the representation; a valid set with nothing satisfiable is SL_ERANGE (416); anything else is
  * SL_RANGE_WHOLE: absent, another unit, a syntax error anywhere in the field (including last-pos <
@@ -22,7 +22,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 Suite *cond_suite(void);
 
@@ -156,7 +159,7 @@ START_TEST(positions_of_20_and_30_digits_saturate_and_never_wrap)
 END_TEST
 
 /* §14.1.1: "An int-range is invalid if the last-pos value is present and less than the
- * first-pos", and internal.h: an invalid field is SL_RANGE_WHOLE. Saturating both numbers to
+ * first-pos", and http/cond.h: an invalid field is SL_RANGE_WHOLE. Saturating both numbers to
  * UINT64_MAX must not turn last < first into last == first (an unsatisfiable 416). */
 START_TEST(last_below_first_stays_invalid_when_both_saturate)
 {

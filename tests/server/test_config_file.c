@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The configuration file and the environment (server/config_file.c): keys are the flags without
+ * The configuration file and the environment (server/ops/config_file.c): keys are the flags without
  * dashes, errors name the file and the line, SLUICE_* variables map to flags, the precedence is
  * file < environment < command line, and sl_config_print writes a file that reads back the same.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * RFC 9530 digest fields (server/digests.c): sl__digests_parse reads a Content-Digest or
+ * RFC 9530 digest fields (server/proto/digests.c): sl__digests_parse reads a Content-Digest or
  * Repr-Digest dictionary (`sha-256=:<base64>:, sha-512=:<base64>:`), keeps sha-256 and sha-512,
  * skips algorithms it does not know and parameters, and refuses a malformed value with
  * SL_EBADREQUEST; sl__repr_digest_header formats the field sluice answers with. The vectors are
@@ -9,7 +9,10 @@
 #include <check.h>
 #include <string.h>
 
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 Suite *digests_suite(void);
 

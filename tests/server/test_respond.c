@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The one error→HTTP status table (server/respond.c, sl__status_for) and the two escapes the
+ * The one error→HTTP status table (server/http/respond.c, sl__status_for) and the two escapes the
  * response bodies and Location headers use. Every code the server can meet is asserted against
  * the status DESIGN.md §6 gives it; any code not in the table is a 500.
  */
@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 /* The status for `err`, with the code's name in the failure message. */
 #define assert_status(err, expected)                                                               \

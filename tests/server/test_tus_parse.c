@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The tus request headers (server/tus_parse.c): Upload-Offset/Upload-Length are digits only below
+ * The tus request headers (server/proto/tus_parse.c): Upload-Offset/Upload-Length are digits only below
  * 2^63; Upload-Metadata is "key base64" pairs with unique visible-ASCII keys and valid padded
  * base64, so nothing HEAD echoes back can carry a CR or LF; the name a finished upload lands under
  * is the last segment of its filename (else name) when that is a valid store name, else its id;
@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 Suite *tus_parse_suite(void);
 

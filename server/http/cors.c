@@ -4,7 +4,7 @@
  * exposed to pages of the allowed origins. Every answer passes here on its way out (sl__queue),
  * which also adds Tus-Resumable (and Tus-Version to a 412) under /uploads/.
  */
-#include "internal.h"
+#include "http/http.h"
 
 #include <string.h>
 #include <strings.h>

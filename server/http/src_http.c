@@ -10,7 +10,7 @@
  * so libmicrohttpd runs again (rule 3). For chunked bodies MHD may call the handler a few more
  * times after a suspend in the same pass; those pieces are accepted (bounded by its read buffer).
  */
-#include "internal.h"
+#include "http/http.h"
 
 static void maybe_resume(sl_req_t *r)
 {

@@ -6,7 +6,8 @@
  * sha-256 and sha-512 and ignores algorithms it does not know (the RFC allows it); a value that
  * is not a byte sequence of the right length is a malformed request. base64 is OpenSSL's.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -15,7 +15,8 @@
  * notifications: sent, never waited for by the upload. Every process and connection is bounded
  * by the timeout; a child that outlives it is killed.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <netdb.h>

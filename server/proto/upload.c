@@ -12,7 +12,11 @@
  * of the body is read and discarded, up to DISCARD_MAX bytes, and the error answers the final
  * call; a longer body is cut by closing the connection. The temp file is gone either way.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/form.h"
+#include "proto/resumable.h"
+#include "api/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,7 +24,8 @@
  * slot). A tus upload is locked by the writing process (flock on its data file), so two workers
  * never write one upload: the second one answers 423 until the first is done.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "cli/cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,7 +6,8 @@
  * handles close, the loop runs dry, and the loop is closed, which fails only if something was
  * left open.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "cli/cli.h"
 
 #include <signal.h>
 #include <stdio.h>

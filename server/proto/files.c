@@ -6,7 +6,9 @@
  * with the connection suspended; the job's callback prepares the response and resumes, and the
  * handler queues it (responses are only accepted from inside the handler).
  */
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
+#include "proto/proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>

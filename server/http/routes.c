@@ -14,7 +14,11 @@
  *   PH_FIRST ─▶ [PH_PREFLIGHT] ─▶ PH_BODY ─▶ PH_WAIT ─▶ PH_DONE       (PUT, POST)
  *   PH_FIRST ─▶ PH_NOBODY ─▶ PH_WAIT ─▶ PH_DONE                       (GET, HEAD, DELETE)
  */
-#include "internal.h"
+#include "http/http.h"
+#include "streams/multipart.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
+#include "api/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,7 +18,10 @@
  * short fails: its bytes are cut again by the next append. A PATCH that brings the
  * offset to the length commits the file like a PUT; partial uploads wait for their final.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
+#include "api/hooks.h"
 
 #include <ctype.h>
 #include <stdio.h>

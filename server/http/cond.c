@@ -15,7 +15,8 @@
  * If-None-Match (weak) → 304 for GET/HEAD, 412 otherwise; else If-Modified-Since → 304 for
  * GET/HEAD; then If-Range and Range.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "http/cond.h"
 
 #include <string.h>
 #include <strings.h>

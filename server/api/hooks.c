@@ -13,7 +13,9 @@
  * away is accepted and ignored. The pending decision holds a reference on the request, so the
  * request outlives its connection until then.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "api/hooks.h"
+#include "proto/proto.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -18,7 +18,8 @@
  * A client that half-closed after sending its whole body and waits for the answer is left alone:
  * what it sent still reaches the upload.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
 
 #include <poll.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * with `_` for `-` (SLUICE_MAX_SIZE=10G); variables that name no flag are left alone.
  * sl_config_print writes the same format, so its output is a valid file.
  */
-#include "internal.h"
+#include "http/http.h"
 
 #include <ctype.h>
 #include <stdio.h>

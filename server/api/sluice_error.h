@@ -4,4 +4,4 @@
  * that file itself is sluice_error.h (CMakeLists.txt), so a program sees the same codes
  * (SL_ETOOLARGE, …) and the same sl_strerror / sl_err_name.
  */
-#include "../streams/error.h"
+#include "../../streams/error.h"

@@ -25,7 +25,8 @@
  * applies as for any upload. The poll handle is closed before the connection is resumed, so
  * libmicrohttpd alone owns the socket again when it closes it.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
  * completion callback frees the request) and counts it in sluice_responses_failed_total. No code
  * path dereferences a response it did not check, and none is left without an answer.
  */
-#include "internal.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <stdio.h>

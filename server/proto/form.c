@@ -17,7 +17,10 @@
  * limit, a malformed body, a part that fails) destroys every part and removes the staging
  * directory. Limits are busboy's: parts, files, field size, part header size (413).
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/form.h"
+#include "api/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

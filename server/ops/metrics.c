@@ -10,7 +10,8 @@
  * a scrape reads the others without locks: a value may be a tick old, never torn (aligned 64-bit
  * words).
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -21,7 +21,9 @@
  * on the thread pool lists expired records, and each is removed in a turn of its own, after
  * checking again under the turn that it is still expired.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * Configuration: defaults, command-line flags, sizes. Every flag is listed once, in the usage
  * text below and in the README. A bad flag is a one-line message and exit code 2 (main.c).
  */
-#include "internal.h"
+#include "http/http.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -8,7 +8,9 @@
  * sl__tus_check applies them all to a request in its first call (with the version, the method,
  * the framing and the limits), so a bad request is refused before its body is read.
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/resumable.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -15,7 +15,11 @@
  * (stop accepting), wait for uploads in flight until the deadline, abort what is left (temp files
  * removed, 503), resume every suspended connection, then stop the daemon (rule 8).
  */
-#include "internal.h"
+#include "http/http.h"
+#include "proto/proto.h"
+#include "proto/form.h"
+#include "proto/resumable.h"
+#include "cli/cli.h"
 #include "storage/fs.h" /* the store this server opens */
 
 #include <stdio.h>

@@ -9,7 +9,8 @@
  * the file for logrotate. The diagnostic log goes to stderr at --log-level (error, warn, info,
  * debug; --verbose is debug, which also passes libmicrohttpd's own messages).
  */
-#include "internal.h"
+#include "http/http.h"
+#include "api/hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT
+ * The libmicrohttpd front end, private to server/: the server, a request, its phases, and the
+ * functions every server file shares (http.c, conns.c, src_sock.c, routes.c, src_http.c,
+ * respond.c, cors.c). */
+#ifndef SL_SERVER_HTTP_H
+#define SL_SERVER_HTTP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
+
+#include "sluice.h"
+#include "ops/ops.h"
+#include "proto/chain.h"
+#include "storage/store.h"
+#include "storage/tus.h"
+#include "streams/pipeline.h"
+
+typedef struct sl_conn_s sl_conn_t;
+typedef struct sl_takeover_s sl_takeover_t;
+typedef struct sl_upload_s sl_upload_t;
+typedef struct sl_form_s sl_form_t;
+typedef struct sl_tus_req_s sl_tus_req_t;
+typedef struct sl_tus_s sl_tus_t;
+
+/* src_http: the readable at the head of an upload chain, fed by the access handler. */
+typedef struct sl_src_http_s {
+    sl_stream_t s;
+    sl_req_t *req;
+} sl_src_http_t;
+
+enum {
+    PH_FIRST,     /* headers seen, nothing decided */
+    PH_PREFLIGHT, /* suspended in the first call for a store check */
+    PH_BODY,      /* upload body streaming into the chain */
+    PH_NOBODY,    /* a request without body, waiting for its final call */
+    PH_WAIT,      /* suspended until a job or the commit completes */
+    PH_HOOK,      /* suspended in the first call until on_request's decision (hooks.c) */
+    PH_TAKEOVER,  /* suspended in the first call while sluice reads the body (src_sock.c) */
+    PH_DONE,      /* response queued */
+};
+
+enum {
+    ROUTE_NONE,
+    ROUTE_FILE,
+    ROUTE_FILES,
+    ROUTE_HEALTH,
+    ROUTE_TUS,
+    ROUTE_TUS_ID,
+    ROUTE_HOST,
+    ROUTE_METRICS
+};
+enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
+
+struct sl_req_s {
+    sl_server_t *srv;
+    struct MHD_Connection *conn;
+    sl_req_t *next, *prev; /* the server's list of live requests */
+    int refs;              /* the connection's, plus one per operation in flight */
+    int phase;
+    int route;
+    int method; /* METHOD_* in routes.c */
+    int suspended;
+    int need_read;              /* the chain asked the source to wait (R2) */
+    int noreplace;              /* If-None-Match: * (412 if the name exists) */
+    int create_only;            /* POST ?name= (409 if the name exists) */
+    int encoding;               /* SL_INFLATE_* from Content-Encoding, 0 for identity */
+    char boundary[80];          /* multipart/form-data: its boundary, else "" */
+    sl_digests_t repr, content; /* Repr-Digest, Content-Digest */
+    int has_body;
+    int http11;                /* HTTP/1.1 (an Expect is honoured only there) */
+    int gone;                  /* libmicrohttpd completed the request */
+    uint64_t content_length;   /* from Content-Length; 0 when chunked or absent */
+    int chunked;               /* Transfer-Encoding: chunked: length unknown */
+    uint64_t last_progress;    /* uv_now of the last body byte or chain progress */
+    struct MHD_Response *resp; /* the answer being prepared (sl__respond), NULL if it failed */
+    unsigned status;
+    int answered;    /* an answer was decided (sl__respond), not yet queued */
+    int resp_failed; /* libmicrohttpd refused it or one of its headers: closed at queue */
+    sl_upload_t *up;
+    sl_tus_req_t *tr;       /* requests under /uploads/ only (owned) */
+    const char *url, *path; /* url: a copy (owned); path: in it, below the mount */
+    uint64_t received;      /* body bytes received */
+    uint64_t progress_sent; /* `received` at the last on_progress */
+    void *user_data;        /* from on_request */
+    int renamed;            /* on_request gave the name */
+    uint64_t t0;            /* uv_hrtime at the first call */
+    uint64_t bytes_out;     /* the answer's body size */
+    unsigned sent_status;   /* the status queued, 0 if none */
+    const char *err_name;   /* the error code's name of an error answer (static) */
+    uint64_t eof_ns;        /* uv_hrtime when the body ended (commit latency) */
+    sl_hook_req_t *hook;    /* a pending on_request decision */
+    sl_conn_t *sock;        /* its connection's record (conns.c), NULL when attached */
+    sl_takeover_t *tk;      /* the body is read from the socket by sluice (src_sock.c) */
+    sl_store_job_t job;
+    sl_budget_waiter_t budget_wait;
+    char name[SL_NAME_MAX + 1];
+};
+
+struct sl_server_s {
+    uv_loop_t *loop;
+    sl_config_t cfg;
+    sl_store_t *store;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer; /* MHD_get_timeout */
+    uv_idle_t idle;   /* "run MHD again now" and the kick after resume */
+    uv_timer_t tick;  /* once a second: idle uploads, shutdown progress */
+    unsigned port;
+    sl_req_t *reqs; /* live requests */
+    size_t nreqs;
+    sl_conn_t *conns; /* connections libmicrohttpd holds (conns.c) */
+    size_t nconns;
+    int draining, stopping, closing, handles_open, has_poll;
+    int at_limit; /* libmicrohttpd was at --max-connections (its listener out of its epoll set) */
+    uint64_t busy_at;           /* uv_now of the last tick with requests (0: trimmed since) */
+    int closed, free_requested; /* handles all closed; sl_server_free was called */
+    int retiring; /* a worker replaced by SIGHUP: it serves what its open connections still ask
+                     (no 503) and goes once they are closed */
+    void (*kick)(void *arg); /* attached to the host's daemon: run it soon */
+    void *kick_arg;
+    uint64_t drain_deadline;
+    sl_server_stop_cb stop_cb;
+    void *stop_arg;
+    sl_tus_t *tus[256]; /* resumable uploads in use, by the first byte of their id */
+    struct {            /* the SHA-256 states of uploads between PATCHes (tus_lock.c) */
+        char id[SL_TUS_ID_LEN + 1];
+        void *md;
+        uint64_t offset;
+    } tus_md[64];
+    unsigned tus_md_next;
+    sl_hooks_t hooks;
+    uv_timer_t progress; /* on_progress */
+    sl_route_fn route_fn;
+    void *route_arg;
+    char prefix[256];                  /* the mount without its last '/': "" or "/api/upload" */
+    struct sockaddr_storage hook_addr; /* --hook-http, resolved at start */
+    int access_fd;                     /* --access-log, -1 if off */
+    sl_metrics_t *m, *slots;           /* this worker's slot; all of them (nslots) */
+    int nslots;
+    sl_metrics_t own_slot; /* the slot of a server without workers */
+    int worker;            /* this process's worker number (0 alone) */
+    char hook_host[256], hook_path[1024];
+    size_t tus_jobs; /* expiry sweep work in flight (the stop waits for it) */
+    uint64_t tus_next_sweep;
+};
+
+/* http.c */
+void sl__http_kick(sl_server_t *srv);
+void sl__req_suspend(sl_req_t *r);
+void sl__req_resume(sl_req_t *r);
+void sl__req_unref(sl_req_t *r);
+void sl__server_maybe_free(sl_server_t *srv);
+/* Stop like sl_server_stop, but serve requests on connections already open (each answer closes
+ * its connection) and wait for them all: a worker being replaced refuses nothing. */
+void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
+/* conns.c: every connection tracked (MHD_OPTION_NOTIFY_CONNECTION); a request bound to its
+ * connection while it lives; once a second, connections whose client has gone are closed and
+ * their uploads aborted. */
+void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe);
+void sl__conn_bind(sl_req_t *r);
+void sl__conn_unbind(sl_req_t *r);
+void sl__conns_sweep(sl_server_t *srv, uint64_t now);
+/* Requests seen on r's connection, r included (0 when unknown: attached). */
+unsigned sl__conn_requests(sl_req_t *r);
+
+/* src_sock.c: the body read from the socket by sluice instead of libmicrohttpd, when it can be
+ * (the first call of a request with Content-Length and Expect: 100-continue whose body
+ * libmicrohttpd has not touched). start: 1 if taken over (the connection is suspended, r->phase
+ * PH_TAKEOVER), 0 if libmicrohttpd reads it, a negative code if the connection is unusable;
+ * read: read again (drain, budget); stop: close the poll (before the connection is resumed). */
+int sl__takeover_start(sl_req_t *r);
+void sl__takeover_read(sl_req_t *r);
+void sl__takeover_stop(sl_req_t *r);
+
+/* routes.c */
+int sl__method_of(const char *m);
+/* "GET", …, "OPTIONS" for M_*, "OTHER" beyond; the request header `name` (NULL if absent). */
+const char *sl__method_name(int m);
+const char *sl__header(sl_req_t *r, const char *name);
+/* Transfer-Encoding and Content-Length of an upload: sets r->chunked, r->content_length; 0 or a
+ * negative code. */
+int sl__framing(sl_req_t *r);
+enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls);
+size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri);
+void sl__mhd_log(void *cls, const char *fmt, va_list ap);
+void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe);
+
+/* src_http.c: the chain's source; push copies `data` and suspends the connection when told to
+ * wait. Returns the push result (1, 0 or a negative code). */
+void sl__src_http_init(sl_src_http_t *src, sl_req_t *r);
+/* The buffer budget's wake-up of a paused source (arg: the request). */
+void sl__src_http_budget(void *arg);
+int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len);
+
+/* An upload's first call once validated (and allowed): the preflight or the chain. */
+enum MHD_Result sl__upload_begin(sl_req_t *r);
+
+/* cors.c: Access-Control-* on a response about to be queued (tus, files). */
+void sl__cors_headers(sl_req_t *r);
+/* 1 if r is a CORS preflight (OPTIONS with Access-Control-Request-Method) and CORS is on. */
+int sl__cors_preflight(sl_req_t *r);
+
+/* respond.c: the one error→status table, and responses set on r (queued by the handler). */
+unsigned sl__status_for(int err);
+/* The answer for r: status and resp (taken over; NULL when libmicrohttpd could not create it,
+ * which fails the request at sl__queue). Headers: a refusal is remembered the same way. */
+void sl__respond(sl_req_t *r, unsigned status, struct MHD_Response *resp);
+void sl__respond_header(sl_req_t *r, const char *name, const char *value);
+void sl__respond_error(sl_req_t *r, int err);
+void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len);
+enum MHD_Result sl__queue(sl_req_t *r);
+/* JSON-escape s into out[cap] (quotes not added); percent-encode a name for a URL path. */
+void sl__json_escape(const char *s, char *out, size_t cap);
+void sl__url_escape(const char *s, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ * Operations, private to server/: metrics, logs, configuration internals. */
+#ifndef SL_SERVER_OPS_H
+#define SL_SERVER_OPS_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "sluice.h"
+
+typedef struct sl_req_s sl_req_t;
+
+/* --- metrics (metrics.c) --- */
+#define SL_METRICS_BUCKETS 12
+enum {
+    SL_FAIL_GONE,
+    SL_FAIL_TOOLARGE,
+    SL_FAIL_CHECKSUM,
+    SL_FAIL_NOSPACE,
+    SL_FAIL_IDLE,
+    SL_FAIL_SHUTDOWN,
+    SL_FAIL_BADREQUEST,
+    SL_FAIL_OTHER,
+    SL_FAIL_NREASONS
+};
+/* One worker's figures (in shared memory with --workers). */
+typedef struct sl_metrics_s {
+    uint64_t started, committed, failed[SL_FAIL_NREASONS];
+    uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
+    uint64_t digest_reads; /* tus commits that had to read the file for its SHA-256 */
+    uint64_t direct_reads; /* uploads whose body sluice read from the socket itself */
+    int64_t in_flight, suspended, connections, buffer_bytes, pid;
+    uint64_t
+        heartbeat_ms; /* CLOCK_MONOTONIC of the worker's last tick (the supervisor's watchdog) */
+    uint64_t commit_buckets[SL_METRICS_BUCKETS], commit_count;
+    double commit_sum;
+    uint64_t flush_buckets[SL_METRICS_BUCKETS], flush_count;
+    double flush_sum;
+} sl_metrics_t;
+
+/* metrics.c: the figures and /metrics */
+int sl__fail_reason(int err);
+void sl__metrics_observe(uint64_t *buckets, uint64_t *count, double *sum, double seconds);
+void sl__metrics_init(sl_server_t *srv);
+void sl__metrics_tick(sl_server_t *srv);
+/* The /metrics text, returned owned (free), and its length. */
+char *sl__metrics_render(sl_server_t *srv, size_t *len);
+
+/* log.c: the access log (open, close, one line at completion) and the diagnostic log. */
+int sl__log_open(sl_server_t *srv);
+void sl__log_close(sl_server_t *srv);
+void sl__access_log(sl_req_t *r, int aborted);
+void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* config.c, config_file.c: one flag ("--max-size") or one key ("max-size"): 0, SL_ENOTFOUND
+ * (no such flag) or SL_EBADREQUEST (a bad value). */
+int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value);
+int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
+/* "sha-256,crc32" or "none" into SL_CFG_DIGEST_* bits: 0, or -1 for an unknown name. */
+int sl__parse_digests(const char *v, unsigned *out);
+
+#endif

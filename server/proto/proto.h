@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT
+ * The files protocol, private to server/: an upload (upload.c), reading and listing (files.c),
+ * digest fields (digests.c). */
+#ifndef SL_SERVER_PROTO_H
+#define SL_SERVER_PROTO_H
+
+#include "http/http.h"
+
+/* A request's upload: its source and its chain (chain.c), for every kind of upload. */
+struct sl_upload_s {
+    sl_src_http_t src;
+    sl_chain_t chain;
+    sl_form_t *form; /* multipart/form-data requests only (owned) */
+    int running;     /* the pipeline callback has not run yet */
+    int eof;         /* the body ended (final call seen) */
+    uint64_t discarded;
+};
+
+/* upload.c: start the chain for r (r->name set); body data; end of body; abort. */
+int sl__upload_start(sl_req_t *r);
+enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size);
+enum MHD_Result sl__upload_end(sl_req_t *r);
+void sl__upload_abort(sl_req_t *r, int err);
+
+/* files.c: GET/HEAD, listing, DELETE, started from the final call. */
+void sl__files_start(sl_req_t *r);
+
+/* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
+int sl__digests_parse(const char *v, sl_digests_t *d);
+void sl__base64(const unsigned char *in, size_t n, char *out);
+/* Strict base64 (padded, standard alphabet) of p[0..len) into out (cap >= len/4*3): the byte
+ * count or -1. */
+int sl__base64_decode(const char *p, size_t len, unsigned char *out, size_t cap);
+void sl__hex_to_bytes(const char *hex, unsigned char *out, size_t n);
+/* The digests an upload computes over its stored bytes: --digest plus what the client asks for
+ * (Want-Repr-Digest; Want-Content-Digest too for an identity body): SL_DIGEST_* bits. want: the
+ * sha-256 / sha-512 a Want-* value asks for with a preference above 0. */
+int sl__want_digests(const char *v);
+int sl__upload_digests(sl_req_t *r);
+/* Make x compute r's digests (before its first write). */
+void sl__digest_setup(sl_req_t *r, sl_xf_digest_t *x);
+/* The JSON members of what x computed (",\"crc32\":…,\"sha256\":…,\"sha512\":…") into out[cap]. */
+size_t sl__digest_json(const sl_xf_digest_t *d, char *out, size_t cap);
+/* `field` (Repr-Digest, Content-Digest) with the sha-256 / sha-512 x computed, if any. */
+void sl__digest_headers(sl_req_t *r, const sl_xf_digest_t *d, const char *field);
+/* "sha-256=:<base64>:" for a hex SHA-256, into out[64]. */
+void sl__repr_digest_header(const char *sha256_hex, char out[64]);
+
+#endif
