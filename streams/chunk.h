@@ -5,8 +5,8 @@
  * A chunk is one allocation: header and bytes together. Passing a chunk to a write or push lends
  * it; a stream that keeps it takes a reference with sl_chunk_ref and drops it with
  * sl_chunk_unref. Every live chunk is counted against one process-wide budget. The budget never
- * refuses an allocation (MHD's upload data must always be copied out, see server/http/src_http.c); it
- * reports exhaustion so that sources suspend, and wakes them once usage falls back under half of
+ * refuses an allocation (MHD's upload data must always be copied out, see server/http/src_http.c);
+ * it reports exhaustion so that sources suspend, and wakes them once usage falls back under half of
  * the budget.
  */
 #ifndef SL_STREAMS_CHUNK_H
@@ -55,7 +55,8 @@ size_t sl_budget_peak(void);
 /* 1 if in-use bytes are at or above the budget. */
 int sl_budget_exhausted(void);
 /* Queue `w` (borrowed until woken or cancelled) to be woken when usage falls under half the
- * budget. fn runs from sl_budget_poll, which the owner of the loop calls (server/http/http.c does). */
+ * budget. fn runs from sl_budget_poll, which the owner of the loop calls (server/http/http.c does).
+ */
 void sl_budget_wait(sl_budget_waiter_t *w, void (*fn)(void *arg), void *arg);
 void sl_budget_cancel(sl_budget_waiter_t *w);
 /* Wake waiters if usage allows; returns how many were woken. */

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * Conditional and range requests (server/http/cond.c) against RFC 9110 §13 and §14, as exact outputs.
- * Range: one satisfiable range-spec is SL_RANGE_ONE with its inclusive start and end, clamped to
- * the representation; a valid set with nothing satisfiable is SL_ERANGE (416); anything else is
- * SL_RANGE_WHOLE: absent, another unit, a syntax error anywhere in the field (including last-pos <
- * first-pos, §14.1.1), several satisfiable ranges. The output range is written only for
+ * Conditional and range requests (server/http/cond.c) against RFC 9110 §13 and §14, as exact
+ * outputs. Range: one satisfiable range-spec is SL_RANGE_ONE with its inclusive start and end,
+ * clamped to the representation; a valid set with nothing satisfiable is SL_ERANGE (416); anything
+ * else is SL_RANGE_WHOLE: absent, another unit, a syntax error anywhere in the field (including
+ * last-pos < first-pos, §14.1.1), several satisfiable ranges. The output range is written only for
  * SL_RANGE_ONE, so every other case starts it at a sentinel and checks it is still there.
  * Positions are parsed with saturation: 20 and 30 digits are "past the end", never a wrapped
  * small number. On an empty representation a suffix-range with a non-zero length is satisfiable

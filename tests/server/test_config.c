@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * Configuration (server/ops/config.c): the defaults, every command-line flag, the refusals (each one
- * SL_EBADREQUEST with a one-line message that names the flag) and sl_parse_size. Arguments are
+ * Configuration (server/ops/config.c): the defaults, every command-line flag, the refusals (each
+ * one SL_EBADREQUEST with a one-line message that names the flag) and sl_parse_size. Arguments are
  * given as NULL-terminated lists of strings after the program name.
  */
 #include <check.h>

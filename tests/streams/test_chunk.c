@@ -234,7 +234,8 @@ START_TEST(waiting_again_while_queued_queues_once)
     memset(&w, 0, sizeof(w));
     sl_budget_set(1000);
     c = sl_chunk_new(1000);
-    /* A source asks again on every push while the budget stays exhausted (server/http/src_http.c). */
+    /* A source asks again on every push while the budget stays exhausted (server/http/src_http.c).
+     */
     sl_budget_wait(&w, on_wake, &count);
     sl_budget_wait(&w, on_wake, &count);
     ck_assert_uint_eq(sl_budget_waiting(), 1);
