@@ -124,12 +124,6 @@ size_t sl_server_swept(const sl_server_t *srv);
  * cb(srv, arg) on the loop. Idempotent. */
 void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
 
-/* Run a server on a loop of its own until SIGINT or SIGTERM, then stop it gracefully: for a
- * program that has no loop. `ready(srv, arg)` (may be NULL) is called once listening. Returns 0
- * after a clean stop, or a negative code if the server could not start. Installs the signal
- * handlers and ignores SIGPIPE for the process. */
-int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
-
 /* Free a stopped server: in its stop callback or later. The memory goes once nothing refers to
  * it any more (a pending on_request decision, a job still running); the last server of a loop
  * also releases what libsluice keeps per loop, so uv_loop_close can return 0 once the loop has

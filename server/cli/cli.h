@@ -14,12 +14,23 @@ typedef struct sl_worker_s {
 int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
               void (*ready)(sl_server_t *srv, void *arg), void *arg);
 int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
-/* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one). */
-int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out);
 
-/* hook_cmd.c: resolve --hook-http (0, or a code for a bad URL: before anything starts), then
- * install --hook-exec / --hook-http as hooks. */
-int sl__hook_cmd_resolve(sl_server_t *srv);
-void sl__hook_cmd_install(sl_server_t *srv);
+/* hook_cmd.c: --hook-exec and --hook-http, programs run for each event, built on the hooks of
+ * sluice.h. new: *out is the hook client of cfg (borrowed until it is freed; NULL when neither
+ * flag is set), returned owned even on error (free it); 0 or a code for a bad --hook-http URL
+ * (before anything starts). install: make it srv's hooks (hc NULL: none). Free hc only once the
+ * loop has closed (no call in flight). */
+typedef struct sl_hook_cmd_s {
+    uv_loop_t *loop;
+    const sl_config_t *cfg;
+    sl_server_t *srv;             /* the server it was installed on (its log) */
+    struct sockaddr_storage addr; /* --hook-http, resolved at start */
+    char host[256], path[1024];
+} sl_hook_cmd_t;
+int sl__hook_cmd_new(uv_loop_t *loop, const sl_config_t *cfg, sl_hook_cmd_t **out);
+void sl__hook_cmd_install(sl_hook_cmd_t *hc, sl_server_t *srv);
+/* sl_run (run.c): a server on a loop of its own until SIGINT/SIGTERM, or with --workers a
+ * supervisor and its workers; ready(srv, arg) once each server listens. 0 or a negative code. */
+int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
 
 #endif

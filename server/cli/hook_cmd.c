@@ -30,7 +30,7 @@
 #define OUT_MAX 4096
 
 typedef struct call_s {
-    sl_server_t *srv;
+    sl_hook_cmd_t *hc;
     sl_hook_req_t *h; /* "request": the decision to make; NULL for notifications */
     char *json;
     size_t json_len;
@@ -166,7 +166,7 @@ static void finish(call_t *c, int allow, unsigned status)
         c->out[c->out_len] = '\0';
         if (allow) {
             name[0] = '\0';
-            if (c->srv->cfg.hook_http[0] != '\0') { /* {"name": "..."} */
+            if (c->hc->cfg->hook_http[0] != '\0') { /* {"name": "..."} */
                 if (json_name(c->out, name, sizeof(name)) < 0)
                     name[0] = '\0';
             } else {
@@ -277,20 +277,20 @@ static int run_exec(call_t *c, const char *event)
     struct stat sb;
     int st;
 
-    snprintf(path, sizeof(path), "%s/%s", c->srv->cfg.hook_exec, event);
+    snprintf(path, sizeof(path), "%s/%s", c->hc->cfg->hook_exec, event);
     if ((st = stat(path, &sb)) < 0 && errno == ENOENT)
         return -1; /* no program for this event */
     if (st < 0 || !S_ISREG(sb.st_mode) || access(path, X_OK) < 0) {
         finish(c, 0, 503); /* there, but not a program we can run: refuse, never wave through */
-        sl__log(c->srv, SL_LOG_ERROR, "hook %s is not an executable file", path);
+        sl__log(c->hc->srv, SL_LOG_ERROR, "hook %s is not an executable file", path);
         uv_close((uv_handle_t *)&c->timer, call_free);
         return 0;
     }
     memset(&opt, 0, sizeof(opt));
     args[0] = path;
     args[1] = NULL;
-    uv_pipe_init(c->srv->loop, &c->in, 0);
-    uv_pipe_init(c->srv->loop, &c->outp, 0);
+    uv_pipe_init(c->hc->loop, &c->in, 0);
+    uv_pipe_init(c->hc->loop, &c->outp, 0);
     c->in.data = c->outp.data = c->proc.data = c;
     io[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     io[0].data.stream = (uv_stream_t *)&c->in;
@@ -305,7 +305,7 @@ static int run_exec(call_t *c, const char *event)
     opt.exit_cb = on_exit_cb;
     opt.flags = UV_PROCESS_DETACHED; /* its own process group: a timeout kills all of it */
     c->closes = 3;
-    if (uv_spawn(c->srv->loop, &c->proc, &opt) < 0) {
+    if (uv_spawn(c->hc->loop, &c->proc, &opt) < 0) {
         finish(c, 0, 503);
         uv_close((uv_handle_t *)&c->proc, closed_one); /* libuv registered it anyway */
         uv_close((uv_handle_t *)&c->in, closed_one);
@@ -315,7 +315,7 @@ static int run_exec(call_t *c, const char *event)
     uv_read_start((uv_stream_t *)&c->outp, on_out_alloc, on_out_read);
     c->wreq.data = c;
     uv_write(&c->wreq, (uv_stream_t *)&c->in, &b, 1, on_in_written);
-    uv_timer_start(&c->timer, on_exec_timeout, (uint64_t)c->srv->cfg.hook_timeout * 1000, 0);
+    uv_timer_start(&c->timer, on_exec_timeout, (uint64_t)c->hc->cfg->hook_timeout * 1000, 0);
     return 0;
 }
 
@@ -336,7 +336,7 @@ static void http_closed(uv_handle_t *h)
         finish(c, 1, 0);
     else if (status >= 400 && status < 500)
         finish(c, 0, status);
-    else if (c->tries <= (int)c->srv->cfg.hook_retries)
+    else if (c->tries <= (int)c->hc->cfg->hook_retries)
         http_try(c); /* a connection error, a timeout or a 5xx: again */
     else
         finish(c, 0, 503);
@@ -411,11 +411,11 @@ static void http_try(call_t *c)
     c->tries++;
     c->status = 0;
     c->out_len = 0;
-    uv_tcp_init(c->srv->loop, &c->tcp);
+    uv_tcp_init(c->hc->loop, &c->tcp);
     c->tcp.data = c;
     c->creq.data = c;
-    uv_timer_start(&c->timer, on_http_timeout, (uint64_t)c->srv->cfg.hook_timeout * 1000, 0);
-    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&c->srv->hook_addr,
+    uv_timer_start(&c->timer, on_http_timeout, (uint64_t)c->hc->cfg->hook_timeout * 1000, 0);
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&c->hc->addr,
                        on_http_connect) < 0)
         http_end(c);
 }
@@ -428,23 +428,23 @@ static void run_http(call_t *c)
     snprintf(c->req, cap,
              "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-             c->srv->hook_path, c->srv->hook_host, c->json_len, c->json);
+             c->hc->path, c->hc->host, c->json_len, c->json);
     http_try(c);
 }
 
 /* --- the hooks ----------------------------------------------------------------------------------
  */
 
-static void call(sl_server_t *srv, const char *event, const sl_event_t *e, sl_hook_req_t *h)
+static void call(sl_hook_cmd_t *hc, const char *event, const sl_event_t *e, sl_hook_req_t *h)
 {
     call_t *c = sl_xcalloc(1, sizeof(*c));
 
-    c->srv = srv;
+    c->hc = hc;
     c->h = h;
     c->json = event_json(event, e, &c->json_len);
-    uv_timer_init(srv->loop, &c->timer);
+    uv_timer_init(hc->loop, &c->timer);
     c->timer.data = c;
-    if (srv->cfg.hook_http[0] != '\0') {
+    if (hc->cfg->hook_http[0] != '\0') {
         run_http(c);
         return;
     }
@@ -476,12 +476,20 @@ static void on_abort(const sl_event_t *e, void *arg)
     call(arg, "abort", e, NULL);
 }
 
-int sl__hook_cmd_resolve(sl_server_t *srv)
+int sl__hook_cmd_new(uv_loop_t *loop, const sl_config_t *cfg, sl_hook_cmd_t **out)
 {
     struct addrinfo hints = {0}, *res = NULL;
-    const char *url = srv->cfg.hook_http, *p, *slash, *hend, *colon = NULL;
+    const char *url = cfg->hook_http, *p, *slash, *hend, *colon = NULL;
     char host[256], port[8] = "80";
+    sl_hook_cmd_t *hc;
 
+    *out = NULL;
+    if (cfg->hook_exec[0] == '\0' && url[0] == '\0')
+        return 0;
+    hc = sl_xcalloc(1, sizeof(*hc));
+    hc->loop = loop;
+    hc->cfg = cfg;
+    *out = hc;
     if (url[0] == '\0')
         return 0;
     if (strncmp(url, "http://", 7) != 0)
@@ -506,27 +514,28 @@ int sl__hook_cmd_resolve(sl_server_t *srv)
         snprintf(port, sizeof(port), "%.*s", (int)(slash - colon - 1), colon + 1);
     if (host[0] == '\0' || memchr(p, '@', (size_t)(slash - p)) != NULL)
         return UV_EINVAL;
-    snprintf(srv->hook_host, sizeof(srv->hook_host), "%.*s", (int)(slash - p), p);
-    snprintf(srv->hook_path, sizeof(srv->hook_path), "%s", *slash ? slash : "/");
+    snprintf(hc->host, sizeof(hc->host), "%.*s", (int)(slash - p), p);
+    snprintf(hc->path, sizeof(hc->path), "%s", *slash ? slash : "/");
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
         return UV_EAI_NONAME; /* resolved once, at start */
-    memcpy(&srv->hook_addr, res->ai_addr, res->ai_addrlen);
+    memcpy(&hc->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     return 0;
 }
 
-void sl__hook_cmd_install(sl_server_t *srv)
+void sl__hook_cmd_install(sl_hook_cmd_t *hc, sl_server_t *srv)
 {
     sl_hooks_t hooks = {0};
 
-    if (srv->cfg.hook_exec[0] == '\0' && srv->cfg.hook_http[0] == '\0')
+    if (hc == NULL)
         return;
     hooks.on_request = on_request;
     hooks.on_progress = on_progress;
     hooks.progress_ms = 1000;
     hooks.on_complete = on_complete;
     hooks.on_abort = on_abort;
-    hooks.arg = srv;
+    hc->srv = srv;
+    hooks.arg = hc;
     sl_server_set_hooks(srv, &hooks);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * sluice: the binary is a thin user of libsluice (sluice.h): flags, signals, one loop. */
 #include "sluice.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 typedef struct runner_s {
@@ -59,16 +60,21 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
 {
     uv_loop_t loop;
     runner_t rn;
+    sl_hook_cmd_t *hc;
     int r;
 
     signal(SIGPIPE, SIG_IGN); /* required for sendfile (research/mhd-libuv.md §7) */
     uv_loop_init(&loop);
-    r = sl__server_new_fd(&loop, cfg, w != NULL ? w->listen_fd : -1, &rn.srv);
+    r = sl__hook_cmd_new(&loop, cfg, &hc);
+    if (r == 0)
+        r = sl__server_new_fd(&loop, cfg, w != NULL ? w->listen_fd : -1, &rn.srv);
     if (r < 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
+        free(hc);
         return r;
     }
+    sl__hook_cmd_install(hc, rn.srv); /* before the loop runs: no request has come yet */
     if (w != NULL) { /* a worker: its number, its metrics slot among everyone's */
         rn.srv->worker = w->index;
         rn.srv->slots = w->slots;
@@ -98,7 +104,9 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
     uv_run(&loop, UV_RUN_DEFAULT);
     sl_server_free(rn.srv); /* the last server of the loop: its handles close in the next run */
     uv_run(&loop, UV_RUN_DEFAULT);
-    return uv_loop_close(&loop) == 0 ? 0 : UV_EBUSY;
+    r = uv_loop_close(&loop) == 0 ? 0 : UV_EBUSY;
+    free(hc); /* every hook call has closed with the loop */
+    return r;
 }
 
 int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)

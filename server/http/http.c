@@ -19,7 +19,6 @@
 #include "proto/proto.h"
 #include "proto/form.h"
 #include "proto/resumable.h"
-#include "cli/cli.h"
 #include "storage/fs.h" /* the store this server opens */
 
 #include <stdio.h>
@@ -353,7 +352,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return UV_EINVAL;
     }
-    if ((r = sl__hook_cmd_resolve(srv)) < 0 || (r = sl__log_open(srv)) < 0) {
+    if ((r = sl__log_open(srv)) < 0) {
         free(srv);
         return r;
     }
@@ -378,7 +377,6 @@ static void server_start(sl_server_t *srv)
     srv->progress.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, 1000, 1000);
     loop_ref(srv->loop, 1);
-    sl__hook_cmd_install(srv);
 }
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)

@@ -136,13 +136,11 @@ struct sl_server_s {
     sl_route_fn route_fn;
     void *route_arg;
     char prefix[256];                  /* the mount without its last '/': "" or "/api/upload" */
-    struct sockaddr_storage hook_addr; /* --hook-http, resolved at start */
     int access_fd;                     /* --access-log, -1 if off */
     sl_metrics_t *m, *slots;           /* this worker's slot; all of them (nslots) */
     int nslots;
     sl_metrics_t own_slot; /* the slot of a server without workers */
     int worker;            /* this process's worker number (0 alone) */
-    char hook_host[256], hook_path[1024];
     size_t tus_jobs; /* expiry sweep work in flight (the stop waits for it) */
     uint64_t tus_next_sweep;
 };
@@ -153,6 +151,8 @@ void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
 void sl__server_maybe_free(sl_server_t *srv);
+/* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one). */
+int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out);
 /* Stop like sl_server_stop, but serve requests on connections already open (each answer closes
  * its connection) and wait for them all: a worker being replaced refuses nothing. */
 void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg);

@@ -236,7 +236,7 @@ class Exports(unittest.TestCase):
         out = subprocess.run(["nm", "-D", "--defined-only", LIB], capture_output=True, text=True,
                              check=True).stdout
         names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
-        with open(os.path.join(TOP, "server", "sluice.h")) as f:
+        with open(os.path.join(TOP, "server", "api", "sluice.h")) as f:
             header = f.read()
         declared = set(re.findall(r"\b(sl_[a-z_]+)\s*\(", header))
         self.assertTrue(names)
