@@ -56,7 +56,8 @@ typedef struct sl_config_s {
     char cors_origin[1024];    /* --cors-origin, comma-separated origins or "*" ("" = no CORS) */
     char mount[256];           /* --mount PREFIX: sluice's URLs live under it ("/" by default:
                                   /files/, /uploads/, /healthz); e.g. "/api/upload/" */
-    char hook_exec[4096];      /* --hook-exec DIR: a program per event (hook_cmd.c), "" = none */
+    char hook_exec[4096];      /* --hook-exec DIR: a program per event (the sluice binary only:
+                                  server/cli/hook_cmd.c) */
     char hook_http[1024];      /* --hook-http URL: POST each event as JSON, "" = none */
     unsigned hook_timeout;     /* --hook-timeout seconds per hook call (10) */
     unsigned hook_retries;     /* --hook-retries more tries of a failed --hook-http call (2) */
