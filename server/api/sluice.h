@@ -8,7 +8,7 @@
  * callback) runs on it; none of them is safe from another thread. The process must ignore
  * SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)). Set UV_THREADPOOL_SIZE
  * before the loop's first file operation if the default pool (4 threads) is too small;
- * sl_config_apply_env does it from cfg->threads.
+ * sl_config_export_threads does it from cfg->threads.
  *
  *   sl_config_t cfg;  sl_config_init(&cfg);  cfg.port = 8080;  snprintf(cfg.root, …);
  *   snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");      (optional)
@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "sluice_error.h" /* SL_E* codes, sl_strerror, sl_err_name */
@@ -81,31 +82,50 @@ typedef struct sl_config_s {
 typedef struct sl_server_s sl_server_t;
 typedef void (*sl_server_stop_cb)(sl_server_t *srv, void *arg);
 
+/* Every field above is one flag of the binary: --flag VALUE or --flag=VALUE on the command line,
+ * `flag = VALUE` in a configuration file, SLUICE_FLAG=VALUE in the environment (capitals, `_`
+ * for `-`). The functions below read and write them all alike. */
+
 /* Fill `cfg` (borrowed) with the defaults above. */
 void sl_config_init(sl_config_t *cfg);
 
-/* Parse command-line flags into `cfg` (borrowed), after --config FILE and SLUICE_* variables.
- * Returns 0, 1 when --help, --version or --check-config printed to stdout, or SL_EBADREQUEST
- * with a one-line message in err[errlen]. */
+/* What sl_config_parse_args returns when it printed --help, --version or --check-config to
+ * stdout: the program's work is done, it should exit with status 0. */
+#define SL_CONFIG_EXIT 1
+
+/* Parse command-line flags into `cfg` (borrowed; argv borrowed, not kept), after --config FILE
+ * and SLUICE_* variables (of the process's environ). Returns 0 (run with cfg), SL_CONFIG_EXIT
+ * (something was printed: exit 0), or SL_EBADREQUEST with a one-line message in err[errlen]
+ * (exit 2). */
 int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
-/* Read a configuration file (key = value lines, keys are flags without "--") into cfg; then
- * SLUICE_<FLAG> variables from envp (NULL-terminated; names that are no flag are ignored).
- * Each returns 0 or SL_EBADREQUEST with a one-line message (file:line) in err. parse_args does
- * both (--config FILE, then the environment, then the flags). */
+/* Read into `cfg` (borrowed) a configuration file `path` (key = value lines, keys being flags
+ * without "--"), or the SLUICE_<FLAG> variables of `envp` (borrowed, NULL-terminated like
+ * environ; names that are no flag are ignored). Each returns 0 or SL_EBADREQUEST with a
+ * one-line message (file:line, or the variable) in err[errlen]. parse_args does both (--config
+ * FILE, then the environment, then the flags). */
 int sl_config_load_file(sl_config_t *cfg, const char *path, char *err, size_t errlen);
-int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t errlen);
-/* Print cfg as a configuration file to `file` (a FILE *). */
-void sl_config_print(const sl_config_t *cfg, void *file);
+int sl_config_load_env(sl_config_t *cfg, char **envp, char *err, size_t errlen);
+
+/* Print `cfg` (borrowed) to `f` (borrowed, left open) as a configuration file that
+ * sl_config_load_file reads back the same (what --check-config prints). */
+void sl_config_print(const sl_config_t *cfg, FILE *f);
+
+/* Print the --help text, every flag with its help and default, to `f` (borrowed, left open). */
+void sl_config_usage(FILE *f);
 
 /* Parse "512", "64K", "10M", "2G", "1T" (powers of 1024) into *out. Returns 0 or -1. */
 int sl_parse_size(const char *s, uint64_t *out);
 
-/* Print the --help text to `f`. */
-void sl_config_usage(void *file);
+/* Put cfg->threads (borrowed) in the process's environment as UV_THREADPOOL_SIZE, unless it is
+ * already set: libuv reads it once, at the first file operation, so call this before. */
+void sl_config_export_threads(const sl_config_t *cfg);
 
-/* setenv UV_THREADPOOL_SIZE from cfg->threads unless already set. Call before any file I/O. */
+/* Deprecated names, kept for programs written against 0.1.0: sl_config_apply_env is
+ * sl_config_export_threads (the configuration to the environment), sl_config_apply_environ is
+ * sl_config_load_env (the environment to the configuration). */
 void sl_config_apply_env(const sl_config_t *cfg);
+int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t errlen);
 
 /* Create and start a server on `loop` (borrowed; must outlive the server) with a copy of `cfg`:
  * opens the store (sweeping dead temp files) and starts listening. *out is returned owned: free

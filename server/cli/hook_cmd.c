@@ -415,8 +415,8 @@ static void http_try(call_t *c)
     c->tcp.data = c;
     c->creq.data = c;
     uv_timer_start(&c->timer, on_http_timeout, (uint64_t)c->hc->cfg->hook_timeout * 1000, 0);
-    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&c->hc->addr,
-                       on_http_connect) < 0)
+    if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&c->hc->addr, on_http_connect) <
+        0)
         http_end(c);
 }
 

@@ -22,13 +22,13 @@ int main(int argc, char **argv)
 
     sl_config_init(&cfg);
     r = sl_config_parse_args(&cfg, argc, argv, err, sizeof(err));
-    if (r == 1)
+    if (r == SL_CONFIG_EXIT) /* --help, --version or --check-config printed */
         return 0;
     if (r < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 2;
     }
-    sl_config_apply_env(&cfg); /* before the first file operation */
+    sl_config_export_threads(&cfg); /* UV_THREADPOOL_SIZE, before the first file operation */
     r = sl_run(&cfg, on_ready, &cfg);
     if (r < 0) {
         fprintf(stderr, "sluice: cannot start on %s:%u with root %s: %s\n", cfg.host, cfg.port,

@@ -75,7 +75,7 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
         return r;
     }
     sl__hook_cmd_install(hc, rn.srv); /* before the loop runs: no request has come yet */
-    if (w != NULL) { /* a worker: its number, its metrics slot among everyone's */
+    if (w != NULL) {                  /* a worker: its number, its metrics slot among everyone's */
         rn.srv->worker = w->index;
         rn.srv->slots = w->slots;
         rn.srv->nslots = w->nslots;

@@ -135,13 +135,13 @@ struct sl_server_s {
     uv_timer_t progress; /* on_progress */
     sl_route_fn route_fn;
     void *route_arg;
-    char prefix[256];                  /* the mount without its last '/': "" or "/api/upload" */
-    int access_fd;                     /* --access-log, -1 if off */
-    sl_metrics_t *m, *slots;           /* this worker's slot; all of them (nslots) */
+    char prefix[256];        /* the mount without its last '/': "" or "/api/upload" */
+    int access_fd;           /* --access-log, -1 if off */
+    sl_metrics_t *m, *slots; /* this worker's slot; all of them (nslots) */
     int nslots;
     sl_metrics_t own_slot; /* the slot of a server without workers */
     int worker;            /* this process's worker number (0 alone) */
-    size_t tus_jobs; /* expiry sweep work in flight (the stop waits for it) */
+    size_t tus_jobs;       /* expiry sweep work in flight (the stop waits for it) */
     uint64_t tus_next_sweep;
 };
 

@@ -1,47 +1,40 @@
 /* SPDX-License-Identifier: MIT
  *
- * The other two ways to set a flag: a configuration file (--config FILE) and SLUICE_*
- * environment variables, and the effective configuration printed back (--check-config).
+ * Configuration beyond argv, all of it driven by the option table (options.h): the two other
+ * ways to set a flag, a configuration file (--config FILE) and SLUICE_* environment variables,
+ * and the two texts made from the table, the effective configuration (--check-config,
+ * sl_config_print) and --help (sl_config_usage).
  *
  *   defaults ─▶ the file ─▶ SLUICE_* ─▶ the command line        (later wins; --cors-origin adds)
  *
- * The file has one `key = value` per line, keys being the flags without their dashes
- * (`max-size = 10G`, `durability = none`, `verbose = true`); `#` starts a comment; blank lines
- * are ignored; a value may be quoted "like this". An unknown key or a bad value is an error
- * naming the file and the line. In the environment a flag is SLUICE_ and its name in capitals
- * with `_` for `-` (SLUICE_MAX_SIZE=10G); variables that name no flag are left alone.
- * sl_config_print writes the same format, so its output is a valid file.
+ * The file has one `key = value` per line, keys being the entries' names, the flags without
+ * their dashes (`max-size = 10G`, `durability = none`, `verbose = true`); `#` after a blank
+ * starts a comment; blank lines are ignored; a value may be quoted "like this". An unknown key or
+ * a bad value is an error naming the file and the line. In the environment a flag is SLUICE_ and
+ * its name in capitals with `_` for `-` (SLUICE_MAX_SIZE=10G); variables that name no flag are
+ * left alone. The actions (--config, --check-config, --help, --version) are command-line only.
+ * sl_config_print writes every entry in the file's format, so its output reads back the same.
  */
 #include "http/http.h"
+#include "options.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "streams/error.h"
+
+#define USAGE_INDENT 27 /* the column where help texts start */
+#define USAGE_WIDTH 90
+
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value)
 {
-    char flag[64];
-    int *flagp = strcmp(key, "verbose") == 0          ? &cfg->verbose
-                 : strcmp(key, "trust-proxy") == 0    ? &cfg->trust_proxy
-                 : strcmp(key, "no-direct-read") == 0 ? &cfg->no_takeover
-                                                      : NULL;
+    const sl_opt_t *o = sl__opt_find(key, strlen(key));
 
-    if (flagp != NULL) { /* the flags without a value: true or false */
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            *flagp = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            *flagp = 0;
-        else
-            return SL_EBADREQUEST;
-        if (flagp == &cfg->verbose && cfg->verbose)
-            cfg->log_level = SL_LOG_DEBUG;
-        return 0;
-    }
-    if (strlen(key) + 3 > sizeof(flag))
+    if (o == NULL || o->type == SL_OPT_ACTION) /* --config and the like: the command line's */
         return SL_ENOTFOUND;
-    snprintf(flag, sizeof(flag), "--%s", key);
-    return sl__config_apply(cfg, flag, value);
+    return sl__opt_set(o, cfg, value) < 0 ? SL_EBADREQUEST : 0;
 }
 
 static char *trim(char *s)
@@ -104,7 +97,7 @@ int sl_config_load_file(sl_config_t *cfg, const char *path, char *err, size_t er
     return 0;
 }
 
-int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t errlen)
+int sl_config_load_env(sl_config_t *cfg, char **envp, char *err, size_t errlen)
 {
     char **e;
 
@@ -132,64 +125,57 @@ int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t err
     return 0;
 }
 
-void sl_config_print(const sl_config_t *c, void *file)
+int sl_config_apply_environ(sl_config_t *cfg, char **envp, char *err, size_t errlen)
 {
-    FILE *f = file;
+    return sl_config_load_env(cfg, envp, err, errlen); /* the old name */
+}
+
+void sl_config_print(const sl_config_t *cfg, FILE *f)
+{
+    size_t k;
 
     fprintf(f, "# sluice %s: the effective configuration (a valid --config file)\n", SL_VERSION);
-    fprintf(f, strchr(c->host, ':') ? "listen = [%s]:%u\n" : "listen = %s:%u\n", c->host, c->port);
-    fprintf(f, "root = \"%s\"\n", c->root);
-    fprintf(f, "max-size = %llu\n", (unsigned long long)c->max_size);
-    fprintf(f, "durability = %s\n", c->durable ? "full" : "none");
-    fprintf(
-        f, "digest = %s%s%s%s\n", c->digests == 0 ? "none" : "",
-        (c->digests & SL_CFG_DIGEST_SHA256) ? "sha-256" : "",
-        (c->digests & SL_CFG_DIGEST_SHA512)
-            ? ((c->digests & SL_CFG_DIGEST_SHA256) ? ",sha-512" : "sha-512")
-            : "",
-        (c->digests & SL_CFG_DIGEST_CRC32)
-            ? ((c->digests & (SL_CFG_DIGEST_SHA256 | SL_CFG_DIGEST_SHA512)) ? ",crc32" : "crc32")
-            : "");
-    if (c->min_free == UINT64_MAX)
-        fprintf(f, "min-free = auto\n");
-    else
-        fprintf(f, "min-free = %llu\n", (unsigned long long)c->min_free);
-    fprintf(f, "max-connections = %u\n", c->max_connections);
-    fprintf(f, "idle-timeout = %u\n", c->idle_timeout);
-    fprintf(f, "shutdown-timeout = %u\n", c->shutdown_timeout);
-    fprintf(f, "threads = %u\n", c->threads);
-    fprintf(f, "conn-memory = %zu\n", c->conn_memory);
-    fprintf(f, "upload-buffer = %zu\n", c->upload_buffer);
-    fprintf(f, "buffer-budget = %zu\n", c->buffer_budget);
-    fprintf(f, "list-limit = %llu\n", (unsigned long long)c->list_limit);
-    fprintf(f, "max-expansion = %llu\n", (unsigned long long)c->max_expansion);
-    fprintf(f, "max-parts = %u\n", c->max_parts);
-    fprintf(f, "max-files = %u\n", c->max_files);
-    fprintf(f, "max-field-size = %zu\n", c->max_field_size);
-    fprintf(f, "max-part-header = %zu\n", c->max_part_header);
-    fprintf(f, "tus-expire = %u\n", c->tus_expire);
-    if (c->cors_origin[0] != '\0') {
-        const char *p = c->cors_origin, *comma;
-        for (; (comma = strchr(p, ',')) != NULL; p = comma + 1)
-            fprintf(f, "cors-origin = %.*s\n", (int)(comma - p), p);
-        fprintf(f, "cors-origin = %s\n", p);
+    for (k = 0; k < sl__noptions; k++)
+        sl__opt_print(&sl__options[k], cfg, f);
+}
+
+/* n bytes of s at *col, first on a line of their own if they would pass USAGE_WIDTH. */
+static void usage_word(FILE *f, const char *s, int n, int *col)
+{
+    if (*col > USAGE_INDENT && *col + 1 + n > USAGE_WIDTH) {
+        fprintf(f, "\n%*s", USAGE_INDENT, "");
+        *col = USAGE_INDENT;
     }
-    fprintf(f, "mount = %s\n", c->mount);
-    if (c->hook_exec[0] != '\0')
-        fprintf(f, "hook-exec = \"%s\"\n", c->hook_exec);
-    if (c->hook_http[0] != '\0')
-        fprintf(f, "hook-http = %s\n", c->hook_http);
-    fprintf(f, "hook-timeout = %u\n", c->hook_timeout);
-    fprintf(f, "hook-retries = %u\n", c->hook_retries);
-    if (c->access_log[0] != '\0')
-        fprintf(f, "access-log = \"%s\"\n", c->access_log);
-    fprintf(f, "log-level = %s\n",
-            (const char *[]){"error", "warn", "info", "debug"}[c->log_level]);
-    if (c->workers == 0)
-        fprintf(f, "workers = auto\n");
-    else
-        fprintf(f, "workers = %u\n", c->workers);
-    fprintf(f, "trust-proxy = %s\n", c->trust_proxy ? "true" : "false");
-    fprintf(f, "no-direct-read = %s\n", c->no_takeover ? "true" : "false");
-    fprintf(f, "verbose = %s\n", c->verbose ? "true" : "false");
+    *col += fprintf(f, "%s%.*s", *col > USAGE_INDENT ? " " : "", n, s);
+}
+
+void sl_config_usage(FILE *f)
+{
+    size_t k;
+
+    fputs("usage: sluice [options]\n", f);
+    for (k = 0; k < sl__noptions; k++) {
+        const sl_opt_t *o = &sl__options[k];
+        const char *p = o->help;
+        char fl[64], def[96];
+        int col;
+
+        snprintf(fl, sizeof(fl), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        col = fprintf(f, "  %-*s", USAGE_INDENT - 2, fl);
+        if (strlen(fl) > USAGE_INDENT - 3) { /* no blank left: the help on the next line */
+            fprintf(f, "\n%*s", USAGE_INDENT, "");
+            col = USAGE_INDENT;
+        }
+        while (*p != '\0') { /* word by word */
+            int n = (int)strcspn(p, " ");
+            usage_word(f, p, n, &col);
+            for (p += n; *p == ' '; p++)
+                ;
+        }
+        if (o->def != NULL && o->type != SL_OPT_BOOL) { /* in one piece */
+            snprintf(def, sizeof(def), "(default %s)", o->def);
+            usage_word(f, def, (int)strlen(def), &col);
+        }
+        fputc('\n', f);
+    }
 }

@@ -53,9 +53,8 @@ void sl__access_log(sl_req_t *r, int aborted);
 void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* config.c, config_file.c: one flag ("--max-size") or one key ("max-size"): 0, SL_ENOTFOUND
- * (no such flag) or SL_EBADREQUEST (a bad value). */
-int sl__config_apply(sl_config_t *cfg, const char *flag, const char *value);
+/* config_file.c: one key ("max-size", as in a file): 0, SL_ENOTFOUND (no such option) or
+ * SL_EBADREQUEST (a bad value). The option table is options.h. */
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value);
 /* "sha-256,crc32" or "none" into SL_CFG_DIGEST_* bits: 0, or -1 for an unknown name. */
 int sl__parse_digests(const char *v, unsigned *out);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * Configuration (server/ops/config.c): the defaults, every command-line flag, the refusals (each
- * one SL_EBADREQUEST with a one-line message that names the flag) and sl_parse_size. Arguments are
- * given as NULL-terminated lists of strings after the program name.
+ * Configuration (server/config.c): the defaults, every command-line flag, the refusals (each one
+ * SL_EBADREQUEST with a one-line message that names the flag) and sl_parse_size. Arguments are
+ * given as NULL-terminated lists of strings after the program name. The cases that walk the
+ * option table, for every flag at once, are test_config_table.c (in this suite).
  */
 #include <check.h>
 #include <stdio.h>
@@ -343,6 +344,8 @@ START_TEST(overflowing_sizes_are_refused)
 }
 END_TEST
 
+void config_table_tests(Suite *s);
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -379,6 +382,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, missing_value_is_refused);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
+
+    config_table_tests(s); /* test_config_table.c */
 
     tc = tcase_create("sizes");
     tcase_add_test(tc, sizes_take_binary_suffixes);

@@ -83,13 +83,17 @@ START_TEST(environment_variables_map_to_flags)
                    "SLUICE_VERBOSE=1",
                    NULL};
     char *bad[] = {"SLUICE_IDLE_TIMEOUT=soon", NULL};
+    sl_config_t old;
 
     sl_config_init(&cfg);
-    ck_assert_int_eq(sl_config_apply_environ(&cfg, env, err, sizeof(err)), 0);
+    ck_assert_int_eq(sl_config_load_env(&cfg, env, err, sizeof(err)), 0);
     ck_assert_uint_eq(cfg.max_size, 5u << 20);
     ck_assert_uint_eq(cfg.idle_timeout, 7);
     ck_assert_int_eq(cfg.verbose, 1);
-    ck_assert_int_eq(sl_config_apply_environ(&cfg, bad, err, sizeof(err)), SL_EBADREQUEST);
+    sl_config_init(&old); /* the deprecated name does the same */
+    ck_assert_int_eq(sl_config_apply_environ(&old, env, err, sizeof(err)), 0);
+    ck_assert_mem_eq(&old, &cfg, sizeof(cfg));
+    ck_assert_int_eq(sl_config_load_env(&cfg, bad, err, sizeof(err)), SL_EBADREQUEST);
     ck_assert_ptr_nonnull(strstr(err, "SLUICE_IDLE_TIMEOUT"));
 }
 END_TEST

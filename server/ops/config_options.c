@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The option table: every flag of sluice, once (options.h says what drives what). An entry
+ * names the flag, says how its value reads (its type, its bounds), where it goes in sl_config_t,
+ * its default written as a user would write it, and its --help text. A flag whose value no type
+ * covers has its parse and print functions here, next to its entry's table: --listen, --digest,
+ * --verbose (which also turns the log level to debug); --mount, --hook-http and --cors-origin
+ * only add a check to their type's.
+ *
+ * --help prints the entries in this order, each help followed by "(default DEF)" when the entry
+ * has a default that is not off, and --check-config prints the settings in the same order.
+ */
+#include "http/http.h"
+#include "options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* --- the flags that need more than their type ----------------------------------------------- */
+
+static int parse_listen(const sl_opt_t *o, sl_config_t *cfg, const char *s)
+{
+    const char *colon;
+    size_t hlen;
+    uint64_t port;
+
+    (void)o;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':')
+            return -1;
+        hlen = (size_t)(rb - s - 1);
+        s++;
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= sizeof(cfg->host) ||
+        sl__opt_parse_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    memset(cfg->host, 0, sizeof(cfg->host)); /* nothing of an old value left after the NUL */
+    memcpy(cfg->host, s, hlen);
+    cfg->port = (unsigned)port;
+    return 0;
+}
+
+static void print_listen(const sl_opt_t *o, const sl_config_t *cfg, FILE *f)
+{
+    if (strchr(cfg->host, ':') != NULL)
+        sl__opt_line(f, o, "[%s]:%u", cfg->host, cfg->port);
+    else
+        sl__opt_line(f, o, "%s:%u", cfg->host, cfg->port);
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} digest_names[] = {
+    {"sha-256", SL_CFG_DIGEST_SHA256},
+    {"sha-512", SL_CFG_DIGEST_SHA512},
+    {"crc32", SL_CFG_DIGEST_CRC32},
+};
+#define NDIGESTS (sizeof(digest_names) / sizeof(digest_names[0]))
+
+_Static_assert(SL_CFG_DIGEST_SHA256 == SL_DIGEST_SHA256 &&
+                   SL_CFG_DIGEST_SHA512 == SL_DIGEST_SHA512 &&
+                   SL_CFG_DIGEST_CRC32 == SL_DIGEST_CRC32,
+               "--digest bits are the streams' SL_DIGEST_* bits");
+
+int sl__parse_digests(const char *v, unsigned *out)
+{
+    unsigned set = 0;
+    const char *p = v, *e;
+
+    if (strcmp(v, "none") == 0) {
+        *out = 0;
+        return 0;
+    }
+    for (;; p = e + 1) {
+        size_t n, k;
+        e = strchr(p, ',');
+        n = e != NULL ? (size_t)(e - p) : strlen(p);
+        for (k = 0; k < NDIGESTS; k++)
+            if (strlen(digest_names[k].name) == n && strncmp(p, digest_names[k].name, n) == 0)
+                break;
+        if (k == NDIGESTS)
+            return -1;
+        set |= digest_names[k].bit;
+        if (e == NULL)
+            break;
+    }
+    *out = set;
+    return 0;
+}
+
+static int parse_digest(const sl_opt_t *o, sl_config_t *cfg, const char *v)
+{
+    (void)o;
+    return sl__parse_digests(v, &cfg->digests);
+}
+
+static void print_digest(const sl_opt_t *o, const sl_config_t *cfg, FILE *f)
+{
+    char list[64] = "none";
+    size_t k, n = 0;
+
+    for (k = 0; k < NDIGESTS; k++)
+        if (cfg->digests & digest_names[k].bit)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "",
+                                  digest_names[k].name);
+    sl__opt_line(f, o, "%s", list);
+}
+
+/* --verbose is a bool that also sets the log level to debug (a later --log-level wins). */
+static int parse_verbose(const sl_opt_t *o, sl_config_t *cfg, const char *v)
+{
+    (void)o;
+    if (sl__opt_parse_bool(v, &cfg->verbose) < 0)
+        return -1;
+    if (cfg->verbose)
+        cfg->log_level = SL_LOG_DEBUG;
+    return 0;
+}
+
+/* A prefix of URLs: absolute, nothing that would need escaping or end the path. */
+static int check_mount(const char *v)
+{
+    return v[0] == '/' && strpbrk(v, " ?#%\t\r\n") == NULL ? 0 : -1;
+}
+
+static int check_hook_http(const char *v)
+{
+    return strncmp(v, "http://", 7) == 0 ? 0 : -1;
+}
+
+/* One origin (the list is comma-separated, so no comma; no blank either). */
+static int check_origin(const char *v)
+{
+    return strpbrk(v, ", \t\r\n") == NULL ? 0 : -1;
+}
+
+/* --- the table ---------------------------------------------------------------------------- */
+
+static const char *const durability_names[] = {"none", "full", NULL}; /* cfg->durable 0, 1 */
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+
+_Static_assert(SL_LOG_ERROR == 0 && SL_LOG_WARN == 1 && SL_LOG_INFO == 2 && SL_LOG_DEBUG == 3,
+               "log_level_names follows SL_LOG_*");
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define TIB (1024ull * GIB)
+
+const sl_opt_t sl__options[] = {
+    {.name = "listen",
+     .type = SL_OPT_CUSTOM,
+     SL_OPT_FIELD(host),
+     .def = "127.0.0.1:8080",
+     .arg = "HOST:PORT",
+     .parse = parse_listen,
+     .print = print_listen,
+     .help = "address to listen on; port 0 picks a free port; IPv6 as [::1]:8080"},
+    {.name = "root",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(root),
+     .def = "./data",
+     .arg = "DIR",
+     .help = "where files are stored"},
+    {.name = "max-size",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(max_size),
+     .hi = UINT64_MAX,
+     .def = "0",
+     .arg = "N[K|M|G|T]",
+     .help = "largest upload stored, 0 = no limit"},
+    {.name = "digest",
+     .type = SL_OPT_CUSTOM,
+     SL_OPT_FIELD(digests),
+     .def = "sha-256",
+     .arg = "LIST|none",
+     .parse = parse_digest,
+     .print = print_digest,
+     .help = "digests every upload gets, comma-separated: sha-256, sha-512, crc32; a client "
+             "adds more with Want-Repr-Digest"},
+    {.name = "min-free",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(min_free),
+     .hi = UINT64_MAX - 1,
+     .word = "auto",
+     .word_value = UINT64_MAX,
+     .def = "auto",
+     .arg = "N[K|M|G]|auto",
+     .help = "bytes of the root's filesystem kept free: an upload that would write into them "
+             "fails with 507; auto = 1% of the filesystem, at most 1G; 0 = none"},
+    {.name = "durability",
+     .type = SL_OPT_ENUM,
+     SL_OPT_FIELD(durable),
+     .names = durability_names,
+     .def = "full",
+     .arg = "full|none",
+     .help = "full: 201 only once data and rename are on disk (fdatasync, directory fsync); "
+             "none: skip the syncs"},
+    {.name = "max-connections",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(max_connections),
+     .lo = 1,
+     .hi = 1000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "concurrent connections"},
+    {.name = "idle-timeout",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(idle_timeout),
+     .lo = 1,
+     .hi = 86400,
+     .def = "60",
+     .arg = "SECS",
+     .help = "drop a connection or upload idle this long"},
+    {.name = "conn-memory",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(conn_memory),
+     .lo = 4 * KIB,
+     .hi = 16 * MIB,
+     .def = "32K",
+     .arg = "N[K|M]",
+     .help = "libmicrohttpd memory per connection"},
+    {.name = "upload-buffer",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(upload_buffer),
+     .lo = 1,
+     .hi = GIB,
+     .def = "1M",
+     .arg = "N[K|M]",
+     .help = "bytes buffered per upload before the client is paused"},
+    {.name = "buffer-budget",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(buffer_budget),
+     .hi = TIB,
+     .def = "256M",
+     .arg = "N[K|M|G]",
+     .help = "bytes buffered by all uploads together"},
+    {.name = "threads",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(threads),
+     .lo = 1,
+     .hi = 1024,
+     .def = "16",
+     .arg = "N",
+     .help = "libuv thread pool size for file I/O"},
+    {.name = "shutdown-timeout",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(shutdown_timeout),
+     .hi = 86400,
+     .def = "30",
+     .arg = "SECS",
+     .help = "on SIGINT/SIGTERM, time in-flight uploads get"},
+    {.name = "list-limit",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(list_limit),
+     .lo = 1,
+     .hi = UINT64_MAX,
+     .def = "10000",
+     .arg = "N",
+     .help = "most entries returned by GET /files/"},
+    {.name = "max-expansion",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(max_expansion),
+     .hi = 1000000,
+     .def = "100",
+     .arg = "N",
+     .help = "a gzip/deflate body may decode to at most N times its size plus 1 MiB, "
+             "0 = no limit"},
+    {.name = "max-parts",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(max_parts),
+     .lo = 1,
+     .hi = 1000000,
+     .def = "1000",
+     .arg = "N",
+     .help = "parts of one multipart/form-data body"},
+    {.name = "max-files",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(max_files),
+     .lo = 1,
+     .hi = 100000,
+     .def = "100",
+     .arg = "N",
+     .help = "file parts of one multipart/form-data body"},
+    {.name = "max-field-size",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(max_field_size),
+     .lo = 1,
+     .hi = GIB,
+     .def = "1M",
+     .arg = "N[K|M]",
+     .help = "bytes of one text field of a form"},
+    {.name = "max-part-header",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(max_part_header),
+     .lo = 256,
+     .hi = MIB,
+     .def = "8K",
+     .arg = "N[K]",
+     .help = "header bytes of one part of a form"},
+    {.name = "tus-expire",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(tus_expire),
+     .hi = 100ull * 365 * 86400,
+     .def = "86400",
+     .arg = "SECS",
+     .help = "a resumable upload without a PATCH for this long expires and is removed, "
+             "0 = never"},
+    {.name = "cors-origin",
+     .type = SL_OPT_LIST,
+     SL_OPT_FIELD(cors_origin),
+     .check = check_origin,
+     .arg = "ORIGIN",
+     .help = "allow browser uploads from ORIGIN (repeatable, or *)"},
+    {.name = "mount",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(mount),
+     .check = check_mount,
+     .def = "/",
+     .arg = "PREFIX",
+     .help = "serve everything under PREFIX, e.g. /api/upload/"},
+    {.name = "hook-exec",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(hook_exec),
+     .arg = "DIR",
+     .help = "run DIR/request, progress, complete, abort with each event as JSON on stdin; "
+             "request's exit status lets a request in or refuses it (403)"},
+    {.name = "hook-http",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(hook_http),
+     .check = check_hook_http,
+     .arg = "URL",
+     .help = "POST each event as JSON to URL (http://); for a request a 2xx lets it in, a 4xx "
+             "refuses it"},
+    {.name = "hook-timeout",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(hook_timeout),
+     .lo = 1,
+     .hi = 3600,
+     .def = "10",
+     .arg = "SECS",
+     .help = "time one hook call gets, then 503"},
+    {.name = "hook-retries",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(hook_retries),
+     .hi = 100,
+     .def = "2",
+     .arg = "N",
+     .help = "more tries of a --hook-http call that failed"},
+    {.name = "workers",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(workers),
+     .lo = 1,
+     .hi = 256,
+     .word = "auto",
+     .word_value = 0,
+     .def = "1",
+     .arg = "N|auto",
+     .help = "worker processes sharing the port, replaced if they die; SIGHUP replaces them "
+             "one by one; auto = one per core"},
+    {.name = "access-log",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(access_log),
+     .arg = "FILE",
+     .help = "one JSON line per request to FILE (- for stderr; reopened on SIGUSR1)"},
+    {.name = "log-level",
+     .type = SL_OPT_ENUM,
+     SL_OPT_FIELD(log_level),
+     .names = log_level_names,
+     .def = "info",
+     .arg = "LEVEL",
+     .help = "error, warn, info or debug on stderr"},
+    {.name = "no-direct-read",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(no_takeover),
+     .help = "let libmicrohttpd read every body (by default sluice reads a body sent after "
+             "\"Expect: 100-continue\" from the socket itself: bigger reads, no pool copy)"},
+    {.name = "trust-proxy",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(trust_proxy),
+     .help = "behind a reverse proxy: take the client's address from X-Forwarded-For or "
+             "Forwarded (logs, hooks)"},
+    {.name = "verbose",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(verbose),
+     .parse = parse_verbose,
+     .help = "--log-level debug, with libmicrohttpd's own messages"},
+    {.name = "config",
+     .type = SL_OPT_ACTION,
+     .action = SL_ACT_CONFIG,
+     .arg = "FILE",
+     .help = "read flags from FILE first ('key = value' lines, keys being flags without "
+             "dashes); SLUICE_<FLAG> variables come next, then the command line"},
+    {.name = "check-config",
+     .type = SL_OPT_ACTION,
+     .action = SL_ACT_CHECK,
+     .help = "print the effective configuration (a valid FILE) and exit"},
+    {.name = "help",
+     .type = SL_OPT_ACTION,
+     .action = SL_ACT_HELP,
+     .help = "print this help (also -h) and exit"},
+    {.name = "version",
+     .type = SL_OPT_ACTION,
+     .action = SL_ACT_VERSION,
+     .help = "print the version and exit"},
+};
+
+const size_t sl__noptions = sizeof(sl__options) / sizeof(sl__options[0]);
