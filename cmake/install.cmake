@@ -1,6 +1,6 @@
 # What `cmake --install` puts in place besides the binaries, included from CMakeLists.txt once the
 # objects of libsluice (sluice_objs) exist: libsluice shared and static, its headers, a pkg-config
-# file for each and the CMake package (sluice::sluice, sluice::sluice_static).
+# file for each, the CMake package (sluice::sluice, sluice::sluice_static) and the systemd unit.
 # docs/embedding.md is the user's side of it.
 include(CMakePackageConfigHelpers)
 
@@ -93,3 +93,21 @@ configure_package_config_file(cmake/sluiceConfig.cmake.in sluiceConfig.cmake
 write_basic_package_version_file(sluiceConfigVersion.cmake COMPATIBILITY SameMajorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/sluiceConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/sluiceConfigVersion.cmake DESTINATION ${SLUICE_CONFIG_DIR})
+
+# The systemd unit and the user it runs as (contrib/sluice.service.in, contrib/sluice.sysusers).
+# ExecStart names the installed binary: the unit is written at install time, from the prefix
+# then in force (`cmake --install --prefix P` included). SLUICE_SYSTEMD_UNITDIR and
+# SLUICE_SYSUSERSDIR (relative to the prefix, or absolute: a package passes
+# `pkg-config --variable=systemdsystemunitdir systemd`) are where systemd looks under /usr and
+# /usr/local (systemd.unit(5), sysusers.d(5)); not CMAKE_INSTALL_LIBDIR, which is multiarch.
+set(SLUICE_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING "Where sluice.service is installed")
+set(SLUICE_SYSUSERSDIR lib/sysusers.d CACHE STRING "Where the sysusers.d file is installed")
+install(CODE "
+  set(SLUICE_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  set(SLUICE_DOCDIR \"${CMAKE_INSTALL_DOCDIR}\")
+  set(SLUICE_UNIT_IN \"${CMAKE_CURRENT_SOURCE_DIR}/contrib/sluice.service.in\")
+  set(SLUICE_UNIT_OUT \"${CMAKE_CURRENT_BINARY_DIR}/sluice.service\")
+  include(\"${CMAKE_CURRENT_SOURCE_DIR}/cmake/sluice_unit.cmake\")")
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/sluice.service DESTINATION ${SLUICE_SYSTEMD_UNITDIR})
+install(FILES README.md LICENSE docs/embedding.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES contrib/sluice.sysusers DESTINATION ${SLUICE_SYSUSERSDIR} RENAME sluice.conf)
