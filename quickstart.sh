@@ -54,17 +54,27 @@ test)
     echo "== build and test" >&2
     build build -DSLUICE_WERROR=ON
     (cd build && ctest --output-on-failure --timeout 900)
-    echo "== install libsluice, build examples/embed.c against it (pkg-config, find_package)" >&2
-    rm -rf build/inst build/embed-cmake
+    echo "== install libsluice, build the examples against it (pkg-config, find_package; shared, static)" >&2
+    rm -rf build/inst build/embed-cmake build/embed-cmake-static
     cmake --install build --prefix "$PWD/build/inst" >/dev/null
+    pc="$PWD/build/inst/lib/pkgconfig"
     for ex in embed embed_mhd; do
         cc -Wall -Wextra -Werror examples/$ex.c -o build/$ex-pkgconfig -Wl,-rpath,"$PWD/build/inst/lib" \
-            $(PKG_CONFIG_PATH="$PWD/build/inst/lib/pkgconfig" pkg-config --cflags --libs sluice libmicrohttpd)
+            $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs sluice libmicrohttpd)
+        cc -Wall -Wextra -Werror examples/$ex.c -o build/$ex-pkgconfig-static \
+            $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs sluice-static libmicrohttpd)
     done
     cmake -S examples -B build/embed-cmake -DCMAKE_PREFIX_PATH="$PWD/build/inst" >/dev/null
     cmake --build build/embed-cmake >/dev/null
-    SLUICE_EMBED_BINS="$PWD/build/embed-pkgconfig:$PWD/build/embed-cmake/embed" \
-        SLUICE_EMBED_MHD_BINS="$PWD/build/embed_mhd-pkgconfig:$PWD/build/embed-cmake/embed_mhd" \
+    cmake -S examples -B build/embed-cmake-static -DCMAKE_PREFIX_PATH="$PWD/build/inst" -DSLUICE_STATIC=ON >/dev/null
+    cmake --build build/embed-cmake-static >/dev/null
+    for b in build/embed-pkgconfig-static build/embed-cmake-static/embed; do # no libsluice.so needed
+        if readelf -d "$b" | grep -q 'NEEDED.*libsluice'; then echo "$b needs libsluice.so" >&2; exit 1; fi
+    done
+    bins() { # bins NAME: the example NAME built the four ways
+        echo "$PWD/build/$1-pkgconfig:$PWD/build/$1-pkgconfig-static:$PWD/build/embed-cmake/$1:$PWD/build/embed-cmake-static/$1"
+    }
+    SLUICE_EMBED_BINS="$(bins embed)" SLUICE_EMBED_MHD_BINS="$(bins embed_mhd)" \
         SLUICE_LIB="$PWD/build/inst/lib/libsluice.so" python3 tests/integration/test_embed.py
     echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
     build build-asan -DSLUICE_SANITIZE=ON -DSLUICE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
@@ -73,7 +83,7 @@ test)
     fuzz() { # fuzz NAME SECONDS SOURCES…: a libFuzzer target with ASan+UBSan, seeded from tests/fuzz
         name=$1 secs=$2; shift 2
         echo "== fuzz $name for $secs s (libFuzzer, ASan, UBSan)" >&2
-        clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver -Iserver/api \
+        clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Iserver -Iserver/api -Ibuild/include \
             $(pkg-config --cflags libmicrohttpd libuv) "$@" -o "build/fuzz_$name"
         rm -rf "build/fuzz-corpus-$name" && mkdir -p "build/fuzz-corpus-$name"
         if ! "./build/fuzz_$name" -max_total_time="$secs" -print_final_stats=1 \

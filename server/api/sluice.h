@@ -27,9 +27,8 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "sluice_error.h" /* SL_E* codes, sl_strerror, sl_err_name */
-
-#define SL_VERSION "0.1.0"
+#include "sluice_error.h"   /* SL_E* codes, sl_strerror, sl_err_name */
+#include "sluice_version.h" /* SL_VERSION, SL_VERSION_MAJOR/MINOR/PATCH/NUMBER (generated) */
 
 enum { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
@@ -154,6 +153,10 @@ void sl_server_free(sl_server_t *srv);
 /* Reopen the access log (after logrotate moved it: the binary does it on SIGUSR1). 0 or a
  * negative code (the old file stays in use then). */
 int sl_server_reopen_logs(sl_server_t *srv);
+
+/* The version of the library the program runs with ("0.1.0"), static; SL_VERSION is the one of
+ * the header it was compiled with. */
+const char *sl_version(void);
 
 /* A static message for a negative code returned by any sl_ function. */
 const char *sl_strerror(int err);

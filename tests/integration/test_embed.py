@@ -4,7 +4,8 @@ shared library's exports.
 
 $SLUICE_EMBED_BINS: colon-separated example binaries to test (ctest: the one built in the tree;
 quickstart.sh also passes the ones built out of tree against the installed package through
-pkg-config and find_package). $SLUICE_LIB: the libsluice.so whose exports are checked.
+pkg-config and find_package, shared and static). $SLUICE_LIB: the libsluice.so whose exports
+are checked, with libsluice.a beside it and sluice_version.h in ./include or ../include.
 """
 import json
 import os
@@ -231,18 +232,66 @@ class EmbedInHostDaemon(unittest.TestCase):
                 self.assertNotIn("AddressSanitizer", out)
 
 
+def api_of_sluice_h():
+    with open(os.path.join(TOP, "server", "api", "sluice.h")) as f:
+        return set(re.findall(r"\b(sl_[a-z_]+)\s*\(", f.read()))
+
+
+def project_version():
+    with open(os.path.join(TOP, "CMakeLists.txt")) as f:
+        return re.search(r"project\(sluice VERSION (\d+\.\d+\.\d+)", f.read()).group(1)
+
+
 class Exports(unittest.TestCase):
     def test_only_the_api_of_sluice_h_is_exported(self):
+        """libsluice.so: the functions of sluice.h, each at version SLUICE_0, and nothing else."""
         out = subprocess.run(["nm", "-D", "--defined-only", LIB], capture_output=True, text=True,
                              check=True).stdout
-        names = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
-        with open(os.path.join(TOP, "server", "api", "sluice.h")) as f:
-            header = f.read()
-        declared = set(re.findall(r"\b(sl_[a-z_]+)\s*\(", header))
+        syms = [line.split()[-1] for line in out.splitlines() if line.strip()]
+        declared = api_of_sluice_h()
+        self.assertIn("SLUICE_0", syms)  # the version node itself (an absolute symbol)
+        names = sorted(s for s in syms if s != "SLUICE_0")
         self.assertTrue(names)
-        for n in names:
+        for s in names:
+            n, _, ver = s.partition("@@")
+            self.assertEqual(ver, "SLUICE_0", s)
             self.assertTrue(n.startswith("sl_") and not n.startswith("sl__"), n)
             self.assertIn(n, declared, "%s is exported but not in sluice.h" % n)
+        self.assertEqual(set(s.partition("@@")[0] for s in names), declared)
+
+    def test_only_the_api_is_global_in_the_archive(self):
+        """libsluice.a (beside the .so): every internal symbol is local, so none can clash with
+        a host's own; what it still needs from elsewhere is no sluice name."""
+        archive = os.path.join(os.path.dirname(LIB), "libsluice.a")
+        out = subprocess.run(["nm", "-g", "--defined-only", archive], capture_output=True,
+                             text=True, check=True).stdout
+        names = set(line.split()[-1] for line in out.splitlines() if line.strip()
+                    and not line.endswith(":"))
+        self.assertEqual(names, api_of_sluice_h())
+        out = subprocess.run(["nm", "-u", archive], capture_output=True, text=True,
+                             check=True).stdout
+        undefined = [line.split()[-1] for line in out.splitlines() if line.strip()
+                     and not line.endswith(":")]
+        self.assertEqual([n for n in undefined if n.startswith("sl_")], [])
+
+    def test_version_of_header_and_library(self):
+        """sl_version() at run time is project(VERSION), as SL_VERSION in the generated header
+        installed beside sluice.h."""
+        import ctypes
+        lib = ctypes.CDLL(LIB)
+        lib.sl_version.restype = ctypes.c_char_p
+        version = project_version()
+        self.assertEqual(lib.sl_version().decode(), version)
+        here = os.path.dirname(LIB)  # the build directory, or an installation's lib/
+        header = [os.path.join(d, "sluice_version.h") for d in
+                  (os.path.join(here, "include"), os.path.join(here, os.pardir, "include"))]
+        with open([h for h in header if os.path.exists(h)][0]) as f:
+            header = f.read()
+        self.assertIn('#define SL_VERSION "%s"' % version, header)
+        major, minor, patch = version.split(".")
+        self.assertRegex(header, r"#define SL_VERSION_MAJOR %s\b" % major)
+        self.assertRegex(header, r"#define SL_VERSION_MINOR %s\b" % minor)
+        self.assertRegex(header, r"#define SL_VERSION_PATCH %s\b" % patch)
 
 
 if __name__ == "__main__":
