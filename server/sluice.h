@@ -5,10 +5,11 @@
  * A server runs on the caller's uv_loop_t: libmicrohttpd is driven through its epoll fd by that
  * loop, file I/O runs on libuv's thread pool. Threads: every function below must be called on
  * the loop's thread (the one running uv_run), and every callback (hooks, routes, the stop
- * callback) runs on it; none of them is safe from another thread. The process must ignore
- * SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)). Set UV_THREADPOOL_SIZE
- * before the loop's first file operation if the default pool (4 threads) is too small;
- * sl_config_apply_env does it from cfg->threads.
+ * callback) runs on it; none of them is safe from another thread. Several loops, each run by a
+ * thread of its own with its own servers, are independent: libsluice keeps its state per loop.
+ * The process must ignore SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)).
+ * Set UV_THREADPOOL_SIZE before the loop's first file operation if the default pool (4 threads)
+ * is too small; sl_config_apply_env does it from cfg->threads.
  *
  *   sl_config_t cfg;  sl_config_init(&cfg);  cfg.port = 8080;  snprintf(cfg.root, …);
  *   snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");      (optional)

@@ -51,15 +51,15 @@ void sl__src_http_init(sl_src_http_t *src, sl_req_t *r)
 int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len)
 {
     sl_req_t *r = src->req;
-    sl_chunk_t *c = sl_chunk_copy(data, len);
+    sl_chunk_t *c = sl_chunk_copy(r->srv->loop, data, len);
     int ret = sl_stream_push(&src->s, c);
 
     sl_chunk_unref(c);
     r->last_progress = uv_now(r->srv->loop);
     if (ret == 0)
         r->need_read = 1;
-    if (sl_budget_exhausted())
-        sl_budget_wait(&r->budget_wait, sl__src_http_budget, r);
+    if (sl_budget_exhausted(r->srv->loop))
+        sl_budget_wait(r->srv->loop, &r->budget_wait, sl__src_http_budget, r);
     if (ret == 0 || r->budget_wait.queued)
         sl__req_suspend(r);
     return ret;
