@@ -449,6 +449,15 @@ size_t sl_server_swept(const sl_server_t *srv)
     return srv->store.swept;
 }
 
+size_t sl_server_budget(const sl_server_t *srv, size_t *in_use, size_t *peak)
+{
+    if (in_use != NULL)
+        *in_use = sl_budget_in_use(srv->loop);
+    if (peak != NULL)
+        *peak = sl_budget_peak(srv->loop);
+    return sl_budget_max(srv->loop);
+}
+
 void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
 {
     MHD_socket fd;

@@ -120,6 +120,12 @@ unsigned sl_server_port(const sl_server_t *srv);
 const char *sl_server_root(const sl_server_t *srv);
 size_t sl_server_swept(const sl_server_t *srv);
 
+/* The buffer budget of the server's loop in bytes: the sum of the cfg->buffer_budget of every
+ * server on that loop, which share it (0 = unlimited: one of them has no limit). Servers on other
+ * loops (other threads) have budgets of their own. *in_use and *peak (either may be NULL) get
+ * the bytes buffered on the loop now and at the most since libsluice first used the loop. */
+size_t sl_server_budget(const sl_server_t *srv, size_t *in_use, size_t *peak);
+
 /* Graceful stop: stop accepting, let in-flight uploads finish within cfg->shutdown_timeout
  * seconds (then abort them, removing their temp files), close every connection and handle, then
  * cb(srv, arg) on the loop. Idempotent. */
