@@ -4,7 +4,7 @@
  *
  * The handler copies each body piece into a chunk (never pointing into MHD's buffer, which it
  * memmoves: research/mhd-libuv.md §2) and pushes it. When the push returns 0 (R1) or the
- * process-wide buffer budget is exhausted, the handler suspends the connection; libmicrohttpd
+ * loop's buffer budget is exhausted, the handler suspends the connection; libmicrohttpd
  * then stops reading the socket and TCP flow control reaches the client. do_read (R2) and the
  * budget waiter clear their reason, and the connection resumes when neither remains, with a kick
  * so libmicrohttpd runs again (rule 3). For chunked bodies MHD may call the handler a few more
