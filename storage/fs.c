@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,17 +82,23 @@ static size_t sweep(int root_fd, const char *dir, const char *suffix)
     return removed;
 }
 
-const char *sl_store_owner(void)
+/* The owner tag is process-wide by design (it names this process's temp files for every store
+ * and loop); made once, thread-safely: two servers may start on two threads at once. */
+static char owner[48];
+static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+
+static void owner_init(void)
 {
-    static char owner[48];
     unsigned char b[4];
 
-    if (owner[0] == '\0') {
-        if (RAND_bytes(b, sizeof(b)) != 1)
-            abort();
-        snprintf(owner, sizeof(owner), "%ld-%02x%02x%02x%02x", (long)getpid(), b[0], b[1], b[2],
-                 b[3]);
-    }
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        abort();
+    snprintf(owner, sizeof(owner), "%ld-%02x%02x%02x%02x", (long)getpid(), b[0], b[1], b[2], b[3]);
+}
+
+const char *sl_store_owner(void)
+{
+    pthread_once(&owner_once, owner_init);
     return owner;
 }
 

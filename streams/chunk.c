@@ -1,19 +1,31 @@
 /* SPDX-License-Identifier: MIT
  *
- * Chunks and the process-wide buffer budget (see chunk.h). A chunk is a header followed by its
- * bytes in one malloc. The budget counts the capacity of every live chunk; it is a soft limit:
+ * Chunks and the per-loop buffer budget (see chunk.h). A chunk is a header followed by its bytes
+ * in one malloc; the header names the loop context (loopctx.h) whose budget counts it, so an
+ * unref needs no lookup. The budget counts the capacity of every live chunk; it is a soft limit:
  * allocation always succeeds, sources ask sl_budget_exhausted() after each push and park a
- * waiter, and sl_budget_poll() (run by the loop's check handle, streams/defer.c) wakes waiters
- * in FIFO order once usage is under half the budget, so a woken source has room to make progress.
- * One process runs one loop (DESIGN.md §3), so the counters need no lock.
+ * waiter, and the loop's check handle (streams/defer.c) wakes waiters in FIFO order once usage is
+ * under half the budget, so a woken source has room to make progress.
+ *
+ * Per loop, not per process: two servers on two loops (two threads) each have their own budget,
+ * counters, waiters and slabs. All of a context's fields are touched only on its loop's thread:
+ * chunks are allocated, referenced and released there (thread-pool workers only read their bytes,
+ * while the loop holds a reference), so the counters need no lock and no atomics. The one shared
+ * structure is the registry that finds a loop's context (defer.c), and sl_chunk_new goes through
+ * its per-thread cache, one compare when the thread asks for the loop it asked for last.
+ * Servers sharing one loop share its budget: the sum of theirs (sl_budget_join).
+ *
+ * Lifetime: sl_defer_close (or the last sl_budget_leave) detaches the context from its loop; a
+ * chunk still alive then (a response MHD frees late) keeps the detached context until it goes.
  *
  * Slabs: chunks of exactly SL_CHUNK_SLAB bytes (what a fast upload reads at a time) are kept on a
- * free list when released, at most SLAB_KEEP of them, and handed out again: a large allocation
- * would otherwise be an mmap, 64 page faults (the kernel zeroing every page) and a munmap each
- * time. sl_chunk_trim gives them back to the system with malloc_trim once the server is idle, so
- * memory returns after a burst.
+ * per-loop free list when released, at most SLAB_KEEP of them, and handed out again: a large
+ * allocation would otherwise be an mmap, 64 page faults (the kernel zeroing every page) and a
+ * munmap each time. sl_chunk_trim gives them back to the system with malloc_trim once the server
+ * is idle, so memory returns after a burst.
  */
-#include "chunk.h"
+#include "loopctx.h"
+#include "stream.h" /* sl_defer_close */
 
 #include <stdio.h>
 #include <errno.h>
@@ -21,15 +33,7 @@
 #include <malloc.h>
 #include <string.h>
 
-#define SLAB_KEEP 64 /* 16 MiB of free slabs at most */
-
-static sl_chunk_t *slabs; /* free slabs, linked through base */
-static size_t nslabs;
-static size_t budget_max;
-static size_t in_use;
-static size_t peak;
-static sl_budget_waiter_t *wait_head, *wait_tail;
-static size_t waiting;
+#define SLAB_KEEP 64 /* 16 MiB of free slabs per loop at most */
 
 void *sl_xmalloc(size_t n)
 {
@@ -67,14 +71,15 @@ char *sl_xstrdup(const char *s)
     return memcpy(sl_xmalloc(n), s, n);
 }
 
-sl_chunk_t *sl_chunk_new(size_t cap)
+sl_chunk_t *sl_chunk_new(uv_loop_t *loop, size_t cap)
 {
+    sl_loopctx_t *ctx = sl__loopctx(loop);
     sl_chunk_t *c;
 
-    if (cap == SL_CHUNK_SLAB && slabs != NULL) {
-        c = slabs;
-        slabs = *(sl_chunk_t **)c->base;
-        nslabs--;
+    if (cap == SL_CHUNK_SLAB && ctx->slabs != NULL) {
+        c = ctx->slabs;
+        ctx->slabs = *(sl_chunk_t **)c->base;
+        ctx->nslabs--;
     } else {
         c = sl_xmalloc(sizeof(*c) + cap);
     }
@@ -83,15 +88,17 @@ sl_chunk_t *sl_chunk_new(size_t cap)
     c->len = 0;
     c->cap = cap;
     c->base = (char *)(c + 1);
-    in_use += cap;
-    if (in_use > peak)
-        peak = in_use;
+    c->ctx = ctx;
+    ctx->nchunks++;
+    ctx->in_use += cap;
+    if (ctx->in_use > ctx->peak)
+        ctx->peak = ctx->in_use;
     return c;
 }
 
-sl_chunk_t *sl_chunk_copy(const void *data, size_t len)
+sl_chunk_t *sl_chunk_copy(uv_loop_t *loop, const void *data, size_t len)
 {
-    sl_chunk_t *c = sl_chunk_new(len);
+    sl_chunk_t *c = sl_chunk_new(loop, len);
 
     memcpy(c->base, data, len);
     c->len = len;
@@ -106,110 +113,202 @@ sl_chunk_t *sl_chunk_ref(sl_chunk_t *c)
 
 void sl_chunk_unref(sl_chunk_t *c)
 {
+    sl_loopctx_t *ctx;
+
     if (c == NULL || --c->refcnt > 0)
         return;
-    in_use -= c->cap;
-    if (c->cap == SL_CHUNK_SLAB && nslabs < SLAB_KEEP) {
-        *(sl_chunk_t **)c->base = slabs;
-        slabs = c;
-        nslabs++;
+    ctx = c->ctx;
+    ctx->in_use -= c->cap < ctx->in_use ? c->cap : ctx->in_use;
+    ctx->nchunks--;
+    if (__builtin_expect(ctx->detached, 0)) {
+        free(c);
+        sl__loopctx_maybe_free(ctx); /* the last chunk of a closed loop */
+        return;
+    }
+    if (c->cap == SL_CHUNK_SLAB && ctx->nslabs < SLAB_KEEP) {
+        *(sl_chunk_t **)c->base = ctx->slabs;
+        ctx->slabs = c;
+        ctx->nslabs++;
         return;
     }
     free(c);
 }
 
-void sl_chunk_trim(void)
+static void free_slabs(sl_loopctx_t *ctx)
 {
-    while (slabs != NULL) {
-        sl_chunk_t *c = slabs;
-        slabs = *(sl_chunk_t **)c->base;
+    while (ctx->slabs != NULL) {
+        sl_chunk_t *c = ctx->slabs;
+        ctx->slabs = *(sl_chunk_t **)c->base;
         free(c);
     }
-    nslabs = 0;
+    ctx->nslabs = 0;
+}
+
+void sl_chunk_trim(uv_loop_t *loop)
+{
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    if (ctx != NULL)
+        free_slabs(ctx);
     malloc_trim(0);
 }
 
-void sl_budget_charge(size_t n)
+void sl_budget_charge(uv_loop_t *loop, size_t n)
 {
-    in_use += n;
-    if (in_use > peak)
-        peak = in_use;
+    sl_loopctx_t *ctx = sl__loopctx(loop);
+
+    ctx->in_use += n;
+    if (ctx->in_use > ctx->peak)
+        ctx->peak = ctx->in_use;
 }
 
-void sl_budget_release(size_t n)
+void sl_budget_release(uv_loop_t *loop, size_t n)
 {
-    in_use -= n < in_use ? n : in_use;
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    if (ctx != NULL)
+        ctx->in_use -= n < ctx->in_use ? n : ctx->in_use;
 }
 
-void sl_budget_set(size_t max_bytes)
+static void budget_recompute(sl_loopctx_t *ctx)
 {
-    budget_max = max_bytes;
+    ctx->budget_max = ctx->unlimited ? 0 : ctx->budget_sum;
 }
 
-size_t sl_budget_in_use(void)
+void sl_budget_join(uv_loop_t *loop, size_t max_bytes)
 {
-    return in_use;
+    sl_loopctx_t *ctx = sl__loopctx(loop);
+
+    ctx->users++;
+    if (max_bytes == 0)
+        ctx->unlimited++;
+    else
+        ctx->budget_sum += max_bytes;
+    budget_recompute(ctx);
 }
 
-size_t sl_budget_peak(void)
+void sl_budget_leave(uv_loop_t *loop, size_t max_bytes)
 {
-    return peak;
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    if (ctx == NULL || ctx->users == 0)
+        return;
+    if (max_bytes == 0)
+        ctx->unlimited--;
+    else
+        ctx->budget_sum -= max_bytes;
+    budget_recompute(ctx);
+    if (--ctx->users == 0)
+        sl_defer_close(loop); /* the last server: release what this loop held */
 }
 
-int sl_budget_exhausted(void)
+void sl_budget_set(uv_loop_t *loop, size_t max_bytes)
 {
-    return budget_max != 0 && in_use >= budget_max;
+    sl__loopctx(loop)->budget_max = max_bytes;
 }
 
-size_t sl_budget_waiting(void)
+size_t sl_budget_max(uv_loop_t *loop)
 {
-    return waiting;
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL ? ctx->budget_max : 0;
 }
 
-void sl_budget_wait(sl_budget_waiter_t *w, void (*fn)(void *arg), void *arg)
+size_t sl_budget_in_use(uv_loop_t *loop)
 {
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL ? ctx->in_use : 0;
+}
+
+size_t sl_budget_peak(uv_loop_t *loop)
+{
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL ? ctx->peak : 0;
+}
+
+int sl_budget_exhausted(uv_loop_t *loop)
+{
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL && ctx->budget_max != 0 && ctx->in_use >= ctx->budget_max;
+}
+
+size_t sl_budget_waiting(uv_loop_t *loop)
+{
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL ? ctx->waiting : 0;
+}
+
+void sl_budget_wait(uv_loop_t *loop, sl_budget_waiter_t *w, void (*fn)(void *arg), void *arg)
+{
+    sl_loopctx_t *ctx;
+
     if (w->queued)
         return;
+    ctx = sl__loopctx(loop);
+    sl__loopctx_start(ctx); /* its check handle polls the waiters */
     w->fn = fn;
     w->arg = arg;
+    w->ctx = ctx;
     w->next = NULL;
-    w->prev = wait_tail;
-    if (wait_tail != NULL)
-        wait_tail->next = w;
+    w->prev = ctx->wait_tail;
+    if (ctx->wait_tail != NULL)
+        ctx->wait_tail->next = w;
     else
-        wait_head = w;
-    wait_tail = w;
+        ctx->wait_head = w;
+    ctx->wait_tail = w;
     w->queued = 1;
-    waiting++;
+    ctx->waiting++;
 }
 
 void sl_budget_cancel(sl_budget_waiter_t *w)
 {
+    sl_loopctx_t *ctx = w->ctx;
+
     if (!w->queued)
         return;
     if (w->prev != NULL)
         w->prev->next = w->next;
     else
-        wait_head = w->next;
+        ctx->wait_head = w->next;
     if (w->next != NULL)
         w->next->prev = w->prev;
     else
-        wait_tail = w->prev;
+        ctx->wait_tail = w->prev;
     w->queued = 0;
-    waiting--;
+    w->ctx = NULL;
+    ctx->waiting--;
 }
 
-int sl_budget_poll(void)
+int sl__budget_poll_ctx(sl_loopctx_t *ctx)
 {
     int woken = 0;
 
-    while (wait_head != NULL && (budget_max == 0 || in_use < budget_max / 2)) {
-        sl_budget_waiter_t *w = wait_head;
+    while (ctx->wait_head != NULL && (ctx->budget_max == 0 || ctx->in_use < ctx->budget_max / 2)) {
+        sl_budget_waiter_t *w = ctx->wait_head;
         sl_budget_cancel(w);
         w->fn(w->arg);
         woken++;
     }
     return woken;
+}
+
+int sl_budget_poll(uv_loop_t *loop)
+{
+    sl_loopctx_t *ctx = sl__loopctx_find(loop);
+
+    return ctx != NULL ? sl__budget_poll_ctx(ctx) : 0;
+}
+
+void sl__budget_detach(sl_loopctx_t *ctx)
+{
+    /* Nobody will poll them any more: they are dequeued (a later cancel is a no-op). */
+    while (ctx->wait_head != NULL)
+        sl_budget_cancel(ctx->wait_head);
+    free_slabs(ctx);
 }
 
 int sl_parse_size(const char *s, uint64_t *out)

@@ -177,11 +177,14 @@ int sl_stream_pipe(sl_stream_t *src, sl_stream_t *dst);
 /* D1/D2: destroy with `err` (0 for a plain close). Idempotent; on_close fires later. */
 void sl_stream_destroy(sl_stream_t *s, int err);
 
-/* Schedule fn(arg) on a later turn of `loop` (never inside the caller). Used for W7 and D1;
- * available to stream kinds and their owners. */
+/* Schedule fn(arg) on a later turn of `loop` (borrowed; on its thread), never inside the caller.
+ * Used for W7 and D1; available to stream kinds and their owners. Any number of loops. */
 void sl_defer(uv_loop_t *loop, void (*fn)(void *arg), void *arg);
 
-/* Release the deferral machinery of `loop` (its handles); call before uv_loop_close. */
+/* Release all the stream layer keeps for `loop` (borrowed; on its thread): run what is deferred,
+ * drop its budget waiters and slabs, close its handles (run the loop once more for their close
+ * callbacks), before uv_loop_close. A chunk still alive keeps the rest until it is released. The
+ * last sl_budget_leave of a loop calls it. */
 void sl_defer_close(uv_loop_t *loop);
 
 #endif

@@ -49,7 +49,7 @@ static int start_zlib(sl_xf_inflate_t *x)
     if (x->mode == SL_INFLATE_DEFLATE) {
         /* Two bytes cannot fill an output chunk: one call takes them. */
         if (x->out == NULL)
-            x->out = sl_chunk_new(SL_XF_INFLATE_CHUNK);
+            x->out = sl_chunk_new(x->s.loop, SL_XF_INFLATE_CHUNK);
         x->z.next_in = x->head;
         x->z.avail_in = 2;
         x->z.next_out = (Bytef *)x->out->base + x->out->len;
@@ -98,7 +98,7 @@ static int pump(sl_xf_inflate_t *x)
             x->ended = 0;
         }
         if (x->out == NULL)
-            x->out = sl_chunk_new(SL_XF_INFLATE_CHUNK);
+            x->out = sl_chunk_new(x->s.loop, SL_XF_INFLATE_CHUNK);
         x->z.next_out = (Bytef *)x->out->base + x->out->len;
         x->z.avail_out = (uInt)(x->out->cap - x->out->len);
         ret = inflate(&x->z, Z_NO_FLUSH);

@@ -5,10 +5,11 @@
  * A server runs on the caller's uv_loop_t: libmicrohttpd is driven through its epoll fd by that
  * loop, file I/O runs on libuv's thread pool. Threads: every function below must be called on
  * the loop's thread (the one running uv_run), and every callback (hooks, routes, the stop
- * callback) runs on it; none of them is safe from another thread. The process must ignore
- * SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)). Set UV_THREADPOOL_SIZE
- * before the loop's first file operation if the default pool (4 threads) is too small;
- * sl_config_export_threads does it from cfg->threads.
+ * callback) runs on it; none of them is safe from another thread. Several loops, each run by a
+ * thread of its own with its own servers, are independent: libsluice keeps its state per loop.
+ * The process must ignore SIGPIPE (libsluice needs it for sendfile: signal(SIGPIPE, SIG_IGN)).
+ * Set UV_THREADPOOL_SIZE before the loop's first file operation if the default pool (4 threads)
+ * is too small; sl_config_export_threads does it from cfg->threads.
  *
  *   sl_config_t cfg;  sl_config_init(&cfg);  cfg.port = 8080;  snprintf(cfg.root, …);
  *   snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");      (optional)
@@ -138,6 +139,12 @@ unsigned sl_server_port(const sl_server_t *srv);
  * removed. Both borrowed from the server. */
 const char *sl_server_root(const sl_server_t *srv);
 size_t sl_server_swept(const sl_server_t *srv);
+
+/* The buffer budget of the server's loop in bytes: the sum of the cfg->buffer_budget of every
+ * server on that loop, which share it (0 = unlimited: one of them has no limit). Servers on other
+ * loops (other threads) have budgets of their own. *in_use and *peak (either may be NULL) get
+ * the bytes buffered on the loop now and at the most since libsluice first used the loop. */
+size_t sl_server_budget(const sl_server_t *srv, size_t *in_use, size_t *peak);
 
 /* Graceful stop: stop accepting, let in-flight uploads finish within cfg->shutdown_timeout
  * seconds (then abort them, removing their temp files), close every connection and handle, then

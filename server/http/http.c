@@ -280,7 +280,7 @@ static void on_tick(uv_timer_t *h)
         srv->busy_at = now;
     else if (srv->busy_at != 0 && now - srv->busy_at >= 2000) {
         srv->busy_at = 0; /* idle for 2 s after work: give the memory of the burst back */
-        sl_chunk_trim();
+        sl_chunk_trim(srv->loop);
     }
     run_mhd(srv); /* libmicrohttpd re-arms a listener it left at --max-connections only in a run */
     /* Stop once nothing is left, or past the deadline once every aborted upload has cleaned up
@@ -310,34 +310,6 @@ static int mount_prefix(const char *mount, char *out, size_t cap)
     return 0;
 }
 
-/* Servers per loop: the last one freed releases what libsluice keeps per loop (sl_defer). */
-static struct {
-    uv_loop_t *loop;
-    int n;
-} loops[16];
-
-static void loop_ref(uv_loop_t *loop, int delta)
-{
-    size_t i, free_slot = sizeof(loops) / sizeof(loops[0]);
-
-    for (i = 0; i < sizeof(loops) / sizeof(loops[0]); i++) {
-        if (loops[i].loop == loop) {
-            loops[i].n += delta;
-            if (loops[i].n == 0) {
-                loops[i].loop = NULL;
-                sl_defer_close(loop);
-            }
-            return;
-        }
-        if (loops[i].loop == NULL && free_slot == sizeof(loops) / sizeof(loops[0]))
-            free_slot = i;
-    }
-    if (delta > 0 && free_slot < sizeof(loops) / sizeof(loops[0])) {
-        loops[free_slot].loop = loop;
-        loops[free_slot].n = delta;
-    }
-}
-
 /* What a server needs whether it listens itself or is attached to the host's daemon: the
  * configuration, the store (server_alloc), and the timers (server_start). */
 static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
@@ -362,7 +334,6 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return r;
     }
-    sl_budget_set(cfg->buffer_budget);
     sl__metrics_init(srv);
     *out = srv;
     return 0;
@@ -376,7 +347,9 @@ static void server_start(sl_server_t *srv)
     uv_timer_init(srv->loop, &srv->progress);
     srv->progress.data = srv->timer.data = srv->idle.data = srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, 1000, 1000);
-    loop_ref(srv->loop, 1);
+    /* The servers of a loop share its budget, the sum of theirs; the last one freed releases what
+     * libsluice keeps per loop (streams/chunk.h). */
+    sl_budget_join(srv->loop, srv->cfg.buffer_budget);
 }
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
@@ -485,6 +458,15 @@ size_t sl_server_swept(const sl_server_t *srv)
     return srv->store != NULL ? srv->store->swept : 0;
 }
 
+size_t sl_server_budget(const sl_server_t *srv, size_t *in_use, size_t *peak)
+{
+    if (in_use != NULL)
+        *in_use = sl_budget_in_use(srv->loop);
+    if (peak != NULL)
+        *peak = sl_budget_peak(srv->loop);
+    return sl_budget_max(srv->loop);
+}
+
 void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
 {
     MHD_socket fd;
@@ -511,7 +493,7 @@ void sl__server_maybe_free(sl_server_t *srv)
     store_close(srv);
     sl__log_close(srv);
     sl__tus_md_clear(srv);
-    loop_ref(srv->loop, -1);
+    sl_budget_leave(srv->loop, srv->cfg.buffer_budget);
     free(srv);
 }
 

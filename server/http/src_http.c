@@ -4,7 +4,7 @@
  *
  * The handler copies each body piece into a chunk (never pointing into MHD's buffer, which it
  * memmoves: research/mhd-libuv.md §2) and pushes it. When the push returns 0 (R1) or the
- * process-wide buffer budget is exhausted, the handler suspends the connection; libmicrohttpd
+ * loop's buffer budget is exhausted, the handler suspends the connection; libmicrohttpd
  * then stops reading the socket and TCP flow control reaches the client. do_read (R2) and the
  * budget waiter clear their reason, and the connection resumes when neither remains, with a kick
  * so libmicrohttpd runs again (rule 3). For chunked bodies MHD may call the handler a few more
@@ -51,15 +51,15 @@ void sl__src_http_init(sl_src_http_t *src, sl_req_t *r)
 int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len)
 {
     sl_req_t *r = src->req;
-    sl_chunk_t *c = sl_chunk_copy(data, len);
+    sl_chunk_t *c = sl_chunk_copy(r->srv->loop, data, len);
     int ret = sl_stream_push(&src->s, c);
 
     sl_chunk_unref(c);
     r->last_progress = uv_now(r->srv->loop);
     if (ret == 0)
         r->need_read = 1;
-    if (sl_budget_exhausted())
-        sl_budget_wait(&r->budget_wait, sl__src_http_budget, r);
+    if (sl_budget_exhausted(r->srv->loop))
+        sl_budget_wait(r->srv->loop, &r->budget_wait, sl__src_http_budget, r);
     if (ret == 0 || r->budget_wait.queued)
         sl__req_suspend(r);
     return ret;

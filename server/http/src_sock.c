@@ -102,7 +102,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
         if (want > left)
             want = (size_t)left;
         /* a fast client: a recycled slab; a slow one: exactly what arrived (bounded memory) */
-        c = sl_chunk_new(want >= SL_CHUNK_SLAB / 2 ? SL_CHUNK_SLAB : want);
+        c = sl_chunk_new(r->srv->loop, want >= SL_CHUNK_SLAB / 2 ? SL_CHUNK_SLAB : want);
         if (want >= SL_CHUNK_SLAB / 2)
             want = left < SL_CHUNK_SLAB ? (size_t)left : SL_CHUNK_SLAB;
         n = recv(tk->fd, c->base, want, 0);
@@ -136,8 +136,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
         if (ret == 0)
             r->need_read = 1;
-        if (sl_budget_exhausted())
-            sl_budget_wait(&r->budget_wait, sl__src_http_budget, r);
+        if (sl_budget_exhausted(r->srv->loop))
+            sl_budget_wait(r->srv->loop, &r->budget_wait, sl__src_http_budget, r);
         if (ret == 0 || r->budget_wait.queued) {
             uv_poll_stop(h); /* backpressure: the kernel's window fills, the client slows */
             tk->polling = 0;

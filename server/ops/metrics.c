@@ -96,7 +96,7 @@ void sl__metrics_tick(sl_server_t *srv)
     m->suspended = suspended;
     m->in_flight = in_flight;
     m->connections = info != NULL ? (int64_t)info->num_connections : (int64_t)srv->nreqs;
-    m->buffer_bytes = (int64_t)sl_budget_in_use();
+    m->buffer_bytes = (int64_t)sl_budget_in_use(srv->loop);
     m->pid = (int64_t)getpid();
 }
 

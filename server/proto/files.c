@@ -83,13 +83,14 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
 typedef struct listing_s {
     size_t len;
     char *json;
+    uv_loop_t *loop; /* whose budget the listing is charged to */
 } listing_t;
 
 static void free_listing(void *cls)
 {
     listing_t *l = cls;
 
-    sl_budget_release(l->len);
+    sl_budget_release(l->loop, l->len);
     free(l->json);
     free(l);
 }
@@ -102,7 +103,8 @@ static void respond_listing(sl_req_t *r, sl_store_job_t *j)
     l->len = j->json_len;
     l->json = j->json;
     j->json = NULL;
-    sl_budget_charge(l->len);
+    l->loop = r->srv->loop;
+    sl_budget_charge(l->loop, l->len);
     resp = MHD_create_response_from_buffer_with_free_callback_cls(l->len, l->json, free_listing, l);
     sl__respond(r, MHD_HTTP_OK, resp);
     sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -116,7 +118,7 @@ static void on_job(sl_store_job_t *j)
     sl_req_t *r = j->data;
 
     if (r->route == ROUTE_FILES)
-        sl_budget_release(LIST_CHARGE);
+        sl_budget_release(r->srv->loop, LIST_CHARGE);
     if (!r->gone) {
         if (j->status < 0)
             sl__respond_error(r, j->status);
@@ -144,10 +146,11 @@ void sl__files_start(sl_req_t *r)
     r->phase = PH_WAIT;
     r->job.data = r;
     if (r->route == ROUTE_FILES) {
-        err = sl_budget_exhausted() ? SL_EBUSY
-                                    : sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
+        err = sl_budget_exhausted(r->srv->loop)
+                  ? SL_EBUSY
+                  : sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
         if (err == 0)
-            sl_budget_charge(LIST_CHARGE);
+            sl_budget_charge(r->srv->loop, LIST_CHARGE);
     } else if (r->method == M_DELETE)
         err = sl_store_delete(st, &r->job, r->name, on_job);
     else

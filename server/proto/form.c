@@ -41,7 +41,8 @@ static int fields_add(sl_form_t *fm, const char *s, size_t n)
         if (cap > FIELDS_MIN_CAP && cap > 2 * fm->req->srv->cfg.max_field_size + 65536)
             return SL_ETOOLARGE;
         fm->fields = sl_xrealloc(fm->fields, cap);
-        sl_budget_charge(cap - fm->fields_cap); /* held until the request ends: counted */
+        /* held until the request ends: counted */
+        sl_budget_charge(fm->req->srv->loop, cap - fm->fields_cap);
         fm->fields_cap = cap;
     }
     memcpy(fm->fields + fm->fields_len, s, n);
@@ -191,7 +192,7 @@ static int part_data(void *arg, const char *data, size_t len)
     }
     if (fm->cur == NULL)
         return 0; /* an empty file input's bytes (there should be none) */
-    c = sl_chunk_copy(data, len);
+    c = sl_chunk_copy(fm->req->srv->loop, data, len);
     r = sl_stream_write(sl__chain_head(&fm->cur->chain), c);
     sl_chunk_unref(c);
     if (r < 0)
@@ -443,7 +444,7 @@ void sl_form_free(sl_form_t *fm)
         free(f);
     }
     free(fm->fields);
-    sl_budget_release(fm->fields_cap);
+    sl_budget_release(fm->req->srv->loop, fm->fields_cap);
     fm->fields = NULL;
     fm->fields_cap = 0;
     free(fm->metas);

@@ -98,7 +98,7 @@ static void sink_open(sl_fs_t *store, sl_sink_file_t *f, watch_t *w, const char 
 
 static int feed(sl_sink_file_t *f, const char *str)
 {
-    sl_chunk_t *c = sl_chunk_copy(str, strlen(str));
+    sl_chunk_t *c = sl_chunk_copy(&loop, str, strlen(str));
     int r = sl_stream_write(&f->s, c);
 
     sl_chunk_unref(c);
@@ -228,7 +228,7 @@ START_TEST(small_writes_during_a_write_in_flight_are_coalesced)
     count_batches(&f);
     pattern_fill(data, sizeof(data), 0);
     for (i = 0; i < N; i++) {
-        sl_chunk_t *c = sl_chunk_copy(data + i * LEN, LEN);
+        sl_chunk_t *c = sl_chunk_copy(&loop, data + i * LEN, LEN);
         ck_assert_int_eq(sl_stream_write(&f.s, c), 1);
         sl_chunk_unref(c);
     }

@@ -18,6 +18,7 @@ Suite *digest_expect_suite(void);
 Suite *digest_algs_suite(void);
 Suite *multipart_suite(void);
 Suite *multipart_chunks_suite(void);
+Suite *loops_suite(void);
 
 static Suite *(*const suites[])(void) = {
     chunk_suite,    /* test_chunk.c: refcount, budget, waiters */
@@ -29,6 +30,7 @@ static Suite *(*const suites[])(void) = {
     digest_algs_suite, /* test_digest_algs.c: sha1, md5, crc32 for tus */
     multipart_suite,
     multipart_chunks_suite,
+    loops_suite, /* test_loops.c: per-loop state, many loops, two threads */
 };
 
 int main(void)

@@ -266,7 +266,7 @@ START_TEST(d2_destroy_releases_queued_chunks_and_rejects_writes)
     slow_sink_init(&k, &loop, 1024, 10, SINK_FINAL);
     probe_stream(&p, &k.s, "sink");
     for (i = 0; i < 4; i++)
-        c[i] = sl_chunk_copy("chunk", 5);
+        c[i] = sl_chunk_copy(&loop, "chunk", 5);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(sl_stream_write(&k.s, c[i]), 1);
     sl_stream_destroy(&k.s, 0);

@@ -32,7 +32,7 @@ static void open_sink(int kind, size_t hwm, unsigned delay_ms, int final)
 
 START_TEST(w1_write_hands_the_first_chunk_to_do_write_and_queues_the_rest)
 {
-    sl_chunk_t *c1 = sl_chunk_copy("abc", 3), *c2 = sl_chunk_copy("defgh", 5);
+    sl_chunk_t *c1 = sl_chunk_copy(&loop, "abc", 3), *c2 = sl_chunk_copy(&loop, "defgh", 5);
 
     open_sink(SLOW, 1024, 5, SINK_NO_FINAL);
     ck_assert_int_eq(sl_stream_write(&k.s, c1), 1);
@@ -78,7 +78,7 @@ START_TEST(w3_zero_is_advice_and_the_chunk_is_accepted)
     open_sink(SLOW, 10, 1, SINK_NO_FINAL);
     pattern_fill(buf, sizeof(buf), 0);
     for (i = 0; i < 100; i++) {
-        sl_chunk_t *c = sl_chunk_copy(buf + i * 10, 10);
+        sl_chunk_t *c = sl_chunk_copy(&loop, buf + i * 10, 10);
 
         ck_assert_int_eq(sl_stream_write(&k.s, c), 0); /* ignored on purpose */
         sl_chunk_unref(c);
@@ -129,7 +129,7 @@ START_TEST(w5_queued_chunks_are_coalesced_up_to_sl_stream_max_batch)
     open_sink(SLOW, 1 << 20, 5, SINK_NO_FINAL);
     pattern_fill(buf, sizeof(buf), 0);
     for (i = 0; i < 101; i++) {
-        sl_chunk_t *c = sl_chunk_copy(buf + i * 16, 16);
+        sl_chunk_t *c = sl_chunk_copy(&loop, buf + i * 16, 16);
 
         sl_stream_write(&k.s, c);
         sl_chunk_unref(c);
@@ -302,7 +302,7 @@ END_TEST
 
 START_TEST(w10_write_after_end_is_sl_ewriteafterend)
 {
-    sl_chunk_t *c = sl_chunk_copy("b", 1);
+    sl_chunk_t *c = sl_chunk_copy(&loop, "b", 1);
 
     open_sink(SLOW, 1024, 1, SINK_FINAL);
     write_str(&k.s, "a");
@@ -343,7 +343,7 @@ START_TEST(w11_first_error_is_sticky_and_releases_queued_chunks)
     failing_sink_init(&k, &loop, 4, 5, 1, UV_EIO);
     probe_stream(&p, &k.s, "sink");
     for (i = 0; i < 4; i++)
-        c[i] = sl_chunk_copy("abcd", 4);
+        c[i] = sl_chunk_copy(&loop, "abcd", 4);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(sl_stream_write(&k.s, c[i]), 0);
     run_loop(&loop);
@@ -388,7 +388,7 @@ END_TEST
 START_TEST(r1_push_returns_0_at_readable_hwm)
 {
     fake_src_t f;
-    sl_chunk_t *c = sl_chunk_copy("late", 4);
+    sl_chunk_t *c = sl_chunk_copy(&loop, "late", 4);
 
     open_loop(&loop);
     fake_src_init(&f, &loop, 16);

@@ -172,7 +172,7 @@ END_TEST
 /* xf_limit and xf_digest forward the very chunk they were given (xf.h: "no copy"). */
 static void assert_forwards_by_reference(sl_stream_t *xf)
 {
-    sl_chunk_t *c = sl_chunk_copy("by reference", 12);
+    sl_chunk_t *c = sl_chunk_copy(&loop, "by reference", 12);
 
     chain(xf);
     fake_src_push_chunk(&f, c);
@@ -327,7 +327,7 @@ START_TEST(t2_digest_holds_its_done_while_unread)
     sl_xf_digest_init(&dg, &loop, 1024);
     sync_sink_init(&k, &loop, big * 4, SINK_NO_FINAL);
     pattern_fill(data, big, 0);
-    c = sl_chunk_copy(data, big);
+    c = sl_chunk_copy(&loop, data, big);
     ck_assert_int_ge(sl_stream_write(&dg.s, c), 0);
     ck_assert_int_ge(sl_stream_write(&dg.s, c), 0);
     run_loop(&loop);

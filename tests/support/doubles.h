@@ -144,7 +144,7 @@ size_t fake_src_pump(fake_src_t *f);
 /* Write a copy of `str` to `s` (which takes its own reference if it keeps it); returns write's. */
 static inline int write_str(sl_stream_t *s, const char *str)
 {
-    sl_chunk_t *c = sl_chunk_copy(str, strlen(str));
+    sl_chunk_t *c = sl_chunk_copy(s->loop, str, strlen(str));
     int r = sl_stream_write(s, c);
 
     sl_chunk_unref(c);
@@ -270,9 +270,10 @@ void open_loop(uv_loop_t *loop);
 /* uv_run(UV_RUN_DEFAULT) to completion. */
 void run_loop(uv_loop_t *loop);
 /* Run the loop dry, fail on any recorded violation, destroy every double's stream (D1: a no-op
- * for those already destroyed) and run again, sl_defer_close, close the doubles' own handles (any
- * other handle left open is a failure), assert uv_loop_close(loop) == 0 and that no chunk is
- * still alive, then free the doubles' buffers. Streams that are not doubles are the test's. */
+ * for those already destroyed) and run again, assert that no chunk of the loop is still alive,
+ * sl_defer_close, close the doubles' own handles (any other handle left open is a failure),
+ * assert uv_loop_close(loop) == 0, then free the doubles' buffers. Streams that are not doubles are
+ * the test's. */
 void close_loop(uv_loop_t *loop);
 
 /* Returns owned: a new directory /tmp/sluice-test-XXXXXX. */
