@@ -92,20 +92,14 @@ static void decided(void *arg)
 
     if (!r->gone) {
         if (!h->allow) {
-            char body[512], msg[300];
-            int n;
-            sl__json_escape(h->message, msg, sizeof(msg));
-            n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"hook\"}\n",
-                         msg, h->status);
-            sl__respond_json(r, h->status, body, (size_t)n);
+            sl__respond_error_json(r, h->status, "hook", h->message, NULL);
         } else if (h->rename != NULL) {
             if (sl_name_check(h->rename) == 0) {
                 snprintf(r->name, sizeof(r->name), "%s", h->rename);
                 r->renamed = 1;
             } else {
-                static const char bad[] = "{\"error\":\"the hook gave an invalid name\","
-                                          "\"status\":500,\"code\":\"hook\"}\n";
-                sl__respond_json(r, 500, bad, sizeof(bad) - 1); /* the host's fault */
+                sl__respond_error_json(r, 500, "hook", "the hook gave an invalid name",
+                                       NULL); /* the host's fault */
             }
         }
         if (h->allow)

@@ -214,6 +214,10 @@ unsigned sl__status_for(int err);
 void sl__respond(sl_req_t *r, unsigned status, struct MHD_Response *resp);
 void sl__respond_header(sl_req_t *r, const char *name, const char *value);
 void sl__respond_error(sl_req_t *r, int err);
+/* The one shape of every error body: {"error": message, "status": N, "code": code[, extra]}
+ * (extra: more JSON members, without braces, or NULL); message is escaped here. */
+void sl__respond_error_json(sl_req_t *r, unsigned status, const char *code, const char *message,
+                            const char *extra);
 void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len);
 enum MHD_Result sl__queue(sl_req_t *r);
 /* JSON-escape s into out[cap] (quotes not added); percent-encode a name for a URL path. */

@@ -90,18 +90,29 @@ void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len
     r->bytes_out = len;
 }
 
+void sl__respond_error_json(sl_req_t *r, unsigned status, const char *code, const char *message,
+                            const char *extra)
+{
+    char msg[320], body[1024];
+    int n;
+
+    sl__json_escape(message, msg, sizeof(msg));
+    n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"%s%s}\n", msg,
+                 status, code, extra != NULL ? "," : "", extra != NULL ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof(body)) /* an extra too long for the body: leave it out */
+        n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"}\n", msg,
+                     status, code);
+    sl__respond_json(r, status, body, (size_t)n);
+}
+
 void sl__respond_error(sl_req_t *r, int err)
 {
     unsigned status = sl__status_for(err);
-    char body[256];
-    int n;
 
     if (err == SL_EEXISTS && r->create_only)
         status = MHD_HTTP_CONFLICT;
     r->err_name = sl_err_name(err);
-    n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%u,\"code\":\"%s\"}\n",
-                 sl_strerror(err), status, sl_err_name(err));
-    sl__respond_json(r, status, body, (size_t)n);
+    sl__respond_error_json(r, status, sl_err_name(err), sl_strerror(err), NULL);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE && err == SL_EBUSY)
         sl__respond_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)

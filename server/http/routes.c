@@ -186,6 +186,9 @@ static int validate_upload(sl_req_t *r)
 
     if (err < 0)
         return err;
+    if (!r->chunked &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL)
+        return SL_ELENGTHREQUIRED; /* neither framing: an empty file says Content-Length: 0 */
     if (ce != NULL) {
         if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)
             r->encoding = SL_INFLATE_GZIP;

@@ -25,32 +25,33 @@ static const double bounds[SL_METRICS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.
 static const char *reasons[SL_FAIL_NREASONS] = {
     "client_gone", "too_large", "checksum", "no_space", "idle", "shutdown", "bad_request", "other"};
 
+/* The reason a failed upload is counted under: from the status its answer gets (the one table,
+ * http/respond.c), so a metric never disagrees with what the client was told. A client that went
+ * away, an idle upload and a shutdown are told apart first: their answers are rarely seen. */
 int sl__fail_reason(int err)
 {
+    unsigned status;
+
     switch (err) {
     case SL_EPREMATURE:
     case SL_EDESTROYED:
         return SL_FAIL_GONE;
-    case SL_ETOOLARGE:
-    case SL_EBOMB:
-        return SL_FAIL_TOOLARGE;
-    case SL_ECHECKSUM:
-    case SL_EUPLOADCHECKSUM:
-        return SL_FAIL_CHECKSUM;
-    case UV_ENOSPC:
-    case UV_EFBIG:
-        return SL_FAIL_NOSPACE;
     case SL_EIDLE:
         return SL_FAIL_IDLE;
     case SL_ESHUTDOWN:
         return SL_FAIL_SHUTDOWN;
-    case SL_EBADREQUEST:
-    case SL_EDECODE:
-    case SL_EBADNAME:
-        return SL_FAIL_BADREQUEST;
-    default:
-        return SL_FAIL_OTHER;
+    case SL_ECHECKSUM:
+    case SL_EUPLOADCHECKSUM:
+        return SL_FAIL_CHECKSUM;
     }
+    status = sl__status_for(err);
+    if (status == MHD_HTTP_CONTENT_TOO_LARGE)
+        return SL_FAIL_TOOLARGE;
+    if (status == MHD_HTTP_INSUFFICIENT_STORAGE)
+        return SL_FAIL_NOSPACE;
+    if (status >= 400 && status < 500)
+        return SL_FAIL_BADREQUEST;
+    return SL_FAIL_OTHER;
 }
 
 void sl__metrics_observe(uint64_t *buckets, uint64_t *count, double *sum, double seconds)

@@ -65,16 +65,15 @@ static void respond_mismatch(sl_req_t *r, const sl_xf_digest_t *d, const char *f
 {
     int is256 = d->failed_alg == SL_DIGEST_SHA256;
     size_t n = is256 ? 32 : 64;
-    char want[96], got[96], body[512];
-    int len;
+    char want[96], got[96], extra[320];
 
     sl__base64(is256 ? d->expect256 : d->expect512, n, want);
     sl__base64(is256 ? d->sha256 : d->sha512, n, got);
-    len = snprintf(body, sizeof(body),
-                   "{\"error\":\"%s\",\"status\":400,\"code\":\"SL_ECHECKSUM\",\"field\":\"%s\","
-                   "\"algorithm\":\"%s\",\"expected\":\"%s\",\"actual\":\"%s\"}\n",
-                   sl_strerror(SL_ECHECKSUM), field, is256 ? "sha-256" : "sha-512", want, got);
-    sl__respond_json(r, MHD_HTTP_BAD_REQUEST, body, (size_t)len);
+    snprintf(extra, sizeof(extra),
+             "\"field\":\"%s\",\"algorithm\":\"%s\",\"expected\":\"%s\",\"actual\":\"%s\"", field,
+             is256 ? "sha-256" : "sha-512", want, got);
+    r->err_name = sl_err_name(SL_ECHECKSUM);
+    sl__respond_error_json(r, MHD_HTTP_BAD_REQUEST, r->err_name, sl_strerror(SL_ECHECKSUM), extra);
 }
 
 static void on_pipeline_done(sl_pipeline_t *pl, int status)

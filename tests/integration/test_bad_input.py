@@ -335,6 +335,22 @@ class Framing(BadInputTest):
         self.assert_status(resp, 400)
         self.assert_clean()
 
+    def test_upload_without_length_411(self):
+        # Neither Content-Length nor chunked: RFC 9110 §15.5.12. An empty file says "0".
+        for req in (b"PUT /files/nolen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    b"POST /files/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+            with self.subTest(req=req[:4]):
+                resp, _ = self.send(req)
+                self.assert_status(resp, 411)
+                body = json.loads(resp.split(b"\r\n\r\n", 1)[1])
+                self.assertEqual(body["code"], "SL_ELENGTHREQUIRED")
+                self.assertEqual(body["status"], 411)
+        resp, _ = self.send(b"PUT /files/empty HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                            b"Connection: close\r\n\r\n")
+        self.assert_status(resp, 201, json_required=False)
+        self.assertEqual(os.path.getsize(os.path.join(self.srv.root, "empty")), 0)
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "nolen")))
+
     def test_duplicate_content_length_400(self):
         for a, b in ((b"5", b"5"), (b"5", b"6"), (b"6", b"5")):
             with self.subTest(a=a, b=b):
