@@ -153,8 +153,8 @@ void sl__req_unref(sl_req_t *r)
     if (r->job.fd >= 0)
         close(r->job.fd);
     free(r->job.json);
-    if (r->tr != NULL)
-        sl__tus_free(r);
+    if (r->proto != NULL && r->proto->free != NULL)
+        r->proto->free(r); /* the protocol's state: a tus request's turn, its upload */
     free((char *)r->url);
     free(r->up);
     free(r);

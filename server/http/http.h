@@ -54,6 +54,22 @@ enum {
 };
 enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
 
+/* A protocol: what the requests of one family of routes do at each call of the handler
+ * (routes.c dispatches; files.c, tus.c and routes.c define them). */
+typedef struct sl_proto_s {
+    const char *name;
+    enum MHD_Result (*first)(sl_req_t *r); /* the first call, once on_request allowed it */
+    int (*body_start)(sl_req_t *r); /* resumed from PH_PREFLIGHT: start the chain; 0 or a code */
+    enum MHD_Result (*final)(sl_req_t *r, const char *method); /* PH_NOBODY's final call */
+    void (*gone)(sl_req_t *r); /* libmicrohttpd completed the request (NULL: nothing to do) */
+    void (*free)(sl_req_t *r); /* release the protocol's state of r (NULL: none) */
+    int cors;                  /* a CORS preflight is answered for it before `first` */
+} sl_proto_t;
+extern const sl_proto_t sl__proto_files, sl__proto_tus, sl__proto_host, sl__proto_ops;
+/* Refuse a request in its first call: queued at once when a body would follow (no 100 Continue,
+ * no body read), else answered from the final call. */
+enum MHD_Result sl__refuse_first(sl_req_t *r, int err);
+
 struct sl_req_s {
     sl_server_t *srv;
     struct MHD_Connection *conn;
@@ -61,7 +77,8 @@ struct sl_req_s {
     int refs;              /* the connection's, plus one per operation in flight */
     int phase;
     int route;
-    int method; /* METHOD_* in routes.c */
+    const sl_proto_t *proto; /* set by the routing */
+    int method;              /* METHOD_* in routes.c */
     int suspended;
     int need_read;              /* the chain asked the source to wait (R2) */
     int noreplace;              /* If-None-Match: * (412 if the name exists) */
@@ -198,9 +215,6 @@ void sl__src_http_init(sl_src_http_t *src, sl_req_t *r);
 /* The buffer budget's wake-up of a paused source (arg: the request). */
 void sl__src_http_budget(void *arg);
 int sl__src_http_push(sl_src_http_t *src, const char *data, size_t len);
-
-/* An upload's first call once validated (and allowed): the preflight or the chain. */
-enum MHD_Result sl__upload_begin(sl_req_t *r);
 
 /* cors.c: Access-Control-* on a response about to be queued (tus, files). */
 void sl__cors_headers(sl_req_t *r);

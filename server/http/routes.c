@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT
  *
- * The access handler: routing, first-call validation, and the request's phases.
+ * The access handler: routing, the request's phases, and the dispatch to its protocol.
  *
  * libmicrohttpd calls the handler once with the headers, once per body piece, and once after the
- * body (research/mhd-libuv.md §2). Everything that can refuse an upload is decided in the first
- * call, where a queued response means no "100 Continue" and no body read (rule 5): method, name,
- * Transfer-Encoding (anything but chunked hangs 0.9.75; TE with Content-Length is a smuggling
- * risk), duplicate Content-Length, Content-Encoding, Content-Length against --max-size. A store
- * check (free space, an existing name for If-None-Match) runs as a job while the connection is
- * suspended in that first call; the resumed call can still refuse. Requests without a body answer
- * from their final call so the connection stays alive (rule 5, second half).
+ * body (research/mhd-libuv.md §2). The route picks a protocol (sl_proto_t: files and uploads in
+ * proto/files.c and upload.c, tus in proto/tus.c, the host's routes, /healthz and /metrics here),
+ * and each call goes to it: `first` decides everything that can refuse the request, where a
+ * queued response means no "100 Continue" and no body read (rule 5); `body_start` starts the
+ * chain once a store check (free space, an existing name, a tus turn) that suspended the first
+ * call is done; body pieces go to the upload's chain (upload.c); `final` answers a request
+ * without body, so the connection stays alive (rule 5, second half); `gone` and `free` end it.
+ * What is common to all of them stays here: the request's record, header sanity (a NUL, a
+ * space in a name), on_request, CORS preflights.
  *
  *   PH_FIRST ─▶ [PH_PREFLIGHT] ─▶ PH_BODY ─▶ PH_WAIT ─▶ PH_DONE       (PUT, POST)
  *   PH_FIRST ─▶ PH_NOBODY ─▶ PH_WAIT ─▶ PH_DONE                       (GET, HEAD, DELETE)
@@ -24,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define PREFLIGHT_MIN (1u << 20) /* bodies from this size get the free-space check first */
 
 size_t sl__unescape_none(void *cls, struct MHD_Connection *conn, char *uri)
 {
@@ -111,6 +111,7 @@ static int route(sl_req_t *r, const char *url)
     url = r->url;
     if (plen > 0 && (strncmp(url, prefix, plen) != 0 || (url[plen] != '/' && url[plen] != '\0'))) {
         r->route = ROUTE_HOST; /* outside the mount: the host's */
+        r->proto = &sl__proto_host;
         return 0;
     }
     url += plen;
@@ -118,12 +119,15 @@ static int route(sl_req_t *r, const char *url)
         url = "/";
     r->path = url;
     len = strlen(url);
+    r->proto = &sl__proto_files;
     if (strcmp(url, "/metrics") == 0) {
         r->route = ROUTE_METRICS;
+        r->proto = &sl__proto_ops;
         return 0;
     }
     if (strcmp(url, "/healthz") == 0) {
         r->route = ROUTE_HEALTH;
+        r->proto = &sl__proto_ops;
         return 0;
     }
     if (strcmp(url, "/files") == 0 || strcmp(url, "/files/") == 0) {
@@ -132,10 +136,12 @@ static int route(sl_req_t *r, const char *url)
     }
     if (strcmp(url, "/uploads") == 0 || strcmp(url, "/uploads/") == 0) {
         r->route = ROUTE_TUS;
+        r->proto = &sl__proto_tus;
         return 0;
     }
     if (len > 9 && strncmp(url, "/uploads/", 9) == 0) {
         r->route = ROUTE_TUS_ID; /* the id is checked with the other tus headers */
+        r->proto = &sl__proto_tus;
         snprintf(r->name, sizeof(r->name), "%.*s", SL_TUS_ID_LEN + 1, url + 9);
         return 0;
     }
@@ -148,6 +154,7 @@ static int route(sl_req_t *r, const char *url)
         return err < 0 ? err : sl_name_check(r->name);
     }
     r->route = ROUTE_HOST; /* not one of sluice's: the host may serve it */
+    r->proto = &sl__proto_host;
     return 0;
 }
 
@@ -174,145 +181,66 @@ int sl__framing(sl_req_t *r)
     return 0;
 }
 
-/* First-call checks for an upload; 0 or a negative code. */
-static int validate_upload(sl_req_t *r)
-{
-    struct MHD_Connection *c = r->conn;
-    const char *ce =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const char *v;
-    int err = sl__framing(r);
-
-    if (err < 0)
-        return err;
-    if (!r->chunked &&
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL)
-        return SL_ELENGTHREQUIRED; /* neither framing: an empty file says Content-Length: 0 */
-    if (ce != NULL) {
-        if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)
-            r->encoding = SL_INFLATE_GZIP;
-        else if (strcasecmp(ce, "deflate") == 0)
-            r->encoding = SL_INFLATE_DEFLATE;
-        else if (strcasecmp(ce, "identity") != 0)
-            return SL_EUNSUPPORTED; /* one coding at most: "gzip, br" too */
-    }
-    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Repr-Digest");
-    if (v != NULL && sl__digests_parse(v, &r->repr) < 0)
-        return SL_EBADREQUEST;
-    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Digest");
-    if (v != NULL && sl__digests_parse(v, &r->content) < 0)
-        return SL_EBADREQUEST;
-    if (!r->encoding && (((r->repr.algs & r->content.algs & SL_DIGEST_SHA256) &&
-                          memcmp(r->repr.sha256, r->content.sha256, 32) != 0) ||
-                         ((r->repr.algs & r->content.algs & SL_DIGEST_SHA512) &&
-                          memcmp(r->repr.sha512, r->content.sha512, 64) != 0)))
-        return SL_ECHECKSUM; /* unencoded: the two fields describe the same bytes */
-    if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0) {
-        if (strncasecmp(ct, "multipart/form-data", 19) != 0)
-            return SL_EUNSUPPORTED;
-        if (sl_multipart_boundary(ct, r->boundary, sizeof(r->boundary)) < 0)
-            return SL_EBADREQUEST; /* no usable boundary parameter */
-    }
-    if (r->srv->cfg.max_size && !r->chunked && r->boundary[0] == '\0' && !r->encoding &&
-        r->content_length > r->srv->cfg.max_size) /* forms: per file; encoded: once decoded */
-        return SL_ETOOLARGE;
-    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (v != NULL) {
-        while (*v == ' ')
-            v++;
-        if (v[0] == '*')
-            r->noreplace = 1;
-    }
-    if (r->method == M_POST) {
-        v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
-        if (v != NULL) {
-            err = sl_name_decode(v, strlen(v), SL_DECODE_QUERY, r->name, sizeof(r->name));
-            if (err < 0 || (err = sl_name_check(r->name)) < 0)
-                return err;
-            r->create_only = 1;
-        } else if (!r->renamed) {
-            sl_name_random(r->name);
-        }
-    }
-    return 0;
-}
-
-static void on_preflight(sl_store_job_t *job)
-{
-    sl_req_t *r = job->data;
-
-    if (job->status < 0)
-        sl__respond_error(r, job->status);
-    sl__req_resume(r);
-    sl__req_unref(r);
-}
-
-enum MHD_Result sl__upload_begin(sl_req_t *r)
-{
-    uint64_t need = r->chunked ? 0 : r->content_length;
-    int err;
-
-    /* Small bodies skip the free-space check (a job and a suspend); a full disk still fails
-     * their write with 507. */
-    if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
-        r->job.data = r;
-        r->refs++;
-        if (sl_store_preflight(r->srv->store, &r->job,
-                               (r->noreplace || r->create_only) ? r->name : NULL, need,
-                               on_preflight) == 0) {
-            r->phase = PH_PREFLIGHT;
-            sl__req_suspend(r);
-            return MHD_YES;
-        }
-        r->refs--;
-    }
-    err = sl__upload_start(r);
-    if (err == 0)
-        return MHD_YES;
-    sl__respond_error(r, err);
-    return sl__queue(r); /* first call: no 100 Continue, no body read */
-}
-
-/* Everything the first call decides after on_request allowed it (or without hooks). */
+/* Everything the first call decides after on_request allowed it (or without hooks): a CORS
+ * preflight for sluice's own routes, else the protocol's first call. */
 static enum MHD_Result first_call_rest(sl_req_t *r)
 {
-    int err = 0;
-
-    if (r->route == ROUTE_TUS || r->route == ROUTE_TUS_ID)
-        return sl__tus_first(r, sl__method_name(r->method));
-    if (r->route == ROUTE_HOST && r->srv->route_fn == NULL)
-        err = SL_ENOTFOUND; /* nobody serves it: refused before any body */
-    if (err == 0 && r->route == ROUTE_HOST) {
-        r->phase = PH_NOBODY; /* the host's route answers from the final call; a body is dropped */
-        return MHD_YES;
-    }
-    if (err == 0 && sl__cors_preflight(r)) {
+    if (r->proto->cors && sl__cors_preflight(r)) {
         r->phase = PH_NOBODY; /* answered from the final call */
         return MHD_YES;
     }
-    if (err == 0) {
-        int upload = (r->route == ROUTE_FILE && r->method == M_PUT) ||
-                     (r->route == ROUTE_FILES && r->method == M_POST);
-        int ok = upload || r->method == M_GET || r->method == M_HEAD ||
-                 (r->route == ROUTE_FILE && r->method == M_DELETE);
-        if (!ok)
-            err = SL_EMETHOD;
-        else if (upload && r->srv->draining && !r->srv->retiring)
-            err = SL_ESHUTDOWN;
-        else if (upload)
-            err = validate_upload(r);
-        if (err == 0 && upload)
-            return sl__upload_begin(r);
-    }
-    if (err < 0) {
-        sl__respond_error(r, err);
-        if (r->has_body)
-            return sl__queue(r); /* first call: no 100 Continue, no body read */
-    }
+    return r->proto->first(r);
+}
+
+enum MHD_Result sl__refuse_first(sl_req_t *r, int err)
+{
+    sl__respond_error(r, err);
+    if (r->has_body)
+        return sl__queue(r); /* first call: no 100 Continue, no body read */
+    r->phase = PH_NOBODY;    /* answered from the final call: the connection stays alive */
+    return MHD_YES;
+}
+
+/* --- the host's routes, /healthz and /metrics ------------------------------------------------ */
+
+static enum MHD_Result host_first(sl_req_t *r)
+{
+    if (r->srv->route_fn == NULL)
+        return sl__refuse_first(r, SL_ENOTFOUND); /* nobody serves it: refused before any body */
+    r->phase = PH_NOBODY; /* the host's route answers from the final call; a body is dropped */
+    return MHD_YES;
+}
+
+static enum MHD_Result ops_first(sl_req_t *r)
+{
+    if (r->method != M_GET && r->method != M_HEAD)
+        return sl__refuse_first(r, SL_EMETHOD);
     r->phase = PH_NOBODY;
     return MHD_YES;
 }
+
+static enum MHD_Result ops_final(sl_req_t *r, const char *method)
+{
+    (void)method;
+    if (r->route == ROUTE_METRICS) {
+        size_t len;
+        char *text = sl__metrics_render(r->srv, &len);
+        sl__respond_json(r, MHD_HTTP_OK, text, len);
+        if (r->resp == NULL || MHD_del_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                       "application/json") != MHD_YES)
+            r->resp_failed = 1;
+        sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                           "text/plain; version=0.0.4; charset=utf-8");
+        free(text);
+    } else {
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+    }
+    return sl__queue(r);
+}
+
+const sl_proto_t sl__proto_host = {.name = "host", .first = host_first, .final = sl__host_route};
+const sl_proto_t sl__proto_ops = {.name = "ops", .first = ops_first, .final = ops_final, .cors = 1};
 
 static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *method,
                                   const char *version)
@@ -333,17 +261,12 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         if (bad)
             err = SL_EBADREQUEST;
     }
-    if (err < 0) {
-        sl__respond_error(r, err);
-        if (r->has_body)
-            return sl__queue(r); /* first call: no 100 Continue, no body read */
-        r->phase = PH_NOBODY;
-        return MHD_YES;
-    }
+    if (err < 0)
+        return sl__refuse_first(r, err);
     /* on_request sees every request for sluice's files and uploads, before anything else is
      * decided or read; the handler goes on from PH_HOOK. */
-    if (r->route != ROUTE_HOST && r->route != ROUTE_HEALTH && r->route != ROUTE_METRICS &&
-        !sl__cors_preflight(r) && sl__hook_request(r))
+    if ((r->proto == &sl__proto_files || r->proto == &sl__proto_tus) && !sl__cors_preflight(r) &&
+        sl__hook_request(r))
         return MHD_YES;
     return first_call_rest(r);
 }
@@ -395,7 +318,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     if (r->phase == PH_PREFLIGHT) {
         if (r->answered)
             return sl__queue(r); /* still the first call: no 100 Continue */
-        int err = r->tr != NULL ? sl__tus_body_start(r) : sl__upload_start(r);
+        int err = r->proto->body_start(r);
         if (err < 0) {
             sl__respond_error(r, err);
             return sl__queue(r);
@@ -408,33 +331,11 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
     case PH_BODY:
         return sl__upload_end(r);
     case PH_NOBODY:
-        if (r->tr != NULL)
-            return sl__tus_final(r);
-        if (r->route == ROUTE_HOST)
-            return sl__host_route(r, method);
-        if (sl__cors_preflight(r)) {
+        if (r->proto->cors && sl__cors_preflight(r)) {
             sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
             return sl__queue(r);
         }
-        if (r->route == ROUTE_METRICS) {
-            size_t len;
-            char *text = sl__metrics_render(r->srv, &len);
-            sl__respond_json(r, MHD_HTTP_OK, text, len);
-            if (r->resp == NULL || MHD_del_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                                           "application/json") != MHD_YES)
-                r->resp_failed = 1;
-            sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                               "text/plain; version=0.0.4; charset=utf-8");
-            free(text);
-            return sl__queue(r);
-        }
-        if (r->route == ROUTE_HEALTH) {
-            static const char ok[] = "{\"status\":\"ok\"}\n";
-            sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);
-            return sl__queue(r);
-        }
-        sl__files_start(r);
-        return MHD_YES;
+        return r->proto->final(r, method);
     default:
         return MHD_NO;
     }
@@ -457,8 +358,8 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     r->gone = 1;
     r->suspended = 0;
     sl_budget_cancel(&r->budget_wait);
-    if (r->tr != NULL)
-        sl__tus_gone(r);
+    if (r->proto != NULL && r->proto->gone != NULL)
+        r->proto->gone(r);
     if (r->up != NULL && r->up->running)
         sl__upload_abort(r, SL_EPREMATURE); /* a resumable upload keeps what arrived */
     sl__req_unref(r);

@@ -138,7 +138,7 @@ static void on_job(sl_store_job_t *j)
     sl__req_unref(r);
 }
 
-void sl__files_start(sl_req_t *r)
+static void files_start(sl_req_t *r)
 {
     sl_store_t *st = r->srv->store;
     int err;
@@ -162,3 +162,34 @@ void sl__files_start(sl_req_t *r)
     r->refs++;
     sl__req_suspend(r);
 }
+
+/* The first call under /files/: an upload (PUT a name, POST the collection), or a read, a
+ * listing or a delete answered from the final call. */
+static enum MHD_Result files_first(sl_req_t *r)
+{
+    int upload = (r->route == ROUTE_FILE && r->method == M_PUT) ||
+                 (r->route == ROUTE_FILES && r->method == M_POST);
+
+    if (upload)
+        return sl__upload_first(r);
+    if (r->method != M_GET && r->method != M_HEAD &&
+        !(r->route == ROUTE_FILE && r->method == M_DELETE))
+        return sl__refuse_first(r, SL_EMETHOD);
+    r->phase = PH_NOBODY;
+    return MHD_YES;
+}
+
+static enum MHD_Result files_final(sl_req_t *r, const char *method)
+{
+    (void)method;
+    files_start(r);
+    return MHD_YES; /* the job's callback resumes the connection; an error is queued next call */
+}
+
+const sl_proto_t sl__proto_files = {
+    .name = "files",
+    .first = files_first,
+    .body_start = sl__upload_start,
+    .final = files_final,
+    .cors = 1,
+};

@@ -22,8 +22,9 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size);
 enum MHD_Result sl__upload_end(sl_req_t *r);
 void sl__upload_abort(sl_req_t *r, int err);
 
-/* files.c: GET/HEAD, listing, DELETE, started from the final call. */
-void sl__files_start(sl_req_t *r);
+/* upload.c: the first call of a PUT or POST once on_request allowed it: its checks (framing,
+ * encoding, digests, size, name), then the free-space preflight or the chain. */
+enum MHD_Result sl__upload_first(sl_req_t *r);
 
 /* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
 int sl__digests_parse(const char *v, sl_digests_t *d);

@@ -58,12 +58,9 @@ struct sl_tus_req_s {
     sl_tus_t *u; /* holds a reference */
 };
 
-/* tus.c: requests under /uploads/ (docs/tus.md). first: the first call; final: the call after
- * a request without body; body_start: after the first call's wait, start the PATCH chain;
- * body_end: the body ended (trailers are readable); gone: the connection completed;
- * headers: Tus-Resumable and CORS on a response about to be queued. */
-enum MHD_Result sl__tus_first(sl_req_t *r, const char *method);
-enum MHD_Result sl__tus_final(sl_req_t *r);
+/* tus.c: requests under /uploads/ (docs/tus.md), the protocol sl__proto_tus (first call, final
+ * call, gone, free); body_start: after the first call's wait, start the PATCH chain;
+ * body_end: the body ended (trailers are readable). */
 int sl__tus_body_start(sl_req_t *r);
 int sl__tus_body_end(sl_req_t *r);
 void sl__tus_gone(sl_req_t *r);

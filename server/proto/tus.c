@@ -527,13 +527,12 @@ static void create(sl_req_t *r)
 
 /* --- the access handler's entry points -------------------------------------------------------- */
 
-enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
+static enum MHD_Result tus_first(sl_req_t *r)
 {
     sl_tus_req_t *t = sl_xcalloc(1, sizeof(*t));
     const char *v = sl__header(r, "X-HTTP-Method-Override");
     int body = 0, err;
 
-    (void)method;
     r->tr = t;
     t->owner = r;
     t->offset = t->length = -1;
@@ -548,20 +547,18 @@ enum MHD_Result sl__tus_first(sl_req_t *r, const char *method)
             take_turn(r, run_patch);
         return MHD_YES;
     }
-    if (err < 0) {
-        sl__respond_error(r, err);
-        if (r->has_body)
-            return sl__queue(r); /* first call: no 100 Continue, no body read */
-    }
+    if (err < 0)
+        return sl__refuse_first(r, err);
     r->phase = PH_NOBODY; /* a body on HEAD, DELETE or OPTIONS is read and dropped */
     return MHD_YES;
 }
 
-enum MHD_Result sl__tus_final(sl_req_t *r)
+static enum MHD_Result tus_final(sl_req_t *r, const char *method)
 {
     sl_tus_req_t *t = r->tr;
     char max[24];
 
+    (void)method;
     r->phase = PH_WAIT;
     switch (t->method) {
     case M_OPTIONS:
@@ -595,7 +592,11 @@ enum MHD_Result sl__tus_final(sl_req_t *r)
 void sl__tus_gone(sl_req_t *r)
 {
     sl_tus_req_t *t = r->tr;
-    sl_tus_t *u = t->u;
+    sl_tus_t *u;
+
+    if (t == NULL)
+        return; /* refused before its tus headers were read */
+    u = t->u;
 
     if (u == NULL)
         return;
@@ -609,8 +610,19 @@ void sl__tus_gone(sl_req_t *r)
 
 void sl__tus_free(sl_req_t *r)
 {
+    if (r->tr == NULL)
+        return;
     if (r->tr->u != NULL)
         sl__tus_unref(r->tr->u);
     free(r->tr->parts);
     free(r->tr);
 }
+
+const sl_proto_t sl__proto_tus = {
+    .name = "tus",
+    .first = tus_first,
+    .body_start = sl__tus_body_start,
+    .final = tus_final,
+    .gone = sl__tus_gone,
+    .free = sl__tus_free,
+};

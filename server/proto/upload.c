@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define DISCARD_MAX (4u << 20)
+#define PREFLIGHT_MIN (1u << 20) /* bodies from this size get the free-space check first */
 
 static void respond_created(sl_req_t *r, sl_upload_t *up, const char *extra)
 {
@@ -221,4 +222,117 @@ void sl__upload_abort(sl_req_t *r, int err)
         return;
     }
     sl_pipeline_abort(&up->chain.pl, err);
+}
+
+/* --- the first call of a PUT or POST ------------------------------------------------------- */
+
+/* First-call checks for an upload; 0 or a negative code. */
+static int validate_upload(sl_req_t *r)
+{
+    struct MHD_Connection *c = r->conn;
+    const char *ce =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *v;
+    int err = sl__framing(r);
+
+    if (err < 0)
+        return err;
+    if (!r->chunked &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL)
+        return SL_ELENGTHREQUIRED; /* neither framing: an empty file says Content-Length: 0 */
+    if (ce != NULL) {
+        if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0)
+            r->encoding = SL_INFLATE_GZIP;
+        else if (strcasecmp(ce, "deflate") == 0)
+            r->encoding = SL_INFLATE_DEFLATE;
+        else if (strcasecmp(ce, "identity") != 0)
+            return SL_EUNSUPPORTED; /* one coding at most: "gzip, br" too */
+    }
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Repr-Digest");
+    if (v != NULL && sl__digests_parse(v, &r->repr) < 0)
+        return SL_EBADREQUEST;
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Digest");
+    if (v != NULL && sl__digests_parse(v, &r->content) < 0)
+        return SL_EBADREQUEST;
+    if (!r->encoding && (((r->repr.algs & r->content.algs & SL_DIGEST_SHA256) &&
+                          memcmp(r->repr.sha256, r->content.sha256, 32) != 0) ||
+                         ((r->repr.algs & r->content.algs & SL_DIGEST_SHA512) &&
+                          memcmp(r->repr.sha512, r->content.sha512, 64) != 0)))
+        return SL_ECHECKSUM; /* unencoded: the two fields describe the same bytes */
+    if (r->method == M_POST && ct != NULL && strncasecmp(ct, "multipart/", 10) == 0) {
+        if (strncasecmp(ct, "multipart/form-data", 19) != 0)
+            return SL_EUNSUPPORTED;
+        if (sl_multipart_boundary(ct, r->boundary, sizeof(r->boundary)) < 0)
+            return SL_EBADREQUEST; /* no usable boundary parameter */
+    }
+    if (r->srv->cfg.max_size && !r->chunked && r->boundary[0] == '\0' && !r->encoding &&
+        r->content_length > r->srv->cfg.max_size) /* forms: per file; encoded: once decoded */
+        return SL_ETOOLARGE;
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (v != NULL) {
+        while (*v == ' ')
+            v++;
+        if (v[0] == '*')
+            r->noreplace = 1;
+    }
+    if (r->method == M_POST) {
+        v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+        if (v != NULL) {
+            err = sl_name_decode(v, strlen(v), SL_DECODE_QUERY, r->name, sizeof(r->name));
+            if (err < 0 || (err = sl_name_check(r->name)) < 0)
+                return err;
+            r->create_only = 1;
+        } else if (!r->renamed) {
+            sl_name_random(r->name);
+        }
+    }
+    return 0;
+}
+
+static void on_preflight(sl_store_job_t *job)
+{
+    sl_req_t *r = job->data;
+
+    if (job->status < 0)
+        sl__respond_error(r, job->status);
+    sl__req_resume(r);
+    sl__req_unref(r);
+}
+
+static enum MHD_Result upload_begin(sl_req_t *r)
+{
+    uint64_t need = r->chunked ? 0 : r->content_length;
+    int err;
+
+    /* Small bodies skip the free-space check (a job and a suspend); a full disk still fails
+     * their write with 507. */
+    if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
+        r->job.data = r;
+        r->refs++;
+        if (sl_store_preflight(r->srv->store, &r->job,
+                               (r->noreplace || r->create_only) ? r->name : NULL, need,
+                               on_preflight) == 0) {
+            r->phase = PH_PREFLIGHT;
+            sl__req_suspend(r);
+            return MHD_YES;
+        }
+        r->refs--;
+    }
+    err = sl__upload_start(r);
+    if (err == 0)
+        return MHD_YES;
+    sl__respond_error(r, err);
+    return sl__queue(r); /* first call: no 100 Continue, no body read */
+}
+
+enum MHD_Result sl__upload_first(sl_req_t *r)
+{
+    int err;
+
+    if (r->srv->draining && !r->srv->retiring)
+        return sl__refuse_first(r, SL_ESHUTDOWN);
+    if ((err = validate_upload(r)) < 0)
+        return sl__refuse_first(r, err);
+    return upload_begin(r);
 }
