@@ -492,7 +492,7 @@ void sl__server_maybe_free(sl_server_t *srv)
         return;
     store_close(srv);
     sl__log_close(srv);
-    sl__tus_md_clear(srv);
+    sl__tus_registry_free(srv);
     sl_budget_leave(srv->loop, srv->cfg.buffer_budget);
     free(srv);
 }

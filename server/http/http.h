@@ -24,6 +24,7 @@ typedef struct sl_upload_s sl_upload_t;
 typedef struct sl_form_s sl_form_t;
 typedef struct sl_tus_req_s sl_tus_req_t;
 typedef struct sl_tus_s sl_tus_t;
+typedef struct sl_tus_registry_s sl_tus_registry_t;
 
 /* src_http: the readable at the head of an upload chain, fed by the access handler. */
 typedef struct sl_src_http_s {
@@ -141,13 +142,7 @@ struct sl_server_s {
     uint64_t drain_deadline;
     sl_server_stop_cb stop_cb;
     void *stop_arg;
-    sl_tus_t *tus[256]; /* resumable uploads in use, by the first byte of their id */
-    struct {            /* the SHA-256 states of uploads between PATCHes (tus_lock.c) */
-        char id[SL_TUS_ID_LEN + 1];
-        void *md;
-        uint64_t offset;
-    } tus_md[64];
-    unsigned tus_md_next;
+    sl_tus_registry_t *tus; /* resumable uploads in use (tus_lock.c), NULL before the first */
     sl_hooks_t hooks;
     uv_timer_t progress; /* on_progress */
     sl_route_fn route_fn;
@@ -159,7 +154,6 @@ struct sl_server_s {
     sl_metrics_t own_slot; /* the slot of a server without workers */
     int worker;            /* this process's worker number (0 alone) */
     size_t tus_jobs;       /* expiry sweep work in flight (the stop waits for it) */
-    uint64_t tus_next_sweep;
 };
 
 /* http.c */

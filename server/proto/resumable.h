@@ -95,8 +95,8 @@ void sl__tus_job_started(sl_tus_t *u, void (*after)(sl_tus_t *u));
 void sl__tus_job_done(sl_tus_t *u);
 /* Once a second: checkpoint long PATCHes, stop idle or orphaned writers, sweep expired uploads. */
 void sl__tus_tick(sl_server_t *srv, uint64_t now);
-/* Free the hash states kept between PATCHes (the server stops). */
-void sl__tus_md_clear(sl_server_t *srv);
+/* Free the registry and the hash states it keeps between PATCHes (the server is freed). */
+void sl__tus_registry_free(sl_server_t *srv);
 /* Make the writer of u stop, keeping what it received. */
 void sl__tus_release(sl_tus_t *u);
 

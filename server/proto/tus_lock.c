@@ -43,45 +43,69 @@ static unsigned bucket(const char *id)
 /* An upload's hash state outlives the requests that refer to it, in a small ring of the last
  * SL_TUS_MD states (the next PATCH goes on from there; an evicted state only costs one read of the
  * file at the commit). */
-#define SL_TUS_MD (sizeof(((sl_server_t *)0)->tus_md) / sizeof(((sl_server_t *)0)->tus_md[0]))
+#define SL_TUS_MD 64
+
+/* The server's resumable uploads in use and the hash states kept between PATCHes (made with the
+ * first tus request; freed with the server, sl__tus_registry_free). */
+struct sl_tus_registry_s {
+    sl_tus_t *by_id[256]; /* by the first byte of their id */
+    struct {
+        char id[SL_TUS_ID_LEN + 1];
+        void *md;
+        uint64_t offset;
+    } md[SL_TUS_MD];
+    unsigned md_next;
+    uint64_t next_sweep; /* uv_now of the next expiry sweep */
+};
+
+static sl_tus_registry_t *reg(sl_server_t *srv)
+{
+    if (srv->tus == NULL)
+        srv->tus = sl_xcalloc(1, sizeof(*srv->tus));
+    return srv->tus;
+}
 
 static void md_stash(sl_server_t *srv, sl_tus_t *u)
 {
-    unsigned i = srv->tus_md_next++ % SL_TUS_MD;
+    sl_tus_registry_t *t = reg(srv);
+    unsigned i = t->md_next++ % SL_TUS_MD;
 
-    EVP_MD_CTX_free(srv->tus_md[i].md); /* the oldest goes */
-    memcpy(srv->tus_md[i].id, u->info.id, sizeof(srv->tus_md[i].id));
-    srv->tus_md[i].md = u->md;
-    srv->tus_md[i].offset = u->md_offset;
+    EVP_MD_CTX_free(t->md[i].md); /* the oldest goes */
+    memcpy(t->md[i].id, u->info.id, sizeof(t->md[i].id));
+    t->md[i].md = u->md;
+    t->md[i].offset = u->md_offset;
     u->md = NULL;
 }
 
 static void md_take(sl_server_t *srv, sl_tus_t *u)
 {
+    sl_tus_registry_t *t = reg(srv);
     size_t i;
 
     for (i = 0; i < SL_TUS_MD; i++)
-        if (srv->tus_md[i].md != NULL && strcmp(srv->tus_md[i].id, u->info.id) == 0) {
-            u->md = srv->tus_md[i].md;
-            u->md_offset = srv->tus_md[i].offset;
-            srv->tus_md[i].md = NULL;
+        if (t->md[i].md != NULL && strcmp(t->md[i].id, u->info.id) == 0) {
+            u->md = t->md[i].md;
+            u->md_offset = t->md[i].offset;
+            t->md[i].md = NULL;
             return;
         }
 }
 
-void sl__tus_md_clear(sl_server_t *srv)
+void sl__tus_registry_free(sl_server_t *srv)
 {
     size_t i;
 
-    for (i = 0; i < SL_TUS_MD; i++) {
-        EVP_MD_CTX_free(srv->tus_md[i].md);
-        srv->tus_md[i].md = NULL;
-    }
+    if (srv->tus == NULL)
+        return;
+    for (i = 0; i < SL_TUS_MD; i++)
+        EVP_MD_CTX_free(srv->tus->md[i].md);
+    free(srv->tus);
+    srv->tus = NULL;
 }
 
 static sl_tus_t *get(sl_server_t *srv, const char *id)
 {
-    sl_tus_t **head = &srv->tus[bucket(id)], *u;
+    sl_tus_t **head = &reg(srv)->by_id[bucket(id)], *u;
 
     for (u = *head; u != NULL; u = u->next)
         if (strcmp(u->info.id, id) == 0) {
@@ -105,7 +129,7 @@ void sl__tus_unref(sl_tus_t *u)
 
     if (--u->refs > 0)
         return;
-    for (p = &u->srv->tus[bucket(u->info.id)]; *p != u; p = &(*p)->next)
+    for (p = &u->srv->tus->by_id[bucket(u->info.id)]; *p != u; p = &(*p)->next)
         ;
     *p = u->next;
     if (u->md != NULL)
@@ -321,7 +345,7 @@ static void sweep_after(uv_work_t *w, int status)
     (void)status;
     for (i = 0; i < sw->n; i++) {
         sweep_one_t *one;
-        sl_tus_t **p = &srv->tus[bucket(sw->ids[i])];
+        sl_tus_t **p = &reg(srv)->by_id[bucket(sw->ids[i])];
         while (*p != NULL && strcmp((*p)->info.id, sw->ids[i]) != 0)
             p = &(*p)->next;
         if (*p != NULL)
@@ -347,10 +371,10 @@ void sl__tus_tick(sl_server_t *srv, uint64_t now)
         if (r->tr != NULL && r->tr->u != NULL && r->tr->u->writer == r && r->up != NULL &&
             r->up->running && !r->up->eof && !r->tr->check_alg && !r->tr->trailer)
             checkpoint(r->tr->u, r);
-    if (srv->cfg.tus_expire == 0 || srv->draining || now < srv->tus_next_sweep)
+    if (srv->cfg.tus_expire == 0 || srv->draining || now < reg(srv)->next_sweep)
         return;
     every = every < 1 ? 1 : every > 60 ? 60 : every;
-    srv->tus_next_sweep = now + (uint64_t)every * 1000;
+    srv->tus->next_sweep = now + (uint64_t)every * 1000;
     sweep_t *sw = sl_xcalloc(1, sizeof(*sw));
     sw->srv = srv;
     sw->now = (int64_t)time(NULL);
