@@ -13,6 +13,7 @@ Suite *sink_file_suite(void);
 Suite *jobs_suite(void);
 Suite *meta_suite(void);
 Suite *tus_suite(void);
+Suite *store_iface_suite(void);
 
 int main(void)
 {
@@ -24,6 +25,7 @@ int main(void)
     srunner_add_suite(sr, jobs_suite());
     srunner_add_suite(sr, meta_suite());
     srunner_add_suite(sr, tus_suite());
+    srunner_add_suite(sr, store_iface_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
