@@ -33,7 +33,14 @@
 
 enum { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
+/* A server's configuration. Versioned by size: sl_config_init records the size this struct had
+ * when the program was compiled, later versions of libsluice only append fields, and every
+ * function below reads and writes only the fields the program knows (the others keep their
+ * defaults). So a program built against this header runs with a newer libsluice of the same
+ * major version. Always start from sl_config_init; a config it did not fill is refused
+ * (UV_EINVAL, SL_EBADREQUEST). */
 typedef struct sl_config_s {
+    size_t size;               /* set by sl_config_init: sizeof(sl_config_t) in the program */
     char host[256];            /* --listen HOST (default 127.0.0.1) */
     unsigned port;             /* --listen :PORT (default 8080; 0 = ephemeral) */
     char root[4096];           /* --root DIR (default ./data) */
@@ -86,8 +93,10 @@ typedef void (*sl_server_stop_cb)(sl_server_t *srv, void *arg);
  * `flag = VALUE` in a configuration file, SLUICE_FLAG=VALUE in the environment (capitals, `_`
  * for `-`). The functions below read and write them all alike. */
 
-/* Fill `cfg` (borrowed) with the defaults above. */
-void sl_config_init(sl_config_t *cfg);
+/* Fill `cfg` (borrowed) with the defaults above and record its size (`size`: the sizeof the
+ * program was compiled with; the macro passes it). */
+void sl_config_init_size(sl_config_t *cfg, size_t size);
+#define sl_config_init(cfg) sl_config_init_size((cfg), sizeof(sl_config_t))
 
 /* What sl_config_parse_args returns when it printed --help, --version or --check-config to
  * stdout: the program's work is done, it should exit with status 0. */

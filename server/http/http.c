@@ -314,11 +314,15 @@ static int mount_prefix(const char *mount, char *out, size_t cap)
  * configuration, the store (server_alloc), and the timers (server_start). */
 static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
-    sl_server_t *srv = sl_xcalloc(1, sizeof(*srv));
+    sl_server_t *srv;
     int r;
 
+    if (!sl__config_valid(cfg))
+        return UV_EINVAL; /* not filled by sl_config_init */
+    srv = sl_xcalloc(1, sizeof(*srv));
     srv->loop = loop;
-    srv->cfg = *cfg;
+    sl__config_copy(&srv->cfg, cfg); /* a program built with an older, shorter sl_config_t */
+    cfg = &srv->cfg;
     srv->access_fd = -1;
     if (mount_prefix(cfg->mount, srv->prefix, sizeof(srv->prefix)) < 0) {
         free(srv);

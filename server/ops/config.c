@@ -114,8 +114,8 @@ int sl__opt_set(const sl_opt_t *o, sl_config_t *cfg, const char *v)
     void *field = SL_OPT_PTR(o, cfg);
     size_t k;
 
-    if (v == NULL)
-        return -1;
+    if (v == NULL || !SL_OPT_FITS(o, cfg))
+        return -1; /* a field the program's (older) sl_config_t does not have */
     if (o->parse != NULL)
         return o->parse(o, cfg, v);
     switch (o->type) {
@@ -159,6 +159,8 @@ void sl__opt_print(const sl_opt_t *o, const sl_config_t *cfg, FILE *f)
     uint64_t n;
     int i;
 
+    if (!SL_OPT_FITS(o, cfg))
+        return;
     if (o->print != NULL) {
         o->print(o, cfg, f);
         return;
@@ -212,14 +214,32 @@ const sl_opt_t *sl__opt_find(const char *name, size_t len)
 
 /* --- defaults --------------------------------------------------------------------- */
 
-void sl_config_init(sl_config_t *cfg)
+void sl_config_init_size(sl_config_t *cfg, size_t size)
 {
     size_t k;
 
-    memset(cfg, 0, sizeof(*cfg));
+    memset(cfg, 0, size);
+    cfg->size = size;
     for (k = 0; k < sl__noptions; k++)
         if (sl__options[k].def != NULL) /* each one parses (test_config_table.c) */
             (void)sl__opt_set(&sl__options[k], cfg, sl__options[k].def);
+}
+
+void(sl_config_init)(sl_config_t *cfg) /* for a caller without the macro: this version's size */
+{
+    sl_config_init_size(cfg, sizeof(*cfg));
+}
+
+int sl__config_valid(const sl_config_t *cfg)
+{
+    return cfg != NULL && cfg->size >= SL_CONFIG_MIN_SIZE && cfg->size <= (64u << 10);
+}
+
+void sl__config_copy(sl_config_t *dst, const sl_config_t *src)
+{
+    sl_config_init_size(dst, sizeof(*dst)); /* the fields a newer library added: defaults */
+    memcpy(dst, src, src->size < sizeof(*dst) ? src->size : sizeof(*dst));
+    dst->size = sizeof(*dst);
 }
 
 /* --- the command line ---------------------------------------------------------------------- */
@@ -268,6 +288,10 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
     char ignored[8];
     int i, check = 0, r;
 
+    if (!sl__config_valid(cfg)) {
+        snprintf(err, errlen, "the configuration was not made by sl_config_init");
+        return SL_EBADREQUEST;
+    }
     /* The file first, then the environment, then the flags (later wins). A bad flag is only
      * reported by the second pass, so that a bad file or variable is reported first. */
     for (i = 1; i < argc; i++) {

@@ -51,10 +51,15 @@ static char *trim(char *s)
 
 int sl_config_load_file(sl_config_t *cfg, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f;
     char line[8192];
     int n = 0, r;
 
+    if (!sl__config_valid(cfg)) {
+        snprintf(err, errlen, "the configuration was not made by sl_config_init");
+        return SL_EBADREQUEST;
+    }
+    f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "cannot read the configuration file '%s'", path);
         return SL_EBADREQUEST;
@@ -101,6 +106,10 @@ int sl_config_load_env(sl_config_t *cfg, char **envp, char *err, size_t errlen)
 {
     char **e;
 
+    if (!sl__config_valid(cfg)) {
+        snprintf(err, errlen, "the configuration was not made by sl_config_init");
+        return SL_EBADREQUEST;
+    }
     for (e = envp; e != NULL && *e != NULL; e++) {
         char key[64];
         const char *eq = strchr(*e, '=');

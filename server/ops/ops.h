@@ -4,6 +4,7 @@
 #define SL_SERVER_OPS_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sluice.h"
@@ -53,6 +54,12 @@ void sl__access_log(sl_req_t *r, int aborted);
 void sl__log(sl_server_t *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* config.c: the size of the first versioned sl_config_t (0.2.0: everything up to min_free); a
+ * config smaller than that, or never initialised, is refused. copy: src (borrowed, any version)
+ * into dst, this version's, with defaults for what src lacks. */
+#define SL_CONFIG_MIN_SIZE (offsetof(sl_config_t, min_free) + sizeof(uint64_t))
+int sl__config_valid(const sl_config_t *cfg);
+void sl__config_copy(sl_config_t *dst, const sl_config_t *src);
 /* config_file.c: one key ("max-size", as in a file): 0, SL_ENOTFOUND (no such option) or
  * SL_EBADREQUEST (a bad value). The option table is options.h. */
 int sl__config_set(sl_config_t *cfg, const char *key, const char *value);

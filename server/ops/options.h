@@ -93,6 +93,8 @@ void sl__opt_line(FILE *f, const sl_opt_t *o, const char *fmt, ...)
 /* The field of o in cfg (borrowed from cfg). */
 #define SL_OPT_PTR(o, cfg) ((void *)((char *)(cfg) + (o)->off))
 #define SL_OPT_CPTR(o, cfg) ((const void *)((const char *)(cfg) + (o)->off))
+/* 1 if o's field lies within the program's sl_config_t (cfg->size: sluice.h). */
+#define SL_OPT_FITS(o, cfg) ((o)->off + (o)->width <= (cfg)->size)
 
 /* Shared by the custom entries (config.c): an unsigned within lo..hi, a bool. 0 or -1. */
 int sl__opt_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);

@@ -13,6 +13,7 @@ Suite *tus_parse_suite(void);
 Suite *config_file_suite(void);
 Suite *cond_suite(void);
 Suite *chain_suite(void);
+Suite *config_abi_suite(void);
 
 int main(void)
 {
@@ -25,6 +26,7 @@ int main(void)
     srunner_add_suite(sr, config_file_suite());
     srunner_add_suite(sr, cond_suite());
     srunner_add_suite(sr, chain_suite());
+    srunner_add_suite(sr, config_abi_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

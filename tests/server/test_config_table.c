@@ -155,6 +155,7 @@ START_TEST(every_default_parses_and_reads_back)
             continue;
         if (o->def != NULL) {
             memset(&zero, 0, sizeof(zero));
+            zero.size = sizeof(zero); /* every field there, all zero */
             ck_assert_msg(sl__opt_set(o, &zero, o->def) == 0, "--%s: default '%s' refused", o->name,
                           o->def);
         }

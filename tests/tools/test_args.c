@@ -220,7 +220,7 @@ START_TEST(help_and_version_print_and_return_1)
     ck_assert_int_eq(parse_captured("-h", out, sizeof(out)), 1);
     ck_assert_ptr_nonnull(strstr(out, "usage: sluice-bench"));
     ck_assert_int_eq(parse_captured("--version", out, sizeof(out)), 1);
-    ck_assert_str_eq(out, "sluice-bench 0.1.0\n");
+    ck_assert_str_eq(out, "sluice-bench " SB_TEST_VERSION "\n");
 }
 END_TEST
 

@@ -29,7 +29,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define SB_VERSION "0.1.0"
+#ifndef SB_VERSION /* from project(VERSION) in CMakeLists.txt */
+#define SB_VERSION "unknown"
+#endif
 
 void sb_opts_init(sb_opts_t *o)
 {
