@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * Resumable uploads (tus), private to server/: tus.c, tus_parse.c, tus_lock.c. */
+ * Resumable uploads (tus), private to server/: tus.c, tus_fields.c, tus_lock.c. */
 #ifndef SL_SERVER_RESUMABLE_H
 #define SL_SERVER_RESUMABLE_H
 
@@ -66,7 +66,16 @@ int sl__tus_body_end(sl_req_t *r);
 void sl__tus_gone(sl_req_t *r);
 void sl__tus_free(sl_req_t *r);
 
-/* tus_parse.c: the tus request headers; 0 or SL_EBADREQUEST. */
+/* tus_fields.c: the tus header fields, read from a request and written on an answer. An empty
+ * answer with `status`; a header with a decimal value; 201 with Location and the upload's fields;
+ * HEAD's 200 with its fields, metadata and concatenation. */
+void sl__tus_respond_empty(sl_req_t *r, unsigned status);
+void sl__tus_add_u64(sl_req_t *r, const char *name, uint64_t v);
+/* The fields that describe the upload: offset, length, expiry, its file once committed. */
+void sl__tus_describe(sl_req_t *r, const sl_tus_info_t *info);
+void sl__tus_respond_created(sl_req_t *r, const sl_tus_info_t *info);
+void sl__tus_respond_head(sl_req_t *r, const sl_tus_info_t *info);
+/* Parsing: 0 or SL_EBADREQUEST. */
 int sl__tus_parse_u63(const char *v, int64_t *out);
 int sl__tus_metadata_valid(const char *v);
 /* The decoded value of metadata `key` into out[cap] (NUL-terminated): its length, or -1 when

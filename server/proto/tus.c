@@ -10,13 +10,15 @@
  *   PATCH   turn: check offset and length ─▶ writer ─▶ chain ─▶ record the offset ─▶ 204
  *   HEAD    turn ─▶ 200 from the record;   DELETE  turn ─▶ remove (a job) ─▶ 204
  *
- * A PATCH's chain is src_http ─▶ [xf_digest: Upload-Checksum] ─▶ [xf_limit: the bytes left]
- * ─▶ sink_file appending at the offset. When the body ends, or is cut short (the client went
- * away, went idle, or another request for the upload took over), the chain ends normally and the
- * offset it reached is flushed and recorded before the response. A PATCH that fails (past the
- * length, a checksum mismatch, a full disk) counts nothing, and a checksummed PATCH that is cut
- * short fails: its bytes are cut again by the next append. A PATCH that brings the
- * offset to the length commits the file like a PUT; partial uploads wait for their final.
+ * A PATCH's chain comes from the one builder (chain.c): src_http ─▶ [sent: Upload-Checksum] ─▶
+ * [limit: the bytes left] ─▶ [carry: the upload's SHA-256] ─▶ the store's resumable sink,
+ * appending at the offset. The answers' header fields are written by tus_fields.c. When the body
+ * ends, or is cut short (the client went away, went idle, or another request for the upload took
+ * over), the chain ends normally and the offset it reached is flushed and recorded before the
+ * response. A PATCH that fails (past the length, a checksum mismatch, a full disk) counts nothing,
+ * and a checksummed PATCH that is cut short fails: its bytes are cut again by the next append. A
+ * PATCH that brings the offset to the length commits the file like a PUT; partial uploads wait for
+ * their final.
  */
 #include "http/http.h"
 #include "proto/proto.h"
@@ -31,83 +33,6 @@
 #include <time.h>
 
 #include <openssl/evp.h>
-
-/* --- responses -------------------------------------------------------------------------------- */
-
-static void respond_empty(sl_req_t *r, unsigned status)
-{
-    sl__respond(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-}
-
-static void add_u64(sl_req_t *r, const char *name, uint64_t v)
-{
-    char buf[24];
-
-    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-    sl__respond_header(r, name, buf);
-}
-
-/* The headers that describe the upload: offset, length, expiry, file. */
-static void describe(sl_req_t *r, const sl_tus_info_t *info)
-{
-    char buf[3 * SL_NAME_MAX + 16];
-
-    add_u64(r, "Upload-Offset", info->offset);
-    if (info->length >= 0)
-        add_u64(r, "Upload-Length", (uint64_t)info->length);
-    else
-        sl__respond_header(r, "Upload-Defer-Length", "1");
-    if (info->expires > 0 && info->file == NULL) {
-        time_t t = (time_t)info->expires;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        sl__respond_header(r, "Upload-Expires", buf);
-    }
-    if (info->file != NULL) {
-        int n = snprintf(buf, sizeof(buf), "%s/files/", r->srv->prefix);
-        sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
-        sl__respond_header(r, "Sluice-File", buf);
-        if (r->tr != NULL && r->tr->u != NULL && r->tr->u->job.digest &&
-            r->tr->u->job.sha256_hex[0] != '\0') { /* the commit kept the file's SHA-256 */
-            char hdr[64];
-            sl__repr_digest_header(r->tr->u->job.sha256_hex, hdr);
-            sl__respond_header(r, "Repr-Digest", hdr);
-        }
-    }
-}
-
-static void respond_created(sl_req_t *r, const sl_tus_info_t *info)
-{
-    char loc[320];
-
-    respond_empty(r, MHD_HTTP_CREATED);
-    snprintf(loc, sizeof(loc), "%s/uploads/%s", r->srv->prefix, info->id);
-    sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, loc);
-    describe(r, info);
-}
-
-static void respond_head(sl_req_t *r, const sl_tus_info_t *info)
-{
-    respond_empty(r, MHD_HTTP_OK);
-    describe(r, info);
-    sl__respond_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (info->metadata != NULL && info->metadata[0] != '\0')
-        sl__respond_header(r, "Upload-Metadata", info->metadata);
-    if (info->concat == SL_TUS_PARTIAL)
-        sl__respond_header(r, "Upload-Concat", "partial");
-    if (info->concat == SL_TUS_FINAL && info->parts != NULL) {
-        char buf[SL_TUS_PARTS_MAX * 48];
-        const char *p = info->parts;
-        size_t n = (size_t)snprintf(buf, sizeof(buf), "final;");
-        while (*p != '\0' && n + 48 < sizeof(buf)) {
-            n +=
-                (size_t)snprintf(buf + n, sizeof(buf) - n, "%s/uploads/%.32s", n > 6 ? " " : "", p);
-            p += strlen(p) > SL_TUS_ID_LEN ? SL_TUS_ID_LEN + 1 : strlen(p);
-        }
-        sl__respond_header(r, "Upload-Concat", buf);
-    }
-}
 
 /* An answer is ready: wake the request, drop the hold its wait took. */
 static void answer(sl_req_t *r)
@@ -150,12 +75,12 @@ static void on_recorded(sl_tus_job_t *job)
         if (status < 0)
             sl__respond_error(r, status);
         else if (r->tr->method == M_POST)
-            respond_created(r, &u->info);
+            sl__tus_respond_created(r, &u->info);
         else if (r->tr->method == M_HEAD)
-            respond_head(r, &u->info);
+            sl__tus_respond_head(r, &u->info);
         else {
-            respond_empty(r, MHD_HTTP_NO_CONTENT);
-            describe(r, &u->info);
+            sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
+            sl__tus_describe(r, &u->info);
         }
     }
     r->need_read = 0;
@@ -330,7 +255,7 @@ static void respond_tus_error(sl_req_t *r, const sl_tus_t *u, int err)
 {
     sl__respond_error(r, err);
     if (err == SL_EOFFSET)
-        add_u64(r, "Upload-Offset", u->info.offset); /* where the client should resume */
+        sl__tus_add_u64(r, "Upload-Offset", u->info.offset); /* where the client should resume */
 }
 
 /* The checks of a PATCH against the record; may learn a deferred length. 0 or a code. */
@@ -401,8 +326,8 @@ static void run_patch_empty(sl_tus_t *u, sl_tus_wait_t *w)
     if (err < 0)
         respond_tus_error(r, u, err);
     else {
-        respond_empty(r, MHD_HTTP_NO_CONTENT);
-        describe(r, &u->info);
+        sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
+        sl__tus_describe(r, &u->info);
     }
     answer(r);
 }
@@ -418,7 +343,7 @@ static void run_head(sl_tus_t *u, sl_tus_wait_t *w)
     if (u->load_err < 0)
         sl__respond_error(r, u->load_err);
     else
-        respond_head(r, &u->info);
+        sl__tus_respond_head(r, &u->info);
     answer(r);
 }
 
@@ -432,7 +357,7 @@ static void on_deleted(sl_tus_job_t *job)
     if (job->status < 0 && job->status != SL_ENOTFOUND)
         sl__respond_error(r, job->status);
     else
-        respond_empty(r, MHD_HTTP_NO_CONTENT);
+        sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
     sl__tus_job_done(u);
     answer(r);
 }
@@ -483,7 +408,7 @@ static void on_created(sl_tus_job_t *job)
         if (u->info.file != NULL) /* a final concatenation, committed by the job */
             sl__hook_complete(r, u->info.file, job->digest ? job->sha256_hex : NULL, 0,
                               u->info.offset, u->info.metadata, NULL);
-        respond_created(r, &u->info);
+        sl__tus_respond_created(r, &u->info);
     }
     sl__tus_job_done(u);
     answer(r);
@@ -562,7 +487,7 @@ static enum MHD_Result tus_final(sl_req_t *r, const char *method)
     r->phase = PH_WAIT;
     switch (t->method) {
     case M_OPTIONS:
-        respond_empty(r, MHD_HTTP_NO_CONTENT);
+        sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
         sl__respond_header(r, "Tus-Version", "1.0.0");
         sl__respond_header(r, "Tus-Extension",
                            "creation,creation-with-upload,creation-defer-length,termination,"

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * The tus request headers, parsed strictly (docs/tus.md "Requests"): offsets and lengths are
+ * The tus header fields. Written on answers (Upload-Offset, -Length, -Expires, Location,
+ * Sluice-File, Upload-Metadata, Upload-Concat) from the upload's record; read from requests,
+ * parsed strictly (docs/tus.md "Requests"): offsets and lengths are
  * digits only and below 2^63; Upload-Metadata is "key base64" pairs with unique keys of visible
  * ASCII and valid base64, so nothing echoed back by HEAD can carry a CR, LF or a stray byte;
  * Upload-Checksum names one of four algorithms and a digest of its exact length; Upload-Concat
@@ -15,6 +17,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 /* Upload-Offset / Upload-Length: digits only, at most 2^63 - 1. */
@@ -272,4 +275,82 @@ int sl__tus_check(sl_req_t *r, sl_tus_req_t *t, int *body)
         }
     }
     return 0;
+}
+
+/* --- the answers' fields
+ * -------------------------------------------------------------------------------- */
+
+void sl__tus_respond_empty(sl_req_t *r, unsigned status)
+{
+    sl__respond(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+}
+
+void sl__tus_add_u64(sl_req_t *r, const char *name, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    sl__respond_header(r, name, buf);
+}
+
+/* The headers that describe the upload: offset, length, expiry, file. */
+void sl__tus_describe(sl_req_t *r, const sl_tus_info_t *info)
+{
+    char buf[3 * SL_NAME_MAX + 16];
+
+    sl__tus_add_u64(r, "Upload-Offset", info->offset);
+    if (info->length >= 0)
+        sl__tus_add_u64(r, "Upload-Length", (uint64_t)info->length);
+    else
+        sl__respond_header(r, "Upload-Defer-Length", "1");
+    if (info->expires > 0 && info->file == NULL) {
+        time_t t = (time_t)info->expires;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        sl__respond_header(r, "Upload-Expires", buf);
+    }
+    if (info->file != NULL) {
+        int n = snprintf(buf, sizeof(buf), "%s/files/", r->srv->prefix);
+        sl__url_escape(info->file, buf + n, sizeof(buf) - (size_t)n);
+        sl__respond_header(r, "Sluice-File", buf);
+        if (r->tr != NULL && r->tr->u != NULL && r->tr->u->job.digest &&
+            r->tr->u->job.sha256_hex[0] != '\0') { /* the commit kept the file's SHA-256 */
+            char hdr[64];
+            sl__repr_digest_header(r->tr->u->job.sha256_hex, hdr);
+            sl__respond_header(r, "Repr-Digest", hdr);
+        }
+    }
+}
+
+void sl__tus_respond_created(sl_req_t *r, const sl_tus_info_t *info)
+{
+    char loc[320];
+
+    sl__tus_respond_empty(r, MHD_HTTP_CREATED);
+    snprintf(loc, sizeof(loc), "%s/uploads/%s", r->srv->prefix, info->id);
+    sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, loc);
+    sl__tus_describe(r, info);
+}
+
+void sl__tus_respond_head(sl_req_t *r, const sl_tus_info_t *info)
+{
+    sl__tus_respond_empty(r, MHD_HTTP_OK);
+    sl__tus_describe(r, info);
+    sl__respond_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (info->metadata != NULL && info->metadata[0] != '\0')
+        sl__respond_header(r, "Upload-Metadata", info->metadata);
+    if (info->concat == SL_TUS_PARTIAL)
+        sl__respond_header(r, "Upload-Concat", "partial");
+    if (info->concat == SL_TUS_FINAL && info->parts != NULL) {
+        char buf[SL_TUS_PARTS_MAX * 48];
+        const char *p = info->parts;
+        size_t n = (size_t)snprintf(buf, sizeof(buf), "final;");
+        while (*p != '\0' && n + 48 < sizeof(buf)) {
+            n +=
+                (size_t)snprintf(buf + n, sizeof(buf) - n, "%s/uploads/%.32s", n > 6 ? " " : "", p);
+            p += strlen(p) > SL_TUS_ID_LEN ? SL_TUS_ID_LEN + 1 : strlen(p);
+        }
+        sl__respond_header(r, "Upload-Concat", buf);
+    }
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The tus request headers (server/proto/tus_parse.c): Upload-Offset/Upload-Length are digits only
+ * The tus request headers (server/proto/tus_fields.c): Upload-Offset/Upload-Length are digits only
  * below 2^63; Upload-Metadata is "key base64" pairs with unique visible-ASCII keys and valid padded
  * base64, so nothing HEAD echoes back can carry a CR or LF; the name a finished upload lands under
  * is the last segment of its filename (else name) when that is a valid store name, else its id;
