@@ -117,6 +117,16 @@ void sl__req_resume(sl_req_t *r)
     }
 }
 
+sl_store_job_t *sl__req_job(sl_req_t *r)
+{
+    if (r->job == NULL) {
+        r->job = sl_xcalloc(1, sizeof(*r->job));
+        r->job->fd = -1;
+        r->job->data = r;
+    }
+    return r->job;
+}
+
 /* Close the store once nothing can use it any more (it may be asked more than once). */
 static void store_close(sl_server_t *srv)
 {
@@ -150,9 +160,11 @@ void sl__req_unref(sl_req_t *r)
     sl_budget_cancel(&r->budget_wait);
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
-    if (r->job.fd >= 0)
-        close(r->job.fd);
-    free(r->job.json);
+    if (r->job != NULL && r->job->fd >= 0)
+        close(r->job->fd);
+    if (r->job != NULL)
+        free(r->job->json);
+    free(r->job);
     if (r->proto != NULL && r->proto->free != NULL)
         r->proto->free(r); /* the protocol's state: a tus request's turn, its upload */
     free((char *)r->url);

@@ -112,7 +112,7 @@ struct sl_req_s {
     sl_hook_req_t *hook;    /* a pending on_request decision */
     sl_conn_t *sock;        /* its connection's record (conns.c), NULL when attached */
     sl_takeover_t *tk;      /* the body is read from the socket by sluice (src_sock.c) */
-    sl_store_job_t job;
+    sl_store_job_t *job;    /* a store job of the request (sl__req_job), NULL before the first */
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
 };
@@ -161,6 +161,8 @@ void sl__http_kick(sl_server_t *srv);
 void sl__req_suspend(sl_req_t *r);
 void sl__req_resume(sl_req_t *r);
 void sl__req_unref(sl_req_t *r);
+/* r's store job (made on first use, owned by r: 1.1 KiB that most uploads never need). */
+sl_store_job_t *sl__req_job(sl_req_t *r);
 void sl__server_maybe_free(sl_server_t *srv);
 /* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one). */
 int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out);

@@ -283,7 +283,6 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         r->srv = srv;
         r->conn = conn;
         r->refs = 1;
-        r->job.fd = -1;
         r->last_progress = uv_now(srv->loop);
         r->t0 = uv_hrtime();
         r->next = srv->reqs;

@@ -141,20 +141,20 @@ static void on_job(sl_store_job_t *j)
 static void files_start(sl_req_t *r)
 {
     sl_store_t *st = r->srv->store;
+    sl_store_job_t *job = sl__req_job(r);
     int err;
 
     r->phase = PH_WAIT;
-    r->job.data = r;
     if (r->route == ROUTE_FILES) {
         err = sl_budget_exhausted(r->srv->loop)
                   ? SL_EBUSY
-                  : sl_store_list(st, &r->job, r->srv->cfg.list_limit, on_job);
+                  : sl_store_list(st, job, r->srv->cfg.list_limit, on_job);
         if (err == 0)
             sl_budget_charge(r->srv->loop, LIST_CHARGE);
     } else if (r->method == M_DELETE)
-        err = sl_store_delete(st, &r->job, r->name, on_job);
+        err = sl_store_delete(st, job, r->name, on_job);
     else
-        err = sl_store_open_read(st, &r->job, r->name, on_job);
+        err = sl_store_open_read(st, job, r->name, on_job);
     if (err < 0) {
         sl__respond_error(r, err);
         return; /* not suspended: the handler is called again and queues it */

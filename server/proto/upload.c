@@ -308,9 +308,8 @@ static enum MHD_Result upload_begin(sl_req_t *r)
     /* Small bodies skip the free-space check (a job and a suspend); a full disk still fails
      * their write with 507. */
     if (need >= PREFLIGHT_MIN || r->noreplace || r->create_only) {
-        r->job.data = r;
         r->refs++;
-        if (sl_store_preflight(r->srv->store, &r->job,
+        if (sl_store_preflight(r->srv->store, sl__req_job(r),
                                (r->noreplace || r->create_only) ? r->name : NULL, need,
                                on_preflight) == 0) {
             r->phase = PH_PREFLIGHT;
