@@ -13,6 +13,8 @@ Suite *tus_parse_suite(void);
 Suite *config_file_suite(void);
 Suite *cond_suite(void);
 Suite *routes_suite(void);
+Suite *upload_suite(void);
+Suite *files_suite(void);
 
 int main(void)
 {
@@ -25,6 +27,8 @@ int main(void)
     srunner_add_suite(sr, config_file_suite());
     srunner_add_suite(sr, cond_suite());
     srunner_add_suite(sr, routes_suite());
+    srunner_add_suite(sr, upload_suite());
+    srunner_add_suite(sr, files_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
