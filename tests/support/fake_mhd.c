@@ -523,6 +523,16 @@ static void daemon_run(fc_host_t *h)
 
 void fc_turn(fc_host_t *h)
 {
+    fc_conn_t *c;
+
+    /* sl__req_resume kicks right after it resumes: a resume left without a run would never be
+     * processed by 0.9.75 in external mode (the connection hangs). Said once, then processed. */
+    for (c = h->conns; c != NULL && !h->run_pending; c = c->next)
+        if (c->resuming && !c->completed) {
+            violation("%s %s: resumed without a kick (libmicrohttpd would never run it again)",
+                      c->method, c->url);
+            h->run_pending = 1;
+        }
     uv_run(&h->loop, h->run_pending ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     if (h->run_pending) {
         h->run_pending = 0;
