@@ -15,6 +15,9 @@ Suite *cond_suite(void);
 Suite *routes_suite(void);
 Suite *upload_suite(void);
 Suite *files_suite(void);
+Suite *form_suite(void);
+Suite *tus_suite(void);
+Suite *hooks_suite(void);
 
 int main(void)
 {
@@ -29,6 +32,9 @@ int main(void)
     srunner_add_suite(sr, routes_suite());
     srunner_add_suite(sr, upload_suite());
     srunner_add_suite(sr, files_suite());
+    srunner_add_suite(sr, form_suite());
+    srunner_add_suite(sr, tus_suite());
+    srunner_add_suite(sr, hooks_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
