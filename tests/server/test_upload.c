@@ -310,8 +310,23 @@ START_TEST(bad_names_are_400_and_write_nothing)
 }
 END_TEST
 
+static int aborted;
+
+static void on_abort(const sl_event_t *e, void *arg)
+{
+    (void)arg;
+    aborted = e->reason;
+}
+
+static int was_aborted(void *arg)
+{
+    (void)arg;
+    return aborted != 0;
+}
+
 START_TEST(chunked_body_crossing_max_size_is_413_at_the_end)
 {
+    sl_hooks_t hooks = {.on_abort = on_abort};
     char piece[400];
     fc_host_t h;
     fc_conn_t *c;
@@ -321,12 +336,17 @@ START_TEST(chunked_body_crossing_max_size_is_413_at_the_end)
     fc_host_init(&h);
     h.cfg.max_size = 1000;
     fc_host_start(&h);
+    aborted = 0;
+    sl_server_set_hooks(h.srv, &hooks);
     c = fc_new(&h, "PUT", "/files/over.bin");
     fc_chunked(c);
     ck_assert_uint_eq(fc_start(c), 0); /* the length is unknown: accepted */
     for (i = 0; i < 4; i++)
         ck_assert_int_eq(fc_send(c, piece, sizeof(piece)), 1); /* the rest is read, dropped */
-    fc_turn_until(&h, tmp_empty, &h); /* the temp file goes before the body ends */
+    /* the chain has ended (every stage closed) before the body does: no temp file left */
+    fc_turn_until(&h, was_aborted, NULL);
+    ck_assert_int_eq(aborted, SL_ETOOLARGE);
+    ck_assert_int_eq(fc_entries(&h, ".sluice/tmp"), 0);
     fc_end(c);
     fc_assert_error(c, 413, "SL_ETOOLARGE"); /* libmicrohttpd can only answer now */
     ck_assert_int_eq(fc_early(c), 0);

@@ -544,9 +544,12 @@ void fc_turn_until(fc_host_t *h, int (*cond)(void *arg), void *arg)
 {
     unsigned n;
 
-    for (n = 0; n < FC_MAX_TURNS && !cond(arg); n++)
+    for (n = 0; n < FC_MAX_TURNS; n++) {
+        if (cond(arg))
+            return;
         fc_turn(h);
-    ck_assert_msg(cond(arg), "condition not reached in %u loop turns", FC_MAX_TURNS);
+    }
+    ck_assert_msg(0, "condition not reached in %u loop turns", FC_MAX_TURNS);
 }
 
 static void on_stopped(sl_server_t *srv, void *arg)
