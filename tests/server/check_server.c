@@ -14,6 +14,12 @@ Suite *config_file_suite(void);
 Suite *cond_suite(void);
 Suite *chain_suite(void);
 Suite *config_abi_suite(void);
+Suite *routes_suite(void);
+Suite *upload_suite(void);
+Suite *files_suite(void);
+Suite *form_suite(void);
+Suite *tus_suite(void);
+Suite *hooks_suite(void);
 
 int main(void)
 {
@@ -27,6 +33,12 @@ int main(void)
     srunner_add_suite(sr, cond_suite());
     srunner_add_suite(sr, chain_suite());
     srunner_add_suite(sr, config_abi_suite());
+    srunner_add_suite(sr, routes_suite());
+    srunner_add_suite(sr, upload_suite());
+    srunner_add_suite(sr, files_suite());
+    srunner_add_suite(sr, form_suite());
+    srunner_add_suite(sr, tus_suite());
+    srunner_add_suite(sr, hooks_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
