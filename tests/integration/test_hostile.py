@@ -541,6 +541,26 @@ class EmptyOrigin(HostileTest):
         self.assert_alive()
 
 
+class EmptyOriginAnyOrigin(HostileTest):
+    """--cors-origin '*': an empty Origin (or an empty Access-Control-Request-Headers) was echoed
+    as an empty header value, which libmicrohttpd refuses: the answer failed and the connection
+    closed without one."""
+    server_args = ("--cors-origin", "*")
+
+    def test_empty_origin_and_request_headers_answered(self):
+        st, h, _ = curl("-H", "Origin;", self.srv.url + "/healthz", timeout=PROMPT)
+        self.assertEqual(st, 200)
+        self.assertNotIn("access-control-allow-origin", h)
+        r = self.http("OPTIONS", "/uploads/", [("Origin", "https://x.example"),
+                                               ("Access-Control-Request-Method", "POST"),
+                                               ("Access-Control-Request-Headers", "")])
+        self.assert_answered(r)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.get("access-control-allow-origin"), "https://x.example", r)
+        self.assertIn("upload-offset", (r.get("access-control-allow-headers") or "").lower(), r)
+        self.assert_alive("an empty Origin with --cors-origin '*'")
+
+
 # =============================================================================================
 # 3. --max-connections reached, then released
 
