@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     cfg.port = port_arg(argc, argv);
     snprintf(cfg.root, sizeof(cfg.root), "%s", argc > 2 ? argv[2] : "./embed-data");
     snprintf(cfg.mount, sizeof(cfg.mount), "/api/upload/");
-    sl_config_apply_env(&cfg);
+    sl_config_export_threads(&cfg);
     err = sl_server_new(app.loop, &cfg, &app.srv);
     if (err < 0) {
         fprintf(stderr, "embed: cannot start: %s\n", sl_strerror(err));

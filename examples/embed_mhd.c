@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     sl_config_init(&cfg);
     snprintf(cfg.root, sizeof(cfg.root), "%s", argc > 2 ? argv[2] : "./embed-data");
     snprintf(cfg.mount, sizeof(cfg.mount), MOUNT);
-    sl_config_apply_env(&cfg);
+    sl_config_export_threads(&cfg);
     err = sl_server_attach(h.loop, &cfg, kick, &h, &h.srv);
     if (err < 0) {
         fprintf(stderr, "embed_mhd: %s\n", sl_strerror(err));

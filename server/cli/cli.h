@@ -29,8 +29,8 @@ typedef struct sl_hook_cmd_s {
 } sl_hook_cmd_t;
 int sl__hook_cmd_new(uv_loop_t *loop, const sl_config_t *cfg, sl_hook_cmd_t **out);
 void sl__hook_cmd_install(sl_hook_cmd_t *hc, sl_server_t *srv);
-/* sl_run (run.c): a server on a loop of its own until SIGINT/SIGTERM, or with --workers a
+/* sl__run (run.c): a server on a loop of its own until SIGINT/SIGTERM, or with --workers a
  * supervisor and its workers; ready(srv, arg) once each server listens. 0 or a negative code. */
-int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
+int sl__run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
 
 #endif

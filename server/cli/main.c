@@ -29,7 +29,7 @@ int main(int argc, char **argv)
         return 2;
     }
     sl_config_export_threads(&cfg); /* UV_THREADPOOL_SIZE, before the first file operation */
-    r = sl_run(&cfg, on_ready, &cfg);
+    r = sl__run(&cfg, on_ready, &cfg);
     if (r < 0) {
         fprintf(stderr, "sluice: cannot start on %s:%u with root %s: %s\n", cfg.host, cfg.port,
                 cfg.root, sl_strerror(r));

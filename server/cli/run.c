@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * sl_run: a server on a loop of its own, for programs without one (the sluice binary is one),
- * or with --workers a supervisor and its workers (workers.c), each serving through sl__serve.
+ * sl__run: the sluice binary's server on a loop of its own (not in libsluice: a program that
+ * embeds sluice runs its own loop and handles its own signals), or with --workers a supervisor
+ * and its workers (workers.c), each serving through sl__serve.
  * SIGINT or SIGTERM starts the graceful stop (sl_server_stop); when it completes the signal
  * handles close, the loop runs dry, and the loop is closed, which fails only if something was
  * left open.
@@ -109,7 +110,7 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
     return r;
 }
 
-int sl_run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
+int sl__run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
 {
     if (cfg->workers != 1)
         return sl__run_workers(cfg, ready, arg);
