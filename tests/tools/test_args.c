@@ -95,6 +95,9 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert(o.timeout == 60);
     ck_assert(o.max_time == 3600);
     ck_assert_str_eq(o.name_prefix, "bench");
+    ck_assert_int_eq(o.expect, 1);
+    ck_assert_uint_eq(o.expect_threshold, 1 << 20);
+    ck_assert(o.expect_timeout == 1);
 }
 END_TEST
 
@@ -121,7 +124,8 @@ START_TEST(every_long_flag_parses)
                            "--no-keepalive", "--ramp", "3", "--chunk-size", "8M", "--disconnect",
                            "0.25", "--seed", "18446744073709551615", "--verify-get", "--json",
                            "--progress", "--server-pid", "4242", "--timeout", "0.5", "--max-time",
-                           "120", "--name-prefix", "run_7-b", URL),
+                           "120", "--name-prefix", "run_7-b", "--expect-threshold", "4M",
+                           "--expect-timeout", "2.5", URL),
                      0);
     ck_assert_int_eq(o.mode, SB_TUS);
     ck_assert_uint_eq(o.concurrency, 1000);
@@ -143,6 +147,23 @@ START_TEST(every_long_flag_parses)
     ck_assert(o.timeout == 0.5);
     ck_assert(o.max_time == 120);
     ck_assert_str_eq(o.name_prefix, "run_7-b");
+    ck_assert_int_eq(o.expect, 1);
+    ck_assert_uint_eq(o.expect_threshold, 4 << 20);
+    ck_assert(o.expect_timeout == 2.5);
+}
+END_TEST
+
+START_TEST(the_last_expect_flag_wins)
+{
+    ck_assert_int_eq(parse("--no-expect", URL), 0);
+    ck_assert_int_eq(o.expect, 0);
+    ck_assert_uint_eq(o.expect_threshold, 1 << 20);
+    ck_assert_int_eq(parse("--no-expect", "--expect-threshold", "0", URL), 0);
+    ck_assert_int_eq(o.expect, 1);
+    ck_assert_uint_eq(o.expect_threshold, 0);
+    ck_assert_int_eq(parse("--expect-threshold=64K", "--no-expect", URL), 0);
+    ck_assert_int_eq(o.expect, 0);
+    ck_assert_uint_eq(o.expect_threshold, 64 << 10);
 }
 END_TEST
 
@@ -246,6 +267,9 @@ START_TEST(usage_lists_every_option_and_examples)
                                        "--timeout",
                                        "--max-time",
                                        "--name-prefix",
+                                       "--expect-threshold",
+                                       "--expect-timeout",
+                                       "--no-expect",
                                        "--help",
                                        "--version",
                                        "-c,",
@@ -462,6 +486,13 @@ START_TEST(bad_values_are_refused_with_a_message_naming_the_flag)
         {"--name-prefix", "a\"b"},
         {"--name-prefix", "a.b"},
         {"--name-prefix", "\xc3\xa9t\xc3\xa9"},
+        {"--expect-threshold", "-1"},
+        {"--expect-threshold", "1Q"},
+        {"--expect-threshold", "big"},
+        {"--expect-timeout", "0"},
+        {"--expect-timeout", "-1"},
+        {"--expect-timeout", "soon"},
+        {"--expect-timeout", "inf"},
     };
     size_t i;
 
@@ -568,6 +599,7 @@ Suite *args_suite(void)
     tcase_add_test(tc, every_long_flag_parses);
     tcase_add_test(tc, short_flags_and_equals_forms_parse);
     tcase_add_test(tc, the_last_progress_flag_wins);
+    tcase_add_test(tc, the_last_expect_flag_wins);
     tcase_add_test(tc, every_mode_parses);
     tcase_add_test(tc, duration_alone_means_no_upload_count);
     tcase_add_test(tc, limits_at_their_bounds_are_accepted);

@@ -258,6 +258,28 @@ START_TEST(text_shows_counts_rates_latency_and_errors)
     ck_assert_ptr_nonnull(strstr(out, "resumes 5"));
     ck_assert_ptr_null(strstr(out, "server"));
     ck_assert_ptr_null(strstr(out, "ABORTED"));
+    ck_assert_ptr_nonnull(strstr(out, ", Expect: 100-continue over 1M (wait 1 s)\n"));
+    ck_assert_ptr_null(strstr(out, "  expect ")); /* no request carried it */
+}
+END_TEST
+
+START_TEST(text_says_whether_expect_was_used)
+{
+    r.expect_sent = 9;
+    r.expect_continued = 5;
+    r.expect_timeouts = 1;
+    r.expect_answered = 3;
+    o.expect_threshold = 0;
+    o.expect_timeout = 0.5;
+    render(0);
+    ck_assert_ptr_nonnull(strstr(out, "seed 1, Expect: 100-continue over 0 (wait 0.5 s)\n"));
+    ck_assert_ptr_nonnull(strstr(out, "  expect      9 requests: 5 continued, 1 timed out (sent "
+                                      "anyway), 3 answered first (not sent)\n"));
+    o.expect = 0;
+    memset(&r, 0, sizeof(r));
+    render(0);
+    ck_assert_ptr_nonnull(strstr(out, "seed 1, no Expect\n"));
+    ck_assert_ptr_null(strstr(out, "100-continue"));
 }
 END_TEST
 
@@ -311,10 +333,16 @@ START_TEST(json_is_one_valid_object_with_every_key)
         "\"aborted\":false",
         "\"size\":\"1M\"",
         "\"seed\":1",
+        "\"expect\":{\"threshold\":1048576,\"timeout_s\":1.000,\"requests\":9,\"continued\":5,"
+        "\"timed_out\":1,\"answered\":3}",
     };
     size_t i;
 
     fill_report();
+    r.expect_sent = 9;
+    r.expect_continued = 5;
+    r.expect_timeouts = 1;
+    r.expect_answered = 3;
     render(1);
     ck_assert_msg(is_json_object(out), "not JSON: %s", out);
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -330,6 +358,10 @@ START_TEST(json_of_an_empty_run_is_valid)
     ck_assert_ptr_nonnull(strstr(out, "\"by_status\":{}"));
     ck_assert_ptr_nonnull(strstr(out, "\"p50\":0.000"));
     ck_assert_ptr_nonnull(strstr(out, "\"throughput_bytes_per_s\":0.0"));
+    o.expect = 0;
+    render(1);
+    ck_assert_msg(is_json_object(out), "not JSON: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\"expect\":null"));
 }
 END_TEST
 
@@ -410,6 +442,7 @@ Suite *report_suite(void)
     tcase_add_checked_fixture(tc, report_setup, NULL);
     tcase_add_test(tc, text_shows_counts_rates_latency_and_errors);
     tcase_add_test(tc, text_shows_server_readings_and_aborts);
+    tcase_add_test(tc, text_says_whether_expect_was_used);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 

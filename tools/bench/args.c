@@ -10,6 +10,9 @@
  * multipart, --disconnect only with tus, --duration without -n means no upload count) are
  * checked at the very end, once everything is known.
  *
+ * Expect: --expect-threshold N turns "Expect: 100-continue" on (for bodies of more than N bytes,
+ * 0 = every body) and --no-expect turns it off; the last of the two wins, as with --progress.
+ *
  * Every refusal is one line in err that names the flag and the value, and returns -1; main
  * exits 2. --help and --version print to stdout and return 1. Every flag is listed once, in
  * sb_usage, with its default.
@@ -49,6 +52,9 @@ void sb_opts_init(sb_opts_t *o)
     o->max_time = 3600;
     snprintf(o->name_prefix, sizeof(o->name_prefix), "bench");
     o->progress = isatty(STDERR_FILENO);
+    o->expect = 1;
+    o->expect_threshold = 1 << 20; /* curl's */
+    o->expect_timeout = 1;         /* curl's --expect100-timeout */
 }
 
 void sb_usage(FILE *f)
@@ -82,6 +88,12 @@ void sb_usage(FILE *f)
         "  --max-time SECS          stop the whole run after this long (default 3600)\n"
         "  --name-prefix P          stored names are P-SEED-N; letters, digits, - and _\n"
         "                           (default bench)\n"
+        "  --expect-threshold N[K|M|G]\n"
+        "                           bodies of more than N bytes are sent with \"Expect:\n"
+        "                           100-continue\", after the server's 100 (0 = every body;\n"
+        "                           default 1M, as curl)\n"
+        "  --expect-timeout SECS    no 100 by then: send the body anyway (default 1, as curl)\n"
+        "  --no-expect              never send \"Expect: 100-continue\"\n"
         "  -h, --help, --version\n"
         "examples:\n"
         "  sluice-bench -c 64 -n 10000 -s 64K http://127.0.0.1:8080/\n"
@@ -231,6 +243,9 @@ enum {
     OPT_TIMEOUT,
     OPT_MAX_TIME,
     OPT_NAME_PREFIX,
+    OPT_EXPECT_THRESHOLD,
+    OPT_EXPECT_TIMEOUT,
+    OPT_NO_EXPECT,
     OPT_VERSION,
 };
 
@@ -256,6 +271,9 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-time", required_argument, NULL, OPT_MAX_TIME},
     {"name-prefix", required_argument, NULL, OPT_NAME_PREFIX},
+    {"expect-threshold", required_argument, NULL, OPT_EXPECT_THRESHOLD},
+    {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
+    {"no-expect", no_argument, NULL, OPT_NO_EXPECT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -347,6 +365,19 @@ static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
         return 0;
     case OPT_NAME_PREFIX:
         return parse_prefix(v, o->name_prefix, sizeof(o->name_prefix));
+    case OPT_EXPECT_THRESHOLD:
+        if (sb_parse_size(v, &o->expect_threshold) < 0)
+            return -1;
+        o->expect = 1;
+        return 0;
+    case OPT_EXPECT_TIMEOUT:
+        if (parse_num(v, 0, 1e6, &d) < 0 || d <= 0)
+            return -1;
+        o->expect_timeout = d;
+        return 0;
+    case OPT_NO_EXPECT:
+        o->expect = 0;
+        return 0;
     case OPT_NO_KEEPALIVE:
         o->keepalive = 0;
         return 0;

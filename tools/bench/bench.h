@@ -7,7 +7,9 @@
  * generated on the fly from a seed (sb_body_fill: any byte of any body can be recomputed, so a tus
  * upload can resume anywhere), hashed with SHA-256 while they are sent, and checked against the
  * digest the server reports. Every run is bounded: by a number of uploads or a duration, and by
- * --max-time and a per-request --timeout.
+ * --max-time and a per-request --timeout. Like curl, a body of more than --expect-threshold bytes
+ * (1 MiB) is announced with "Expect: 100-continue" and held until the server's 100 Continue, its
+ * final answer (the body is then not sent) or --expect-timeout (1 s, then it is sent anyway).
  *
  *   main ─▶ sb_parse_args ─▶ sb_run (engine.c: connections, modes, progress) ─▶ sb_report_*
  *
@@ -60,6 +62,9 @@ typedef struct sb_opts_s {
     double timeout;    /* --timeout SECS without progress on a request (default 60) */
     double max_time;   /* --max-time SECS for the whole run (default 3600) */
     char name_prefix[128]; /* --name-prefix P: stored names are P-<seed>-<n> (default "bench") */
+    int expect; /* "Expect: 100-continue" on big bodies; --no-expect clears it (default on) */
+    uint64_t expect_threshold; /* --expect-threshold N: only bodies of more bytes (default 1M) */
+    double expect_timeout;     /* --expect-timeout SECS: then the body goes anyway (default 1) */
 } sb_opts_t;
 
 void sb_opts_init(sb_opts_t *o);
@@ -130,6 +135,12 @@ typedef struct sb_report_s {
     uint64_t verified;    /* uploads whose SHA-256 the server reported, and matched */
     sb_hist_t latency;    /* per successful upload, start to final answer */
     double elapsed;       /* seconds */
+
+    uint64_t expect_sent;      /* requests with "Expect: 100-continue" (tus: each PATCH) */
+    uint64_t expect_continued; /* ... whose body went after a 100 Continue */
+    uint64_t expect_timeouts;  /* ... whose body went after --expect-timeout without one */
+    uint64_t expect_answered;  /* ... answered with a final status first: body not sent */
+
     int has_server;
     uint64_t server_rss_peak_kib;
     double server_cpu_s;

@@ -14,6 +14,16 @@
  * PATCHes of --chunk-size; with --disconnect a PATCH may be cut at a random byte, and the upload
  * resumes on a new connection with HEAD, as a real client after a network drop.
  *
+ * Expect (as curl): a request whose body is over --expect-threshold says "Expect: 100-continue",
+ * and pump_write stops after its HTTP head (a multipart part's head is body: it waits too):
+ *
+ *   head sent ─▶ WAIT ─┬─ 100 Continue (run.c's on_read) ────────────▶ GO: the body is sent
+ *                      ├─ --expect-timeout (the wait timer, 1 s) ─────▶ GO: sent anyway
+ *                      └─ a final answer ─▶ handle_response: the body is never sent, the
+ *                                           connection is not reused (the body is still owed)
+ *
+ * A 2xx for an upload whose body was not all sent is a protocol error (nothing was verified).
+ *
  * A 100 ms tick enforces --timeout (no progress on a request), --duration and --max-time, samples
  * the server's RSS (--server-pid) and prints progress once a second.
  */
@@ -167,6 +177,9 @@ static void start_request(sb_conn_t *c, int kind)
     c->body_len = (kind == SB_REQ_UPLOAD || kind == SB_REQ_TUS_PATCH) ? len : 0;
     c->head_len =
         sb_request_head(o, kind, c->name, c->path, len, c->tus_off, c->head, sizeof(c->head));
+    c->head_http = c->head_len;
+    c->expect = sb_request_expects(o, kind, c->name, len) ? SB_EXPECT_WAIT : SB_EXPECT_NONE;
+    uv_timer_stop(&c->wait);
     if (kind == SB_REQ_UPLOAD && o->mode == SB_MULTIPART)
         c->head_len +=
             sb_multipart_head(c->name, c->head + c->head_len, sizeof(c->head) - c->head_len);
@@ -239,15 +252,41 @@ static void on_pace(uv_timer_t *t)
     pump_write(t->data);
 }
 
+/* No 100 Continue within --expect-timeout: send the body anyway (curl does). */
+static void on_expect_timeout(uv_timer_t *t)
+{
+    sb_conn_t *c = t->data;
+
+    if (c->expect != SB_EXPECT_WAIT)
+        return;
+    c->expect = SB_EXPECT_GO;
+    c->run->report->expect_timeouts++;
+    c->last_progress = uv_now(c->run->loop);
+    pump_write(c);
+}
+
+void sb__expect_continue(sb_conn_t *c)
+{
+    if (c->expect != SB_EXPECT_WAIT)
+        return; /* not asked for, or too late: the body is already on its way */
+    uv_timer_stop(&c->wait);
+    c->expect = SB_EXPECT_GO;
+    c->run->report->expect_continued++;
+    pump_write(c); /* a head write still in flight: on_write pumps */
+}
+
 static void pump_write(sb_conn_t *c)
 {
     const sb_opts_t *o = c->run->opts;
     size_t room = SB_WRITE_MAX, n = 0;
+    size_t head_end = c->expect == SB_EXPECT_WAIT ? c->head_http : c->head_len;
     uint64_t body_left = c->body_len - c->body_sent;
     sb_wbuf_t *w;
 
     if (c->writing || !c->connected || c->closing || c->wfail)
         return;
+    if (c->head_sent == head_end && c->expect == SB_EXPECT_WAIT)
+        return; /* the body waits for the server's word (on_read, on_expect_timeout) */
     if (c->head_sent == c->head_len && body_left == 0 && c->tail_sent == c->tail_len)
         return; /* all sent: the answer comes through on_read */
     if (o->rate) {
@@ -269,12 +308,16 @@ static void pump_write(sb_conn_t *c)
     w = malloc(sizeof(*w) + room + 32);
     if (w == NULL)
         abort();
-    if (c->head_sent < c->head_len) {
-        n = c->head_len - c->head_sent < room ? c->head_len - c->head_sent : room;
+    if (c->head_sent < head_end) {
+        n = head_end - c->head_sent < room ? head_end - c->head_sent : room;
         memcpy(w->data, c->head + c->head_sent, n);
         c->head_sent += n;
+        if (c->head_sent == head_end && c->expect == SB_EXPECT_WAIT) {
+            c->run->report->expect_sent++;
+            uv_timer_start(&c->wait, on_expect_timeout, (uint64_t)(o->expect_timeout * 1000), 0);
+        }
     }
-    if (n < room && body_left > 0) {
+    if (n < room && body_left > 0 && c->head_sent == c->head_len && c->expect != SB_EXPECT_WAIT) {
         size_t take = room - n < body_left ? room - n : (size_t)body_left, hdr = 0;
         if (c->kind == SB_REQ_UPLOAD && o->chunked) {
             hdr = (size_t)snprintf(w->data + n, 20, "%zx\r\n", take);
@@ -356,6 +399,11 @@ void sb__handle_response(sb_conn_t *c, const sb_resp_t *resp)
 {
     int ok2xx = resp->status >= 200 && resp->status < 300;
 
+    if (c->expect == SB_EXPECT_WAIT) { /* a final answer instead of 100: the body stays here */
+        uv_timer_stop(&c->wait);
+        c->expect = SB_EXPECT_NONE;
+        c->run->report->expect_answered++;
+    }
     if (resp->close || c->head_sent < c->head_len || c->body_sent < c->body_len ||
         c->tail_sent < c->tail_len)
         c->keep = 0; /* an early answer: the rest of the body would be taken as a request */
@@ -363,6 +411,10 @@ void sb__handle_response(sb_conn_t *c, const sb_resp_t *resp)
     case SB_REQ_UPLOAD:
         if (!ok2xx)
             break;
+        if (c->body_sent < c->body_len) { /* a 2xx for a body not sent: nothing to verify */
+            finish_upload(c, 0, SB_E_PROTOCOL, 0);
+            return;
+        }
         path_of(resp->location, c->path, sizeof(c->path));
         if (c->run->opts->mode == SB_MULTIPART)
             c->path[0] = '\0'; /* the answer is a list of files: digests only */
@@ -445,6 +497,7 @@ static void conn_drop(sb_conn_t *c)
     }
     c->closing = 1;
     uv_timer_stop(&c->pace);
+    uv_timer_stop(&c->wait);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 

@@ -18,11 +18,19 @@
 
 typedef struct sb_run_s sb_run_t;
 
+/* A request with "Expect: 100-continue": its head is sent, its body waits for the server. */
+enum {
+    SB_EXPECT_NONE, /* no Expect: the body follows the head */
+    SB_EXPECT_WAIT, /* the body is held until a 100, a final answer or --expect-timeout */
+    SB_EXPECT_GO    /* 100 Continue, or the wait is over: the body is sent */
+};
+
 typedef struct sb_conn_s {
     sb_run_t *run;
     uv_tcp_t tcp;
     uv_connect_t creq;
     uv_timer_t pace; /* --rate and --ramp */
+    uv_timer_t wait; /* Expect: --expect-timeout */
     int open, connected, closing, writing;
     int wfail;  /* a write failed: the server may have answered early; read what it said */
     int done;   /* no more uploads for this connection */
@@ -37,9 +45,11 @@ typedef struct sb_conn_s {
     EVP_MD_CTX *md; /* SHA-256 of the body as it is sent, when no digest is cached */
     int hashing;
     /* the request being sent */
-    int kind; /* SB_REQ_* */
-    char head[1536];
+    int kind;        /* SB_REQ_* */
+    char head[1536]; /* multipart: the HTTP head, then the part's head (body bytes) */
     size_t head_len, head_sent;
+    size_t head_http; /* the HTTP head's bytes: all that goes before a 100 Continue */
+    int expect;       /* SB_EXPECT_* */
     uint64_t body_off, body_len, body_sent, cut_at;
     char tail[64];
     size_t tail_len, tail_sent;
@@ -93,6 +103,8 @@ void sb__conn_connected(sb_conn_t *c);
 void sb__conn_drop(sb_conn_t *c);
 void sb__fail(sb_conn_t *c, int cause);
 void sb__handle_response(sb_conn_t *c, const sb_resp_t *resp);
+/* A 100 Continue came: send the body held back for it. */
+void sb__expect_continue(sb_conn_t *c);
 /* The SHA-256 (hex) of the first `size` bytes of the seed's stream (cached). */
 const char *sb__expected_digest(sb_run_t *run, uint64_t size);
 

@@ -5,7 +5,8 @@
  * The parser is re-run on the whole buffer each time bytes arrive (answers are small: a head and
  * a JSON body of a few hundred bytes; a --verify-get download is hashed as it streams by the
  * engine, not buffered here). It accepts what sluice, nginx and Node.js send: Content-Length
- * bodies, chunked bodies, bodies ended by the close, 1xx interim answers.
+ * bodies, chunked bodies, bodies ended by the close, 1xx interim answers (skipped; a 100 is
+ * reported in `continued`, which tells the engine to send a body it held back).
  */
 #include "http.h"
 
@@ -26,13 +27,25 @@ size_t sb_multipart_head(const char *name, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+int sb_request_expects(const sb_opts_t *o, int kind, const char *name, uint64_t len)
+{
+    char mp[512];
+
+    if (!o->expect || (kind != SB_REQ_UPLOAD && kind != SB_REQ_TUS_PATCH))
+        return 0;
+    if (kind == SB_REQ_UPLOAD && o->mode == SB_MULTIPART) /* the body is the framed file */
+        len += sb_multipart_head(name, mp, sizeof(mp)) + (sizeof(sb_multipart_tail) - 1);
+    return len > o->expect_threshold;
+}
+
 size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const char *path,
                        uint64_t len, uint64_t offset, char *out, size_t cap)
 {
-    const char *conn = o->keepalive ? "" : "Connection: close\r\n";
-    char host[300], mp[512];
+    char host[300], mp[512], conn[64];
     int n = -1;
 
+    snprintf(conn, sizeof(conn), "%s%s", o->keepalive ? "" : "Connection: close\r\n",
+             sb_request_expects(o, kind, name, len) ? "Expect: 100-continue\r\n" : "");
     snprintf(host, sizeof(host), strchr(o->host, ':') ? "[%s]:%u" : "%s:%u", o->host, o->port);
     switch (kind) {
     case SB_REQ_UPLOAD:
@@ -161,6 +174,7 @@ long sb_resp_parse(const char *buf, size_t len, int head_only, int eof, sb_resp_
     char v[64];
     int bad = 0;
 
+    out->continued = 0;
     for (;;) {
         if ((size_t)(end - start) >= 5 && memcmp(start, "HTTP/", 5) != 0)
             return -1;
@@ -174,6 +188,8 @@ long sb_resp_parse(const char *buf, size_t len, int head_only, int eof, sb_resp_
             return -1;
         if (out->status >= 200)
             break;
+        if (out->status == 100)
+            out->continued = 1;
         start = hend + 4; /* 100 Continue and other interim answers */
     }
     body = hend + 4;

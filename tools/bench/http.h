@@ -2,6 +2,12 @@
  *
  * sluice-bench's HTTP/1.1: request heads for each mode, and a response parser that works on
  * whatever bytes have arrived so far (a response is complete or not yet; garbage is an error).
+ *
+ * Expect: a request with a body (an upload, a tus PATCH) of more than --expect-threshold bytes
+ * (multipart: with its framing) carries "Expect: 100-continue", as curl's do; tus creation sends
+ * no body, so never. The parser skips interim 1xx answers, asked for or not, and says whether a
+ * 100 Continue was among them even before the final answer is complete: that is the engine's
+ * signal to send the body.
  */
 #ifndef SB_HTTP_H
 #define SB_HTTP_H
@@ -23,12 +29,14 @@ typedef struct sb_resp_s {
     int has_length;
     const char *body; /* into the parsed buffer */
     size_t body_len;
+    int continued; /* a "100 Continue" came first (also set when the parse returns 0) */
 } sb_resp_t;
 
-/* Parse the first complete response in buf[0..len) (a 100 Continue before it is skipped).
- * Returns the bytes it spans (> 0) with *out filled, 0 if more bytes are needed, -1 if this is
- * not HTTP. `head_only`: the request was HEAD (no body whatever the headers say). `eof`: the
- * connection closed, which ends a body that has neither length nor chunking. */
+/* Parse the first complete response in buf[0..len) (1xx interim answers before it are skipped).
+ * Returns the bytes it spans (> 0) with *out filled, 0 if more bytes are needed (only
+ * out->continued is then meaningful), -1 if this is not HTTP. `head_only`: the request was HEAD (no
+ * body whatever the headers say). `eof`: the connection closed, which ends a body that has neither
+ * length nor chunking. */
 long sb_resp_parse(const char *buf, size_t len, int head_only, int eof, sb_resp_t *out);
 
 /* Request kinds sluice-bench sends. */
@@ -46,5 +54,8 @@ extern const char sb_multipart_tail[];
  * bytes that follow (multipart: the file's size; the framing is added), `offset`: tus. */
 size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const char *path,
                        uint64_t len, uint64_t offset, char *out, size_t cap);
+
+/* 1 if that request (same kind, name and len) carries "Expect: 100-continue". */
+int sb_request_expects(const sb_opts_t *o, int kind, const char *name, uint64_t len);
 
 #endif

@@ -15,6 +15,11 @@
  * without checking; it is printed on one line. Every string is escaped and every number is
  * finite, so the output is valid JSON whatever the options hold. The "size" string is the --size
  * value that reproduces the run, together with "seed".
+ *
+ * Whether bodies were announced with "Expect: 100-continue" is part of the configuration: the
+ * text's first line says "Expect: 100-continue over <threshold>" or "no Expect", the JSON's
+ * "expect" is null when off, else the threshold, the wait and what the server said to the
+ * requests that carried it (the text's "expect" line, shown when there were any).
  */
 #include "bench.h"
 
@@ -108,15 +113,20 @@ static double ms(uint64_t usec)
 
 void sb_report_text(const sb_report_t *r, const sb_opts_t *o, FILE *f)
 {
-    char url[1024], size[128];
+    char url[1024], size[128], expect[32];
     const char *sep = "";
     int i;
 
     fmt_url(o, url, sizeof(url));
     fmt_dist(&o->size, size, sizeof(size));
-    fprintf(f, "sluice-bench: %s %s, %u connection%s%s, size %s, seed %llu\n", mode_name(o->mode),
+    fmt_size(o->expect_threshold, expect, sizeof(expect));
+    fprintf(f, "sluice-bench: %s %s, %u connection%s%s, size %s, seed %llu, ", mode_name(o->mode),
             url, o->concurrency, o->concurrency == 1 ? "" : "s",
             o->keepalive ? "" : " (no keep-alive)", size, (unsigned long long)o->seed);
+    if (o->expect)
+        fprintf(f, "Expect: 100-continue over %s (wait %g s)\n", expect, o->expect_timeout);
+    else
+        fprintf(f, "no Expect\n");
     fprintf(f, "  uploads     %llu ok, %llu failed, %llu started\n", (unsigned long long)r->ok,
             (unsigned long long)r->failed, (unsigned long long)r->started);
     fprintf(f, "  elapsed     %.3f s\n", r->elapsed);
@@ -147,6 +157,12 @@ void sb_report_text(const sb_report_t *r, const sb_opts_t *o, FILE *f)
     }
     if (*sep)
         fputc('\n', f);
+    if (r->expect_sent > 0)
+        fprintf(f,
+                "  expect      %llu requests: %llu continued, %llu timed out (sent anyway), %llu "
+                "answered first (not sent)\n",
+                (unsigned long long)r->expect_sent, (unsigned long long)r->expect_continued,
+                (unsigned long long)r->expect_timeouts, (unsigned long long)r->expect_answered);
     if (o->mode == SB_TUS || r->resumes > 0)
         fprintf(f, "  tus resumes %llu\n", (unsigned long long)r->resumes);
     if (r->has_server)
@@ -279,6 +295,18 @@ void sb_report_json(const sb_report_t *r, const sb_opts_t *o, FILE *f)
     json_latency(f, &r->latency);
     json_errors(f, r);
     json_u64(f, "resumes", r->resumes);
+    json_key(f, "expect");
+    if (o->expect) {
+        fprintf(f, "{\"threshold\":%llu,\"timeout_s\":", (unsigned long long)o->expect_threshold);
+        json_num(f, o->expect_timeout, 3);
+        fputc(',', f);
+        json_u64(f, "requests", r->expect_sent);
+        json_u64(f, "continued", r->expect_continued);
+        json_u64(f, "timed_out", r->expect_timeouts);
+        fprintf(f, "\"answered\":%llu},", (unsigned long long)r->expect_answered);
+    } else {
+        fputs("null,", f);
+    }
     json_key(f, "server");
     if (r->has_server) {
         fputs("{\"rss_peak_kib\":", f);

@@ -5,10 +5,11 @@
  *
  * Reads land in one buffer of the run (one thread: a read is handled before the next one is
  * allocated) and are appended to the connection's answer buffer, except the body of a
- * --verify-get download, which is hashed as it streams and never kept. The tick (100 ms) fails
- * a request that made no progress for --timeout, stops starting uploads at --duration, stops
- * everything at --max-time or on SIGINT (the report then says "aborted"), samples the server's
- * RSS, and redraws the progress line once a second.
+ * --verify-get download, which is hashed as it streams and never kept. A 100 Continue ahead of
+ * the final answer releases a body held back for "Expect: 100-continue" (engine.c). The tick (100
+ * ms) fails a request that made no progress for --timeout, stops starting uploads at --duration,
+ * stops everything at --max-time or on SIGINT (the report then says "aborted"), samples the
+ * server's RSS, and redraws the progress line once a second.
  */
 #include "engine.h"
 
@@ -145,6 +146,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         sb__handle_response(c, &resp);
     else if (eof)
         sb__fail(c, c->rlen > 0 ? SB_E_PROTOCOL : SB_E_RESET);
+    else if (resp.continued)
+        sb__expect_continue(c); /* the 100 stays in rbuf: the parser skips it again */
 }
 
 void sb__conn_finished(sb_conn_t *c)
@@ -172,6 +175,7 @@ void sb__stop(sb_run_t *run, const char *why)
     for (i = 0; i < run->opts->concurrency; i++) {
         sb_conn_t *c = &run->conns[i];
         uv_timer_stop(&c->pace);
+        uv_timer_stop(&c->wait);
         if (c->busy) {
             c->busy = 0;
             run->report->failed++;
@@ -337,12 +341,15 @@ int sb_run(const sb_opts_t *o, sb_report_t *r, char *err, size_t errlen)
             abort();
         uv_timer_init(&loop, &c->pace);
         c->pace.data = c;
+        uv_timer_init(&loop, &c->wait);
+        c->wait.data = c;
     }
     for (i = 0; i < o->concurrency; i++)
         sb__conn_start(&run->conns[i]);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (i = 0; i < o->concurrency; i++) {
         uv_close((uv_handle_t *)&run->conns[i].pace, NULL);
+        uv_close((uv_handle_t *)&run->conns[i].wait, NULL);
         EVP_MD_CTX_free(run->conns[i].md);
         EVP_MD_CTX_free(run->conns[i].getmd);
         free(run->conns[i].rbuf);
