@@ -1,5 +1,9 @@
 """sluice-bench against a real sluice: every mode, counts against the files on disk, a corrupted
 upload reported as a digest mismatch, bad arguments, an unreachable or garbage server, bounds.
+"Expect: 100-continue" (bodies over 1 MiB, as curl): 2 MiB uploads in every mode succeed, the
+server reads them itself (sluice_direct_reads_total); over --max-size they get 413 and the bodies
+never cross the wire (a counting proxy); --no-expect sends them; a server that ignores Expect
+gets the body after 1 s.
 
 The binary comes from $SLUICE_BENCH_BIN (ctest sets it), else build/sluice-bench.
 """
@@ -17,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TOP, ServerTest  # noqa: E402
 
 BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(TOP, "build", "sluice-bench"))
+DIRECT = "sluice_direct_reads_total"
 
 
 def bench(*args, timeout=120):
@@ -37,10 +42,12 @@ def files_under(root):
 
 class CorruptingProxy:
     """Forwards 127.0.0.1 TCP to the server and flips one byte of the `nth` request body (the
-    first byte after the end of the head of the nth connection's first request)."""
+    first byte after the end of the head of the nth connection's first request); nth=0 flips
+    nothing. `up` counts the bytes that went from the clients to the server."""
 
     def __init__(self, port, nth):
         self.port, self.nth, self.count, self.flipped = port, nth, 0, 0
+        self.up, self.lock = 0, threading.Lock()
         self.ls = socket.socket()
         self.ls.bind(("127.0.0.1", 0))
         self.ls.listen(64)
@@ -61,23 +68,36 @@ class CorruptingProxy:
 
     def pipe(self, c, corrupt):
         s = socket.create_connection(("127.0.0.1", self.port))
-        head, done = b"", not corrupt
-        while not self.stop:
-            r, _, _ = select.select([c, s], [], [], 0.2)
-            for a in r:
-                data = a.recv(65536)
-                if not data:
-                    c.close()
-                    s.close()
-                    return
-                if a is c and not done:
-                    head += data
-                    i = head.find(b"\r\n\r\n")
-                    if i >= 0 and len(head) > i + 4 + 100:
-                        pos = len(data) - (len(head) - (i + 4 + 100))
-                        data = data[:pos] + bytes([data[pos] ^ 0xFF]) + data[pos + 1:]
-                        done, self.flipped = True, 1
-                (s if a is c else c).sendall(data)
+        head, done, up_open = b"", not corrupt, True
+        try:
+            while not self.stop:
+                r, _, _ = select.select([c, s], [], [], 0.2)
+                for a in r:
+                    data = a.recv(65536)
+                    if not data:
+                        return
+                    if a is s:
+                        c.sendall(data)
+                        continue
+                    with self.lock:
+                        self.up += len(data)
+                    if not done:
+                        head += data
+                        i = head.find(b"\r\n\r\n")
+                        if i >= 0 and len(head) > i + 4 + 100:
+                            pos = len(data) - (len(head) - (i + 4 + 100))
+                            data = data[:pos] + bytes([data[pos] ^ 0xFF]) + data[pos + 1:]
+                            done, self.flipped = True, 1
+                    if up_open:
+                        try:
+                            s.sendall(data)
+                        except OSError:  # the server stopped reading: its answer may follow
+                            up_open = False
+        except OSError:  # a reset: the client sees the end
+            pass
+        finally:
+            c.close()
+            s.close()
 
     def close(self):
         self.stop = True
@@ -161,7 +181,154 @@ class BenchModes(ServerTest):
         self.assertEqual(rep["ok"], 0)
 
 
+def metric(srv, name):
+    """The sum over the workers of one of the server's counters."""
+    out = subprocess.run(["curl", "-sS", srv.url + "/metrics"], capture_output=True, text=True,
+                         timeout=10).stdout
+    return sum(int(float(x.split()[-1])) for x in out.splitlines() if x.startswith(name + "{"))
+
+
+class BenchExpect(ServerTest):
+    """Bodies over --expect-threshold (1 MiB) go after the server's 100 Continue."""
+
+    server_args = ("--durability", "none")
+
+    def test_2m_uploads_with_expect_succeed_verify_and_are_read_directly(self):
+        for mode in ("put", "post", "multipart", "tus"):
+            with self.subTest(mode=mode):
+                before, direct0 = files_under(self.srv.root), metric(self.srv, DIRECT)
+                # verified by the 201's SHA-256; tus, whose 204 has none, by reading back (not
+                # for the others: a GET's connection would carry the next upload as its second
+                # request, which sluice leaves to libmicrohttpd)
+                rc, out, err = bench(self.srv.url + "/", "--json", "--no-progress", "--mode", mode,
+                                     "-c", "4", "-n", "8", "-s", "2M", "--chunk-size", "1536K",
+                                     "--name-prefix", "ex" + mode,
+                                     *(["--verify-get"] if mode == "tus" else []))
+                rep = json.loads(out)
+                self.assertEqual(rc, 0, (rep, err))
+                self.assertEqual((rep["ok"], rep["failed"]), (8, 0))
+                new = {k: v for k, v in files_under(self.srv.root).items() if k not in before}
+                self.assertEqual(sorted(new.values()), [2 << 20] * 8)
+                ex = rep["expect"]
+                self.assertEqual((ex["threshold"], ex["timeout_s"]), (1 << 20, 1.0))
+                # tus: the 1.5 MiB PATCH says Expect, the 0.5 MiB one does not
+                self.assertEqual((ex["requests"], ex["continued"], ex["timed_out"],
+                                  ex["answered"]), (8, 8, 0, 0))
+                if mode != "tus":  # a PATCH follows its POST on the connection: MHD reads it
+                    self.assertEqual(metric(self.srv, DIRECT) - direct0, 8)
+
+    def test_no_expect_is_the_old_behaviour(self):
+        direct0 = metric(self.srv, DIRECT)
+        rc, out, err = bench(self.srv.url + "/", "--no-progress", "--no-expect", "-c", "4", "-n",
+                             "8", "-s", "2M")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertIn(", no Expect\n", out)
+        self.assertIn("8 ok, 0 failed", out)
+        self.assertNotIn("  expect ", out)
+        self.assertEqual(metric(self.srv, DIRECT), direct0)  # no Expect, no direct read
+        rc, out, err = bench(self.srv.url + "/", "--no-progress", "-c", "1", "-n", "1", "-s", "2M")
+        self.assertIn(", Expect: 100-continue over 1M (wait 1 s)\n", out)
+        self.assertIn("1 requests: 1 continued", out)
+
+
+class BenchExpectRefused(ServerTest):
+    """Over --max-size, sluice answers 413 instead of 100: the body must not be sent."""
+
+    server_args = ("--durability", "none", "--max-size", "1M")
+
+    def run_via_proxy(self, *args):
+        proxy = CorruptingProxy(self.srv.port, nth=0)
+        try:
+            rc, out, err = bench("http://127.0.0.1:%d/files/" % proxy.lport, "--json",
+                                 "--no-progress", "-c", "4", "-n", "8", "-s", "2M", *args)
+        finally:
+            proxy.close()
+        return rc, json.loads(out), err, proxy.up
+
+    def test_413_before_the_body_and_the_body_is_not_sent(self):
+        received0 = metric(self.srv, "sluice_received_bytes_total")
+        rc, rep, err, up = self.run_via_proxy()
+        self.assertEqual(rc, 1)
+        self.assertEqual((rep["ok"], rep["failed"]), (0, 8), rep)
+        self.assertEqual(rep["errors"]["by_status"], {"413": 8}, rep)
+        self.assertEqual(rep["errors"]["by_cause"]["status"], 8, rep)
+        self.assertEqual((rep["expect"]["requests"], rep["expect"]["answered"],
+                          rep["expect"]["continued"], rep["expect"]["timed_out"]), (8, 8, 0, 0))
+        self.assertEqual(rep["bytes_sent"], 0)
+        self.assertLess(up, 8 * 1024, "more than the heads went to the server")  # the proof
+        # true, but no proof: sluice counts no byte of a refused body, sent or not
+        self.assertLess(metric(self.srv, "sluice_received_bytes_total") - received0, 8 << 20)
+        self.assertEqual(self.srv.final_files(), [])
+
+    def test_without_expect_the_bodies_are_sent(self):
+        rc, rep, err, up = self.run_via_proxy("--no-expect")
+        self.assertEqual(rc, 1)
+        self.assertEqual((rep["ok"], rep["failed"]), (0, 8), rep)
+        self.assertIsNone(rep["expect"])
+        self.assertGreater(rep["bytes_sent"], 8 << 10)
+        self.assertGreater(up, 8 << 10)  # body bytes, before the early 413 stopped them
+        self.assertEqual(self.srv.final_files(), [])
+
+
+class IgnoresExpect:
+    """A server that never sends 100 Continue: it reads the head, then the whole body, notes how
+    long the body took to start, and answers 201."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        self.gaps, self.heads, self.stop = [], [], False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        self.ls.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, c):
+        c.settimeout(20)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += c.recv(65536)
+        head, _, body = buf.partition(b"\r\n\r\n")
+        t0 = time.time()
+        self.heads.append(head.decode())
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            body += c.recv(65536)
+            if len(body) and t0 is not None:
+                self.gaps.append(time.time() - t0)
+                t0 = None
+        c.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        c.close()
+
+    def close(self):
+        self.stop = True
+        self.ls.close()
+
+
 class BenchErrors(unittest.TestCase):
+    def test_a_server_that_ignores_expect_gets_the_body_after_1s(self):
+        srv = IgnoresExpect()
+        try:
+            rc, out, err = bench("http://127.0.0.1:%d/" % srv.port, "--json", "--no-progress",
+                                 "-c", "2", "-n", "2", "-s", "2M", timeout=30)
+        finally:
+            srv.close()
+        rep = json.loads(out)
+        self.assertEqual(rc, 0, (rep, err))
+        self.assertEqual(rep["ok"], 2)
+        self.assertEqual((rep["expect"]["timed_out"], rep["expect"]["continued"]), (2, 0))
+        self.assertTrue(all("Expect: 100-continue" in h for h in srv.heads), srv.heads)
+        self.assertEqual(len(srv.gaps), 2)
+        self.assertTrue(all(0.9 <= g < 5 for g in srv.gaps), srv.gaps)  # curl's 1 s wait
+
     def test_bad_arguments_exit_2_with_a_message(self):
         for args in ([], ["ftp://x/"], ["http://127.0.0.1:1/", "-c", "0"],
                      ["http://127.0.0.1:1/", "-s", "12Q"], ["http://127.0.0.1:1/", "--mode", "x"],

@@ -6,10 +6,11 @@
  * Reads land in one buffer of the run (one thread: a read is handled before the next one is
  * allocated) and are appended to the connection's answer buffer, except the body of a
  * --verify-get download, which is hashed as it streams and never kept. A 100 Continue ahead of
- * the final answer releases a body held back for "Expect: 100-continue" (engine.c). The tick (100
- * ms) fails a request that made no progress for --timeout, stops starting uploads at --duration,
- * stops everything at --max-time or on SIGINT (the report then says "aborted"), samples the
- * server's RSS, and redraws the progress line once a second.
+ * the final answer releases a body held back for "Expect: 100-continue" (engine.c).
+ *
+ * The tick (100 ms) fails a request that made no progress for --timeout, stops starting uploads
+ * at --duration, stops everything at --max-time or on SIGINT (the report then says "aborted"),
+ * samples the server's RSS, and redraws the progress line once a second.
  */
 #include "engine.h"
 
