@@ -239,7 +239,7 @@ int sl_stream_write(sl_stream_t *s, sl_chunk_t *c)
     if (!(s->flags & SL_STREAM_WRITABLE))
         return UV_EINVAL;
     if (s->flags & SL_STREAM_DESTROYED)
-        return SL_EDESTROYED;
+        return s->error ? s->error : SL_EDESTROYED; /* D2 */
     if (s->error != 0)
         return s->error;
     if (s->flags & SL_STREAM_ENDING)
@@ -287,7 +287,7 @@ int sl_stream_end(sl_stream_t *s)
     if (!(s->flags & SL_STREAM_WRITABLE))
         return UV_EINVAL;
     if (s->flags & SL_STREAM_DESTROYED)
-        return SL_EDESTROYED;
+        return s->error ? s->error : SL_EDESTROYED; /* D2 */
     if (s->error != 0)
         return s->error;
     if (s->flags & SL_STREAM_ENDING)

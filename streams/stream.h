@@ -53,7 +53,8 @@
  * Destroy
  *  D1  destroy(err) is idempotent and asynchronous: do_destroy runs (it may finish later), then
  *      on_close(s, err) fires on a later loop turn. Memory is released only in or after on_close.
- *  D2  After destroy, queued chunks are released and writes are rejected with SL_EDESTROYED.
+ *  D2  After destroy, queued chunks are released and writes are rejected: with the error the
+ *      stream was destroyed with (W11: the cause travels upstream), SL_EDESTROYED without one.
  *  D3  Auto-destroy: a stream destroys itself with 0 once it is complete (a writable after
  *      on_finish, a readable after its end was delivered, a transform after both).
  *

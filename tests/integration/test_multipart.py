@@ -691,6 +691,29 @@ class MaxSizePerFile(MultipartTest):
             self.assertEqual(status, 413, (chunked, body))
             self.assert_nothing_committed(before, what="1 MiB + 1, chunked=%s" % chunked)
 
+    def test_concurrent_files_over_max_size_all_413(self):
+        # Several at once, as curl sends them (no Expect): each got 500 SL_EDESTROYED when the
+        # multipart parser's write into the part's destroyed chain (SL_EDESTROYED) closed the
+        # form before the part's own SL_ETOOLARGE arrived (stream rule D2 now gives the cause).
+        path = os.path.join(self.tmpdir, "over.bin")
+        with open(path, "wb") as f:
+            f.write(random.Random(23).randbytes(3 * MiB))
+        before = self.final_entries()
+        results = [None] * 6
+
+        def one(i):
+            results[i] = curl("-H", "Expect:", "-F", "f=@" + path, self.srv.url + "/files/")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for st, _, body in results:
+            self.assertEqual(st, 413, body)
+            self.assertEqual(json.loads(body)["code"], "SL_ETOOLARGE", body)
+        self.assert_nothing_committed(before, what="6 concurrent forms over --max-size")
+
     def test_chunked_files_each_under_max_size_201(self):
         datas = [random.Random(22 + i).randbytes(MiB if i == 0 else 700 * KiB) for i in range(3)]
         status, body = self.post_raw(form([fpart(b"f%d" % i, b"f%d" % i, d)

@@ -340,7 +340,7 @@ START_TEST(destroy_mid_stream_removes_the_temp_file)
     ck_assert_int_eq(w.finish, 0);
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, SL_EPREMATURE);
-    ck_assert_int_eq(feed(&f, "late"), SL_EDESTROYED); /* D2 */
+    ck_assert_int_eq(feed(&f, "late"), SL_EPREMATURE); /* D2: the error it was destroyed with */
     ck_assert_int_eq(slurp(tmp, "never", buf, sizeof(buf)), -1);
     ck_assert_int_eq(temp_files(), 0);
     close_loop(&loop);

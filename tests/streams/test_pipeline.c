@@ -396,6 +396,27 @@ START_TEST(l2_premature_close_gives_way_to_a_later_real_error)
 }
 END_TEST
 
+/* D2 with a cause: a stage destroyed with a real error (a form part's chain that crossed the size
+ * limit) refuses later writes with that error, not SL_EDESTROYED, so a writer that fails on it
+ * (the multipart parser) reports the cause and the pipeline's first error is the real one. */
+START_TEST(d2_writes_into_a_stream_destroyed_with_an_error_get_that_error)
+{
+    slow_sink_t k;
+    sl_chunk_t *c;
+
+    open_loop(&loop);
+    slow_sink_init(&k, &loop, 1024, 1, SINK_FINAL);
+    c = sl_chunk_copy(&loop, "late", 4);
+    sl_stream_destroy(&k.s, SL_ETOOLARGE);
+    ck_assert_int_eq(sl_stream_write(&k.s, c), SL_ETOOLARGE);
+    ck_assert_int_eq(sl_stream_end(&k.s), SL_ETOOLARGE);
+    ck_assert_uint_eq(c->refcnt, 1);
+    sl_chunk_unref(c);
+    run_loop(&loop);
+    close_loop(&loop);
+}
+END_TEST
+
 START_TEST(l2_premature_close_alone_is_sl_epremature)
 {
     fake_src_t f;
@@ -550,6 +571,7 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, d1_on_close_waits_for_a_slow_do_destroy);
     tcase_add_test(tc, d1_memory_may_be_freed_in_on_close);
     tcase_add_test(tc, d2_destroy_releases_queued_chunks_and_rejects_writes);
+    tcase_add_test(tc, d2_writes_into_a_stream_destroyed_with_an_error_get_that_error);
 
     tc = add_tcase(s, "pipeline");
     tcase_add_test(tc, l1_pipeline_moves_every_chunk_and_calls_back_once);
