@@ -165,6 +165,13 @@ class Server:
                     return int(line.split()[1])
         raise AssertionError("no VmRSS")
 
+    def cpu_seconds(self):
+        """CPU time (user + system) the server has used, in seconds: a bound on the work a
+        request cost, whatever else the machine runs."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def hwm_kib(self):
         """Peak RSS (VmHWM) of the server in KiB."""
         with open(f"/proc/{self.proc.pid}/status") as f:

@@ -271,12 +271,6 @@ class Encodings(Base):
 
 
 class Bomb(Base):
-    def server_cpu(self):
-        """The server's CPU time (user + system), in seconds."""
-        with open("/proc/%d/stat" % self.srv.pid()) as f:
-            fields = f.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def upload_raw(self, name, body, headers):
         """PUT body over a raw socket while a thread reads whatever the server answers, so an
         answer sent before the server stops reading is seen. Returns (seconds until the response
@@ -347,11 +341,11 @@ class Bomb(Base):
 
     def test_1gib_gzip_bomb_is_413_with_curl(self):
         bomb = gzip_member_of_1gib_zeros()
-        cpu0 = self.server_cpu()
+        cpu0 = self.srv.cpu_seconds()
         t0 = time.time()
         st, _, b = self.curl_put("bomb1", bomb, ["Content-Encoding: gzip"])
         elapsed = time.time() - t0
-        cpu = self.server_cpu() - cpu0
+        cpu = self.srv.cpu_seconds() - cpu0
         print("\n  1 GiB gzip bomb (%d bytes): %d after %.3f s, %.2f server CPU-s, server VmHWM "
               "%d KiB" % (len(bomb), st, elapsed, cpu, self.srv.hwm_kib()), file=sys.stderr)
         self.assert_error(st, b, 413, "SL_EBOMB")
