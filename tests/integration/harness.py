@@ -109,7 +109,7 @@ class Server:
         self.port = None
         self.log_path = os.path.join(tempfile.gettempdir(), f"sluice-it-{os.getpid()}-{id(self)}.log")
 
-    def start(self, timeout=10):
+    def start(self, timeout=LIMIT):
         self.log = open(self.log_path, "w+b")
         self.proc = subprocess.Popen([BIN] + self.args, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout
@@ -251,7 +251,7 @@ def raw_request(port, data, timeout=10, read_all=True):
         s.close()
 
 
-def exchange(port, data, timeout=20):
+def exchange(port, data, timeout=LIMIT):
     """One request on a new connection: the first complete answer (skipping 100 Continue; one
     without Content-Length, a 204 say, ends at its head), whatever the connection does after."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

@@ -17,7 +17,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, exchange, read_until_done, status_of, wait_until  # noqa: E402
+from harness import LIMIT, Server, exchange, read_until_done, status_of, wait_until  # noqa: E402
 
 
 def put(name, body, extra=b""):
@@ -85,7 +85,7 @@ exit 0
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
         s.sendall(b"PUT /files/forbidden.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                   b"Content-Length: 1000000\r\n\r\n")
-        r, _ = read_until_done(s, 10)
+        r, _ = read_until_done(s, LIMIT)
         s.close()
         self.assertEqual(status_of(r), 403, r)
         self.assertNotIn(b"100 Continue", r)
@@ -134,7 +134,7 @@ exit 0
         # The hook never ends on its own (it waits for a file the test creates only after the
         # answer): the 503 can only come from --hook-timeout, not from the hook's exit.
         try:
-            r = exchange(self.srv.port, put("sleepy.bin", b"zz"), timeout=30)
+            r = exchange(self.srv.port, put("sleepy.bin", b"zz"), timeout=LIMIT)
         finally:
             open(os.path.join(self.dir, "release"), "w").close()
         self.assertEqual(status_of(r), 503, r)

@@ -17,8 +17,8 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, ServerTest, read_until_done, status_of, tus_record,  # noqa: E402
-                     wait_until)
+from harness import (LIMIT, Server, ServerTest, read_until_done, status_of,  # noqa: E402
+                     tus_record, wait_until)
 
 OCT = "application/offset+octet-stream"
 
@@ -27,7 +27,7 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
-def send(port, head, body=b"", timeout=10):
+def send(port, head, body=b"", timeout=LIMIT):
     """One request on its own connection (Connection: close); returns (status, headers, how)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
