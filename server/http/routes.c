@@ -359,7 +359,14 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     sl_budget_cancel(&r->budget_wait);
     if (r->proto != NULL && r->proto->gone != NULL)
         r->proto->gone(r);
-    if (r->up != NULL && r->up->running)
-        sl__upload_abort(r, SL_EPREMATURE); /* a resumable upload keeps what arrived */
+    if (r->up != NULL && r->up->running) {
+        /* libmicrohttpd closed a body that was still expected after --idle-timeout without a
+         * byte: idle (sluice_uploads_failed_total{reason="idle"}). Otherwise, or when sluice
+         * had ended it already and shortened the timeout itself, the client went away. A
+         * resumable upload keeps what arrived either way. */
+        int idle = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && r->up->chain.pl.error == 0 &&
+                   !r->up->eof;
+        sl__upload_abort(r, idle ? SL_EIDLE : SL_EPREMATURE);
+    }
     sl__req_unref(r);
 }

@@ -81,11 +81,12 @@ void sl__metrics_init(sl_server_t *srv)
     srv->store->flush_arg = srv;
 }
 
+/* Also called from a request (GET /metrics), inside MHD_run: no MHD_get_daemon_info here (for
+ * CURRENT_CONNECTIONS, libmicrohttpd 0.9.75 frees the connections it closed, which MHD_run may
+ * still hold: a crash when a scrape meets connections timing out). The connections are counted
+ * from MHD_OPTION_NOTIFY_CONNECTION instead (conns.c). */
 void sl__metrics_tick(sl_server_t *srv)
 {
-    const union MHD_DaemonInfo *info =
-        srv->mhd != NULL ? MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
-                         : NULL;
     sl_metrics_t *m = srv->m;
     sl_req_t *r;
     int64_t suspended = 0, in_flight = 0;
@@ -96,7 +97,7 @@ void sl__metrics_tick(sl_server_t *srv)
     }
     m->suspended = suspended;
     m->in_flight = in_flight;
-    m->connections = info != NULL ? (int64_t)info->num_connections : (int64_t)srv->nreqs;
+    m->connections = srv->mhd != NULL ? (int64_t)srv->nconns : (int64_t)srv->nreqs;
     m->buffer_bytes = (int64_t)sl_budget_in_use(srv->loop);
     m->pid = (int64_t)getpid();
 }

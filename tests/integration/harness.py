@@ -3,6 +3,12 @@
 Starts the real `sluice` binary (path from $SLUICE_BIN, else build/sluice) on an ephemeral
 127.0.0.1 port with a fresh root, and offers small clients: curl, raw sockets, /proc readings.
 Every wait is bounded; a server that does not come up or does not stop fails the test.
+
+Tests wait on conditions, never on time: wait_until(pred, what) polls a condition (a metric from
+GET /metrics, a file, a log line, a hook's event) and fails naming what it awaited after LIMIT
+seconds. LIMIT is a hang guard, never the thing a test asserts: it is far above anything a loaded
+machine needs and below the server's default --idle-timeout (60 s), so an answer that came within
+it was the server's own doing, not an idle drop.
 """
 import hashlib
 import json
@@ -19,6 +25,77 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("SLUICE_BIN", os.path.join(TOP, "build", "sluice"))
+LIMIT = 30  # seconds: the hang guard of every wait_until (see above)
+
+
+def wait_until(pred, what, limit=LIMIT, interval=0.02):
+    """Poll pred() until it returns something true and return that. After `limit` seconds fail
+    with an AssertionError naming `what` (a string, or a callable giving one) and pred's last
+    value. The limit only keeps a broken server from hanging the test."""
+    deadline = time.monotonic() + limit
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("still waiting after %ss for %s (last: %r)"
+                                 % (limit, what() if callable(what) else what, v))
+        time.sleep(interval)
+
+
+def parse_metrics(text):
+    """Prometheus text into {(name, frozenset of (label, value))}: value} (lenient; test_workers.py
+    has the strict reader)."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        if not m or line.startswith("#"):
+            continue
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def scrape(port, prefix=""):
+    """GET prefix/metrics on a connection of its own: the parsed samples."""
+    resp = exchange(port, b"GET %s/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                    % prefix.encode())
+    if status_of(resp) != 200:
+        raise AssertionError("GET %s/metrics: %r" % (prefix, resp[:300]))
+    return parse_metrics(resp.split(b"\r\n\r\n", 1)[1].decode())
+
+
+def metric_sum(samples, name, **labels):
+    """The sum over workers of the samples of `name` that carry `labels`."""
+    want = set(labels.items())
+    return sum(v for (n, lab), v in samples.items() if n == name and want <= lab)
+
+
+def children(pid):
+    """Pids of the live (or not yet reaped) children of pid, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def tus_record(root, uid):
+    """A resumable upload's record (ROOT/.sluice/tus/ID.info, written by temp file and rename) as
+    {"offset": int, "length": int, "expires": int}, or None while there is none."""
+    try:
+        with open(os.path.join(root, ".sluice", "tus", uid + ".info")) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    return {k: int(v) for k, v in re.findall(r"(?m)^(offset|length|expires) (-?\d+)$", text)}
 
 
 class Server:
@@ -32,7 +109,7 @@ class Server:
         self.port = None
         self.log_path = os.path.join(tempfile.gettempdir(), f"sluice-it-{os.getpid()}-{id(self)}.log")
 
-    def start(self, timeout=10):
+    def start(self, timeout=LIMIT):
         self.log = open(self.log_path, "w+b")
         self.proc = subprocess.Popen([BIN] + self.args, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout
@@ -51,6 +128,28 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
+    def mount(self):
+        """The --mount prefix ("" at the top)."""
+        for i, a in enumerate(self.args):
+            if a == "--mount" and i + 1 < len(self.args):
+                return self.args[i + 1].rstrip("/")
+            if a.startswith("--mount="):
+                return a.split("=", 1)[1].rstrip("/")
+        return ""
+
+    def metrics(self):
+        """The server's /metrics, parsed (parse_metrics)."""
+        return scrape(self.port, self.mount())
+
+    def metric(self, name, **labels):
+        """One metric summed over the workers, e.g. metric("sluice_uploads_failed_total",
+        reason="idle"). Gauges are read now by the worker that answers."""
+        return metric_sum(self.metrics(), name, **labels)
+
+    def children(self):
+        """The server's child processes (hook programs, or the workers of --workers)."""
+        return children(self.proc.pid)
+
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
@@ -65,6 +164,13 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         raise AssertionError("no VmRSS")
+
+    def cpu_seconds(self):
+        """CPU time (user + system) the server has used, in seconds: a bound on the work a
+        request cost, whatever else the machine runs."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def hwm_kib(self):
         """Peak RSS (VmHWM) of the server in KiB."""
@@ -145,7 +251,7 @@ def raw_request(port, data, timeout=10, read_all=True):
         s.close()
 
 
-def exchange(port, data, timeout=20):
+def exchange(port, data, timeout=LIMIT):
     """One request on a new connection: the first complete answer (skipping 100 Continue; one
     without Content-Length, a 204 say, ends at its head), whatever the connection does after."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

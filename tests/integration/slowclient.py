@@ -9,7 +9,8 @@ and slow PATCHes), and the shared steps of their 2 GiB chunked uploads.
 - SlowClient: N such connections that send their request head at once, then trickle their body
   in K equal pieces at an interval (staggered, so that the pieces of different uploads do not all
   fall on the same instant), tracking the highest server RSS seen and calling a sampling callback
-  every loop turn so that a test can sample the server while the uploads are in flight.
+  every loop turn so that a test can sample the server while the uploads are in flight. With a
+  gate, the last pieces wait until the gate says so (the server holds every upload at once).
 - failures(): the connections without a response or with a wrong one.
 - SlowUploadsCase: what the two slow-upload test classes share (body size and pieces, the open
   files limit, the bodies, the server's RSS at rest, the client).
@@ -27,7 +28,7 @@ import socket
 import time
 import types
 
-from harness import read_until_done
+from harness import exchange, read_until_done, status_of
 
 
 def raise_nofile(want):
@@ -138,11 +139,21 @@ class SlowClient:
     conns: the connections' state, connect()'s plus i, body, sent_pieces (pieces queued) and
     next (when the next piece is due). t0: the start (time.time(), before the connections open).
     peak: the highest server RSS seen while running, [KiB, at second after t0, fewest pieces sent
-    then, uploads finished then]. elapsed: seconds from t0 to the end of run()."""
+    then, uploads finished then]. elapsed: seconds from t0 to the end of run().
 
-    def __init__(self, port, heads, bodies, pieces, interval):
+    gate: None, or a callable; then no upload sends its last HOLD pieces before gate() returned
+    true, asked (every 0.1 s at most) once every upload is waiting there. A test makes it the
+    condition it needs while all uploads are in flight, so that it comes about whatever the
+    timing, instead of hoping a sample falls on it."""
+
+    HOLD = 4
+
+    def __init__(self, port, heads, bodies, pieces, interval, gate=None):
         self.pieces = pieces
         self.interval = interval
+        self.gate = gate
+        self.gate_open = gate is None
+        self.gate_asked = 0.0
         self.sel = selectors.DefaultSelector()
         self.t0 = time.time()
         self.conns = [connect(self.sel, port, {
@@ -162,6 +173,8 @@ class SlowClient:
         for c in self.conns:
             if c["closed"] or c["sent_pieces"] >= self.pieces or now < c["next"]:
                 continue
+            if not self.gate_open and c["sent_pieces"] >= self.pieces - self.HOLD:
+                continue
             piece = len(c["body"]) // self.pieces
             k = c["sent_pieces"]
             c["out"] += c["body"][k * piece:(k + 1) * piece]
@@ -180,6 +193,11 @@ class SlowClient:
         n = len(self.conns)
 
         def tick(now, open_conns):
+            sent = [c["sent_pieces"] for c in self.conns]
+            if (not self.gate_open and min(sent) >= self.pieces - self.HOLD and
+                    now - self.gate_asked >= 0.1):
+                self.gate_asked = now
+                self.gate_open = bool(self.gate())
             self.trickle(now)
             sent = [c["sent_pieces"] for c in self.conns]
             rss_now = rss()
@@ -210,16 +228,17 @@ class SlowUploadsCase:
         return random.Random(self.SEED + i).randbytes(self.SIZE)
 
     def rss_at_rest(self):
-        """The server's RSS (KiB) 0.2 s on, before the uploads; fails if the open files limit
-        is too low for them."""
+        """The server's RSS (KiB) once it has answered a request, before the uploads; fails if
+        the open files limit is too low for them."""
         self.assertGreaterEqual(self.nofile, 2 * self.N + 64)
-        time.sleep(0.2)
+        r = exchange(self.srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(r), 200, r)
         return self.srv.rss_kib()
 
-    def slow_client(self, heads):
+    def slow_client(self, heads, gate=None):
         """A SlowClient for the N uploads, started: heads[i], then body_of(i)."""
         return SlowClient(self.srv.port, heads, [self.body_of(i) for i in range(self.N)],
-                          self.PIECES, self.INTERVAL)
+                          self.PIECES, self.INTERVAL, gate)
 
 
 def send_chunk(s, data, i):

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, sha256_file  # noqa: E402
+from harness import LIMIT, ServerTest, sha256_file, wait_until  # noqa: E402
 
 N = 200
 SIZE = 1 << 20
@@ -96,19 +96,25 @@ class ConcurrentUploads(ServerTest):
                     arrived.wait(timeout=30)
                 except threading.BrokenBarrierError:
                     self.fail("clients did not all start: %r" % errors[:5])
-                # All 200 heads and first pieces are sent; the server must hold 200 uploads.
-                deadline = time.time() + 10
-                peak = 0
-                while time.time() < deadline:
-                    peak = max(peak, len(self.srv.tmp_files()))
-                    if peak >= N:
-                        break
-                    time.sleep(0.05)
+                # All 200 heads and first pieces are sent, and no client sends more before
+                # `go`: the server must come to hold 200 uploads at once.
+                peak = [0]
+
+                def held():
+                    peak[0] = max(peak[0], len(self.srv.tmp_files()))
+                    return peak[0] >= N
+                try:
+                    wait_until(held, lambda: "the server to hold %d uploads at once (peak %d)"
+                               % (N, peak[0]))
+                except AssertionError as e:
+                    failure = e
+                else:
+                    failure = None
             finally:
                 go.set()
-            results = [f.result(timeout=120) for f in futs]
+            results = [f.result(timeout=4 * LIMIT) for f in futs]
         self.assertEqual(errors, [])
-        self.assertEqual(peak, N, "the server never held %d uploads at once (peak %d)" % (N, peak))
+        self.assertIsNone(failure)
 
         names = set()
         for name, sha, status, headers, body in results:
@@ -143,11 +149,8 @@ class ConcurrentUploads(ServerTest):
                                  hashlib.sha256(want).hexdigest(), name)
 
         self.assertEqual(sorted(self.srv.final_files()), sorted(names))
-        deadline = time.time() + 2
-        while self.srv.tmp_files() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.srv.tmp_files(), [])
-        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=20)
+        wait_until(lambda: not self.srv.tmp_files(), "the temp files to go")
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=LIMIT)
         try:
             c.request("GET", "/files/")
             listing = json.loads(c.getresponse().read())
@@ -208,10 +211,7 @@ class ConcurrentUploads(ServerTest):
             final = f.read()
         self.assertIn(final, blobs)
         self.assertEqual(self.srv.final_files(), ["contended"])
-        deadline = time.time() + 2
-        while self.srv.tmp_files() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.srv.tmp_files(), [])
+        wait_until(lambda: not self.srv.tmp_files(), "the temp files to go")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, read_response  # noqa: E402
+from harness import LIMIT, Server, read_response, wait_until  # noqa: E402
 
 MiB = 1 << 20
 
@@ -37,13 +37,13 @@ class DirectRead(unittest.TestCase):
 
     def metric(self, name):
         out = subprocess.run(["curl", "-sS", self.srv.url + "/metrics"], capture_output=True,
-                             timeout=10).stdout.decode()
+                             timeout=LIMIT).stdout.decode()
         line = [x for x in out.splitlines() if x.startswith(name + "{")]
         return int(float(line[0].split()[-1]))
 
     def curl_put(self, name, *extra):
         r = subprocess.run(["curl", "-sS", "-T", self.path, "-w", "\n%{http_code}", *extra,
-                            self.srv.url + "/files/" + name], capture_output=True, timeout=60)
+                            self.srv.url + "/files/" + name], capture_output=True, timeout=2 * LIMIT)
         body, _, code = r.stdout.decode().rpartition("\n")
         return int(code), body
 
@@ -52,10 +52,8 @@ class DirectRead(unittest.TestCase):
             return f.read()
 
     def assert_tmp_empty(self):
-        deadline = time.time() + 5
-        while time.time() < deadline and self.srv.tmp_files():
-            time.sleep(0.05)
-        self.assertEqual(self.srv.tmp_files(), [])
+        wait_until(lambda: not self.srv.tmp_files(),
+                   lambda: "the temp files to go: %s" % self.srv.tmp_files())
 
     def test_curl_upload_is_read_directly(self):
         code, body = self.curl_put("a.bin")
@@ -169,8 +167,8 @@ class DirectReadShutdown(unittest.TestCase):
             s.sendall(os.urandom(MiB))
             srv.send(signal.SIGTERM)
             s.setblocking(False)
-            deadline, resp = time.time() + 15, b""
-            while time.time() < deadline and b"\r\n\r\n" not in resp:
+            deadline, resp = time.monotonic() + LIMIT, b""  # a hang guard
+            while time.monotonic() < deadline and b"\r\n\r\n" not in resp:
                 try:
                     s.send(b"x" * 65536)  # keep trickling, as a client mid-upload does
                 except (BlockingIOError, OSError):
@@ -183,7 +181,7 @@ class DirectReadShutdown(unittest.TestCase):
                     break
         finally:
             s.close()
-        self.assertEqual(srv.wait(timeout=30), 0)
+        self.assertEqual(srv.wait(timeout=LIMIT), 0)
         self.assertIn(b" 503 ", resp.split(b"\r\n")[0], resp[:200])
         self.assertEqual(srv.tmp_files(), [])
         self.assertEqual(srv.final_files(), [])
@@ -212,7 +210,7 @@ class DirectReadTus(unittest.TestCase):
 
     def received(self):
         out = subprocess.run(["curl", "-sS", self.srv.url + "/metrics"], capture_output=True,
-                             timeout=10).stdout.decode()
+                             timeout=LIMIT).stdout.decode()
         line = [x for x in out.splitlines() if x.startswith("sluice_received_bytes_total{")]
         return int(float(line[0].split()[-1])) if line else 0
 
@@ -227,18 +225,15 @@ class DirectReadTus(unittest.TestCase):
                   b"Expect: 100-continue\r\n\r\n" % (loc.encode(), len(data)))
         self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
         s.sendall(data[:2 * MiB])
-        deadline = time.time() + 10  # the server has read some of it before the cut
-        while time.time() < deadline and self.received() == 0:
-            time.sleep(0.05)
+        wait_until(lambda: self.received() > 0, "the server to read some of it before the cut")
         s.close()
-        deadline, offset = time.time() + 10, -1
-        while time.time() < deadline:
+
+        def kept():
             head = self.req("HEAD", loc, {})
             m = [x for x in head.split(b"\r\n") if x.lower().startswith(b"upload-offset:")]
-            offset = int(m[0].split(b":")[1]) if m else -1
-            if offset > 0 and b" 423 " not in head.split(b"\r\n")[0]:
-                break
-            time.sleep(0.1)
+            off = int(m[0].split(b":")[1]) if m else -1
+            return off if off > 0 and b" 423 " not in head.split(b"\r\n")[0] else 0
+        offset = wait_until(kept, "HEAD to report the bytes that arrived")
         self.assertGreater(offset, 0)  # what arrived is kept
         self.assertLessEqual(offset, 2 * MiB)
         path = os.path.join(self.srv.root, "..", "tus-%d.bin" % os.getpid())

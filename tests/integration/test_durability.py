@@ -8,6 +8,8 @@
 2. Rename atomicity: while a 50 MiB PUT creates, then replaces, a name, concurrent GETs of it
    always get 404 / the complete old content / the complete new content, never a mix or a
    truncated file; a GET that opened the old file before the replacement reads it to the end.
+   The PUT is paced by the readers (it goes on once GETs have run while it streams), and "after
+   the 201" means a GET sent after the client had the 201: orders of events, not time windows.
 
 Run: cd /work/main && SLUICE_BIN=build/sluice python3 tests/integration/test_durability.py -v
 """
@@ -26,7 +28,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, curl, sha256_file  # noqa: E402
+from harness import LIMIT, ServerTest, curl, sha256_file, wait_until  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -83,15 +85,18 @@ class Strace:
         self.p = subprocess.Popen(["strace", "-f", "-ttt", "-e", "trace=" + self.CALLS,
                                    "-o", self.out, "-p", str(pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # strace reports each attached thread on stderr; wait for the first, then settle
+        # strace says "Process N attached with M threads" once it holds every thread (and -f
+        # follows the ones started later): from then on nothing is missed
         line = self.p.stderr.readline()
         if b"attached" not in line:
             raise AssertionError("strace did not attach: %r" % line)
-        time.sleep(0.3)
+        self.drain = threading.Thread(target=self.p.stderr.read, daemon=True)  # never blocks it
+        self.drain.start()
 
     def stop(self):
         self.p.terminate()
-        self.p.wait(10)
+        self.p.wait(LIMIT)
+        self.drain.join(LIMIT)
         self.p.stderr.close()
         with open(self.out) as f:
             text = f.read()
@@ -255,23 +260,23 @@ class RenameAtomicity(ServerTest):
     SIZE = 50 * MiB
     READERS = 3
 
-    def slow_put(self, name, data, seconds):
-        """PUT data paced over ~seconds; returns (status, body, time of the 201)."""
-        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+    def paced_put(self, name, data, gate):
+        """PUT data a MiB at a time; before each piece, gate(k) (k pieces sent so far) is waited
+        for, so the readers run while the body streams. Returns (status, body, time of the
+        201), the time taken (monotonic) once the 201 is read."""
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=LIMIT)
         s.sendall(b"PUT /files/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                   % (name.encode(), len(data)))
-        step = MiB
-        pause = seconds / (len(data) / step)
-        for off in range(0, len(data), step):
-            s.sendall(data[off:off + step])
-            time.sleep(pause)
-        st, body = read_response(s, 60)
-        t = time.time()
+        for k, off in enumerate(range(0, len(data), MiB)):
+            gate(k)
+            s.sendall(data[off:off + MiB])
+        st, body = read_response(s, 2 * LIMIT)
+        t = time.monotonic()
         s.close()
         return st, body, t
 
     def get(self, name):
-        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=LIMIT)
         c.request("GET", "/files/" + name)
         r = c.getresponse()
         h = hashlib.sha256()
@@ -286,20 +291,34 @@ class RenameAtomicity(ServerTest):
         return r.status, n, h.hexdigest()
 
     def run_readers(self, name, stop):
+        """READERS threads GET name in a loop until stop; each result is (time before the
+        request, time after the body, status, bytes, sha256), monotonic times."""
         results = []
         lock = threading.Lock()
 
         def loop():
             while not stop.is_set():
-                t0 = time.time()
+                t0 = time.monotonic()
                 st, n, digest = self.get(name)
                 with lock:
-                    results.append((t0, time.time(), st, n, digest))
+                    results.append((t0, time.monotonic(), st, n, digest))
 
         threads = [threading.Thread(target=loop) for _ in range(self.READERS)]
         for t in threads:
             t.start()
         return results, threads
+
+    def gate_on(self, results, pred, what, at_piece):
+        """A gate for paced_put: before piece at_piece, wait until some reader result that began
+        after the first piece went out satisfies pred."""
+        began = []
+
+        def gate(k):
+            if k == 1:
+                began.append(time.monotonic())
+            if k == at_piece:
+                wait_until(lambda: any(r[0] > began[0] and pred(r) for r in list(results)), what)
+        return gate
 
     def test_readers_see_old_or_new_never_a_mix(self):
         name = "swap.bin"
@@ -310,41 +329,42 @@ class RenameAtomicity(ServerTest):
         # phase 1: the name is created while readers poll it: 404 or the complete file
         stop = threading.Event()
         results, threads = self.run_readers(name, stop)
-        t_start = time.time()
-        st, body, t_create = self.slow_put(name, old, 1.5)
+        st, body, t_create = self.paced_put(name, old, self.gate_on(
+            results, lambda r: r[2] == 404, "a GET during the creation", self.SIZE // MiB // 2))
         self.assertEqual(st, 201, body)
         self.assertEqual(json.loads(body)["sha256"], sha_old)
-        time.sleep(0.5)
+        wait_until(lambda: any(r[0] > t_create for r in list(results)), "a GET after the 201")
         stop.set()
         for t in threads:
-            t.join(60)
+            t.join(LIMIT)
         created = list(results)
         for (t0, t1, st, n, digest) in created:
             if st == 404:
-                self.assertLess(t0, t_create + 0.05, "404 after the 201")
+                self.assertLess(t0, t_create, "404 for a GET sent after the 201")
             else:
                 self.assertEqual((st, n, digest), (200, self.SIZE, sha_old),
                                  "a reader saw a partial file while it was being created")
-        self.assertTrue(any(r[2] == 404 and r[0] > t_start + 0.2 for r in created),
-                        "no reader polled during the creation")
+        self.assertTrue(any(r[2] == 404 for r in created), "no reader polled during the creation")
         self.assertTrue(any(r[2] == 200 for r in created))
 
         # phase 2: replaced while readers loop; one slow reader holds the old file open
-        slow = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        slow = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=LIMIT)
         slow.request("GET", "/files/" + name)
         slow_r = slow.getresponse()
         self.assertEqual(slow_r.status, 200)
         slow_h = hashlib.sha256(slow_r.read(MiB))  # the rest waits in the socket
         stop = threading.Event()
         results, threads = self.run_readers(name, stop)
-        t_put = time.time()
-        st, body, t_replace = self.slow_put(name, new, 2.0)
+        t_put = time.monotonic()
+        st, body, t_replace = self.paced_put(name, new, self.gate_on(
+            results, lambda r: r[4] == sha_old, "a whole GET during the replacement",
+            self.SIZE // MiB // 2))
         self.assertEqual(st, 201, body)
         self.assertEqual(json.loads(body)["sha256"], sha_new)
-        time.sleep(0.5)
+        wait_until(lambda: any(r[0] > t_replace for r in list(results)), "a GET after the 201")
         stop.set()
         for t in threads:
-            t.join(60)
+            t.join(LIMIT)
         while True:
             b = slow_r.read(MiB)
             if not b:
@@ -364,8 +384,8 @@ class RenameAtomicity(ServerTest):
                  "old" if slow_h.hexdigest() == sha_old else "NOT old"), file=sys.stderr)
         self.assertEqual(bad, [], "a GET returned neither the old nor the new content")
         for r in results:
-            if r[0] > t_replace + 0.05:
-                self.assertEqual(r[4], sha_new, "old content served after the 201")
+            if r[0] > t_replace:
+                self.assertEqual(r[4], sha_new, "old content for a GET sent after the 201")
         self.assertTrue(during_old, "no GET completed during the replacement")
         self.assertTrue(after_new, "no GET after the replacement")
         self.assertEqual(slow_h.hexdigest(), sha_old,

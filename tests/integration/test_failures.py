@@ -2,7 +2,8 @@
 
 (a) a client that disconnects mid-body (Content-Length and chunked, FIN and RST)
 (b) a curl client SIGKILLed mid-upload (file upload with Content-Length, and `curl -T -`)
-(c) an idle client with --idle-timeout 2 (and a slow but steady one that must survive)
+(c) an idle client with --idle-timeout 2, dropped for being idle (and a slow but steady one that
+    must survive)
 (d) kill -9 of the server with uploads in flight and commits racing: after a restart on the same
     root nothing partial sits under a final name, every acknowledged upload is intact, and the
     start-up sweep removed every temp file (swept=N in the "listening on" line)
@@ -10,10 +11,11 @@
     507 for a body that runs out of space mid-way; a connection closed for a chunked body that goes
     on for more than 4 MiB after the failure; temp files removed and the space given back
 (f) graceful stop on SIGTERM: the listening socket closes at once, an upload in flight finishes
-    within --shutdown-timeout, one that does not is cleaned up, and the server exits 0
+    within --shutdown-timeout, one that does not is cleaned up, and the server exits 0 without
+    being forced by the 5 s grace past the deadline
 
-After every failure: the temp file is gone (polled for a few seconds), nothing under the final
-name, and the server still serves.
+After every failure: the temp file is gone (waited for, harness.wait_until), nothing under the
+final name, and the server still serves.
 
 Run: cd /work/main && SLUICE_BIN=build/sluice python3 tests/integration/test_failures.py -v
 """
@@ -35,20 +37,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTest, curl, read_until_done, sha256_file  # noqa: E402
+from harness import (LIMIT, Server, ServerTest, curl, read_until_done, sha256_file,  # noqa: E402
+                     wait_until)
 
 KiB = 1 << 10
 MiB = 1 << 20
-
-
-def wait_for(pred, timeout, interval=0.05):
-    deadline = time.time() + timeout
-    while True:
-        if pred():
-            return True
-        if time.time() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def payload(seed, n):
@@ -59,7 +52,7 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def connect(port, timeout=10):
+def connect(port, timeout=LIMIT):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
@@ -103,9 +96,8 @@ def send_quietly(s, data):
 
 
 class CleanupAsserts:
-    def assert_tmp_cleaned(self, srv, timeout=5):
-        ok = wait_for(lambda: srv.tmp_files() == [], timeout)
-        self.assertTrue(ok, "temp files left after %ss: %s" % (timeout, srv.tmp_files()))
+    def assert_tmp_cleaned(self, srv):
+        wait_until(lambda: srv.tmp_files() == [], lambda: "temp files to go: %s" % srv.tmp_files())
 
     def assert_still_serving(self, srv, name="after.bin"):
         data = payload(name, 100 * KiB + 3)
@@ -119,9 +111,13 @@ class CleanupAsserts:
         self.assertEqual(st, 200)
         self.assertEqual(body, data)
 
-    def wait_tmp_present(self, srv, n=1, timeout=5):
-        ok = wait_for(lambda: len(srv.tmp_files()) >= n, timeout)
-        self.assertTrue(ok, "expected %d temp file(s) in flight, saw %s" % (n, srv.tmp_files()))
+    def wait_tmp_present(self, srv, n=1):
+        wait_until(lambda: len(srv.tmp_files()) >= n, "%d temp file(s) in flight" % n)
+
+    def wait_tmp_written(self, srv):
+        """Some body bytes in a temp file."""
+        wait_until(lambda: any(os.path.getsize(os.path.join(srv.root, ".sluice/tmp", f)) > 0
+                               for f in srv.tmp_files()), "body bytes in a temp file")
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,8 +139,7 @@ class ClientDisconnect(CleanupAsserts, ServerTest):
             s.sendall(put_head(name, 8 * MiB))
             s.sendall(data)
         self.wait_tmp_present(srv)
-        wait_for(lambda: any(os.path.getsize(os.path.join(srv.root, ".sluice/tmp", f)) > 0
-                             for f in srv.tmp_files()), 3)
+        self.wait_tmp_written(srv)
         if rst:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
@@ -172,7 +167,8 @@ class ClientDisconnect(CleanupAsserts, ServerTest):
         data the server has not read yet. Once it has read that data it must see the EOF,
         close its end and drop the upload. (libmicrohttpd 0.9.75 stops reading an
         edge-triggered socket after a short recv, so an EOF already queued behind the data is
-        easy to miss; the idle timeout, 60s, must not be what cleans up.)"""
+        easy to miss; the idle timeout, 60s, must not be what cleans up: the uploads fail as
+        client_gone, none as idle.)"""
         srv = self.srv
         data = payload("burst", MiB)
         socks = []
@@ -185,17 +181,20 @@ class ClientDisconnect(CleanupAsserts, ServerTest):
             s.shutdown(socket.SHUT_WR)
             socks.append(s)
         outcome = []
-        deadline = time.time() + 5
         for s in socks:
-            buf, how = read_until_done(s, max(0.1, deadline - time.time()))
+            buf, how = read_until_done(s, LIMIT)
             s.close()
             outcome.append((how, final_status(buf)))
         self.assertEqual([o[0] for o in outcome if o[0] == "timeout"], [],
-                         "server kept connections open (CLOSE-WAIT) 5s after the client's FIN: "
+                         "server kept connections open (CLOSE-WAIT) after the client's FIN: "
                          "%s; temp files %s" % (outcome, srv.tmp_files()))
         for how, st in outcome:
-            self.assertNotEqual(st, 201)
+            # the body ended early: nothing to answer, the connection is closed
+            self.assertIn((how, st), (("closed", None), ("reset", None)), outcome)
         self.assert_tmp_cleaned(srv)
+        wait_until(lambda: srv.metric("sluice_uploads_failed_total", reason="client_gone") == 4,
+                   "four uploads failed as client_gone")
+        self.assertEqual(srv.metric("sluice_uploads_failed_total", reason="idle"), 0)
         self.assertEqual(srv.final_files(), [])
         self.assert_still_serving(srv)
 
@@ -232,7 +231,7 @@ class ClientKilled(CleanupAsserts, ServerTest):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 self.wait_tmp_present(srv)
-                time.sleep(0.5)  # some body on its way
+                self.wait_tmp_written(srv)  # some body on its way
                 self.assertIsNone(p.poll(), "curl finished too early")
                 p.send_signal(signal.SIGKILL)
             finally:
@@ -250,9 +249,7 @@ class ClientKilled(CleanupAsserts, ServerTest):
             p.stdin.write(payload("te", 2 * MiB))
             p.stdin.flush()
             self.wait_tmp_present(srv)
-            self.assertTrue(wait_for(lambda: any(
-                os.path.getsize(os.path.join(srv.root, ".sluice/tmp", f)) > 0
-                for f in srv.tmp_files()), 5), "no body reached the temp file")
+            self.wait_tmp_written(srv)
             p.send_signal(signal.SIGKILL)
         finally:
             p.wait(timeout=10)
@@ -271,6 +268,9 @@ class IdleClient(CleanupAsserts, ServerTest):
     server_args = ("--idle-timeout", "2")
 
     def _idle(self, name, chunked):
+        """The client goes silent with the connection open: the upload is dropped for being
+        idle (sluice_uploads_failed_total{reason="idle"}, counted only once nothing moved for
+        --idle-timeout), its temp file goes, and the connection is closed (or answered 408)."""
         srv = self.srv
         s = connect(srv.port)
         if chunked:
@@ -278,22 +278,23 @@ class IdleClient(CleanupAsserts, ServerTest):
         else:
             s.sendall(put_head(name, MiB) + payload(name, 100 * KiB))
         self.wait_tmp_present(srv)
-        t_last = time.time()  # the client goes silent from here
-        gone = wait_for(lambda: srv.tmp_files() == [], 6, 0.02)
-        t_tmp = time.time() - t_last
-        buf, how = read_until_done(s, 8)
-        t_conn = time.time() - t_last
+        t_last = time.monotonic()  # the client goes silent from here
+        wait_until(lambda: srv.metric("sluice_uploads_failed_total", reason="idle") == 1,
+                   "the idle upload to be dropped")
+        self.assert_tmp_cleaned(srv)
+        t_tmp = time.monotonic() - t_last
+        buf, how = read_until_done(s, LIMIT)
+        t_conn = time.monotonic() - t_last
         s.close()
         print("\n  idle %s: temp file removed after %.2fs, connection %s after %.2fs, "
               "status %s" % ("chunked" if chunked else "content-length", t_tmp, how, t_conn,
                              final_status(buf)), file=sys.stderr)
-        self.assertTrue(gone, "temp file of an idle upload still there after 6s")
-        self.assertGreaterEqual(t_tmp, 1.5, "dropped before the idle timeout")
-        self.assertLessEqual(t_tmp, 4.0, "idle upload not dropped within ~2-4s")
-        self.assertIn(how, ("closed", "reset", "response"))
-        self.assertLessEqual(t_conn, 6.0, "idle connection not closed")
-        if how == "response":
-            self.assertEqual(final_status(buf), 408, buf[:300])
+        self.assertIn((how, final_status(buf)), (("closed", None), ("reset", None),
+                                                 ("response", 408)), buf[:300])
+        m = srv.metrics()
+        self.assertEqual(sum(v for (n, lab), v in m.items()
+                             if n == "sluice_uploads_failed_total" and ("reason", "idle") not in lab),
+                         0, "dropped for another reason than idleness")
         self.assertEqual(srv.final_files(), [])
         self.assert_still_serving(srv)
 
@@ -304,19 +305,22 @@ class IdleClient(CleanupAsserts, ServerTest):
         self._idle("idle-te.bin", chunked=True)
 
     def test_slow_but_steady_survives(self):
-        """Progress every 0.5s for 5s (longer than the 2s idle timeout in total) is not idle."""
+        """Progress every 0.25s for 5s (longer than the 2s idle timeout in total) is not idle.
+        (The pacing is the client being slow, not a wait: the gaps only need to stay under the
+        2 s timeout, 8 times what they are.)"""
         srv = self.srv
-        data = payload("steady", 10 * 4 * KiB)
+        data = payload("steady", 20 * 2 * KiB)
         s = connect(srv.port)
         s.sendall(put_head("steady.bin", len(data)))
-        for i in range(10):
-            s.sendall(data[i * 4 * KiB:(i + 1) * 4 * KiB])
-            time.sleep(0.5)
-        buf, how = read_until_done(s, 10)
+        for i in range(20):
+            s.sendall(data[i * 2 * KiB:(i + 1) * 2 * KiB])
+            time.sleep(0.25)
+        buf, how = read_until_done(s, LIMIT)
         s.close()
         self.assertEqual(how, "response", buf)
         self.assertEqual(final_status(buf), 201, buf)
         self.assertEqual(response_json(buf)["sha256"], sha(data))
+        self.assertEqual(srv.metric("sluice_uploads_failed_total", reason="idle"), 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,9 +372,9 @@ class ServerKilled(unittest.TestCase):
         s = connect(srv.port)
         s.sendall(put_head("done/4.bin", 5 * MiB) + payload("replacement", 2 * MiB))
         inflight.append(s)
-        self.assertTrue(wait_for(lambda: len(srv.tmp_files()) >= 5 and all(
+        wait_until(lambda: len(srv.tmp_files()) >= 5 and all(
             os.path.getsize(os.path.join(self.root, ".sluice/tmp", f)) > 0
-            for f in srv.tmp_files()), 5), srv.tmp_files())
+            for f in srv.tmp_files()), lambda: "5 temp files with data: %s" % srv.tmp_files())
 
         # 3. a storm of small uploads committing while the kill lands
         stop = threading.Event()
@@ -384,7 +388,7 @@ class ServerKilled(unittest.TestCase):
                 with lock:
                     expected[name] = sha(data)
                 try:
-                    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+                    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=LIMIT)
                     c.request("PUT", f"/files/{name}", body=data)
                     r = c.getresponse()
                     body = r.read()
@@ -399,12 +403,13 @@ class ServerKilled(unittest.TestCase):
         threads = [threading.Thread(target=storm, args=(t,)) for t in range(4)]
         for t in threads:
             t.start()
-        wait_for(lambda: sum(n.startswith("storm/") for n in acked) >= 20, 10)
+        wait_until(lambda: sum(n.startswith("storm/") for n in acked) >= 20,
+                   "20 acknowledged uploads from the storm")
         srv.send(signal.SIGKILL)
-        self.assertEqual(srv.wait(10), -signal.SIGKILL)
+        self.assertEqual(srv.wait(LIMIT), -signal.SIGKILL)
         stop.set()
         for t in threads:
-            t.join(15)
+            t.join(LIMIT)
         for s in inflight:
             s.close()
         srv.log.close()
@@ -479,7 +484,7 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
         for expect in (b"", b"Expect: 100-continue\r\n"):
             s = connect(srv.port)
             s.sendall(put_head("big.bin", 16 * MiB, extra=expect))  # headers only, no body
-            buf, how = read_until_done(s, 5)
+            buf, how = read_until_done(s, LIMIT)
             s.close()
             self.assertEqual(how, "response", (how, buf))
             self.assertNotIn(b"100 Continue", buf)
@@ -506,15 +511,15 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
                 break
         if sent_all:
             send_quietly(s, b"0\r\n\r\n")
-        buf, how = read_until_done(s, 15)
+        buf, how = read_until_done(s, LIMIT)
         s.close()
         self.assertEqual(how, "response", (how, buf[:300]))
         self.assertEqual(final_status(buf), 507, buf[:300])
         self.assertEqual(response_json(buf)["status"], 507)
         self.assert_tmp_cleaned(srv)
         self.assertEqual(srv.final_files(), [])
-        self.assertTrue(wait_for(lambda: self.free() >= before, 5),
-                        "space not given back: %d < %d" % (self.free(), before))
+        wait_until(lambda: self.free() >= before,
+                   lambda: "the space given back: %d < %d" % (self.free(), before))
         self.assert_still_serving(srv)
 
     def test_chunked_far_past_full_closes(self):
@@ -525,28 +530,27 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
         before = self.free()
         s = connect(srv.port)
         s.sendall(put_head("flood.bin", chunked=True))
-        t0 = time.time()
         sent = 0
         closed_early = False
-        while sent < 64 * MiB and time.time() - t0 < 20:
+        while sent < 64 * MiB:  # a server that stops reading but never closes: socket timeout
             if not send_quietly(s, chunk(payload(sent, 64 * KiB))):
                 closed_early = True
                 break
             sent += 64 * KiB
         if not closed_early:
             send_quietly(s, b"0\r\n\r\n")
-        buf, how = read_until_done(s, 10)
+        buf, how = read_until_done(s, LIMIT)
         s.close()
         print("\n  chunked 64 MiB into 8 MiB: server %s after %.1f MiB sent, status %s"
               % ("closed" if closed_early else how, sent / MiB, final_status(buf)),
               file=sys.stderr)
         self.assertTrue(closed_early or how in ("closed", "reset") or final_status(buf) == 507,
                         (how, buf[:300]))
-        self.assertNotEqual(final_status(buf), 201)
+        self.assertIn(final_status(buf), (None, 507), buf[:300])  # a close, or the 507 first
         self.assertLess(sent, 20 * MiB, "server kept reading long after the disk filled")
         self.assert_tmp_cleaned(srv)
         self.assertEqual(srv.final_files(), [])
-        self.assertTrue(wait_for(lambda: self.free() >= before, 5))
+        wait_until(lambda: self.free() >= before, "the space given back")
         self.assert_still_serving(srv)
 
     def test_content_length_runs_out_mid_body_507(self):
@@ -558,14 +562,14 @@ class DiskFull(CleanupAsserts, unittest.TestCase):
         sa.sendall(put_head("a.bin", len(a), extra=b"Expect: 100-continue\r\n"))
         sb.sendall(put_head("b.bin", len(b), extra=b"Expect: 100-continue\r\n"))
         for s in (sa, sb):
-            s.settimeout(5)
+            s.settimeout(LIMIT)
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100"), "no 100 Continue")
         sa.sendall(a)
-        buf, how = read_until_done(sa, 15)
+        buf, how = read_until_done(sa, LIMIT)
         sa.close()
         self.assertEqual(final_status(buf), 201, buf[:300])
         ok = send_quietly(sb, b)
-        buf, how = read_until_done(sb, 15)
+        buf, how = read_until_done(sb, LIMIT)
         sb.close()
         self.assertEqual(how, "response", (ok, how, buf[:300]))
         self.assertEqual(final_status(buf), 507, buf[:300])
@@ -609,35 +613,36 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         # an idle keep-alive connection that tries a new upload after SIGTERM
         k = connect(srv.port)
         k.sendall(b"GET /healthz HTTP/1.1\r\nHost: sluice\r\n\r\n")
-        buf, how = read_until_done(k, 5)
+        buf, how = read_until_done(k, LIMIT)
         self.assertEqual(final_status(buf), 200, buf)
         t_term = time.time()
         srv.send(signal.SIGTERM)
-        self.assertTrue(wait_for(lambda: self.refused(srv.port), 2),
-                        "new connections still accepted after SIGTERM")
+        wait_until(lambda: self.refused(srv.port), "new connections refused after SIGTERM")
         self.assertIsNone(srv.proc.poll(), "server exited with an upload in flight")
         # a new upload on the old keep-alive connection is refused (503) or the connection closed
         send_quietly(k, put_head("late.bin", 10) + b"0123456789")
-        buf, how = read_until_done(k, 5)
+        buf, how = read_until_done(k, LIMIT)
         k.close()
         late = (how, final_status(buf))
         self.assertIn(how, ("response", "closed", "reset"), how)
         if how == "response":
             self.assertEqual(final_status(buf), 503, buf)
-        # the in-flight upload completes, slowly, over ~2s
+        # the in-flight upload completes, slowly, over ~2s (the client's pace, not a wait: any
+        # pace well inside the 10 s passes)
         for off in range(256 * KiB, len(data), 128 * KiB):
             s.sendall(data[off:off + 128 * KiB])
             time.sleep(0.14)
-        buf, how = read_until_done(s, 10)
+        buf, how = read_until_done(s, LIMIT)
         s.close()
         self.assertEqual(final_status(buf), 201, (how, buf[:300]))
         self.assertEqual(response_json(buf)["sha256"], sha(data))
-        rc = srv.wait(8)
+        rc = srv.wait(LIMIT)
         t_exit = time.time() - t_term
         print("\n  SIGTERM with --shutdown-timeout 10: new upload on a kept-alive connection "
               "got %s; upload in flight finished, exit %d after %.1fs" % (late, rc, t_exit),
               file=sys.stderr)
         self.assertEqual(rc, 0, srv.output())
+        self.assertNotIn("stop forced", srv.output())
         self.assertEqual(srv.final_files(), ["graceful.bin"])
         self.assertEqual(sha256_file(os.path.join(srv.root, "graceful.bin")), sha(data))
         self.assertEqual(srv.tmp_files(), [])
@@ -651,34 +656,29 @@ class GracefulStop(CleanupAsserts, unittest.TestCase):
         self.wait_tmp_present(srv, 2)
         t_term = time.time()
         srv.send(signal.SIGTERM)
-        self.assertTrue(wait_for(lambda: self.refused(srv.port), 2),
-                        "new connections still accepted after SIGTERM")
+        wait_until(lambda: self.refused(srv.port), "new connections refused after SIGTERM")
         # the deadline (1s, checked by a once-a-second tick) aborts both uploads
-        tmp_gone = wait_for(lambda: srv.tmp_files() == [], 4, 0.02)
+        self.assert_tmp_cleaned(srv)
         t_tmp = time.time() - t_term
-        self.assertTrue(tmp_gone, "temp files still there 4s after SIGTERM: %s" % srv.tmp_files())
         try:
-            rc = srv.wait(8)
+            rc = srv.wait(LIMIT)
         except subprocess.TimeoutExpired:
-            self.fail("server did not exit within 8s of SIGTERM with --shutdown-timeout 1")
+            self.fail("server did not exit after SIGTERM with --shutdown-timeout 1")
         t_exit = time.time() - t_term
         results = []
         for x in (s, c):
-            buf, how = read_until_done(x, 3)
+            buf, how = read_until_done(x, LIMIT)
             x.close()
             results.append((how, final_status(buf)))
         print("\n  SIGTERM with --shutdown-timeout 1: temp files removed after %.1fs, exit %d "
               "after %.1fs, clients saw %s" % (t_tmp, rc, t_exit, results), file=sys.stderr)
         self.assertEqual(rc, 0, srv.output())
         # "time in-flight uploads get" is 1s: once they are aborted nothing is left to wait
-        # for, so the process should be gone well before 1s + the 5s grace for slow responses
-        self.assertLess(t_exit, 3.5, "server exited %.1fs after SIGTERM with "
-                        "--shutdown-timeout 1" % t_exit)
+        # for, so the stop must not be the one forced 5 s past the deadline (which says so)
+        self.assertNotIn("stop forced", srv.output())
         for how, st in results:
-            self.assertIn(how, ("response", "closed", "reset"))
-            self.assertNotEqual(st, 201)
-            if how == "response":
-                self.assertEqual(st, 503)
+            self.assertIn((how, st), (("response", 503), ("closed", None), ("reset", None)),
+                          results)
         self.assertEqual(srv.tmp_files(), [])
         self.assertEqual(srv.final_files(), [])
 

@@ -14,26 +14,15 @@ import stat
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, exchange, read_until_done, status_of  # noqa: E402
+from harness import LIMIT, Server, exchange, read_until_done, status_of, wait_until  # noqa: E402
 
 
 def put(name, body, extra=b""):
     return (b"PUT /files/%s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n"
             % (name.encode(), extra, len(body)) + body)
-
-
-def wait_for(fn, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
 class HookExec(unittest.TestCase):
@@ -44,7 +33,7 @@ in=$(cat); echo "$in" >> "$(dirname "$0")/request.log"
 case "$in" in
   *forbidden*) echo "no forbidden names"; exit 1 ;;
   *rename-me*) echo "renamed/by-hook.bin"; exit 0 ;;
-  *sleepy*) sleep 5; exit 0 ;;
+  *sleepy*) while [ ! -e "$(dirname "$0")/release" ]; do sleep 0.05; done; exit 0 ;;
 esac
 exit 0
 """)
@@ -64,6 +53,11 @@ exit 0
             f.write(text)
         os.chmod(p, stat.S_IRWXU)
 
+    def settled(self):
+        """Wait until no hook program of the server is running: every event it has sent so far
+        has been written to its log."""
+        wait_until(lambda: not self.srv.children(), "the hook programs to exit")
+
     def lines(self, ev):
         try:
             with open(os.path.join(self.dir, ev + ".log")) as f:
@@ -75,7 +69,9 @@ exit 0
         body = os.urandom(200000)
         r = exchange(self.srv.port, put("ok.bin", body))
         self.assertEqual(status_of(r), 201, r)
-        done = wait_for(lambda: self.lines("complete"))
+        done = wait_until(lambda: self.lines("complete"), "the complete event")
+        self.settled()
+        done = self.lines("complete")
         self.assertEqual(len(done), 1, done)
         self.assertEqual(done[0]["event"], "complete")
         self.assertEqual(done[0]["name"], "ok.bin")
@@ -89,14 +85,26 @@ exit 0
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
         s.sendall(b"PUT /files/forbidden.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                   b"Content-Length: 1000000\r\n\r\n")
-        r, _ = read_until_done(s, 10)
+        r, _ = read_until_done(s, LIMIT)
         s.close()
         self.assertEqual(status_of(r), 403, r)
         self.assertNotIn(b"100 Continue", r)
         self.assertIn(b"no forbidden names", r)
         self.assertFalse(os.path.exists(os.path.join(self.srv.root, "forbidden.bin")))
-        time.sleep(0.3)
-        self.assertEqual(self.lines("complete") + self.lines("abort"), [])
+        # No event may follow. Barrier: the server has finished the refused request (any event
+        # of it is sent by then), a later upload's complete event has arrived, and no hook
+        # program is still running; only then are the logs final.
+        wait_until(lambda: self.srv.metric("sluice_requests_total") >= 1,
+                   "the refused request to end")
+        r = exchange(self.srv.port, put("barrier.bin", b"later"))
+        self.assertEqual(status_of(r), 201, r)
+        wait_until(lambda: self.lines("complete"), "the later upload's complete event")
+        self.settled()
+        self.assertEqual([e["name"] for e in self.lines("complete")], ["barrier.bin"])
+        self.assertEqual(self.lines("abort"), [])
+        m = self.srv.metrics()
+        self.assertEqual(sum(v for (n, _), v in m.items() if n == "sluice_uploads_failed_total"), 0)
+        self.assertEqual(sum(v for (n, _), v in m.items() if n == "sluice_uploads_started_total"), 1)
 
     def test_rename(self):
         r = exchange(self.srv.port, put("rename-me.bin", b"hello"))
@@ -108,21 +116,28 @@ exit 0
     def test_abort_on_disconnect(self):
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
         s.sendall(b"PUT /files/gone.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
-        time.sleep(0.3)  # the request hook runs first
+        # the request hook runs first; then the body streams
+        wait_until(lambda: self.srv.metric("sluice_uploads_started_total") == 1, "the upload to start")
         s.sendall(b"x" * 10000)
-        time.sleep(0.3)
+        wait_until(lambda: self.srv.metric("sluice_received_bytes_total") == 10000,
+                   "the server to receive the 10000 bytes")
         s.close()
-        ab = wait_for(lambda: self.lines("abort"))
+        wait_until(lambda: self.lines("abort"), "the abort event")
+        self.settled()
+        ab = self.lines("abort")
         self.assertEqual(len(ab), 1, ab)
         self.assertEqual(ab[0]["name"], "gone.bin")
         self.assertIn("reason", ab[0])
         self.assertEqual(self.lines("complete"), [])
 
     def test_a_slow_hook_times_out_with_503(self):
-        t0 = time.time()
-        r = exchange(self.srv.port, put("sleepy.bin", b"zz"))
+        # The hook never ends on its own (it waits for a file the test creates only after the
+        # answer): the 503 can only come from --hook-timeout, not from the hook's exit.
+        try:
+            r = exchange(self.srv.port, put("sleepy.bin", b"zz"), timeout=LIMIT)
+        finally:
+            open(os.path.join(self.dir, "release"), "w").close()
         self.assertEqual(status_of(r), 503, r)
-        self.assertLess(time.time() - t0, 4.5)
         self.assertFalse(os.path.exists(os.path.join(self.srv.root, "sleepy.bin")))
 
 
@@ -167,6 +182,7 @@ class HookHttp(unittest.TestCase):
         out = self.srv.output()
         self.assertEqual(self.srv.stop(), 0, out)
         self.httpd.shutdown()
+        self.httpd.server_close()
 
     def test_decisions_retries_and_events(self):
         port = self.srv.port
@@ -183,10 +199,8 @@ class HookHttp(unittest.TestCase):
         self.assertEqual(Recorder.tries["flaky.bin"], 2)  # request events only
         r = exchange(port, put("down.bin", b"abc"))  # 500 twice: 503
         self.assertEqual(status_of(r), 503, r)
-        done = wait_for(lambda: sorted(e["name"] for e in Recorder.events
-                                       if e["event"] == "complete") or None)
-        self.assertEqual(wait_for(lambda: len([e for e in Recorder.events
-                                               if e["event"] == "complete"]) == 3), True)
+        wait_until(lambda: len([e for e in Recorder.events if e["event"] == "complete"]) >= 3,
+                   "three complete events")
         done = sorted(e["name"] for e in Recorder.events if e["event"] == "complete")
         self.assertEqual(done, ["flaky.bin", "ok.bin", "renamed/http.bin"])
         self.assertFalse(os.path.exists(os.path.join(self.srv.root, "down.bin")))

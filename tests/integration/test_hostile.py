@@ -13,8 +13,8 @@
    accepts and answers again (5 cycles).
 4. --buffer-budget bounds memory: stalled forms holding large text fields, and listings whose
    answers are never read (peak RSS, VmHWM from /proc/PID/status, below start + budget + 64 MiB);
-   once the stalled clients are gone their share of the budget comes back (a small form is 201
-   within 10 s, well inside --idle-timeout).
+   once the stalled clients are gone (dropped at --idle-timeout: no upload in flight, no buffer
+   held) their share of the budget comes back: a small form is 201.
 5. tus concatenation: a part named twice is 400, a sum over --max-size is 413, nothing stored.
 6. A full disk (a 64 MiB tmpfs mounted by the test; needs root): a chunked upload past the free
    space fails cleanly (no partial file, the disk never reaches 0 bytes free: the --min-free
@@ -24,7 +24,8 @@
 8. A NUL inside a header value and an obs-fold line are 400 (docs/tus.md: "for every request"),
    on /healthz, downloads, listings, DELETE, PUT and tus POST; nothing is stored.
 
-After every request the server must still answer GET /healthz; every wait is bounded.
+After every request the server must still answer GET /healthz; every wait is for a condition,
+bounded by a hang guard (PROMPT).
 
 Run: cd /work/main && SLUICE_BIN=build/sluice python3 tests/integration/test_hostile.py -v
 """
@@ -45,11 +46,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, curl  # noqa: E402
+from harness import LIMIT, Server, curl, wait_until  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
-PROMPT = 5          # seconds within which any single request here must be answered
+# A hang guard, never a speed limit: a request here is answered by the server itself, without
+# waiting for more input; waiting would end at the idle timeout (60 s; classes that set their own
+# keep it above this), past this.
+PROMPT = LIMIT
 TUS = [("Tus-Resumable", "1.0.0")]
 OCT = "application/offset+octet-stream"
 
@@ -165,16 +169,6 @@ def server_sockets(pid):
     return n
 
 
-def wait_for(cond, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while True:
-        if cond():
-            return True
-        if time.time() >= deadline:
-            return False
-        time.sleep(step)
-
-
 def rst_close(s):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -205,7 +199,7 @@ class HostileTest(unittest.TestCase):
     def tearDown(self):
         srv = self.srv
         out = srv.output()
-        hung = srv.proc.poll() is None and self.http("GET", "/healthz", timeout=3).status != 200
+        hung = srv.proc.poll() is None and self.http("GET", "/healthz").status != 200
         if hung:
             srv.proc.kill()
             srv.proc.wait()
@@ -238,7 +232,6 @@ class HostileTest(unittest.TestCase):
 
     def assert_answered(self, r):
         self.assertNotEqual(r.status, 0, "no answer: %r" % (r,))
-        self.assertLess(r.elapsed, PROMPT, r)
 
     def assert_json_error(self, r, status, head=False):
         """status is an int or a tuple of acceptable ones; a GET/PUT/… error carries
@@ -263,8 +256,8 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(json.loads(r.body.decode()), {"status": "ok"})
 
     def assert_tmp_empty(self):
-        self.assertTrue(wait_for(lambda: not self.srv.tmp_files(), 5),
-                        "temp files left: %s" % self.srv.tmp_files())
+        wait_until(lambda: not self.srv.tmp_files(),
+                   lambda: "the temp files to go: %s" % self.srv.tmp_files())
 
 
 # =============================================================================================
@@ -388,9 +381,7 @@ class Ranges(HostileTest):
         args = ["-H", "Range: " + rng]
         if method == "HEAD":
             args.append("-I")
-        t0 = time.time()
         st, h, b = curl(*args, "%s/files/r%d.bin" % (self.srv.url, n), timeout=PROMPT)
-        self.assertLess(time.time() - t0, PROMPT)
         return st, h, b
 
     def test_range_matrix_raw(self):
@@ -413,11 +404,14 @@ class Ranges(HostileTest):
                         self.assert_alive("Range %r" % rng[:40])
 
     def test_thousand_ranges_quick(self):
+        # "quick" as a bound on work, not on time: the server's CPU time for the two requests
+        # (a few milliseconds), far below what a parse quadratic in the ranges would cost
+        cpu0 = self.srv.cpu_seconds()
         for method in ("GET", "HEAD"):
-            t0 = time.time()
             r = self.raw_range(method, 1000, THOUSAND)
-            self.assertLess(time.time() - t0, 2, "1000 ranges took %.2fs" % (time.time() - t0))
             self.check(method, 1000, THOUSAND, ("whole",), r.status, r.headers, r.body, "raw")
+        cpu = self.srv.cpu_seconds() - cpu0
+        self.assertLess(cpu, 0.5, "1000 ranges cost the server %.2f CPU-s" % cpu)
         self.assert_alive()
 
     def test_range_on_keepalive_connection(self):
@@ -518,7 +512,8 @@ class EmptyOrigin(HostileTest):
                 with self.subTest(value=value, method=method, path=path):
                     r = self.http(method, path, [("Origin", value)] + extra)
                     self.assert_answered(r)
-                    self.assertLess(r.status, 500, r)
+                    # an empty Origin is no CORS request: each is answered as without one
+                    self.assertEqual(r.status, {"GET": 200, "OPTIONS": 204, "POST": 201}[method], r)
                     self.assertNotIn("access-control-allow-origin", r.headers, r)
                     self.assert_alive("an empty Origin")
 
@@ -534,6 +529,7 @@ class EmptyOrigin(HostileTest):
                 with self.subTest(origin=origin, method=method):
                     r = self.http(method, path, [("Origin", origin)] + extra)
                     self.assert_answered(r)
+                    self.assertEqual(r.status, {"GET": 200, "OPTIONS": 204}[method], r)
                     self.assertNotIn("access-control-allow-origin", r.headers, r)
         for origin in ("https://a.example", "https://b.example"):  # the positive control
             r = self.http("GET", "/healthz", [("Origin", origin)])
@@ -566,16 +562,18 @@ class EmptyOriginAnyOrigin(HostileTest):
 
 class ConnectionLimit(HostileTest):
     LIMIT = 50
-    server_args = ("--max-connections", "50", "--idle-timeout", "30")
+    # the idle timeout is what must NOT free the connections: well past the waits' hang guard
+    server_args = ("--max-connections", "50", "--idle-timeout", "120")
 
-    def healthz_within(self, timeout):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            last = self.http("GET", "/healthz", timeout=1)
-            if last.status == 200:
-                return last
-        return last
+    def healthz_again(self, what):
+        """GET /healthz until one is answered 200 (each try bounded: one stuck in the backlog is
+        given up and tried again)."""
+        last = []
+
+        def ok():
+            last[:] = [self.http("GET", "/healthz", timeout=2)]
+            return last[0].status == 200
+        wait_until(ok, lambda: "%s: an answer to GET /healthz (last %r)" % (what, last))
 
     def fill_and_close(self, pid, base, cycle):
         """60 connections stuck in their headers against a limit of 50, then all closed (every
@@ -589,9 +587,9 @@ class ConnectionLimit(HostileTest):
                     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: sluice\r\nX-Partial-%d: " % i)
                 except OSError:
                     pass  # one beyond the limit may already be closed
-            self.assertTrue(wait_for(lambda: server_sockets(pid) >= base + self.LIMIT, 5),
-                            "cycle %d: the server took %d connections, not %d"
-                            % (cycle, server_sockets(pid) - base, self.LIMIT))
+            wait_until(lambda: server_sockets(pid) >= base + self.LIMIT,
+                       lambda: "cycle %d: the server to take %d connections (it holds %d)"
+                       % (cycle, self.LIMIT, server_sockets(pid) - base))
         finally:
             for i, s in enumerate(conns):
                 if i % 2:
@@ -603,12 +601,11 @@ class ConnectionLimit(HostileTest):
         pid = self.srv.pid()
         base = server_sockets(pid)  # idle: the listening socket(s) only
         for cycle in range(5):
-            # let the previous cycle's connections go (not asserted here, see the next test)
-            wait_for(lambda: server_sockets(pid) <= base, 2)
+            # let the previous cycle's connections go (the next test is about that)
+            wait_until(lambda: server_sockets(pid) <= base,
+                       "cycle %d: the previous cycle's connections to go" % cycle)
             self.fill_and_close(pid, base, cycle)
-            r = self.healthz_within(10)
-            self.assertEqual(r.status, 200, "cycle %d: no answer within 10 s after the 60 stuck "
-                             "connections closed: %r" % (cycle, r))
+            self.healthz_again("cycle %d, after the 60 stuck connections closed" % cycle)
         self.assert_alive()
 
     def test_closed_connections_released(self):
@@ -618,10 +615,10 @@ class ConnectionLimit(HostileTest):
         base = server_sockets(pid)
         for cycle in range(3):
             self.fill_and_close(pid, base, cycle)
-            self.assertEqual(self.healthz_within(10).status, 200, "cycle %d" % cycle)
-            self.assertTrue(wait_for(lambda: server_sockets(pid) <= base, 5),
-                            "cycle %d: %d closed connections still held by the server 5 s later "
-                            "(--idle-timeout 30)" % (cycle, server_sockets(pid) - base))
+            self.healthz_again("cycle %d" % cycle)
+            wait_until(lambda: server_sockets(pid) <= base,
+                       lambda: "cycle %d: the server to let the closed connections go (%d still "
+                       "held; --idle-timeout 120)" % (cycle, server_sockets(pid) - base))
 
 
 # =============================================================================================
@@ -634,7 +631,9 @@ class MemoryBudget(HostileTest):
     server_args = ("--buffer-budget", "16M", "--idle-timeout", "8")
 
     def settle_hwm(self, timeout=10):
-        """VmHWM once it stopped growing for a second (bounded)."""
+        """VmHWM once it stopped growing for a second (bounded). A heuristic end of a peak
+        measurement, not a wait the test's outcome hangs on: ending early only lowers the peak
+        seen (the assertion is an upper bound), it cannot fail the test."""
         deadline = time.time() + timeout
         last, since = self.srv.hwm_kib(), time.time()
         while time.time() < deadline and time.time() - since < 1.0:
@@ -646,7 +645,8 @@ class MemoryBudget(HostileTest):
 
     def pump(self, socks, payloads, deadline, stall=2.0):
         """Send each socket its payload without blocking; stop when all is sent, nothing moved for
-        `stall` seconds, or the deadline. Returns bytes sent per socket."""
+        `stall` seconds, or the deadline. Returns bytes sent per socket. (Stopping early only
+        sends less and lowers the peak an upper bound is asserted on: it cannot fail a test.)"""
         sent = [0] * len(socks)
         for s in socks:
             s.setblocking(False)
@@ -707,19 +707,17 @@ class MemoryBudget(HostileTest):
         self.assert_alive("closing the stalled forms")
         # The budget comes back: the stalled uploads were paused (budget exhausted) with the
         # server's receive windows full, so the clients' FINs wait behind their unsent data and
-        # never reach the server; the watchdog fails them at --idle-timeout (8 s here) and a small
-        # form goes through then.
+        # never reach the server; the watchdog fails them at --idle-timeout (8 s here). Once no
+        # upload is in flight and no buffer held, a small form goes through.
         small = (b"--%s\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\nhello\r\n"
                  b"--%s\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\n"
                  b"Content-Type: text/plain\r\n\r\nxyz\r\n--%s--\r\n" % (boundary, boundary, boundary))
-        deadline, r, attempt = time.time() + 40, None, 0
-        while time.time() < deadline:  # 503 (budget still held) is retried, for 40 s at most
-            attempt += 1  # a new name each time: an attempt the client gave up on may still land
-            r = self.http("POST", "/files/?name=after%d" % attempt,
-                          [("Content-Type", "multipart/form-data; boundary=" + boundary.decode())], small,
-                          timeout=5)
-            if r.status not in (0, 408, 503):  # still waiting behind the stalled ones: again
-                break
+        wait_until(lambda: (lambda m: m.get("in") == 0 and m.get("buf") == 0)({
+            "in": self.srv.metric("sluice_uploads_in_flight"),
+            "buf": self.srv.metric("sluice_buffer_bytes")}),
+            "the stalled uploads to be dropped and their buffers given back")
+        r = self.http("POST", "/files/?name=after",
+                      [("Content-Type", "multipart/form-data; boundary=" + boundary.decode())], small)
         self.assertEqual(r.status, 201, "a small form once the stalled ones timed out: %r" % (r,))
         self.assertEqual(json.loads(r.body.decode())["fields"], {"c": "hello"})
         self.assert_tmp_empty()
@@ -905,16 +903,18 @@ class DiskFull(HostileTest):
         self.assertFalse(os.path.exists(os.path.join(self.mnt, "big.bin")), "partial file under its name")
         self.assert_tmp_empty()
         self.assertEqual(self.srv.final_files(), [])
-        self.assertTrue(wait_for(lambda: self.free() >= before - MiB, 5),
-                        "space not given back: %d free, %d before" % (self.free(), before))
+        wait_until(lambda: self.free() >= before - MiB,
+                   lambda: "the space given back: %d free, %d before" % (self.free(), before))
         self.assert_alive("a chunked upload past the free space")
-        # the space is back, and the server knows it (a 507 is retried for 3 s at most)
-        deadline = time.time() + 3
-        while True:
-            r = self.http("PUT", "/files/small.txt", body=b"still writable")
-            if r.status != 507 or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        # the space is back, and the server knows it: a 507 makes it read the free space again
+        # (storage/fs.c), so a 507 is retried until that reading is in
+        last = []
+
+        def put_small():
+            last[:] = [self.http("PUT", "/files/small.txt", body=b"still writable")]
+            return last[0].status != 507
+        wait_until(put_small, lambda: "a PUT that is not 507: %r" % last)
+        r = last[0]
         self.assertEqual(r.status, 201, "a 14-byte PUT with %d KiB free: %r" % (self.free() // KiB, r))
 
     def test_tus_post_larger_than_free_space_507(self):
@@ -1117,11 +1117,11 @@ class HeaderHygiene(HostileTest):
                 extra = b"Tus-Resumable: 1.0.0\r\nUpload-Length: 5\r\n" if path == "/uploads/" else b""
                 r = self.request(method, path, bad, extra, body)
                 self.assert_answered(r)
-                check(r, method)
+                check(r, method, path)
                 self.assert_alive(repr(bad))
 
     def test_bad_field_names_are_400(self):
-        def is_400(r, method):
+        def is_400(r, method, path):
             self.assertEqual(r.status, 400, r)
             if method != "HEAD" and (r.get("content-type") or "").startswith("application/json"):
                 self.assert_json_error(r, 400)
@@ -1136,8 +1136,9 @@ class HeaderHygiene(HostileTest):
         data = bytes(range(100))
         self.put("r.bin", data)
 
-        def served(r, method):
-            self.assertIn(r.status, (200, 201, 204), r)
+        def served(r, method, path):
+            want = {"GET": 200, "HEAD": 200, "DELETE": 204, "PUT": 201, "POST": 201}[method]
+            self.assertEqual(r.status, want, r)
         for bad in (b"X-A: a\0b\r\n", b"Accept: a\0b\r\n", b"X-A: a\r\n b\r\n", b"X-A: a\r\n\tb\r\n"):
             self.each_target(bad, served)
         # nothing after a NUL is acted on: the range is "bytes=0-1"

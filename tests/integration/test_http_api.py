@@ -23,7 +23,8 @@ import urllib.parse
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, curl, raw_request, read_response, status_of, json_body  # noqa: E402
+from harness import (LIMIT, ServerTest, curl, raw_request, read_response, status_of,  # noqa: E402
+                     json_body, wait_until)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX8 = re.compile(r"^[0-9a-f]{8}$")
@@ -98,10 +99,8 @@ class ApiTest(ServerTest):
         return doc
 
     def wait_tmp_empty(self):
-        deadline = time.time() + 2
-        while self.srv.tmp_files() and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.srv.tmp_files(), [])
+        wait_until(lambda: not self.srv.tmp_files(),
+                   lambda: "the temp files to go: %s" % self.srv.tmp_files())
 
 
 class HealthAndRouting(ApiTest):
@@ -248,15 +247,19 @@ class Put(ApiTest):
         new = b"B" * (256 * 1024)
         self.assertEqual(self.put("atomic", old)[0], 201)
         done = threading.Event()
+        started = threading.Event()  # the first half of the body is out
+        overlapped = threading.Event()  # a GET sent after that saw the old file
         result = {}
 
-        def slow_pieces():
+        def slow_pieces():  # the second half waits until a read overlapped the upload
             for i in range(16):
-                time.sleep(0.03)
+                if i == 8:
+                    started.set()
+                    overlapped.wait(LIMIT)
                 yield new[i * 16384:(i + 1) * 16384]
 
         def upload():
-            c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+            c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=LIMIT)
             try:
                 c.request("PUT", "/files/atomic", body=slow_pieces(), encode_chunked=True,
                           headers={"Transfer-Encoding": "chunked"})
@@ -271,12 +274,14 @@ class Put(ApiTest):
         t.start()
         seen_old = 0
         while not done.is_set():
+            during = started.is_set()
             st, _, b = self.request("GET", "/files/atomic")
             self.assertEqual(st, 200)
             self.assertIn(b, (old, new), "reader saw a partial file (%d bytes)" % len(b))
-            if b == old:
+            if b == old and during:
                 seen_old += 1
-        t.join(30)
+                overlapped.set()
+        t.join(LIMIT)
         self.assertEqual(result.get("status"), 201, result)
         self.assertGreater(seen_old, 0, "no read overlapped the upload")
         st, _, b = self.request("GET", "/files/atomic")
@@ -516,10 +521,7 @@ class ListAndDelete(ApiTest):
         self.addCleanup(s.close)
         s.sendall(b"PUT /files/pending HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                   b"\r\n4\r\nhalf\r\n")
-        deadline = time.time() + 2
-        while not self.srv.tmp_files() and time.time() < deadline:
-            time.sleep(0.02)
-        self.assertNotEqual(self.srv.tmp_files(), [], "no temp file for the pending upload")
+        wait_until(self.srv.tmp_files, "a temp file for the pending upload")
         for path in ("/files/", "/files"):
             with self.subTest(path=path):
                 st, h, b = self.request("GET", path)

@@ -3,8 +3,9 @@
 1. One 2 GiB chunked upload over a raw socket, generated on the fly: the server's peak RSS
    (VmHWM from /proc) stays under 64 MiB, and the stored size and SHA-256 match what was sent.
 2. 1,000 concurrent slow uploads (Content-Length 64 KiB, body trickled over a few seconds) held
-   open from one thread with selectors (slowclient.py's SlowClient): RSS per upload while all are
-   in flight stays under a generous 64 KiB (the 16 KiB target is a benchmark,
+   open from one thread with selectors (slowclient.py's SlowClient; their last pieces wait until
+   the server holds all 1,000 at once): RSS per upload while all are in flight stays under a
+   generous 64 KiB (the 16 KiB target is a benchmark,
    docs/BENCHMARKS.md, not asserted here), and every upload completes with 201 and the right size
    and digest.
 
@@ -20,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, sha256_file  # noqa: E402
+from harness import LIMIT, ServerTest, sha256_file, wait_until  # noqa: E402
 from slowclient import (  # noqa: E402
     SlowUploadsCase, end_chunked, failures, send_chunk, stream_figures)
 
@@ -43,7 +44,6 @@ class HugeChunkedUpload(ServerTest):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MiB)
         t0 = time.time()
-        deadline = t0 + 150
         s.sendall(b"PUT /files/big.bin HTTP/1.1\r\nHost: sluice\r\n"
                   b"Transfer-Encoding: chunked\r\n\r\n")
         hwm_samples = []
@@ -56,8 +56,7 @@ class HugeChunkedUpload(ServerTest):
             send_chunk(s, data, i)
             if i % 256 == 0:
                 hwm_samples.append(srv.hwm_kib())
-            self.assertLess(time.time(), deadline, "2 GiB upload too slow")
-        end = end_chunked(s, srv, max(1, deadline - time.time()))
+        end = end_chunked(s, srv, 4 * LIMIT)
         print("\n  2 GiB chunked: " + stream_figures(end, t0, self.TOTAL, rss_before, "commit+201"),
               file=sys.stderr)
         self.assertIsNotNone(end.resp, "no complete response: %r" % end.buf[:300])
@@ -86,20 +85,25 @@ class SlowUploads(SlowUploadsCase, ServerTest):
     def test_1000_slow_uploads_rss_per_upload(self):
         srv = self.srv
         rss_before = self.rss_at_rest()
-        up = self.slow_client([b"PUT /files/slow/%d HTTP/1.1\r\nHost: sluice\r\n"
-                               b"Content-Length: %d\r\n\r\n" % (i, self.SIZE)
-                               for i in range(self.N)])
         rss_samples = []
         tmp_in_flight = []
+
+        def all_in_flight():  # the gate: every upload has its temp file
+            tmp_in_flight.append(len(srv.tmp_files()))
+            if tmp_in_flight[-1] == self.N:
+                rss_samples.append(srv.rss_kib())
+            return tmp_in_flight[-1] == self.N
+
+        up = self.slow_client([b"PUT /files/slow/%d HTTP/1.1\r\nHost: sluice\r\n"
+                               b"Content-Length: %d\r\n\r\n" % (i, self.SIZE)
+                               for i in range(self.N)], all_in_flight)
 
         def sample(rss_now, open_conns, sent):
             # in the middle of the trickle every upload has its headers and some body in
             if up.mid_trickle(sent) and len(rss_samples) < 200:
                 rss_samples.append(srv.rss_kib())
-                if len(tmp_in_flight) < 5:
-                    tmp_in_flight.append(len(srv.tmp_files()))
 
-        open_conns = up.run(90, srv.rss_kib, sample)
+        open_conns = up.run(4 * LIMIT, srv.rss_kib, sample)
         elapsed, peak = up.elapsed, up.peak
         self.assertEqual(open_conns, 0,
                          "%d uploads still open after %.0fs" % (open_conns, elapsed))
@@ -107,14 +111,14 @@ class SlowUploads(SlowUploadsCase, ServerTest):
         rss_in_flight = max(rss_samples)
         per_upload = (rss_in_flight - rss_before) * KiB / self.N
         hwm = srv.hwm_kib()
-        time.sleep(0.5)
+        wait_until(lambda: not srv.tmp_files(), "the temp files to go")
         rss_done = srv.rss_kib()
-        print("\n  server RSS 0.5s after the last 201: %d KiB" % rss_done, file=sys.stderr)
+        print("\n  server RSS after the last 201: %d KiB" % rss_done, file=sys.stderr)
         print("\n  1000 slow uploads: %.1fs; server RSS before %d KiB, in flight max %d KiB "
               "(min %d, %d samples), VmHWM %d KiB; RSS per upload %.1f KiB; temp files seen in "
               "flight %s; highest RSS sampled %d KiB at %.1fs (fewest pieces sent %d of %d, "
               "%d finished)" % (elapsed, rss_before, rss_in_flight, min(rss_samples),
-                                len(rss_samples), hwm, per_upload / KiB, tmp_in_flight,
+                                len(rss_samples), hwm, per_upload / KiB, tmp_in_flight[-5:],
                                 peak[0], peak[1], peak[2], self.PIECES, peak[3]),
               file=sys.stderr)
 

@@ -40,7 +40,7 @@ import urllib.parse
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTest, curl, read_response  # noqa: E402
+from harness import LIMIT, Server, ServerTest, curl, read_response, wait_until  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -203,17 +203,15 @@ class MultipartTest(ServerTest):
         return sorted(out)
 
     def assert_nothing_committed(self, before, srv=None, what=""):
-        """No new final file or directory, .sluice/tmp and .sluice/stage empty; polled 2 s."""
+        """No new final file or directory, .sluice/tmp and .sluice/stage empty (waited for)."""
         srv = srv or self.srv
-        deadline = time.time() + 2
-        while True:
-            state = (self.final_entries(srv), srv.tmp_files(), self.stage_entries(srv))
-            if state == (before, [], []):
-                return
-            if time.time() > deadline:
-                self.fail("%s: something was left behind: final %s (before %s), tmp %s, stage %s"
-                          % (what, state[0], before, state[1], state[2]))
-            time.sleep(0.02)
+        state = []
+
+        def clean():
+            state[:] = [self.final_entries(srv), srv.tmp_files(), self.stage_entries(srv)]
+            return state == [before, [], []]
+        wait_until(clean, lambda: "%s: the leftovers to go: final %s (before %s), tmp %s, stage %s"
+                   % (what, state[0], before, state[1], state[2]))
 
     def check_files(self, j, expected, srv=None, query_dir=None):
         """`j`: the parsed 201 JSON; `expected`: [(field, data, name or None)] in request order.
@@ -262,20 +260,21 @@ class MultipartTest(ServerTest):
             f.write(data)
         return path
 
-    def wait_for_stage_file(self, srv=None, timeout=2):
-        """True once a staging directory with at least one file in it exists."""
+    def wait_for_stage_file(self, srv=None):
+        """True once a staging directory with at least one file in it exists (fails after
+        LIMIT)."""
         srv = srv or self.srv
         d = os.path.join(srv.root, ".sluice", "stage")
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def staged():
             for e in self.stage_entries(srv):
                 try:
                     if os.listdir(os.path.join(d, e)):
                         return True
                 except OSError:
                     pass
-            time.sleep(0.01)
-        return False
+            return False
+        return wait_until(staged, "a file in a staging directory")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import BIN, curl
+from harness import BIN, curl, wait_until
 from test_multipart import CTYPE, MultipartTest, form, fpart
 
 
@@ -60,15 +59,12 @@ class StaleStage(unittest.TestCase):
         log = open(os.path.join(root, "..", os.path.basename(root) + ".log"), "w+b")
         p = subprocess.Popen(["sh", "-c", script, "sh", root, BIN], stdout=log, stderr=log)
         try:
-            port = None
-            for _ in range(200):
+            def listening():
                 log.seek(0)
                 text = log.read().decode()
-                if "listening on" in text:
-                    port = int(text.split("127.0.0.1:")[1].split()[0])
-                    break
-                time.sleep(0.02)
-            self.assertIsNotNone(port, text)
+                return "listening on" in text and text
+            text = wait_until(listening, "sluice to start")
+            port = int(text.split("127.0.0.1:")[1].split()[0])
             self.assertIn("swept=1", text)
             self.assertEqual(os.listdir(os.path.join(root, ".sluice", "tmp")), [])
             self.assertEqual(os.listdir(os.path.join(root, ".sluice", "stage")), [])

@@ -2,18 +2,18 @@
 
 A PATCH that is still streaming when the server is killed has had its progress recorded once a
 second (fdatasync, then the record), so after a restart HEAD reports an offset that is no larger
-than what was sent, every byte before it is the client's, and the client finishes from there.
-Nothing appears under a final name before the upload completes.
+than what was sent and no smaller than what was recorded before the kill, every byte before it
+is the client's, and the client finishes from there. Nothing appears under a final name before
+the upload completes. The tests wait for the records (ROOT/.sluice/tus/ID.info), not for time.
 """
 import os
 import shutil
 import signal
 import socket
 import tempfile
-import time
 import unittest
 
-from harness import Server, exchange, status_of
+from harness import LIMIT, Server, exchange, status_of, tus_record, wait_until
 
 MIB = 1 << 20
 
@@ -62,16 +62,18 @@ class TusKill9(unittest.TestCase):
         total = 24 * MIB
         data = os.urandom(total)
         loc = tus_post(self.srv.port, total)
-        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        uid = loc.rsplit("/", 1)[1]
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=LIMIT)
         s.sendall(patch_head(loc, 0, total))
-        sent = 0
-        for _ in range(10):  # 10 MiB over ~2.5 s: at least two checkpoints
-            s.sendall(data[sent:sent + MIB])
-            sent += MIB
-            time.sleep(0.25)
-        time.sleep(1.5)  # the PATCH is still open (14 MiB to go); let a tick record it
+        sent, recorded = 0, 0
+        for _ in range(2):  # 5 MiB, a checkpoint of it, 5 MiB more, a later checkpoint
+            s.sendall(data[sent:sent + 5 * MIB])
+            sent += 5 * MIB
+            recorded = wait_until(lambda: max(0, tus_record(self.root, uid)["offset"] - recorded),
+                                  "a checkpoint of the open PATCH past %d" % recorded) + recorded
+        # the PATCH is still open (14 MiB to go)
         self.srv.send(signal.SIGKILL)
-        self.srv.wait(10)
+        self.srv.wait(LIMIT)
         s.close()
         self.assertEqual(self.srv.final_files(), [], "a partial upload under a final name")
 
@@ -79,14 +81,14 @@ class TusKill9(unittest.TestCase):
         status, h = tus_head(self.srv.port, loc)
         self.assertEqual(status, 200, h)
         offset = int(h["upload-offset"])
-        self.assertGreater(offset, 0, "no checkpoint was recorded during a 4 s PATCH")
+        self.assertGreaterEqual(offset, recorded, "a checkpoint recorded before the kill was lost")
         self.assertLessEqual(offset, sent)
         data_file = os.path.join(self.root, ".sluice", "tus", loc.rsplit("/", 1)[1] + ".data")
         with open(data_file, "rb") as f:
             self.assertEqual(f.read(offset), data[:offset], "bytes before the offset differ")
 
         rest = data[offset:]
-        resp = exchange(self.srv.port, patch_head(loc, offset, len(rest)) + rest, timeout=60)
+        resp = exchange(self.srv.port, patch_head(loc, offset, len(rest)) + rest, timeout=2 * LIMIT)
         self.assertEqual(status_of(resp), 204, resp)
         self.assertIn(b"Sluice-File: /files/check.bin", resp)
         with open(os.path.join(self.root, "check.bin"), "rb") as f:
@@ -97,21 +99,18 @@ class TusKill9(unittest.TestCase):
         total = 4 * MIB
         data = os.urandom(total)
         loc = tus_post(self.srv.port, total)
-        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=LIMIT)
         s.sendall(patch_head(loc, 0, total) + data[:MIB])
-        time.sleep(0.3)
+        wait_until(lambda: self.srv.metric("sluice_received_bytes_total") == MIB,
+                   "the server to have the first MiB")
         s.close()  # the client went away one MiB in
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            status, h = tus_head(self.srv.port, loc)
-            if h.get("upload-offset") == str(MIB):
-                break
-            time.sleep(0.1)
-        self.assertEqual(h.get("upload-offset"), str(MIB), h)
+        wait_until(lambda: tus_head(self.srv.port, loc)[1].get("upload-offset") == str(MIB),
+                   "HEAD to report the MiB that arrived")
         resp = exchange(self.srv.port, patch_head(loc, 0, 10) + b"x" * 10)
         self.assertEqual(status_of(resp), 409, resp)
         self.assertIn(b"Upload-Offset: %d" % MIB, resp)
-        resp = exchange(self.srv.port, patch_head(loc, MIB, total - MIB) + data[MIB:], timeout=60)
+        resp = exchange(self.srv.port, patch_head(loc, MIB, total - MIB) + data[MIB:],
+                        timeout=2 * LIMIT)
         self.assertEqual(status_of(resp), 204, resp)
         with open(os.path.join(self.root, "check.bin"), "rb") as f:
             self.assertEqual(f.read(), data)

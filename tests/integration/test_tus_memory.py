@@ -32,7 +32,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ServerTest, read_until_done, sha256_file  # noqa: E402
+from harness import LIMIT, ServerTest, read_until_done, sha256_file, wait_until  # noqa: E402
 from slowclient import (  # noqa: E402
     SlowUploadsCase, connect, end_chunked, failures, parse_response, run_all, send_chunk,
     stream_figures)
@@ -101,8 +101,7 @@ class HugeTusUpload(TusTestBase):
     TOTAL = 2 << 30
     BLOCK = MiB
     SEED = 20240602
-    SEND_LIMIT = 40    # seconds for the whole body to go out
-    REPLY_LIMIT = 20   # seconds for flush + commit + 204 after the last chunk
+    REPLY_LIMIT = 4 * LIMIT  # a hang guard for flush + commit + 204 after the last chunk
 
     def test_2gib_chunked_patch_peak_rss_under_64mib(self):
         srv = self.srv
@@ -118,7 +117,6 @@ class HugeTusUpload(TusTestBase):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MiB)
         t0 = time.time()
-        deadline = t0 + self.SEND_LIMIT
         s.sendall(b"PATCH /uploads/%s HTTP/1.1\r\nHost: sluice\r\nTus-Resumable: 1.0.0\r\n"
                   b"Content-Type: %s\r\nUpload-Offset: 0\r\n"
                   b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" % (uid.encode(), OCT))
@@ -131,8 +129,6 @@ class HugeTusUpload(TusTestBase):
             send_chunk(s, data, i)
             if i % 128 == 0:
                 hwm_samples.append(srv.hwm_kib())
-            self.assertLess(time.time(), deadline,
-                            "2 GiB PATCH too slow: %d MiB sent in %ds" % (i + 1, self.SEND_LIMIT))
         end = end_chunked(s, srv, self.REPLY_LIMIT)
         print("\n  tus 2 GiB chunked PATCH: "
               + stream_figures(end, t0, self.TOTAL, rss_before, "flush+commit+204"),
@@ -158,7 +154,7 @@ class SlowTusUploads(SlowUploadsCase, TusTestBase):
     N = 500
     INTERVAL = 0.3        # seconds between pieces: 16 x 0.3 = ~5 s per upload
     SEED = 1000           # body i: random.Random(1000 + i)
-    LIMIT = 40            # seconds for the POSTs and for the PATCHes, each
+    LIMIT = 4 * LIMIT     # a hang guard for the POSTs and for the PATCHes, each
     # POSTs in flight at once. A client POSTs, then PATCHes; 500 POSTs all at once would leave
     # ~20 MiB of freed heap resident (glibc keeps it: the 500 closed connections' libmicrohttpd
     # pools and records, fragmented), which is the POST burst's high-water mark, not memory held
@@ -190,40 +186,45 @@ class SlowTusUploads(SlowUploadsCase, TusTestBase):
             self.assertIsNotNone(m, headers)
             ids.append(m.group(1))
         self.assertEqual(len(set(ids)), self.N)
-        time.sleep(0.2)
         rss_created = srv.rss_kib()
 
-        # 500 PATCHes held open together, bodies trickled
+        # 500 PATCHes held open together, bodies trickled; their last pieces wait until every
+        # one has some but not all of its bytes in its work file
+        rss_samples = []
+        in_flight = []     # work files with some but not all bytes, seen at the gate
+
+        def all_in_flight():
+            sizes = tus_data_files(srv.root)
+            in_flight.append(sum(1 for u in ids if 0 < sizes.get(u, 0) < self.SIZE))
+            if in_flight[-1] == self.N:
+                rss_samples.append(srv.rss_kib())
+            return in_flight[-1] == self.N
+
         up = self.slow_client([
             b"PATCH /uploads/%s HTTP/1.1\r\nHost: sluice\r\nTus-Resumable: 1.0.0\r\n"
             b"Content-Type: %s\r\nUpload-Offset: 0\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n" % (ids[i].encode(), OCT, self.SIZE)
-            for i in range(self.N)])
-        rss_samples = []
-        in_flight = []     # work files with some but not all bytes, seen while sampling
+            for i in range(self.N)], all_in_flight)
 
         def sample(rss_now, open_conns, sent):
             # in the middle of the trickle every PATCH has its headers and some body in
             if open_conns == self.N and up.mid_trickle(sent) and len(rss_samples) < 200:
                 rss_samples.append(rss_now)
-                if len(in_flight) < 5:
-                    sizes = tus_data_files(srv.root)
-                    in_flight.append(sum(1 for u in ids if 0 < sizes.get(u, 0) < self.SIZE))
 
         left = up.run(self.LIMIT, srv.rss_kib, sample)
         elapsed, peak = up.elapsed, up.peak
         hwm = srv.hwm_kib()
-        time.sleep(0.5)
+        wait_until(lambda: not tus_data_files(srv.root), "the work files to go")
         rss_done = srv.rss_kib()
         per_upload = ((max(rss_samples) - rss_before) * KiB / self.N) if rss_samples else -1
         per_patch = ((max(rss_samples) - rss_created) * KiB / self.N) if rss_samples else -1
         print("\n  tus: %d POSTs %.1fs, %d slow PATCHes %.1fs; server RSS before %d KiB, after "
-              "the POSTs %d KiB, in flight max %d KiB (min %d, %d samples), VmHWM %d KiB, 0.5s "
+              "the POSTs %d KiB, in flight max %d KiB (min %d, %d samples), VmHWM %d KiB, "
               "after the last 204 %d KiB; work files seen in flight %s; highest RSS sampled %d "
               "KiB at %.1fs (fewest pieces sent %d of %d, %d finished)"
               % (self.N, t_posts, self.N, elapsed, rss_before, rss_created,
                  max(rss_samples or [0]), min(rss_samples or [0]), len(rss_samples), hwm,
-                 rss_done, in_flight, peak[0], peak[1], peak[2], self.PIECES, peak[3]),
+                 rss_done, in_flight[-5:], peak[0], peak[1], peak[2], self.PIECES, peak[3]),
               file=sys.stderr)
         print("  RSS per tus upload (in flight - before the POSTs) / %d: %.1f KiB; "
               "(in flight - after the POSTs) / %d: %.1f KiB"

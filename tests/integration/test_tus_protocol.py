@@ -24,12 +24,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, ServerTest  # noqa: E402
+from harness import LIMIT, Server, ServerTest, wait_until  # noqa: E402
 
 TUS = "1.0.0"
 OCT = "application/offset+octet-stream"
 MiB = 1 << 20
-PROMPT = 15  # seconds any single exchange may take
+PROMPT = LIMIT  # a hang guard for one exchange (below the 60 s --idle-timeout), never asserted
 LOC_RE = re.compile(r"^/uploads/([0-9a-f]{32})$")
 EXTENSIONS = {"creation", "creation-with-upload", "creation-defer-length", "termination",
               "checksum", "checksum-trailer", "expiration", "concatenation"}
@@ -316,11 +316,9 @@ class TusTest(ServerTest):
         with open(os.path.join(self.root, name), "rb") as f:
             return f.read()
 
-    def wait_gone(self, uid, timeout=5):
-        deadline = time.time() + timeout
-        while self.tus_files(uid) and time.time() < deadline:
-            time.sleep(0.05)
-        self.assertEqual(self.tus_files(uid), [], "files of %s left in .sluice/tus" % uid)
+    def wait_gone(self, uid):
+        wait_until(lambda: not self.tus_files(uid),
+                   lambda: "the files of %s to leave .sluice/tus: %s" % (uid, self.tus_files(uid)))
 
 
 # -----------------------------------------------------------------------------------------------

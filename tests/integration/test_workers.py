@@ -14,11 +14,10 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, exchange, status_of  # noqa: E402
+from harness import LIMIT, Server, exchange, status_of, wait_until  # noqa: E402
 
 METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
                     r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
@@ -86,6 +85,10 @@ class Workers(unittest.TestCase):
         self.assertEqual(status_of(r), 200, r)
         return parse_metrics(r.split(b"\r\n\r\n", 1)[1].decode())
 
+    def log_lines(self):
+        with open(self.log) as f:
+            return [json.loads(line) for line in f]
+
     def put(self, name, body):
         return exchange(self.srv.port, b"PUT /files/%s HTTP/1.1\r\nHost: x\r\nConnection: close"
                         b"\r\nContent-Length: %d\r\n\r\n" % (name.encode(), len(body)) + body)
@@ -104,14 +107,10 @@ class Workers(unittest.TestCase):
         for name, body in bodies.items():
             with open(os.path.join(self.srv.root, name), "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(body).digest())
-        # the access log: one JSON line per request (60 PUTs, 1 GET), from both workers
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            with open(self.log) as f:
-                lines = [json.loads(line) for line in f]
-            if len(lines) >= 61:
-                break
-            time.sleep(0.1)
+        # the access log: one JSON line per request (60 PUTs, 1 GET), from both workers; a line
+        # is written once its request ended, maybe after the client had the answer
+        wait_until(lambda: len(self.log_lines()) >= 61, "61 access log lines")
+        lines = self.log_lines()
         self.assertEqual(len(lines), 61)
         self.assertEqual(sorted({l["worker"] for l in lines if l["method"] == "PUT"}), [0, 1])
         self.assertEqual(sum(1 for l in lines if l["status"] == 201), 60)
@@ -119,18 +118,27 @@ class Workers(unittest.TestCase):
     def test_a_killed_worker_is_replaced_and_the_other_is_untouched(self):
         pids = by_worker(self.metrics(), "sluice_worker_pid")
         victim = int(pids["0"])
-        # slow uploads in flight on both workers
+        # slow uploads in flight on both workers: 8, and more until each worker holds some (the
+        # kernel spreads connections over the workers; each worker's gauge is its last tick's)
         socks, bodies = [], []
-        for i in range(8):
-            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+
+        def in_flight():
+            return by_worker(self.metrics(), "sluice_uploads_in_flight")
+        while len(socks) < 8 or min(in_flight().values()) == 0:
+            i = len(socks)
+            self.assertLess(i, 64, "the uploads never reached both workers: %s" % in_flight())
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=LIMIT)
             body = os.urandom(200000)
             s.sendall(b"PUT /files/k/%d.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                       % (i, len(body)) + body[:1000])
             socks.append(s)
             bodies.append(body)
-        time.sleep(0.5)
+            if len(socks) >= 8:
+                wait_until(lambda: sum(in_flight().values()) == len(socks),
+                           lambda: "%d uploads in flight: %s" % (len(socks), in_flight()))
         os.kill(victim, signal.SIGKILL)
-        time.sleep(0.2)
+        wait_until(lambda: "killed by signal 9" in self.srv.output(),
+                   "the supervisor to see the worker die")
         ok = 0
         for i, s in enumerate(socks):
             try:
@@ -151,12 +159,8 @@ class Workers(unittest.TestCase):
                 s.close()
         self.assertGreater(ok, 0, "the other worker's uploads failed too")
         # replaced within the backoff, and the new one serves
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            m = self.metrics()
-            if int(by_worker(m, "sluice_worker_pid")["0"]) not in (0, victim):
-                break
-            time.sleep(0.2)
+        m = wait_until(lambda: (lambda m: int(by_worker(m, "sluice_worker_pid")["0"]) not in
+                                (0, victim) and m)(self.metrics()), "worker 0 to be replaced")
         self.assertNotIn(int(by_worker(m, "sluice_worker_pid")["0"]), (0, victim))
         self.assertEqual(by_worker(m, "sluice_worker_restarts_total")["0"], 1)
         self.assertIn("killed by signal 9", self.srv.output())
@@ -173,7 +177,7 @@ class Workers(unittest.TestCase):
 
         def stream():
             i = 0
-            while not stop.is_set() and i < 2000:
+            while not stop.is_set():
                 try:
                     results.append(status_of(self.put("h/%d.bin" % i, b"x" * 2048)))
                 except OSError as e:
@@ -181,19 +185,21 @@ class Workers(unittest.TestCase):
                 i += 1
         t = threading.Thread(target=stream)
         t.start()
-        time.sleep(1.0)
-        self.srv.send(signal.SIGHUP)
-        time.sleep(2.0)
-        stop.set()
-        t.join(30)
+        try:  # uploads before, during and after the replacement
+            wait_until(lambda: len(results) >= 10, "uploads before SIGHUP")
+            self.srv.send(signal.SIGHUP)
+            wait_until(lambda: "SIGHUP: 2 workers replaced" in self.srv.output(),
+                       "the workers to be replaced")
+            n = len(results)
+            wait_until(lambda: len(results) >= n + 10, "uploads after the replacement")
+        finally:
+            stop.set()
+            t.join(LIMIT)
         self.assertGreater(len(results), 20)
         self.assertEqual([r for r in results if r != 201], [], "refused during SIGHUP")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            after = {v for v in by_worker(self.metrics(), "sluice_worker_pid").values() if v}
-            if len(after - before) >= 2:
-                break
-            time.sleep(0.2)
+        after = wait_until(lambda: (lambda a: len(a - before) >= 2 and a)(
+            {v for v in by_worker(self.metrics(), "sluice_worker_pid").values() if v}),
+            "two new worker pids")
         self.assertGreaterEqual(len(after - before), 2, (before, after))
         self.assertIn("SIGHUP: 2 workers replaced", self.srv.output())
 
@@ -208,14 +214,12 @@ class TrustProxy(unittest.TestCase):
             for h in (b"X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n",
                       b'Forwarded: for="[2001:db8::1]:4711";proto=https\r\n'):
                 exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + h + b"\r\n")
-            deadline = time.time() + 5
-            while time.time() < deadline:
+
+            def lines():
                 with open(log) as f:
-                    lines = [json.loads(line) for line in f]
-                if len(lines) == 2:
-                    break
-                time.sleep(0.05)
-            return [l["remote"] for l in lines]
+                    return [json.loads(line) for line in f]
+            wait_until(lambda: len(lines()) >= 2, "two access log lines")
+            return [l["remote"] for l in lines()]
         finally:
             srv.stop()
             os.unlink(log)
@@ -232,23 +236,35 @@ class AccessLogRotation(unittest.TestCase):
         d = tempfile.mkdtemp(prefix="sluice-log-")
         log = os.path.join(d, "access.log")
         srv = Server("--access-log", log, "--workers", "2").start()
+
+        def count(path):
+            with open(path) as f:
+                return len([json.loads(line) for line in f])
+
+        def reopened():  # every worker holds the new file, none the old one
+            workers = srv.children()
+            links = []
+            for pid in workers:
+                d = "/proc/%d/fd" % pid
+                for fd in os.listdir(d):
+                    try:
+                        links.append(os.readlink(os.path.join(d, fd)))
+                    except OSError:
+                        pass
+            return (len(workers) == 2 and links.count(log) == 2 and
+                    not any(x.startswith(log + ".1") for x in links))
         try:
             exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            time.sleep(0.3)
+            wait_until(lambda: count(log) == 1, "the first request's log line")
             os.rename(log, log + ".1")
             srv.send(signal.SIGUSR1)
-            deadline = time.time() + 5
-            while time.time() < deadline and not os.path.exists(log):
-                time.sleep(0.05)
-            self.assertTrue(os.path.exists(log), "no new log after SIGUSR1")
-            for _ in range(4):  # reach both workers (the new file is opened by each)
+            wait_until(reopened, "both workers to reopen the log")
+            for _ in range(4):  # whichever worker answers writes to the new file
                 exchange(srv.port,
                          b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            time.sleep(0.3)
-            with open(log + ".1") as f:
-                self.assertEqual(len(f.readlines()), 1)
-            with open(log) as f:
-                self.assertEqual(len([json.loads(line) for line in f]), 4)
+            wait_until(lambda: count(log + ".1") + count(log) >= 5, "five log lines in all")
+            self.assertEqual(count(log + ".1"), 1)
+            self.assertEqual(count(log), 4)
         finally:
             self.assertEqual(srv.stop(), 0)
             shutil.rmtree(d, ignore_errors=True)
