@@ -278,11 +278,20 @@ class Exports(unittest.TestCase):
     def test_version_of_header_and_library(self):
         """sl_version() at run time is project(VERSION), as SL_VERSION in the generated header
         installed beside sluice.h."""
-        import ctypes
-        lib = ctypes.CDLL(LIB)
-        lib.sl_version.restype = ctypes.c_char_p
         version = project_version()
-        self.assertEqual(lib.sl_version().decode(), version)
+        # ctypes in a child Python; a sanitizer build's library needs its runtime loaded first
+        env = dict(os.environ)
+        deps = subprocess.run(["ldd", LIB], capture_output=True, text=True).stdout
+        asan = re.search(r"(\S*libasan\.so\S*) => (\S+)", deps)
+        if asan:
+            env["LD_PRELOAD"] = asan.group(2)
+            env["ASAN_OPTIONS"] = "detect_leaks=0"  # Python's own allocations are not ours
+        code = ("import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); "
+                "lib.sl_version.restype = ctypes.c_char_p; print(lib.sl_version().decode())")
+        got = subprocess.run([sys.executable, "-c", code, LIB], capture_output=True, text=True,
+                             env=env, timeout=60)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(got.stdout.strip(), version)
         here = os.path.dirname(LIB)  # the build directory, or an installation's lib/
         header = [os.path.join(d, "sluice_version.h") for d in
                   (os.path.join(here, "include"), os.path.join(here, os.pardir, "include"))]
