@@ -18,7 +18,7 @@ static int origin_allowed(const char *list, const char *origin)
         return 0; /* an empty Origin names no origin (and is no header value to echo) */
     if (strcmp(list, "*") == 0)
         return 1;
-    for (;;) {    /* the list is comma-separated: compare whole elements, one pass */
+    for (;;) { /* the list is comma-separated: compare whole elements, one pass */
         e = strchr(p, ',');
         if ((size_t)((e != NULL ? e : p + strlen(p)) - p) == n && memcmp(p, origin, n) == 0)
             return 1;
@@ -54,11 +54,12 @@ void sl__cors_headers(sl_req_t *r)
                            "POST, GET, HEAD, PATCH, DELETE, OPTIONS, PUT");
         ask = sl__header(r, "Access-Control-Request-Headers");
         sl__respond_header(r, "Access-Control-Allow-Headers",
-                           ask != NULL && ask[0] != '\0' ? ask
-                                       : "Content-Type, Upload-Offset, Upload-Length, "
-                                         "Upload-Metadata, Upload-Concat, Upload-Checksum, "
-                                         "Upload-Defer-Length, Tus-Resumable, "
-                                         "X-HTTP-Method-Override, X-Requested-With");
+                           ask != NULL && ask[0] != '\0'
+                               ? ask
+                               : "Content-Type, Upload-Offset, Upload-Length, "
+                                 "Upload-Metadata, Upload-Concat, Upload-Checksum, "
+                                 "Upload-Defer-Length, Tus-Resumable, "
+                                 "X-HTTP-Method-Override, X-Requested-With");
         sl__respond_header(r, "Access-Control-Max-Age", "86400");
         return;
     }
