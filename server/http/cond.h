@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "streams/error.h" /* SL_ERANGE */
+
 /* cond.c: conditional and range requests (RFC 9110 §13, §14), pure functions of the fields. */
 typedef struct sl_range_s {
     uint64_t start, end; /* inclusive */
