@@ -133,7 +133,7 @@ struct sl_server_s {
     size_t nconns;
     int draining, stopping, closing, handles_open, has_poll;
     int at_limit; /* libmicrohttpd was at --max-connections (its listener out of its epoll set) */
-    uint64_t busy_at;           /* uv_now of the last tick with requests (0: trimmed since) */
+    uint64_t busy_at; /* uv_now of the last request seen, by its start or a tick (0: trimmed) */
     int closed, free_requested; /* handles all closed; sl_server_free was called */
     int retiring; /* a worker replaced by SIGHUP: it serves what its open connections still ask
                      (no 503) and goes once they are closed */

@@ -285,6 +285,7 @@ enum MHD_Result sl__access_handler(void *cls, struct MHD_Connection *conn, const
         r->refs = 1;
         r->last_progress = uv_now(srv->loop);
         r->t0 = uv_hrtime();
+        srv->busy_at = r->last_progress; /* a burst shorter than a tick still counts (trim) */
         r->next = srv->reqs;
         if (srv->reqs != NULL)
             srv->reqs->prev = r;

@@ -285,7 +285,7 @@ int sl_config_parse_args(sl_config_t *cfg, int argc, char **argv, char *err, siz
 {
     const sl_opt_t *o;
     const char *v;
-    char ignored[8];
+    char ignored[512]; /* the first pass's messages, dropped */
     int i, check = 0, r;
 
     if (!sl__config_valid(cfg)) {
