@@ -16,9 +16,9 @@
  *   carry     a resumable upload's SHA-256, going on from the bytes before this request
  *   sink      the store's: commits at the end (store.h S1); or `tail`, a form splitting parts
  *
- * A stage exists only when asked for: a PUT with --digest none and no digest fields is
- * src ─▶ limit ─▶ sink. Stages are allocated here and freed by sl__chain_free once the pipeline
- * has called back (every stage closed, rule L4).
+ * A stage exists only when asked for: a PUT with --digest none, no digest fields and no
+ * --max-size is src ─▶ sink. Stages are allocated here and freed by sl__chain_free once the
+ * pipeline has called back (every stage closed, rule L4).
  */
 #include "chain.h"
 
@@ -75,7 +75,7 @@ void sl__chain_build(sl_chain_t *c, uv_loop_t *loop, sl_store_t *store, const sl
         sl_xf_inflate_init(c->inflate, loop, spec->encoding, spec->max_expansion, SL_CHAIN_HWM);
         st[n++] = &c->inflate->s;
     }
-    if (spec->max) {
+    if (spec->max || spec->src == NULL) { /* a chain without source has a head to write into */
         c->limit = sl_xmalloc(sizeof(*c->limit));
         sl_xf_limit_init(c->limit, loop, spec->max, SL_CHAIN_HWM);
         st[n++] = &c->limit->s;

@@ -675,6 +675,25 @@ class Limits(MultipartTest):
         self.assertEqual(status, 201, body)
 
 
+class DigestNone(MultipartTest):
+    """--digest none and no --max-size: a file part's chain is then its limit (no limit) and its
+    sink; the server aborted on the first form before that head was always built."""
+
+    server_args = ("--digest", "none")
+
+    def test_form_with_two_files_201_without_digests(self):
+        datas = [b"first file", random.Random(31).randbytes(300 * KiB)]
+        status, _, body = self.post(form([fpart(b"a", b"a.txt", datas[0]),
+                                          fpart(b"b", b"b.bin", datas[1])]))
+        self.assertEqual(status, 201, body)
+        doc = json.loads(body)
+        self.assertEqual([f["size"] for f in doc["files"]], [len(d) for d in datas], doc)
+        self.assertTrue(all("sha256" not in f for f in doc["files"]), doc)
+        for f, d in zip(doc["files"], datas):
+            with open(os.path.join(self.srv.root, f["name"]), "rb") as fh:
+                self.assertEqual(fh.read(), d)
+
+
 class MaxSizePerFile(MultipartTest):
     """--max-size applies to each file part (README, Forms: "--max-size per file")."""
 

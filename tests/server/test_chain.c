@@ -196,6 +196,32 @@ START_TEST(put_identity_keeps_the_default_digests)
 }
 END_TEST
 
+/* A form part with --digest none and no --max-size: still a head to write into (the chain of a
+ * lone sink was refused by the pipeline, and the builder aborted the server). */
+START_TEST(a_form_part_without_digests_or_limit_has_a_head)
+{
+    sl_chain_spec_t spec = {0};
+    char stage[64];
+    sl_chunk_t *c;
+
+    sl_store_stage_name(st, stage);
+    spec.sink = (sl_sink_spec_t){.kind = SL_SINK_STAGED, .stage = stage, .name = "g.txt"};
+    build(&spec);
+    STAGES(&chain.limit->s, &chain.sink->s);
+    ck_assert_ptr_null(chain.digest);
+    c = sl_chunk_copy(&loop, body, BODY);
+    sl_stream_write(sl__chain_head(&chain), c);
+    sl_chunk_unref(c);
+    sl_stream_end(sl__chain_head(&chain));
+    run_loop(&loop);
+    ck_assert_int_eq(cb_calls, 1);
+    ck_assert_int_eq(cb_status, 0);
+    ck_assert_uint_eq(chain.sink->size, BODY);
+    sl__chain_free(&chain);
+    finish();
+}
+END_TEST
+
 START_TEST(put_with_digest_none_is_exactly_src_limit_sink)
 {
     sl_chain_spec_t spec = put_spec("plain.bin", 0);
@@ -582,6 +608,7 @@ Suite *chain_suite(void)
     tcase_add_loop_test(tc, gzip_body_checks_content_digest_as_sent, 0, 2);
     tcase_add_loop_test(tc, repr_digest_is_checked_before_the_commit, 0, 4);
     tcase_add_test(tc, a_form_tail_ends_the_chain_instead_of_a_sink);
+    tcase_add_test(tc, a_form_part_without_digests_or_limit_has_a_head);
     tcase_add_test(tc, a_form_part_is_staged_then_published_with_its_digest);
     tcase_add_loop_test(tc, tus_patch_checks_a_header_checksum, 0, 2);
     tcase_add_loop_test(tc, tus_patch_checks_a_late_checksum, 0, 4);
