@@ -36,15 +36,31 @@ static void batch_work(uv_work_t *w)
 
     /* Alone, a file is flushed by itself (fdatasync, then the directories after the rename): a
      * lone small file never waits for a large upload's dirty pages. Together, one syncfs. */
-    uint64_t t0 = uv_hrtime();
+    uint64_t t0;
 
-    if (st->durable && (alone ? fdatasync(st->batch->fd) : syncfs(st->root_fd)) < 0)
+    for (c = st->batch; c != NULL; c = c->next) { /* bodies held in memory: create and write */
+        uint64_t written;
+        c->err = 0;
+        if (c->fd >= 0 || c->nbufs == 0)
+            continue;
+        c->fd = sl__fs_open_tmp(st, c->tmp, c->seq);
+        if (c->fd < 0) {
+            c->err = c->fd;
+            continue;
+        }
+        c->created = 1;
+        c->err = sl__fs_write_all(c->fd, (uv_buf_t *)c->bufs, c->nbufs, &written);
+    }
+    t0 = uv_hrtime();
+    if (st->durable &&
+        (alone ? (st->batch->fd >= 0 ? fdatasync(st->batch->fd) : 0) : syncfs(st->root_fd)) < 0)
         flushed = -errno;
     st->flush_s = (double)(uv_hrtime() - t0) / 1e9;
     for (c = st->batch; c != NULL; c = c->next) {
         struct stat sb;
         c->renamed = 0;
-        c->err = flushed;
+        if (c->err == 0)
+            c->err = flushed;
         int xattr = -1;
         if (c->err == 0 && fstat(c->fd, &sb) == 0) {
             c->size = (uint64_t)sb.st_size;
@@ -55,7 +71,8 @@ static void batch_work(uv_work_t *w)
             memcpy(m.sha256_hex, c->digest->sha256_hex, sizeof(m.sha256_hex));
             xattr = sl__meta_set_fd(c->fd, &m);
         }
-        close(c->fd);
+        if (c->fd >= 0)
+            close(c->fd);
         c->fd = -1;
         if (c->err == 0)
             c->err = sl__publish(st->root_fd, c->tmp, c->name, c->flags, st->durable && alone,

@@ -85,13 +85,17 @@ int sl__meta_get_fd(int fd, uint64_t size, int64_t mtime_ns, sl_meta_t *m);
 /* One finished temp file to publish as `name`. `fd` is given over (closed by the batch). */
 struct sl_commit_s {
     sl_commit_t *next;
-    int fd;
-    const char *tmp, *name;       /* borrowed until cb */
+    int fd; /* given over, or -1 with `bufs`: the batch creates the temp file and writes them */
+    const uv_buf_t *bufs; /* a whole small body held in memory (borrowed until cb) */
+    size_t nbufs;
+    char *tmp;                    /* the temp file's name (borrowed until cb; 64 bytes: a name
+                                     taken by a leftover is replaced) */
+    const char *name;             /* borrowed until cb */
     unsigned flags;               /* renameat2 flags (RENAME_NOREPLACE) */
     const sl_xf_digest_t *digest; /* NULL, or its digests become the metadata */
     uint64_t seq;
     /* out, valid in cb */
-    int err, renamed;
+    int err, renamed, created; /* created: the batch made the temp file */
     uint64_t size;
     int64_t mtime_ns;
     void (*cb)(sl_commit_t *c);
@@ -100,6 +104,11 @@ struct sl_commit_s {
 
 /* Queue c (borrowed until c->cb runs on the loop thread) for the next batch. */
 void sl__commit(sl_fs_t *st, sl_commit_t *c);
+/* Thread-pool side (sink_file.c): create the temp file `tmp` (64 bytes; O_EXCL, another name if
+ * a leftover holds it): its fd or a negative code; write every buffer at offset 0 (bufs is
+ * modified): 0 or a negative code, *written the bytes written. */
+int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq);
+int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written);
 
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
@@ -131,6 +140,9 @@ typedef struct sl_sink_file_s {
     sl_chunk_t **wait_chunks; /* a write that waits for the open */
     size_t wait_n;
     sl_done_cb wait_done, op_done, destroy_done;
+    uint64_t size_hint; /* the body's size when known (0: not): a first write that is all of it */
+    sl_chunk_t **held;  /* is held (referenced) until the commit, which writes it: one job */
+    size_t nheld;
     uv_buf_t bufs[SL_STREAM_MAX_BATCH];
 } sl_sink_file_t;
 

@@ -39,6 +39,8 @@ static sl_store_sink_t *fs_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
         sl_sink_file_init(f, fs_of(st), spec->name, spec->flags, spec->hwm);
         break;
     }
+    if (spec->kind != SL_SINK_RESUMABLE)
+        f->size_hint = spec->size; /* a small body that arrives whole: one job (sink_file.c) */
     return &f->base;
 }
 

@@ -6,17 +6,19 @@
  *                                       └──▶ destroy: close + unlink temp
  *
  * The temp file is ROOT/.sluice/tmp/<pid>-<seq>.part, created with O_EXCL by the first write's
- * job, which then writes the batch in the same trip to the thread pool (a small body that arrives
- * whole costs one job for open and write, one for the commit); a body that ends without any byte
- * opens it at the end. Append mode opens at init; writes that arrive before that open completes
- * wait for it. The stream base hands us every queued chunk at
- * once (W5), and we write them with one positional pwritev (uv_fs_write with an explicit offset;
- * libuv loops over short writes), so exactly one write is in flight. The commit runs as one job
- * on the thread pool: fdatasync (durable mode), fstat, create missing parent directories, rename
- * over the final name (renameat2 RENAME_NOREPLACE for create-only uploads), fsync the parent
- * directory (durable mode); it is a group commit (commit.c): the files that finish together share
- * the flushes. `finish` therefore means committed. Destroy waits for the operation
- * in flight, then closes and unlinks the temp file unless the commit succeeded.
+ * job, which then writes the batch in the same trip to the thread pool; a body that ends without
+ * any byte opens it at the end. A body whose size is known (size_hint) and that arrives whole in
+ * the first write is held instead (its chunks referenced, the write reported done) and the
+ * commit's job creates, writes and publishes it: one trip to the thread pool for a small upload.
+ * Append mode opens at init; writes that arrive before that open completes wait for it. The stream
+ * base hands us every queued chunk at once (W5), and we write them with one positional pwritev
+ * (uv_fs_write with an explicit offset; libuv loops over short writes), so exactly one write is in
+ * flight. The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create
+ * missing parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
+ * create-only uploads), fsync the parent directory (durable mode); it is a group commit (commit.c):
+ * the files that finish together share the flushes. `finish` therefore means committed. Destroy
+ * waits for the operation in flight, then closes and unlinks the temp file unless the commit
+ * succeeded.
  *
  * Append mode (resumable uploads) writes into an existing work file instead: open it, lock it
  * (flock, so two processes never write one upload: SL_ELOCKED), cut it to the recorded offset,
@@ -44,6 +46,7 @@ enum {
     ST_CREATED = 1 << 5,    /* the temp file is ours to remove */
     ST_DEFERRED = 1 << 6,   /* a write waits for the end of the loop turn */
     ST_LAZY = 1 << 7,       /* no temp file yet: the first write's job creates it */
+    ST_HELD = 1 << 8,       /* the whole body is held in memory: the commit's job writes it */
 };
 
 static void start_commit(sl_sink_file_t *f);
@@ -134,48 +137,62 @@ static void on_write(uv_fs_t *req)
     d(&f->s, r < 0 ? (int)r : 0);
 }
 
+int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq)
+{
+    unsigned tries = 0;
+    int fd;
+
+    for (;;) {
+        fd = openat(st->root_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST || ++tries >= 8)
+            break;
+        /* a leftover with our pid (a restart that reused it): another name */
+        snprintf(tmp, 64, ".sluice/tmp/%s-%llu-%u.part", sl_store_owner(), (unsigned long long)seq,
+                 tries);
+    }
+    return fd >= 0 ? fd : -errno;
+}
+
+int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written)
+{
+    size_t i = 0;
+
+    *written = 0;
+    while (i < n) { /* pwritev until every buffer is written (short writes go on) */
+        ssize_t r = pwritev(fd, (struct iovec *)bufs + i, (int)(n - i < 1024 ? n - i : 1024),
+                            (off_t)*written);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        *written += (uint64_t)r;
+        while (i < n && (size_t)r >= bufs[i].len) {
+            r -= (ssize_t)bufs[i].len;
+            i++;
+        }
+        if (i < n && r > 0) {
+            bufs[i].base += r;
+            bufs[i].len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
 /* The first write: create the temp file and write the batch, in one job. */
 static void open_write_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
-    unsigned tries = 0;
-    size_t i = 0, n = f->wait_n;
-    int fd;
+    int fd = sl__fs_open_tmp(f->store, f->tmp, f->seq);
 
     f->work_err = 0;
     f->work_bytes = 0;
-    for (;;) {
-        fd = openat(f->store->root_fd, f->tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd >= 0 || errno != EEXIST || ++tries >= 8)
-            break;
-        /* a leftover with our pid (a restart that reused it): another name */
-        snprintf(f->tmp, sizeof(f->tmp), ".sluice/tmp/%s-%llu-%u.part", sl_store_owner(),
-                 (unsigned long long)f->seq, tries);
-    }
     if (fd < 0) {
-        f->work_err = -errno;
+        f->work_err = fd;
         return;
     }
     f->fd = fd;
-    while (i < n) { /* pwritev until every buffer is written (short writes go on) */
-        ssize_t r = pwritev(fd, (struct iovec *)f->bufs + i, (int)(n - i < 1024 ? n - i : 1024),
-                            (off_t)f->work_bytes);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            f->work_err = -errno;
-            return;
-        }
-        f->work_bytes += (uint64_t)r;
-        while (i < n && (size_t)r >= f->bufs[i].len) {
-            r -= (ssize_t)f->bufs[i].len;
-            i++;
-        }
-        if (i < n && r > 0) {
-            f->bufs[i].base += r;
-            f->bufs[i].len -= (size_t)r;
-        }
-    }
+    f->work_err = sl__fs_write_all(fd, f->bufs, f->wait_n, &f->work_bytes);
 }
 
 static void after_open_write(uv_work_t *w, int status)
@@ -226,6 +243,20 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
         bytes += chunks[i]->len;
     if ((err = sl_fs_reserve(f->store, bytes)) < 0) {
         done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
+        return;
+    }
+    if ((f->state & ST_LAZY) && f->size_hint != 0 && bytes == f->size_hint) {
+        /* the whole body at once: kept (referenced) and written by the commit's job, so a small
+         * upload costs one trip to the thread pool instead of two */
+        f->state = (f->state & ~ST_LAZY) | ST_HELD;
+        f->held = sl_xmalloc(n * sizeof(*f->held));
+        for (i = 0; i < n; i++) {
+            f->held[i] = sl_chunk_ref(chunks[i]);
+            f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+        }
+        f->nheld = n;
+        f->offset = bytes;
+        done(s, 0);
         return;
     }
     if (f->state & ST_LAZY) {
@@ -282,10 +313,24 @@ static void after_flush(uv_work_t *w, int status)
     f->op_done(&f->s, status < 0 ? status : f->work_err);
 }
 
+static void release_held(sl_sink_file_t *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->nheld; i++)
+        sl_chunk_unref(f->held[i]);
+    free(f->held);
+    f->held = NULL;
+    f->nheld = 0;
+}
+
 static void after_commit(sl_commit_t *c)
 {
     sl_sink_file_t *f = c->data;
 
+    if (c->created)
+        f->state |= ST_CREATED; /* made by the batch: removed by destroy unless renamed */
+    release_held(f);
     f->fd = -1; /* closed by the batch */
     f->size = c->size;
     f->mtime_ns = c->mtime_ns;
@@ -306,6 +351,9 @@ static void start_commit(sl_sink_file_t *f)
         return;
     }
     c->fd = f->fd;
+    c->bufs = (f->state & ST_HELD) ? f->bufs : NULL;
+    c->nbufs = (f->state & ST_HELD) ? f->nheld : 0;
+    c->created = 0;
     c->tmp = f->tmp;
     c->name = f->name;
     c->flags = (f->flags & SL_SINK_NOREPLACE) ? RENAME_NOREPLACE : 0;
@@ -321,6 +369,10 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
     sl_sink_file_t *f = (sl_sink_file_t *)s;
 
     f->op_done = done;
+    if (f->state & ST_HELD) { /* the whole body is held: the commit writes it */
+        start_commit(f);
+        return;
+    }
     if (f->state & ST_LAZY) { /* an empty body: create the file now, then commit */
         f->state = (f->state & ~ST_LAZY) | ST_OPENING | ST_BUSY | ST_FINAL_WAIT;
         start_open(f);
@@ -354,6 +406,7 @@ static void after_cleanup(uv_work_t *w, int status)
     sl_done_cb d = f->destroy_done;
 
     (void)status;
+    release_held(f); /* a body held and never committed */
     free(f->name);
     f->name = NULL;
     sl_fs_freed(f->store); /* a removed temp file gave space back */
@@ -409,6 +462,9 @@ static void sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned
     f->work_err = 0;
     f->wait_done = NULL;
     f->digest = NULL;
+    f->size_hint = 0;
+    f->held = NULL;
+    f->nheld = 0;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;
 }

@@ -90,6 +90,8 @@ typedef struct sl_sink_spec_s {
     unsigned flags;    /* SL_SINK_NOREPLACE */
     uint64_t offset;   /* SL_SINK_RESUMABLE */
     size_t hwm;        /* the writable side's high-water mark */
+    uint64_t size;     /* the bytes the sink will get, when known (0: unknown): a store may then
+                          write a small body and commit it in one step */
 } sl_sink_spec_t;
 
 /* A store's writable: every store's sink starts with these fields. */

@@ -154,6 +154,8 @@ int sl__upload_start(sl_req_t *r)
         spec.sink.kind = SL_SINK_NAME;
         spec.sink.name = r->name;
         spec.sink.flags = (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0;
+        if (!r->chunked && !r->encoding)
+            spec.sink.size = r->content_length; /* the bytes the sink gets: identity */
     }
     sl__chain_build(&up->chain, srv->loop, srv->store, &spec, on_pipeline_done, r);
     up->running = 1;

@@ -14,6 +14,7 @@ Suite *jobs_suite(void);
 Suite *meta_suite(void);
 Suite *tus_suite(void);
 Suite *store_iface_suite(void);
+Suite *sink_held_suite(void);
 
 int main(void)
 {
@@ -22,6 +23,7 @@ int main(void)
 
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, sink_file_suite());
+    srunner_add_suite(sr, sink_held_suite());
     srunner_add_suite(sr, jobs_suite());
     srunner_add_suite(sr, meta_suite());
     srunner_add_suite(sr, tus_suite());
