@@ -188,8 +188,11 @@ static void *upload_main(void *arg)
         if ((n = (int)recv(fd, resp + len, sizeof(resp) - 1 - len, 0)) <= 0)
             break;
     resp[len] = '\0';
-    if (len > 12 && strncmp(resp, "HTTP/1.1 ", 9) == 0)
-        u->status = atoi(resp + 9);
+    if (len > 12 && strncmp(resp, "HTTP/1.1 ", 9) == 0) {
+        char *end;
+        long st = strtol(resp + 9, &end, 10);
+        u->status = end == resp + 12 && st >= 100 && st <= 599 ? (int)st : -1;
+    }
 out:
     if (fd >= 0)
         close(fd);
@@ -254,12 +257,18 @@ static void upload_init(upload_t *u, server_t *s, const char *name, size_t size,
 
 int main(int argc, char **argv)
 {
-    size_t size = (argc > 1 ? (size_t)atoi(argv[1]) : 4) << 20;
+    char *end = NULL;
+    unsigned long mib = argc > 1 ? strtoul(argv[1], &end, 10) : 4;
+    size_t size = (size_t)mib << 20;
     server_t sv[2];
     upload_t first[2], both[2 * NUP];
     char name[32], cmd[200];
     int i, j;
 
+    if (argc > 1 && (end == argv[1] || *end != '\0' || mib == 0 || mib > 1024)) {
+        fprintf(stderr, "usage: embed_two_threads [MiB per upload, 1..1024]\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     alarm(300); /* a hang fails the test */
     memset(sv, 0, sizeof(sv));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sluice.h"
+#include "support/config_args.h"
 #include "streams/error.h"
 
 static sl_config_t cfg;
@@ -22,19 +23,7 @@ static void config_setup(void)
     err[0] = '\0';
 }
 
-/* Parse the NULL-terminated arguments a0, ... after "sluice". */
-static int parse_argv(const char *const *args)
-{
-    char *argv[32];
-    int argc = 0;
-
-    argv[argc++] = "sluice";
-    while (*args != NULL && argc < 31)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    return sl_config_parse_args(&cfg, argc, argv, err, sizeof(err));
-}
-#define parse(...) parse_argv((const char *const[]){__VA_ARGS__, NULL})
+#define parse(...) config_parse(&cfg, err, sizeof(err), (const char *const[]){__VA_ARGS__, NULL})
 
 /* `flag value` is refused, and the message names the flag. */
 static void assert_refused(const char *flag, const char *value)
@@ -92,7 +81,7 @@ START_TEST(no_arguments_keep_the_defaults)
 {
     sl_config_t before = cfg;
 
-    ck_assert_int_eq(parse_argv((const char *const[]){NULL}), 0);
+    ck_assert_int_eq(config_parse(&cfg, err, sizeof(err), (const char *const[]){NULL}), 0);
     ck_assert_mem_eq(&cfg, &before, sizeof(cfg));
 }
 END_TEST

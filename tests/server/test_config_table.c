@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "ops/options.h"
 #include "streams/error.h"
+#include "support/config_args.h"
 
 static sl_config_t cfg;
 static char err[256];
@@ -28,19 +29,7 @@ static void config_setup(void)
     err[0] = '\0';
 }
 
-/* Parse the NULL-terminated arguments a0, ... after "sluice" into cfg. */
-static int parse_argv(const char *const *args)
-{
-    char *argv[8];
-    int argc = 0;
-
-    argv[argc++] = "sluice";
-    while (*args != NULL && argc < 7)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    return sl_config_parse_args(&cfg, argc, argv, err, sizeof(err));
-}
-#define parse(...) parse_argv((const char *const[]){__VA_ARGS__, NULL})
+#define parse(...) config_parse(&cfg, err, sizeof(err), (const char *const[]){__VA_ARGS__, NULL})
 
 #define FOR_EACH_OPTION(o) for (o = sl__options; o < sl__options + sl__noptions; o++)
 
@@ -302,7 +291,7 @@ END_TEST
 START_TEST(help_lists_every_entry)
 {
     const sl_opt_t *o;
-    char *text = NULL, *line;
+    char *text = NULL, *line, *save = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
 
@@ -318,7 +307,7 @@ START_TEST(help_lists_every_entry)
         ck_assert_msg(o->def == NULL || o->type == SL_OPT_BOOL || strstr(text, want) != NULL,
                       "no '%s' in --help", want);
     }
-    for (line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
         ck_assert_msg(strlen(line) <= 90, "too long: %s", line);
     free(text);
 }

@@ -74,8 +74,8 @@ static void on_complete(const sl_event_t *e, char **json, void *arg)
     (void)arg;
     seen.completes++;
     snprintf(seen.name, sizeof(seen.name), "%s", e->name);
-    strncat(seen.names, e->name, sizeof(seen.names) - strlen(seen.names) - 2);
-    strcat(seen.names, ";");
+    size_t have = strlen(seen.names);
+    snprintf(seen.names + have, sizeof(seen.names) - have, "%s;", e->name);
     snprintf(seen.sha256, sizeof(seen.sha256), "%s", e->sha256 != NULL ? e->sha256 : "");
     snprintf(seen.path, sizeof(seen.path), "%s", e->path);
     seen.bytes = e->bytes;

@@ -7,7 +7,6 @@
  * end with close_loop, which asserts uv_loop_close(loop) == 0 after sl_defer_close.
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,18 +106,7 @@ static int feed(sl_sink_file_t *f, const char *str)
 /* Entries in ROOT/.sluice/tmp. */
 static int temp_files(void)
 {
-    char path[4200];
-    struct dirent *de;
-    int n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "%s/.sluice/tmp", tmp);
-    d = opendir(path);
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)) != NULL)
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
+    return count_entries(tmp, ".sluice/tmp");
 }
 
 /* W5 is observed by wrapping the sink's do_write: each call is one batch (one pwritev). */

@@ -9,7 +9,6 @@
  * usual path.
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,18 +46,7 @@ static void on_close(sl_stream_t *s, int err)
 
 static int temp_files(void)
 {
-    char path[4200];
-    struct dirent *de;
-    int n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "%s/.sluice/tmp", dir);
-    d = opendir(path);
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)) != NULL)
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-    closedir(d);
-    return n;
+    return count_entries(dir, ".sluice/tmp");
 }
 
 /* A sink for `name` told the body is `hint` bytes; the first write is `body`. */

@@ -2,6 +2,7 @@
  * File helpers shared by the storage tests (files.h). */
 #include "files.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,4 +39,20 @@ long slurp(const char *dir, const char *name, char *buf, size_t cap)
     buf[n] = '\0';
     fclose(fp);
     return (long)n;
+}
+
+int count_entries(const char *dir, const char *sub)
+{
+    char path[4200];
+    struct dirent *de;
+    int n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    d = opendir(path);
+    ck_assert_msg(d != NULL, "cannot open %s", path);
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
 }

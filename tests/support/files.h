@@ -11,5 +11,7 @@ void write_bytes(const char *path, const void *data, size_t len);
 void put_text(const char *dir, const char *name, const char *text);
 /* Read dir/name into buf (cap bytes, NUL-terminated); its size, or -1 if it does not exist. */
 long slurp(const char *dir, const char *name, char *buf, size_t cap);
+/* Entries (other than . and ..) in the directory dir/sub, which must exist; asserts. */
+int count_entries(const char *dir, const char *sub);
 
 #endif

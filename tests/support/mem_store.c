@@ -275,8 +275,9 @@ static sl_store_sink_t *mem_sink_new(sl_store_t *base, const sl_sink_spec_t *spe
     k->kind = spec->kind;
     k->flags = spec->flags;
     if (spec->kind == SL_SINK_STAGED) {
-        k->name = sl_xmalloc(strlen(spec->stage) + strlen(spec->name) + 2);
-        sprintf(k->name, "%s/%s", spec->stage, spec->name);
+        size_t n = strlen(spec->stage) + strlen(spec->name) + 2;
+        k->name = sl_xmalloc(n);
+        snprintf(k->name, n, "%s/%s", spec->stage, spec->name);
     } else {
         k->name = sl_xstrdup(spec->name);
     }
