@@ -200,6 +200,9 @@ static void after_open_write(uv_work_t *w, int status)
     sl_sink_file_t *f = w->data;
     sl_done_cb d = f->op_done;
 
+    free(f->bufs);
+    f->bufs = NULL;
+
     if (f->fd >= 0)
         f->state |= ST_CREATED;
     f->offset += f->work_bytes;
@@ -207,16 +210,28 @@ static void after_open_write(uv_work_t *w, int status)
     d(&f->s, status < 0 ? status : f->work_err);
 }
 
-static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+/* The buffers of a batch, for a job that runs later: given (free). */
+static uv_buf_t *bufs_of(sl_chunk_t **chunks, size_t n)
 {
+    uv_buf_t *b = sl_xmalloc(n * sizeof(*b));
     size_t i;
 
     for (i = 0; i < n; i++)
-        f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+        b[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+    return b;
+}
+
+static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+{
+    uv_buf_t b[SL_STREAM_MAX_BATCH]; /* libuv copies them into its request */
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        b[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
     f->op_done = done;
     f->state |= ST_BUSY;
     f->req.data = f;
-    uv_fs_write(f->s.loop, &f->req, f->fd, f->bufs, (unsigned int)n, (int64_t)f->offset, on_write);
+    uv_fs_write(f->s.loop, &f->req, f->fd, b, (unsigned int)n, (int64_t)f->offset, on_write);
 }
 
 static void deferred_write(void *arg)
@@ -250,10 +265,9 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
          * upload costs one trip to the thread pool instead of two */
         f->state = (f->state & ~ST_LAZY) | ST_HELD;
         f->held = sl_xmalloc(n * sizeof(*f->held));
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < n; i++)
             f->held[i] = sl_chunk_ref(chunks[i]);
-            f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
-        }
+        f->bufs = bufs_of(chunks, n);
         f->nheld = n;
         f->offset = bytes;
         done(s, 0);
@@ -261,8 +275,7 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     }
     if (f->state & ST_LAZY) {
         f->state = (f->state & ~ST_LAZY) | ST_BUSY;
-        for (i = 0; i < n; i++)
-            f->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+        f->bufs = bufs_of(chunks, n);
         f->wait_n = n;
         f->op_done = done;
         f->work.data = f;
@@ -320,7 +333,9 @@ static void release_held(sl_sink_file_t *f)
     for (i = 0; i < f->nheld; i++)
         sl_chunk_unref(f->held[i]);
     free(f->held);
+    free(f->bufs);
     f->held = NULL;
+    f->bufs = NULL;
     f->nheld = 0;
 }
 
@@ -464,6 +479,7 @@ static void sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned
     f->digest = NULL;
     f->size_hint = 0;
     f->held = NULL;
+    f->bufs = NULL;
     f->nheld = 0;
     f->state = ST_OPENING | ST_BUSY;
     f->open_tries = 0;

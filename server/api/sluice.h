@@ -47,7 +47,7 @@ typedef struct sl_config_s {
     uint64_t max_size;         /* --max-size, bytes stored per upload (0 = unlimited) */
     unsigned max_connections;  /* --max-connections (default 10000) */
     unsigned idle_timeout;     /* --idle-timeout seconds without progress (default 60) */
-    size_t conn_memory;        /* --conn-memory, libmicrohttpd pool per connection (32 KiB) */
+    size_t conn_memory;        /* --conn-memory, libmicrohttpd pool per connection (40 KiB) */
     size_t upload_buffer;      /* --upload-buffer, high-water mark per upload (1 MiB) */
     size_t buffer_budget;      /* --buffer-budget, all uploads together (256 MiB) */
     unsigned threads;          /* --threads, libuv thread pool size (16) */

@@ -111,6 +111,8 @@ void sl__req_suspend(sl_req_t *r)
 void sl__req_resume(sl_req_t *r)
 {
     if (r->suspended) {
+        if (r->self_answer && r->answered && !r->gone)
+            sl__queue_self(r); /* libmicrohttpd waits for body bytes sluice read: it cannot */
         r->suspended = 0;
         MHD_resume_connection(r->conn);
         sl__http_kick(r->srv);
@@ -168,6 +170,7 @@ void sl__req_unref(sl_req_t *r)
     if (r->proto != NULL && r->proto->free != NULL)
         r->proto->free(r); /* the protocol's state: a tus request's turn, its upload */
     free((char *)r->url);
+    free(r->self_body);
     free(r->up);
     free(r);
     sl__server_maybe_free(srv); /* sl_server_free came before this last request ended */

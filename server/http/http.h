@@ -112,7 +112,12 @@ struct sl_req_s {
     sl_hook_req_t *hook;    /* a pending on_request decision */
     sl_conn_t *sock;        /* its connection's record (conns.c), NULL when attached */
     sl_takeover_t *tk;      /* the body is read from the socket by sluice (src_sock.c) */
-    sl_store_job_t *job;    /* a store job of the request (sl__req_job), NULL before the first */
+    int self_answer;        /* taken over mid-body: sluice writes the answer (sl__queue_self) */
+    int self_sent;          /* ... and did: libmicrohttpd's close of it is no abort */
+    int mid_tries;          /* handler calls that tried sl__takeover_mid */
+    char *self_body;        /* the answer's body when self_answer (owned), self_len bytes */
+    size_t self_len;
+    sl_store_job_t *job; /* a store job of the request (sl__req_job), NULL before the first */
     sl_budget_waiter_t budget_wait;
     char name[SL_NAME_MAX + 1];
 };
@@ -186,6 +191,9 @@ unsigned sl__conn_requests(sl_req_t *r);
  * PH_TAKEOVER), 0 if libmicrohttpd reads it, a negative code if the connection is unusable;
  * read: read again (drain, budget); stop: close the poll (before the connection is resumed). */
 int sl__takeover_start(sl_req_t *r);
+/* After a body piece was consumed: the rest of the body taken over when libmicrohttpd holds
+ * nothing more of it (1; r->self_answer set, the connection suspended for good), else 0. */
+int sl__takeover_mid(sl_req_t *r);
 void sl__takeover_read(sl_req_t *r);
 void sl__takeover_stop(sl_req_t *r);
 
@@ -230,6 +238,9 @@ void sl__respond_error_json(sl_req_t *r, unsigned status, const char *code, cons
                             const char *extra);
 void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len);
 enum MHD_Result sl__queue(sl_req_t *r);
+/* Write r's answer to its socket and shut the socket down (a body taken over mid-way: r->suspended,
+ * r->self_answer; libmicrohttpd cannot queue it). */
+void sl__queue_self(sl_req_t *r);
 /* JSON-escape s into out[cap] (quotes not added); percent-encode a name for a URL path. */
 void sl__json_escape(const char *s, char *out, size_t cap);
 void sl__url_escape(const char *s, char *out, size_t cap);

@@ -11,12 +11,22 @@
  * failed, and sl__queue then ends the request without one (MHD_NO: the connection is closed, the
  * completion callback frees the request) and counts it in sluice_responses_failed_total. No code
  * path dereferences a response it did not check, and none is left without an answer.
+ *
+ * One answer cannot be queued: that of a body sluice took over mid-way (src_sock.c), for which
+ * libmicrohttpd still waits for body bytes and would refuse any response. sl__queue_self writes
+ * it to the socket itself (status line, the response's headers as libmicrohttpd would send them,
+ * Date, Content-Length, "Connection: close", the body kept by sl__respond_json), then shuts the
+ * socket down: libmicrohttpd, resumed, reads the end of the stream and closes the connection.
  */
 #include "http/http.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 static const struct {
     int err;
@@ -74,6 +84,9 @@ void sl__respond(sl_req_t *r, unsigned status, struct MHD_Response *resp)
     r->answered = 1;
     r->resp_failed = resp == NULL;
     r->bytes_out = 0;
+    free(r->self_body); /* a body the answer has only in libmicrohttpd's response: none */
+    r->self_body = NULL;
+    r->self_len = 0;
 }
 
 void sl__respond_header(sl_req_t *r, const char *name, const char *value)
@@ -88,6 +101,11 @@ void sl__respond_json(sl_req_t *r, unsigned status, const char *json, size_t len
                 MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY));
     sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     r->bytes_out = len;
+    if (r->self_answer && len > 0) { /* sl__queue_self writes it */
+        r->self_body = sl_xmalloc(len);
+        memcpy(r->self_body, json, len);
+        r->self_len = len;
+    }
 }
 
 void sl__respond_error_json(sl_req_t *r, unsigned status, const char *code, const char *message,
@@ -124,10 +142,9 @@ void sl__respond_error(sl_req_t *r, int err)
                                                       : "GET, HEAD");
 }
 
-enum MHD_Result sl__queue(sl_req_t *r)
+/* The answer's last headers; 1 if it can be sent. */
+static int finish_answer(sl_req_t *r)
 {
-    enum MHD_Result ret;
-
     r->phase = PH_DONE;
     r->answered = 0;
     if (r->resp != NULL && !r->resp_failed) {
@@ -135,19 +152,93 @@ enum MHD_Result sl__queue(sl_req_t *r)
             sl__respond_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         sl__cors_headers(r); /* and Tus-Resumable under /uploads/ */
     }
-    ret = r->resp != NULL && !r->resp_failed ? MHD_queue_response(r->conn, r->status, r->resp)
-                                             : MHD_NO;
+    return r->resp != NULL && !r->resp_failed;
+}
+
+/* The answer is gone (sent or not): counted, its response released. */
+static int answer_done(sl_req_t *r, int sent)
+{
     if (r->resp != NULL)
         MHD_destroy_response(r->resp);
     r->resp = NULL;
-    if (ret != MHD_YES) {
+    if (!sent) {
         r->srv->m->responses_failed++;
         sl__log(r->srv, SL_LOG_WARN, "%s %s: the %u answer could not be queued; connection closed",
                 sl__method_name(r->method), r->url != NULL ? r->url : "?", r->status);
-        return MHD_NO;
+        return 0;
     }
     r->sent_status = r->status;
-    return ret;
+    return 1;
+}
+
+enum MHD_Result sl__queue(sl_req_t *r)
+{
+    int ok = finish_answer(r) && MHD_queue_response(r->conn, r->status, r->resp) == MHD_YES;
+
+    return answer_done(r, ok) ? MHD_YES : MHD_NO;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text_t;
+
+static void text_add(text_t *t, const char *s, size_t n)
+{
+    if (t->len + n > t->cap) {
+        t->cap = 2 * (t->len + n);
+        t->buf = sl_xrealloc(t->buf, t->cap);
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    text_t *t = cls;
+
+    if (kind == MHD_HEADER_KIND && strcasecmp(key, MHD_HTTP_HEADER_CONNECTION) != 0) {
+        text_add(t, key, strlen(key));
+        text_add(t, ": ", 2);
+        text_add(t, value, strlen(value));
+        text_add(t, "\r\n", 2);
+    }
+    return MHD_YES;
+}
+
+void sl__queue_self(sl_req_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    text_t t = {sl_xmalloc(1024), 0, 1024};
+    char line[160];
+    const char *reason = MHD_get_reason_phrase_for(r->status);
+    time_t now = time(NULL);
+    struct tm tm;
+    int n, ok = 0;
+
+    if (ci != NULL && finish_answer(r)) {
+        gmtime_r(&now, &tm);
+        n = snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", r->status, reason);
+        text_add(&t, line, (size_t)n);
+        n = (int)strftime(line, sizeof(line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        text_add(&t, line, (size_t)n);
+        MHD_get_response_headers(r->resp, add_header, &t);
+        if (r->status != MHD_HTTP_NO_CONTENT && r->status != MHD_HTTP_NOT_MODIFIED) {
+            n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", r->self_len);
+            text_add(&t, line, (size_t)n);
+        }
+        text_add(&t, "Connection: close\r\n\r\n", 21);
+        if (r->method != M_HEAD && r->self_len > 0)
+            text_add(&t, r->self_body, r->self_len);
+        /* a fresh socket's send buffer holds a small answer whole */
+        ok = send(ci->connect_fd, t.buf, t.len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)t.len;
+    }
+    free(t.buf);
+    r->self_sent = answer_done(r, ok);
+    if (ci != NULL)
+        shutdown(ci->connect_fd, SHUT_RDWR); /* libmicrohttpd reads the end and closes */
 }
 
 void sl__json_escape(const char *s, char *out, size_t cap)

@@ -353,7 +353,7 @@ void sl__request_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
     sl__conn_unbind(r);
     sl__takeover_stop(r);
-    sl__access_log(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    sl__access_log(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->self_sent);
     r->srv->m->requests++;
     r->gone = 1;
     r->suspended = 0;

@@ -8,18 +8,33 @@
  * dearer (research/mhd-libuv.md, addendum): one number cannot serve both. So when a request's body
  * has not been read yet, sluice reads it itself, and libmicrohttpd keeps only the headers:
  *
- *   first call: Content-Length, "Expect: 100-continue", the connection's first request, and
- *     nothing of the body in libmicrohttpd's buffer yet (the socket's received bytes, minus what
- *     is still unread in the kernel, equal the request's header size)
- *   ─▶ suspend the connection (libmicrohttpd then sends no 100 and reads nothing), send
- *      "100 Continue" ourselves, uv_poll the socket and recv straight into chunks sized to what the
- *      kernel holds (up to SOCK_READ_MAX, FIONREAD): big reads for a fast client, small chunks for
- *      a slow one, no copy out of a pool, no MHD_run per piece
- *   ─▶ push each chunk into the chain's source (src_http); backpressure (R1) and the buffer budget
- *      stop the poll, the source's read (R2) and the budget waiter start it again
- *   ─▶ Content-Length bytes read: end of body. The chain's outcome resumes the connection, whose
- *      handler is called again as the first call: the answer is queued there, so libmicrohttpd
- *      sends it without a 100 and closes the connection (no keep-alive after a taken-over body).
+ *   first call: Content-Length, "Expect: 100-continue" or none, the connection's first request,
+ *     and nothing of the body in libmicrohttpd's buffer yet (the socket's received bytes, minus
+ * what is still unread in the kernel, equal the request's header size) ─▶ suspend the connection
+ * (libmicrohttpd then sends no 100 and reads nothing), send "100 Continue" ourselves if asked,
+ * uv_poll the socket and recv straight into chunks sized to what the kernel holds (up to
+ * SOCK_READ_MAX, FIONREAD): big reads for a fast client, small chunks for a slow one, no copy out
+ * of a pool, no MHD_run per piece ─▶ push each chunk into the chain's source (src_http);
+ * backpressure (R1) and the buffer budget stop the poll, the source's read (R2) and the budget
+ * waiter start it again ─▶ Content-Length bytes read: end of body. The chain's outcome resumes the
+ * connection, whose handler is called again as the first call: the answer is queued there, so
+ * libmicrohttpd sends it without a 100 and closes the connection (no keep-alive after a taken-over
+ * body).
+ *
+ * Without "Expect" (a browser, most libraries, curl below 1 MiB) the same holds when the header
+ * came alone; when body bytes came with it, libmicrohttpd gives them to the handler, and after
+ * such a piece (sl__takeover_mid, the first few pieces of a body with at least MID_MIN bytes
+ * left) sluice takes the rest over if libmicrohttpd holds nothing more: the socket's received
+ * bytes minus its unread ones equal the header plus the body bytes the handler was given. Then
+ * libmicrohttpd waits for body bytes it will never see and would refuse any answer, so the
+ * answer is written to the socket by sluice (sl__queue_self, respond.c), which then shuts the
+ * socket down; resumed, libmicrohttpd reads the end of the stream and closes the connection.
+ *
+ * Why every body: a slow upload's cost is the pages of libmicrohttpd's pool that its body
+ * touches. --conn-memory is 40 KiB so that libmicrohttpd mmaps the pool (pools of 32 KiB and
+ * less are malloc'd) and only the pages written are resident; a taken-over body writes none.
+ * Measured (2,000 uploads of 64 KiB at 8 KiB/s): 39 KiB per upload with a 32 KiB pool and only
+ * "Expect" bodies taken over, 14 KiB with the mmap'd pool and every body taken over.
  *
  * A client that goes away (recv 0 or an error before the end) aborts the chain; --idle-timeout
  * applies as for any upload. The poll handle is closed before the connection is resumed, so
@@ -38,6 +53,8 @@
 
 #define SOCK_READ_MAX SL_CHUNK_SLAB /* one recv at most */
 #define SOCK_TURN_MAX (2u << 20)    /* then the loop serves the others */
+#define MID_MIN (16u << 10)         /* a body's rest worth taking over mid-way */
+#define MID_TRIES 4                 /* handler calls that may try it */
 
 /* The kernel's tcp_info goes on after the fields glibc's struct names (Linux uAPI, stable): the
  * bytes received on the connection come 3 counters after them. */
@@ -160,8 +177,8 @@ void sl__takeover_read(sl_req_t *r)
 }
 
 /* Nothing of the body is in libmicrohttpd's buffer: every byte it took from the socket is the
- * request's header. */
-static int body_untouched(sl_req_t *r, int fd)
+ * request's header or a body byte the handler was given (r->received). */
+static int mhd_holds_nothing(sl_req_t *r, int fd)
 {
     const union MHD_ConnectionInfo *hs =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
@@ -174,7 +191,49 @@ static int body_untouched(sl_req_t *r, int fd)
         getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
         len < sizeof(ti)) /* an older kernel: no byte count, no takeover */
         return 0;
-    return ti.bytes_received - (uint64_t)unread == (uint64_t)hs->header_size;
+    return ti.bytes_received - (uint64_t)unread == (uint64_t)hs->header_size + r->received;
+}
+
+/* A request whose body sluice may read: HTTP/1.1, a Content-Length, the connection's first
+ * request (a later one may follow it in the buffer), through libmicrohttpd's own sockets. */
+static int may_take(sl_req_t *r)
+{
+    return r->srv->mhd != NULL && !r->srv->cfg.no_takeover && r->http11 && !r->chunked &&
+           r->content_length > 0 && r->sock != NULL && sl__conn_requests(r) == 1;
+}
+
+static sl_takeover_t *take(sl_req_t *r, int fd)
+{
+    sl_takeover_t *tk = sl_xcalloc(1, sizeof(*tk));
+
+    if (uv_poll_init_socket(r->srv->loop, &tk->poll, fd) < 0) {
+        free(tk);
+        return NULL;
+    }
+    tk->poll.data = tk;
+    tk->req = r;
+    tk->fd = fd;
+    return tk;
+}
+
+int sl__takeover_mid(sl_req_t *r)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (r->tk != NULL || r->self_answer || r->mid_tries >= MID_TRIES ||
+        r->content_length - r->received < MID_MIN || !may_take(r))
+        return 0;
+    r->mid_tries++;
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || !mhd_holds_nothing(r, ci->connect_fd) ||
+        (r->tk = take(r, ci->connect_fd)) == NULL)
+        return 0;
+    r->self_answer = 1; /* libmicrohttpd will wait for the body's end: sluice answers */
+    r->srv->m->direct_reads++;
+    sl__req_suspend(r);
+    if (!r->need_read && !r->budget_wait.queued)
+        sl__takeover_read(r);
+    return 1;
 }
 
 int sl__takeover_start(sl_req_t *r)
@@ -186,29 +245,20 @@ int sl__takeover_start(sl_req_t *r)
     ssize_t n;
     int fd;
 
-    if (r->srv->mhd == NULL || r->srv->cfg.no_takeover || !r->http11 || r->chunked ||
-        r->content_length == 0 || expect == NULL || strcasecmp(expect, "100-continue") != 0 ||
-        r->sock == NULL || sl__conn_requests(r) != 1)
+    if (!may_take(r) || (expect != NULL && strcasecmp(expect, "100-continue") != 0))
         return 0;
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL || !body_untouched(r, ci->connect_fd))
+    if (ci == NULL || !mhd_holds_nothing(r, ci->connect_fd))
         return 0;
     fd = ci->connect_fd;
-    tk = sl_xcalloc(1, sizeof(*tk));
-    if (uv_poll_init_socket(r->srv->loop, &tk->poll, fd) < 0) {
-        free(tk);
+    if ((tk = take(r, fd)) == NULL)
         return 0;
-    }
-    n = send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n != (ssize_t)sizeof(cont) - 1) {
-        tk->poll.data = tk;
+    n = expect == NULL ? 0 : send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (expect != NULL && n != (ssize_t)sizeof(cont) - 1) {
         uv_close((uv_handle_t *)&tk->poll, on_closed);
         /* nothing sent: libmicrohttpd carries on; a part of it: the connection is unusable */
         return n <= 0 ? 0 : UV_EIO;
     }
-    tk->poll.data = tk;
-    tk->req = r;
-    tk->fd = fd;
     r->tk = tk;
     r->phase = PH_TAKEOVER;
     r->srv->m->direct_reads++;

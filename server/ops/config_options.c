@@ -225,7 +225,7 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(conn_memory),
      .lo = 4 * KIB,
      .hi = 16 * MIB,
-     .def = "32K",
+     .def = "40K",
      .arg = "N[K|M]",
      .help = "libmicrohttpd memory per connection"},
     {.name = "upload-buffer",

@@ -183,6 +183,8 @@ enum MHD_Result sl__upload_data(sl_req_t *r, const char *data, size_t *size)
     r->received += *size;
     r->srv->m->bytes_received += *size;
     *size = 0; /* always consume everything (rule 4) */
+    if (r->received < r->content_length)
+        sl__takeover_mid(r); /* sluice reads the rest itself when it can */
     return MHD_YES;
 }
 

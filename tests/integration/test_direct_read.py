@@ -1,8 +1,9 @@
 """Bodies read by sluice from the socket itself (server/http/src_sock.c): a request with Content-Length
-and "Expect: 100-continue" whose body libmicrohttpd has not touched. Every case stores exactly the
-bytes sent (or nothing), and the cases that must stay with libmicrohttpd (a client that does not
-wait for the 100, a second request on a kept-alive connection, --no-direct-read) do, counted by
-sluice_direct_reads_total.
+whose body libmicrohttpd has not touched ("Expect: 100-continue", or a header sent alone), or the
+rest of one after libmicrohttpd's first pieces (then sluice writes the answer itself). Every case
+stores exactly the bytes sent (or nothing) and gets a complete answer; the cases that must stay
+with libmicrohttpd (a second request on a kept-alive connection, a small body, --no-direct-read)
+do, counted by sluice_direct_reads_total.
 """
 import hashlib
 import shutil
@@ -62,10 +63,10 @@ class DirectRead(unittest.TestCase):
         self.assertEqual(self.stored("a.bin"), self.data)
         self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
         # the server goes on serving normally
-        code, _ = self.curl_put("b.bin", "-H", "Expect:")  # no Expect: libmicrohttpd reads it
+        code, _ = self.curl_put("b.bin", "-H", "Expect:")  # no Expect: read directly too
         self.assertEqual(code, 201)
         self.assertEqual(self.stored("b.bin"), self.data)
-        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 2)
 
     def test_a_form_is_read_directly(self):
         r = subprocess.run(["curl", "-sS", "-F", "f=@%s;filename=x.bin" % self.path, "-F", "c=1",
@@ -97,15 +98,105 @@ class DirectRead(unittest.TestCase):
             s.close()
 
     def test_a_client_that_does_not_wait_for_100(self):
-        # headers and body in one send: libmicrohttpd may hold some of the body, so it keeps it
+        # headers and body in one send: libmicrohttpd reads its first pieces, sluice the rest
         body = self.data[:3 * MiB]
         head = (b"PUT /files/eager.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
                 b"Expect: 100-continue\r\n\r\n" % len(body))
         resp = self.raw(head + body[:100000], body[100000:], False)
         if resp.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
             resp = resp[25:]  # libmicrohttpd's own 100
-        self.assertIn(b" 201 ", resp.split(b"\r\n")[0], resp[:200])
+        self.assert_answer(resp, 201, "eager.bin", body)
         self.assertEqual(self.stored("eager.bin"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def assert_answer(self, resp, status, name, body):
+        """A whole answer written by sluice: status, headers, a JSON body of Content-Length."""
+        head, _, rest = resp.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.assertEqual(lines[0].split(" ")[1], str(status), resp[:300])
+        h = {k.lower(): v for k, _, v in (x.partition(": ") for x in lines[1:])}
+        self.assertEqual(h["connection"], "close")
+        self.assertIn("date", h)
+        self.assertEqual(int(h["content-length"]), len(rest), resp[:300])
+        doc = json.loads(rest)
+        if status == 201:
+            self.assertEqual(h["content-type"], "application/json")
+            self.assertEqual(h["location"], "/files/" + name)
+            self.assertEqual(h["etag"], '"%s"' % hashlib.sha256(body).hexdigest())
+            self.assertEqual(doc, {"name": name, "size": len(body),
+                                   "sha256": hashlib.sha256(body).hexdigest()})
+        return h, doc
+
+    def test_no_expect_header_alone(self):
+        # a browser's way: the header, then the body in pieces; sluice reads all of it
+        body = self.data[:MiB + 7]
+        head = b"PUT /files/alone.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(head)
+            time.sleep(0.2)  # the header alone reaches the server first
+            for i in range(0, len(body), 64 << 10):
+                s.sendall(body[i:i + (64 << 10)])
+            resp = read_response(s, timeout=30, read_all=False)
+            self.assertEqual(s.recv(16), b"")  # and the connection closes
+        finally:
+            s.close()
+        self.assert_answer(resp, 201, "alone.bin", body)
+        self.assertEqual(self.stored("alone.bin"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def slow_mid(self, head, body, first=1000):
+        """The header with `first` body bytes in one send, a pause, the rest: taken over mid-way."""
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(head + body[:first])
+            time.sleep(0.2)
+            s.sendall(body[first:])
+            return read_response(s, timeout=30, read_all=False)
+        finally:
+            s.close()
+
+    def test_taken_over_mid_body(self):
+        body = self.data[:200000]
+        resp = self.slow_mid(b"PUT /files/mid.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                             b"\r\n" % len(body), body)
+        self.assert_answer(resp, 201, "mid.bin", body)
+        self.assertEqual(self.stored("mid.bin"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+        # no abort in the access log's eyes, and the server goes on
+        code, _ = self.curl_put("after-mid.bin")
+        self.assertEqual(code, 201)
+
+    def test_taken_over_mid_body_error_answer(self):
+        import base64
+        body = self.data[:300000]
+        bad = "sha-256=:%s:" % base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+        resp = self.slow_mid(b"PUT /files/midbad.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                             b"Repr-Digest: %s\r\n\r\n" % (len(body), bad.encode()), body)
+        h, doc = self.assert_answer(resp, 400, "midbad.bin", body)
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertEqual(doc["status"], 400)
+        self.assertIn("Repr-Digest", resp.decode(errors="replace"))
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "midbad.bin")))
+        self.assert_tmp_empty()
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def test_small_body_stays_with_libmicrohttpd(self):
+        # under 16 KiB left after the first piece: not worth a connection; kept alive
+        body = self.data[:12000]
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            for name in (b"s1", b"s2"):
+                s.sendall(b"PUT /files/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % (name, len(body)) + body[:100])
+                time.sleep(0.1)
+                s.sendall(body[100:])
+                resp = read_response(s, timeout=10, read_all=False)
+                self.assertIn(b" 201 ", resp.split(b"\r\n")[0])
+                self.assertNotIn(b"Connection: close", resp)
+        finally:
+            s.close()
+        self.assertEqual(self.stored("s2"), body)
         self.assertEqual(self.metric("sluice_direct_reads_total"), 0)
 
     def test_raw_client_that_waits(self):
@@ -151,6 +242,43 @@ class DirectRead(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.srv.root, "gone.bin")))
         code, _ = self.curl_put("after.bin")
         self.assertEqual(code, 201)
+
+    def test_client_gone_mid_body_taken_over_mid_way(self):
+        total = 8 * MiB
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        s.sendall(b"PUT /files/gone2.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total
+                  + self.data[:1000])
+        time.sleep(0.2)
+        s.sendall(self.data[1000:3 * MiB])
+        wait_until(lambda: self.metric("sluice_direct_reads_total") == 1, "the body taken over")
+        s.close()
+        self.assert_tmp_empty()
+        self.assertFalse(os.path.exists(os.path.join(self.srv.root, "gone2.bin")))
+        code, _ = self.curl_put("after.bin")
+        self.assertEqual(code, 201)
+
+    def test_tus_patch_taken_over_mid_way(self):
+        body = self.data[:500000]
+        r = subprocess.run(["curl", "-sS", "-i", "-X", "POST", "-H", "Tus-Resumable: 1.0.0",
+                            "-H", "Upload-Length: %d" % len(body), self.srv.url + "/uploads/"],
+                           capture_output=True, timeout=LIMIT)
+        loc = [x.split(": ", 1)[1].strip() for x in r.stdout.decode().split("\r\n")
+               if x.lower().startswith("location:")][0]
+        path = "/" + loc.split("/", 3)[3] if loc.startswith("http") else loc
+        resp = self.slow_mid(b"PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+                             b"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                             b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)), body)
+        head = resp.partition(b"\r\n\r\n")[0].decode()
+        self.assertTrue(head.startswith("HTTP/1.1 204 "), head)
+        h = {k.lower(): v for k, _, v in (x.partition(": ") for x in head.split("\r\n")[1:])}
+        self.assertEqual(h["upload-offset"], str(len(body)))
+        self.assertEqual(h["tus-resumable"], "1.0.0")
+        self.assertEqual(h["connection"], "close")
+        self.assertNotIn("content-length", h)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+        r = subprocess.run(["curl", "-sS", "-I", "-H", "Tus-Resumable: 1.0.0", self.srv.url + path],
+                           capture_output=True, timeout=LIMIT)
+        self.assertIn("Upload-Offset: %d" % len(body), r.stdout.decode())
 
 
 class DirectReadShutdown(unittest.TestCase):

@@ -66,7 +66,7 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert_uint_eq(cfg.max_size, 0);
     ck_assert_uint_eq(cfg.max_connections, 10000);
     ck_assert_uint_eq(cfg.idle_timeout, 60);
-    ck_assert_uint_eq(cfg.conn_memory, 32 << 10);
+    ck_assert_uint_eq(cfg.conn_memory, 40 << 10);
     ck_assert_uint_eq(cfg.upload_buffer, 1 << 20);
     ck_assert_uint_eq(cfg.buffer_budget, 256 << 20);
     ck_assert_uint_eq(cfg.threads, 16);

@@ -334,6 +334,22 @@ enum MHD_Result MHD_add_response_header(struct MHD_Response *r, const char *head
     return MHD_YES;
 }
 
+int MHD_get_response_headers(struct MHD_Response *r, MHD_KeyValueIterator it, void *cls)
+{
+    int n = 0;
+    fc_kv_t *kv;
+
+    for (kv = r->headers; kv != NULL; kv = kv->next, n++)
+        if (it != NULL && it(cls, kv->kind, kv->key, kv->value) != MHD_YES)
+            return n + 1;
+    return n;
+}
+
+const char *MHD_get_reason_phrase_for(unsigned int code)
+{
+    return code == 201 ? "Created" : code == 204 ? "No Content" : "Unknown";
+}
+
 enum MHD_Result MHD_del_response_header(struct MHD_Response *r, const char *header,
                                         const char *content)
 {
