@@ -217,6 +217,8 @@ const sl_ui_file_t *sl__ui_find(const sl_ui_t *ui, const char *name)
 void sl__ui_default_dir(const char *cfg_dir, char *out, size_t cap)
 {
     char exe[4096];
+    struct stat st;
+    char *slash;
     ssize_t n;
 
     if (cfg_dir != NULL && cfg_dir[0] != '\0') {
@@ -224,16 +226,19 @@ void sl__ui_default_dir(const char *cfg_dir, char *out, size_t cap)
         return;
     }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0 && SL_UI_BUILD_DIR[0] != '\0') {
-        char *slash;
+    slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash != NULL) {
         size_t blen = strlen(SL_UI_BUILD_DIR) - strlen("/ui"); /* the build tree */
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash != NULL && (size_t)(slash - exe) == blen &&
-            strncmp(exe, SL_UI_BUILD_DIR, blen) == 0) { /* run from the build tree */
-            snprintf(out, cap, "%s", SL_UI_BUILD_DIR);
+        *slash = '\0';                                         /* exe: the program's directory */
+        if (SL_UI_BUILD_DIR[0] != '\0' && strlen(exe) == blen &&
+            strncmp(exe, SL_UI_BUILD_DIR, blen) == 0) {
+            snprintf(out, cap, "%s", SL_UI_BUILD_DIR); /* run from the build tree */
             return;
         }
+        /* Installed under another prefix than the configured one: PREFIX/bin/../share. */
+        if ((size_t)snprintf(out, cap, "%s/../share/sluice/ui", exe) < cap && stat(out, &st) == 0 &&
+            S_ISDIR(st.st_mode))
+            return;
     }
     snprintf(out, cap, "%s", SL_UI_INSTALL_DIR);
 }
@@ -248,7 +253,7 @@ void sl__ui_start(sl_server_t *srv)
     sl__ui_default_dir(srv->cfg.ui_dir, dir, sizeof(dir));
     err = sl__ui_load(dir, &srv->ui);
     if (err < 0)
-        sl__log(srv, srv->cfg.ui_dir[0] != '\0' ? SL_LOG_WARN : SL_LOG_INFO,
+        sl__log(srv, srv->cfg.ui_dir[0] != '\0' ? SL_LOG_WARN : SL_LOG_DEBUG,
                 "no upload page (%s/index.html: %s); GET / is not served", dir, sl_strerror(err));
 }
 

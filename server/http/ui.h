@@ -45,7 +45,8 @@ const char *sl__ui_content_type(const char *name);
 /* 1 if name carries a content hash, as the bundler writes it: "<stem>-<8+ of [A-Z0-9]>.<ext>". */
 int sl__ui_hashed(const char *name);
 /* The directory the page is read from: cfg_dir when set, else the build tree's page when the
- * running program lives in the build tree, else the installed one. Into out[cap]. */
+ * running program lives in the build tree, else <program's dir>/../share/sluice/ui when that
+ * exists (an install under any prefix), else the configured install prefix's. Into out[cap]. */
 void sl__ui_default_dir(const char *cfg_dir, char *out, size_t cap);
 
 /* The server's page: loaded from server_start unless --no-ui (srv->ui stays NULL when there is

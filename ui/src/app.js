@@ -217,11 +217,13 @@ async function start(item) {
     if (item.state !== 'uploading') return; // paused or cancelled meanwhile
   }
   item.rate = new Rate();
+  item.startedAt = item.startedAt || performance.now();
   item.upload.start();
   scheduleDraw();
 }
 
 async function finish(item, res) {
+  item.finishedAt = performance.now(); // the last PATCH answered: the file is committed
   const where = res ? res.getHeader('Sluice-File') || res.getHeader('sluice-file') : '';
   const at = where ? where.indexOf('/files/') : -1;
   const name = at >= 0 ? decodeURIComponent(where.slice(at + 7)) : item.path;
