@@ -65,6 +65,7 @@ test('the page: served with its headers, no third-party request, a small upload 
   assert.match(await result.textContent(), /100000 bytes/);
   assert.equal(await result.locator('a').getAttribute('href'), ctx.srv.url + '/files/hello.bin');
   assert.equal(await h.sha256File(join(ctx.root, 'hello.bin')), f.sha256);
+  assert.ok(await page.locator('li.item[data-path="hello.bin"] .actions').isHidden(), 'no pause or cancel once done');
   assertClean(page);
 });
 
@@ -116,6 +117,7 @@ test('pause and resume: the upload continues from where it stopped', async (t) =
   const page = await h.openPage(browser, ctx.proxy.url + '/?chunk=4');
   await page.setInputFiles('#pick-files', f.path);
   await h.waitSent(page, 'paused.bin', 6 * h.MiB);
+  await shot(page, 'ui-uploading.png');
   await page.getByRole('button', { name: 'Pause paused.bin' }).click();
   await h.waitState(page, 'paused.bin', 'paused');
   await shot(page, 'ui-paused.png');
