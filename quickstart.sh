@@ -9,10 +9,11 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 strace clang-format clang libclang-rt-14-dev"
+PKGS_TEST="chromium" # the upload page's browser tests (tests/browser)
 
-install_deps() {
+install_deps() { # install_deps [more packages]
     missing=""
-    for p in $PKGS; do
+    for p in $PKGS "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -22,14 +23,20 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 }
 
-node_deps() { # Node.js and the tus-js-client the interop tests drive (tests/integration/tus)
+need_node() { # Node.js and npm: the upload page is bundled at build time (ui/, npm ci by CMake)
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         echo "quickstart: installing nodejs npm" >&2
         SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
     fi
+}
+
+node_deps() { # the npm packages the tests drive: tus-js-client (tests/integration/tus) and
+              # playwright-core (tests/browser, with Debian's chromium from PKGS_TEST)
+    need_node
     npm ci --prefix tests/integration/tus --no-audit --no-fund --loglevel=error >/dev/null
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
 }
 
 build() { # build DIR [cmake args…]
@@ -41,12 +48,13 @@ build() { # build DIR [cmake args…]
 case "$cmd" in
 serve)
     install_deps
+    need_node
     build build -DSLUICE_TESTS=OFF
     mkdir -p data
     exec ./build/sluice --listen 127.0.0.1:8080 --root ./data "$@"
     ;;
 test)
-    install_deps
+    install_deps $PKGS_TEST
     node_deps
     echo "== format check" >&2
     clang-format --dry-run --Werror server/*/*.[ch] streams/*.[ch] storage/*.[ch] tools/bench/*.[ch] \

@@ -79,6 +79,9 @@ typedef struct sl_config_s {
     int no_takeover;       /* --no-direct-read: libmicrohttpd reads every body (src_sock.c) */
     uint64_t min_free;     /* --min-free: bytes of the root's filesystem never written into
                               (UINT64_MAX = auto: 1% of it, at most 1 GiB; 0 = none) */
+    int no_ui;             /* --no-ui: GET / is not the upload page */
+    char ui_dir[4096];     /* --ui-dir DIR: the page's files ("" = the build tree's when run
+                              from it, else PREFIX/share/sluice/ui) */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

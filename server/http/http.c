@@ -20,6 +20,7 @@
 #include "proto/form.h"
 #include "proto/resumable.h"
 #include "storage/fs.h" /* the store this server opens */
+#include "http/ui.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +378,7 @@ static void server_start(sl_server_t *srv)
     /* The servers of a loop share its budget, the sum of theirs; the last one freed releases what
      * libsluice keeps per loop (streams/chunk.h). */
     sl_budget_join(srv->loop, srv->cfg.buffer_budget);
+    sl__ui_start(srv); /* the upload page, read once (ui.c) */
 }
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
@@ -520,6 +522,7 @@ void sl__server_maybe_free(sl_server_t *srv)
     store_close(srv);
     sl__log_close(srv);
     sl__tus_registry_free(srv);
+    sl__ui_stop(srv);
     sl_budget_leave(srv->loop, srv->cfg.buffer_budget);
     free(srv);
 }

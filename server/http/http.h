@@ -51,7 +51,8 @@ enum {
     ROUTE_TUS,
     ROUTE_TUS_ID,
     ROUTE_HOST,
-    ROUTE_METRICS
+    ROUTE_METRICS,
+    ROUTE_UI /* the upload page (ui.c) */
 };
 enum { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_PATCH, M_OPTIONS, M_OTHER };
 
@@ -67,6 +68,7 @@ typedef struct sl_proto_s {
     int cors;                  /* a CORS preflight is answered for it before `first` */
 } sl_proto_t;
 extern const sl_proto_t sl__proto_files, sl__proto_tus, sl__proto_host, sl__proto_ops;
+extern const sl_proto_t sl__proto_ui; /* ui.c: GET / and /ui/<file> */
 /* Refuse a request in its first call: queued at once when a body would follow (no 100 Continue,
  * no body read), else answered from the final call. */
 enum MHD_Result sl__refuse_first(sl_req_t *r, int err);
@@ -159,6 +161,7 @@ struct sl_server_s {
     sl_metrics_t own_slot; /* the slot of a server without workers */
     int worker;            /* this process's worker number (0 alone) */
     size_t tus_jobs;       /* expiry sweep work in flight (the stop waits for it) */
+    struct sl_ui_s *ui;    /* the upload page (ui.c), NULL when off or absent */
 };
 
 /* http.c */

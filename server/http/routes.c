@@ -130,6 +130,11 @@ static int route(sl_req_t *r, const char *url)
         r->proto = &sl__proto_ops;
         return 0;
     }
+    if (r->srv->ui != NULL && (strcmp(url, "/") == 0 || strncmp(url, "/ui/", 4) == 0)) {
+        r->route = ROUTE_UI; /* the upload page (ui.c); without one, the host's as before */
+        r->proto = &sl__proto_ui;
+        return 0;
+    }
     if (strcmp(url, "/files") == 0 || strcmp(url, "/files/") == 0) {
         r->route = ROUTE_FILES;
         return 0;

@@ -388,6 +388,16 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(trust_proxy),
      .help = "behind a reverse proxy: take the client's address from X-Forwarded-For or "
              "Forwarded (logs, hooks)"},
+    {.name = "no-ui",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(no_ui),
+     .help = "do not serve the upload page at GET / (under --mount)"},
+    {.name = "ui-dir",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(ui_dir),
+     .arg = "DIR",
+     .help = "the upload page's files, read once at start (default: the build tree's ui/ when "
+             "run from it, else PREFIX/share/sluice/ui)"},
     {.name = "verbose",
      .type = SL_OPT_BOOL,
      SL_OPT_FIELD(verbose),

@@ -108,8 +108,10 @@ int sl__tus_metadata_get(const char *v, const char *key, char *out, size_t cap)
     return -1;
 }
 
-/* The name a finished upload is stored under: the last segment of its filename (else name)
- * metadata if that is a valid name, else the id. */
+/* The name a finished upload is stored under: its relativePath metadata (a file of a folder,
+ * as the upload page and Uppy send it) if that is a valid name with a folder in it (Uppy sends
+ * "null" for a file of no folder); else the last
+ * segment of its filename (else name) metadata if that is a valid name; else the id. */
 void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1])
 {
     char buf[SL_NAME_MAX + 1];
@@ -117,6 +119,11 @@ void sl__tus_final_name(const sl_tus_info_t *info, char out[SL_NAME_MAX + 1])
 
     const char *md = info->metadata != NULL ? info->metadata : "";
 
+    if (sl__tus_metadata_get(md, "relativePath", buf, sizeof(buf)) > 0 &&
+        strchr(buf, '/') != NULL && sl_name_check(buf) == 0) {
+        snprintf(out, SL_NAME_MAX + 1, "%s", buf);
+        return;
+    }
     if (sl__tus_metadata_get(md, "filename", buf, sizeof(buf)) > 0 ||
         sl__tus_metadata_get(md, "name", buf, sizeof(buf)) > 0) {
         for (base = p = buf; *p; p++)

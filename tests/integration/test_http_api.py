@@ -116,7 +116,9 @@ class HealthAndRouting(ApiTest):
         self.assertEqual(b, b"")
 
     def test_unknown_paths_404_json(self):
-        for path in ("/", "/nope", "/filesx", "/files-x/a", "/healthz/x", "/FILES/a", "/metricsz"):
+        # "/" is the upload page (test_ui.py; 404 with --no-ui), its files are under /ui/
+        for path in ("/nope", "/filesx", "/files-x/a", "/healthz/x", "/FILES/a", "/metricsz",
+                     "/ui/nope.js", "/ui/../files/"):
             with self.subTest(path=path):
                 st, h, b = self.request("GET", path)
                 self.assert_error(st, h, b, 404)

@@ -20,6 +20,7 @@ Suite *files_suite(void);
 Suite *form_suite(void);
 Suite *tus_suite(void);
 Suite *hooks_suite(void);
+Suite *ui_suite(void);
 
 int main(void)
 {
@@ -39,6 +40,7 @@ int main(void)
     srunner_add_suite(sr, form_suite());
     srunner_add_suite(sr, tus_suite());
     srunner_add_suite(sr, hooks_suite());
+    srunner_add_suite(sr, ui_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

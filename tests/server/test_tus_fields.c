@@ -190,6 +190,23 @@ START_TEST(final_name_is_the_last_segment_of_a_valid_filename_else_the_id)
 }
 END_TEST
 
+/* A file of a folder (the upload page, Uppy): relativePath is the whole name when it is a valid
+ * one; anything else falls back to the filename's last segment. */
+START_TEST(final_name_is_a_valid_relative_path_with_its_folders)
+{
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath YS9iL2MudHh0"), "a/b/c.txt");
+    ck_assert_str_eq(final_name("relativePath cGhvdG9zLzIwMjYveC5qcGc="), "photos/2026/x.jpg");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath Li4vZXRjL2MudHh0"), "c.txt");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath L2Ficy9jLnR4dA=="), "c.txt");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath YS8vYy50eHQ="), "c.txt");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath LnNsdWljZS90dXMveA=="), "c.txt");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath YS8uL2MudHh0"), "c.txt");
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath bnVsbA=="), "c.txt"); /* null */
+    ck_assert_str_eq(final_name("relativePath ZGlyLw=="), ID1);
+    ck_assert_str_eq(final_name("filename Yy50eHQ=,relativePath"), "c.txt");
+}
+END_TEST
+
 START_TEST(final_name_of_an_over_long_segment_is_the_id)
 {
     static char md[1024];
@@ -401,6 +418,7 @@ Suite *tus_parse_suite(void)
     tcase_add_test(tc, metadata_longer_than_8192_bytes_is_refused);
     tcase_add_test(tc, metadata_get_decodes_a_value);
     tcase_add_test(tc, final_name_is_the_last_segment_of_a_valid_filename_else_the_id);
+    tcase_add_test(tc, final_name_is_a_valid_relative_path_with_its_folders);
     tcase_add_test(tc, final_name_of_an_over_long_segment_is_the_id);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
