@@ -31,6 +31,12 @@ struct sl_conn_s {
     int fd;
     sl_req_t *req;  /* the request in progress on it, if any */
     unsigned nreqs; /* requests seen on it */
+    /* The bytes libmicrohttpd read for the requests before `req` (headers and identity bodies,
+     * each handed whole to the handler), and `lost` once one of them cannot be counted (a
+     * chunked body, a body not taken whole): src_sock.c compares them with the socket's. */
+    uint64_t before;
+    uint64_t header; /* req's header size */
+    int lost;
 };
 
 void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -76,20 +82,33 @@ void sl__conn_bind(sl_req_t *r)
 
     r->sock = k;
     if (k != NULL) {
+        const union MHD_ConnectionInfo *hs =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
         k->req = r;
         k->nreqs++;
+        k->header = hs != NULL ? hs->header_size : 0;
+        k->lost |= hs == NULL;
     }
 }
 
-unsigned sl__conn_requests(sl_req_t *r)
+int sl__conn_read_before(sl_req_t *r, uint64_t *bytes)
 {
-    return r->sock != NULL ? r->sock->nreqs : 0;
+    if (r->sock == NULL || r->sock->lost)
+        return -1;
+    *bytes = r->sock->before + r->sock->header;
+    return 0;
 }
 
 void sl__conn_unbind(sl_req_t *r)
 {
-    if (r->sock != NULL)
-        r->sock->req = NULL;
+    sl_conn_t *k = r->sock;
+
+    if (k == NULL)
+        return;
+    if (r->chunked || r->received != r->content_length)
+        k->lost = 1; /* what libmicrohttpd read of it is not known */
+    k->before += k->header + r->received;
+    k->req = NULL;
     r->sock = NULL;
 }
 

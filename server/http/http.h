@@ -185,8 +185,9 @@ void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 void sl__conn_bind(sl_req_t *r);
 void sl__conn_unbind(sl_req_t *r);
 void sl__conns_sweep(sl_server_t *srv, uint64_t now);
-/* Requests seen on r's connection, r included (0 when unknown: attached). */
-unsigned sl__conn_requests(sl_req_t *r);
+/* The bytes libmicrohttpd read on r's connection before r's body: the earlier requests' and r's
+ * header (0, *bytes set), or -1 when they are not known (attached, a chunked body before). */
+int sl__conn_read_before(sl_req_t *r, uint64_t *bytes);
 
 /* src_sock.c: the body read from the socket by sluice instead of libmicrohttpd, when it can be
  * (the first call of a request with Content-Length and Expect: 100-continue whose body

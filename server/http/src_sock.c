@@ -8,18 +8,20 @@
  * dearer (research/mhd-libuv.md, addendum): one number cannot serve both. So when a request's body
  * has not been read yet, sluice reads it itself, and libmicrohttpd keeps only the headers:
  *
- *   first call: Content-Length, "Expect: 100-continue" or none, the connection's first request,
- *     and nothing of the body in libmicrohttpd's buffer yet (the socket's received bytes, minus
- * what is still unread in the kernel, equal the request's header size) ─▶ suspend the connection
- * (libmicrohttpd then sends no 100 and reads nothing), send "100 Continue" ourselves if asked,
- * uv_poll the socket and recv straight into chunks sized to what the kernel holds (up to
- * SOCK_READ_MAX, FIONREAD): big reads for a fast client, small chunks for a slow one, no copy out
- * of a pool, no MHD_run per piece ─▶ push each chunk into the chain's source (src_http);
- * backpressure (R1) and the buffer budget stop the poll, the source's read (R2) and the budget
- * waiter start it again ─▶ Content-Length bytes read: end of body. The chain's outcome resumes the
- * connection, whose handler is called again as the first call: the answer is queued there, so
- * libmicrohttpd sends it without a 100 and closes the connection (no keep-alive after a taken-over
- * body).
+ *   first call: Content-Length, "Expect: 100-continue" or none, and nothing of the body in
+ *     libmicrohttpd's buffer yet: the socket's received bytes, minus what is still unread in
+ *     the kernel, equal what libmicrohttpd read of the connection's earlier requests (conns.c
+ *     counts them) plus this request's header
+ *   ─▶ suspend the connection (libmicrohttpd then sends no 100 and reads nothing), send
+ *      "100 Continue" ourselves if asked, uv_poll the socket and recv straight into chunks
+ *      sized to what the kernel holds (up to SOCK_READ_MAX, FIONREAD): big reads for a fast
+ *      client, small chunks for a slow one, no copy out of a pool, no MHD_run per piece
+ *   ─▶ push each chunk into the chain's source (src_http); backpressure (R1) and the buffer
+ *      budget stop the poll, the source's read (R2) and the budget waiter start it again
+ *   ─▶ Content-Length bytes read: end of body. The chain's outcome resumes the connection,
+ *      whose handler is called again as the first call: the answer is queued there, so
+ *      libmicrohttpd sends it without a 100 and closes the connection (no keep-alive after a
+ *      taken-over body).
  *
  * Without "Expect" (a browser, most libraries, curl below 1 MiB) the same holds when the header
  * came alone; when body bytes came with it, libmicrohttpd gives them to the handler, and after
@@ -180,26 +182,25 @@ void sl__takeover_read(sl_req_t *r)
  * request's header or a body byte the handler was given (r->received). */
 static int mhd_holds_nothing(sl_req_t *r, int fd)
 {
-    const union MHD_ConnectionInfo *hs =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     struct tcp_info_ext ti;
     socklen_t len = sizeof(ti);
+    uint64_t before;
     int unread = 0;
 
     /* unread first: bytes arriving between the two readings can only make them disagree */
-    if (hs == NULL || ioctl(fd, FIONREAD, &unread) < 0 ||
+    if (sl__conn_read_before(r, &before) < 0 || ioctl(fd, FIONREAD, &unread) < 0 ||
         getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
         len < sizeof(ti)) /* an older kernel: no byte count, no takeover */
         return 0;
-    return ti.bytes_received - (uint64_t)unread == (uint64_t)hs->header_size + r->received;
+    return ti.bytes_received - (uint64_t)unread == before + r->received;
 }
 
-/* A request whose body sluice may read: HTTP/1.1, a Content-Length, the connection's first
- * request (a later one may follow it in the buffer), through libmicrohttpd's own sockets. */
+/* A request whose body sluice may read: HTTP/1.1, a Content-Length, through libmicrohttpd's own
+ * sockets (whether libmicrohttpd holds none of it is mhd_holds_nothing's to say). */
 static int may_take(sl_req_t *r)
 {
     return r->srv->mhd != NULL && !r->srv->cfg.no_takeover && r->http11 && !r->chunked &&
-           r->content_length > 0 && r->sock != NULL && sl__conn_requests(r) == 1;
+           r->content_length > 0 && r->sock != NULL;
 }
 
 static sl_takeover_t *take(sl_req_t *r, int fd)

@@ -1,9 +1,9 @@
 """Bodies read by sluice from the socket itself (server/http/src_sock.c): a request with Content-Length
 whose body libmicrohttpd has not touched ("Expect: 100-continue", or a header sent alone), or the
-rest of one after libmicrohttpd's first pieces (then sluice writes the answer itself). Every case
-stores exactly the bytes sent (or nothing) and gets a complete answer; the cases that must stay
-with libmicrohttpd (a second request on a kept-alive connection, a small body, --no-direct-read)
-do, counted by sluice_direct_reads_total.
+rest of one after libmicrohttpd's first pieces (then sluice writes the answer itself), on a new
+connection or a kept-alive one. Every case stores exactly the bytes sent (or nothing) and gets a
+complete answer; the cases that must stay with libmicrohttpd (after a chunked request on the
+connection, a small body, --no-direct-read) do, counted by sluice_direct_reads_total.
 """
 import hashlib
 import shutil
@@ -224,9 +224,32 @@ class DirectRead(unittest.TestCase):
             s.sendall(body)
             second = read_response(s, timeout=30, read_all=False)
             self.assertIn(b" 201 ", second.split(b"\r\n")[0], second[:200])
+            self.assertIn(b"Connection: close", second)
         finally:
             s.close()
+        # read directly: libmicrohttpd read exactly the first request (counted per connection)
         self.assertEqual(self.stored("two"), body)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
+    def test_after_a_chunked_request_libmicrohttpd_keeps_reading(self):
+        # a chunked body's bytes on the wire are not counted: later bodies stay with libmicrohttpd
+        body = self.data[:MiB]
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(b"PUT /files/c1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n\r\n")
+            first = read_response(s, timeout=10, read_all=False)
+            self.assertIn(b" 201 ", first.split(b"\r\n")[0])
+            s.sendall(b"PUT /files/c2 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(body))
+            time.sleep(0.2)
+            s.sendall(body)
+            second = read_response(s, timeout=30, read_all=False)
+            self.assertIn(b" 201 ", second.split(b"\r\n")[0], second[:200])
+            self.assertNotIn(b"Connection: close", second)
+        finally:
+            s.close()
+        self.assertEqual(self.stored("c2"), body)
         self.assertEqual(self.metric("sluice_direct_reads_total"), 0)
 
     def test_client_gone_mid_body(self):
