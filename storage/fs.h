@@ -143,7 +143,7 @@ typedef struct sl_sink_file_s {
     uint64_t size_hint; /* the body's size when known (0: not): a first write that is all of it */
     sl_chunk_t **held;  /* is held (referenced) until the commit, which writes it: one job */
     size_t nheld;
-    uv_buf_t *bufs;     /* the first write's or the held body's buffers, for their job */
+    uv_buf_t *bufs; /* the first write's or the held body's buffers, for their job */
 } sl_sink_file_t;
 
 /* A writable that streams into a new temp file (O_EXCL) and, at end, commits it as `name`
