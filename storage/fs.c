@@ -292,9 +292,12 @@ int sl__parent_open(int root_fd, const char *name, int create, const char **leaf
         }
         memcpy(part, seg, n);
         part[n] = '\0';
-        if (create && mkdirat(dfd, part, 0755) == 0 && created != NULL)
-            *created = 1;
         fd = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && create) { /* made here, or by a racing upload */
+            if (mkdirat(dfd, part, 0755) == 0 && created != NULL)
+                *created = 1;
+            fd = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
         if (fd < 0)
             fd = -errno;
         sl__parent_close(root_fd, dfd);

@@ -246,7 +246,8 @@ int sl__takeover_start(sl_req_t *r)
     ssize_t n;
     int fd;
 
-    if (!may_take(r) || (expect != NULL && strcasecmp(expect, "100-continue") != 0))
+    if (!may_take(r) || (expect != NULL && strcasecmp(expect, "100-continue") != 0) ||
+        (expect == NULL && r->content_length < MID_MIN)) /* a small body comes with its header */
         return 0;
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci == NULL || !mhd_holds_nothing(r, ci->connect_fd))
