@@ -270,6 +270,7 @@ static void on_tick(uv_timer_t *h)
 
     for (r = srv->reqs; r != NULL; r = next) {
         next = r->next;
+        sl__takeover_tick(r, now);
         if (r->up == NULL || !r->up->running)
             continue;
         if (srv->draining && now >= srv->drain_deadline) {
