@@ -79,6 +79,13 @@ typedef struct sl_config_s {
     int no_takeover;       /* --no-direct-read: libmicrohttpd reads every body (src_sock.c) */
     uint64_t min_free;     /* --min-free: bytes of the root's filesystem never written into
                               (UINT64_MAX = auto: 1% of it, at most 1 GiB; 0 = none) */
+    char store[1024];      /* --store s3://BUCKET[/PREFIX]: an S3 store ("" = files in --root) */
+    char s3_endpoint[1024];      /* --s3-endpoint URL (path-style; "" = AWS_ENDPOINT_URL) */
+    char s3_region[64];          /* --s3-region ("" = AWS_REGION, else us-east-1) */
+    char s3_access_key[256];     /* --s3-access-key ("" = AWS_ACCESS_KEY_ID) */
+    char s3_secret_key[256];     /* --s3-secret-key ("" = AWS_SECRET_ACCESS_KEY) */
+    char s3_session_token[4096]; /* --s3-session-token ("" = AWS_SESSION_TOKEN) */
+    char spool[4096]; /* --spool DIR: where an S3 upload's parts wait ("" = TMPDIR, /tmp) */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

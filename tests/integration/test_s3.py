@@ -1,0 +1,299 @@
+"""The S3 store (issue 14) against a real Ceph cluster: tests/s3/ceph.sh brings up a monitor,
+one OSD and radosgw on 127.0.0.1 for this module and stops them after it.
+
+Each test runs sluice with --store s3://sluice/<its own prefix> and checks the bucket itself
+(signed with curl --aws-sigv4, not through sluice): what an upload leaves in the store, and that a
+failed or aborted one leaves neither an object nor a multipart upload.
+
+  small bodies: one PUT, GET/HEAD with ETag, Repr-Digest and Range, list, DELETE, create-only
+  large bodies: a multipart upload (8 MiB parts) completed only at the end, byte-identical
+  chunked and gzip bodies, raw POST
+  a digest mismatch and a client cut off mid-body: no object, no multipart upload left
+  the service unreachable (a proxy in front of it closed): 503 with the JSON error body
+  wrong credentials: sluice refuses to start with a clear message
+
+Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3.py -v
+"""
+import base64
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import LIMIT, TOP, Server, curl, wait_until  # noqa: E402
+
+CEPH_SH = os.path.join(TOP, "tests", "s3", "ceph.sh")
+LAB = {}
+MIB = 1 << 20
+
+
+def free_port():
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if not 6800 <= port <= 7300:  # the OSD's range
+            return port
+
+
+def setUpModule():
+    d = tempfile.mkdtemp(prefix="sluice-ceph-")
+    os.rmdir(d)
+    env = dict(os.environ, CEPH_PORT=str(free_port()), CEPH_MON_PORT=str(free_port()))
+    p = subprocess.run([CEPH_SH, "up", d], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=300)
+    LAB["dir"] = d
+    if p.returncode != 0:
+        raise AssertionError("ceph.sh up failed: " + p.stderr.decode(errors="replace"))
+    for m in re.finditer(r"export (\w+)=(\S+)", p.stdout.decode()):
+        LAB[m.group(1)] = m.group(2)
+
+
+def tearDownModule():
+    if "dir" in LAB:
+        subprocess.run([CEPH_SH, "down", LAB["dir"]], timeout=120)
+
+
+def s3(method, path, *args):
+    """A signed request straight to the bucket: (status, body)."""
+    cmd = ["curl", "-s", "--max-time", "60", "-X", method, "-o", "-", "-w", "\n%{http_code}",
+           "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--aws-sigv4", "aws:amz:us-east-1:s3",
+           "--user", LAB["AWS_ACCESS_KEY_ID"] + ":" + LAB["AWS_SECRET_ACCESS_KEY"],
+           LAB["S3_ENDPOINT"] + "/" + LAB["S3_BUCKET"] + path] + list(args)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=90).stdout
+    body, _, code = out.rpartition(b"\n")
+    return int(code), body
+
+
+def keys(prefix):
+    st, body = s3("GET", "?list-type=2&prefix=" + urllib.parse.quote(prefix, safe=""))
+    assert st == 200, body
+    return sorted(re.findall(r"<Key>([^<]*)</Key>", body.decode()))
+
+
+def multipart_uploads(prefix):
+    st, body = s3("GET", "?prefix=" + urllib.parse.quote(prefix, safe="") + "&uploads=")
+    assert st == 200, body
+    return re.findall(r"<UploadId>([^<]*)</UploadId>", body.decode())
+
+
+def sha256_etag(data):
+    return '"%s"' % hashlib.sha256(data).hexdigest()
+
+
+class S3Test(unittest.TestCase):
+    def setUp(self):
+        self.prefix = "t-" + self._testMethodName.replace("_", "-")
+        self.spool = tempfile.mkdtemp(prefix="sluice-spool-")
+        self.env = {k: LAB[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        self.srv = self.server(LAB["S3_ENDPOINT"])
+
+    def server(self, endpoint, *extra):
+        os.environ.update(self.env)
+        return Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix), "--s3-endpoint",
+                      endpoint, "--spool", self.spool, *extra).start()
+
+    def tearDown(self):
+        out = self.srv.output()
+        rc = self.srv.stop()
+        self.assertEqual(rc, 0, "sluice exited %s: %s" % (rc, out))
+        self.assertNotIn("AddressSanitizer", out)
+        self.assertNotIn("runtime error", out)
+        self.assertEqual(os.listdir(self.spool), [], "spool files are unlinked")
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    def url(self, name=""):
+        return "http://127.0.0.1:%d/files/%s" % (self.srv.port, name)
+
+    def put(self, name, data, *headers):
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(data)
+            f.flush()
+            args = ["-T", f.name]
+            for h in headers:
+                args += ["-H", h]
+            return curl(*args, self.url(name))
+
+    def assert_nothing_left(self):
+        self.assertEqual(keys(self.prefix + "/"), [])
+        wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
+
+    def test_small_put_get_head_range_list_delete(self):
+        data = os.urandom(100_000)
+        st, h, b = self.put("dir/a.bin", data)
+        self.assertEqual(st, 201, b)
+        self.assertEqual(json.loads(b)["sha256"], hashlib.sha256(data).hexdigest())
+        self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/dir/a.bin"])
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [], "a small body is one PUT")
+        st, h, b = curl(self.url("dir/a.bin"))
+        self.assertEqual((st, b), (200, data))
+        self.assertEqual(h["etag"], sha256_etag(data))
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        self.assertEqual(h["repr-digest"], "sha-256=:%s:" % digest)
+        st, h, b = curl("-I", self.url("dir/a.bin"))
+        self.assertEqual((st, h["content-length"]), (200, str(len(data))))
+        st, h, b = curl("-r", "10-19", self.url("dir/a.bin"))
+        self.assertEqual((st, b, h["content-range"]), (206, data[10:20], "bytes 10-19/100000"))
+        st, h, b = curl("-H", "If-None-Match: " + sha256_etag(data), self.url("dir/a.bin"))
+        self.assertEqual(st, 304)
+        st, h, b = curl(self.url())
+        files = json.loads(b)["files"]
+        self.assertEqual([(f["name"], f["size"]) for f in files], [("dir/a.bin", 100_000)])
+        self.assertGreater(files[0]["mtime"], 1_600_000_000)
+        self.assertEqual(curl("-X", "DELETE", self.url("dir/a.bin"))[0], 204)
+        self.assertEqual(curl("-X", "DELETE", self.url("dir/a.bin"))[0], 404)
+        self.assertEqual(curl(self.url("dir/a.bin"))[0], 404)
+        self.assert_nothing_left()
+
+    def test_empty_body_and_create_only(self):
+        st, _, b = self.put("empty", b"", "If-None-Match: *")
+        self.assertEqual(st, 201, b)
+        self.assertEqual(curl(self.url("empty"))[:3:2], (200, b""))
+        st, _, b = self.put("empty", b"x", "If-None-Match: *")
+        self.assertEqual(st, 412, b)
+        self.assertEqual(curl(self.url("empty"))[2], b"")
+
+    def test_large_put_is_multipart_and_identical(self):
+        data = os.urandom(21 * MIB)  # three parts of 8 MiB
+        st, h, b = self.put("big.bin", data)
+        self.assertEqual(st, 201, b)
+        self.assertEqual(h["etag"], sha256_etag(data))
+        st, h, b = curl(self.url("big.bin"))
+        self.assertEqual(st, 200)
+        self.assertTrue(b == data, "bytes differ")
+        self.assertEqual(h["etag"], sha256_etag(data), "the digest went into the metadata")
+        st, s3h = s3("HEAD", "/%s/big.bin" % self.prefix, "-I")
+        self.assertEqual(st, 200)
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+
+    def test_chunked_gzip_and_raw_post(self):
+        data = os.urandom(9 * MIB) + b"z" * (3 * MIB)
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(gzip.compress(data, 1))
+            f.flush()
+            st, h, b = curl("--data-binary", "@" + f.name, "-X", "PUT", "-H",
+                            "Transfer-Encoding: chunked", "-H", "Content-Encoding: gzip",
+                            self.url("gz.bin"))
+        self.assertEqual(st, 201, b)
+        self.assertTrue(curl(self.url("gz.bin"))[2] == data)
+        st, h, b = curl("--data-binary", "raw bytes", "-H", "Content-Type: application/octet-stream",
+                        self.url())
+        self.assertEqual(st, 201, b)
+        name = json.loads(b)["name"]
+        self.assertEqual(curl(self.url(name))[2], b"raw bytes")
+
+    def test_digest_mismatch_leaves_nothing(self):
+        data = os.urandom(17 * MIB)
+        wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        st, h, b = self.put("bad.bin", data, "Repr-Digest: sha-256=:%s:" % wrong)
+        self.assertEqual(st, 400, b)
+        self.assertEqual(curl(self.url("bad.bin"))[0], 404)
+        self.assert_nothing_left()
+
+    def test_client_cut_off_mid_body_leaves_nothing(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        s.sendall(b"PUT /files/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * MIB))
+        chunk = os.urandom(MIB)
+        for _ in range(20):  # two parts sent to the store, a third spooling
+            s.sendall(chunk)
+        wait_until(lambda: len(multipart_uploads(self.prefix + "/")) == 1, "a multipart upload")
+        s.close()
+        self.assert_nothing_left()
+        self.assertEqual(curl(self.url("cut.bin"))[0], 404)
+
+    def test_store_unreachable_is_503(self):
+        proxy = Proxy(LAB["S3_ENDPOINT"])
+        srv = self.server(proxy.url)
+        try:
+            base = "http://127.0.0.1:%d/files/" % srv.port
+            self.assertEqual(curl("--data-binary", "ok", "-X", "PUT", base + "up")[0], 201)
+            proxy.close()
+            for args in (["--data-binary", "x" * 1000, "-X", "PUT", base + "down"], [base + "up"],
+                         [base], ["-X", "DELETE", base + "up"]):
+                st, h, b = curl(*args)
+                self.assertEqual(st, 503, (args, b))
+                self.assertEqual(json.loads(b)["code"], "SL_EUNAVAILABLE")
+            self.assertEqual(srv.proc.poll(), None, "still running")
+        finally:
+            proxy.close()
+            self.assertEqual(srv.stop(), 0)
+        self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/up"])
+
+    def test_wrong_credentials_refused_at_start(self):
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "wrong" + LAB["AWS_SECRET_ACCESS_KEY"]
+        try:
+            p = subprocess.run([os.environ.get("SLUICE_BIN", os.path.join(TOP, "build", "sluice")),
+                                "--listen", "127.0.0.1:0", "--store", "s3://sluice/x",
+                                "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=LIMIT)
+        finally:
+            os.environ["AWS_SECRET_ACCESS_KEY"] = LAB["AWS_SECRET_ACCESS_KEY"]
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"access denied", p.stdout)
+
+
+class Proxy:
+    """A TCP relay to the S3 endpoint that can be closed: then nothing answers on its port."""
+
+    def __init__(self, target):
+        host, port = target.split("//")[1].split(":")
+        self.target = (host, int(port))
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.conns = []
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.target)
+            self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    def pump(self, a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.closed = True
+        for s in [self.ls] + self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
