@@ -308,21 +308,6 @@ static void s3_stage_name(sl_store_t *st, char out[64])
              (unsigned long long)++s3_of(st)->seq);
 }
 
-static int s3_stage_commit(sl_store_t *st, sl_store_job_t *j, const char *stage, const char *name,
-                           const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
-                           sl_store_job_cb cb)
-{
-    (void)st, (void)j, (void)stage, (void)name, (void)metas, (void)meta_names, (void)nmeta;
-    (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_stage_remove(sl_store_t *st, sl_store_job_t *j, const char *stage, sl_store_job_cb cb)
-{
-    (void)st, (void)j, (void)stage, (void)cb;
-    return SL_ENOTIMPL;
-}
-
 static int s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
                          void (*cb)(sl_tus_job_t *))
 {
@@ -405,8 +390,8 @@ static const sl_store_ops_t s3_ops = {
     .remove = s3_remove,
     .list = s3_list,
     .stage_name = s3_stage_name,
-    .stage_commit = s3_stage_commit,
-    .stage_remove = s3_stage_remove,
+    .stage_commit = sl__s3_stage_commit,
+    .stage_remove = sl__s3_stage_remove,
     .tus_create = s3_tus_create,
     .tus_load = s3_tus_load,
     .tus_save = s3_tus_save,

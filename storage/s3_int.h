@@ -99,12 +99,21 @@ int64_t sl__s3_iso_time(const char *s);
 int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, char *out,
                     size_t cap);
 
+/* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
+
+int sl__s3_stage_commit(sl_store_t *st, sl_store_job_t *j, const char *stage, const char *name,
+                        const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
+                        sl_store_job_cb cb);
+int sl__s3_stage_remove(sl_store_t *st, sl_store_job_t *j, const char *stage, sl_store_job_cb cb);
+
 /* --- the sink (s3_sink.c) --------------------------------------------------------------- */
 
 sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec);
 void sl__s3_sink_free(sl_store_sink_t *sink);
 /* An object's key for `name` into out[cap]: the prefix and the name. 0 or SL_ETOOLONG. */
 int sl__s3_key(const sl_s3_t *s3, const char *name, char *out, size_t cap);
+/* The headers that keep a file's digests with its object (GET's Repr-Digest and ETag). */
+void sl__s3_meta_headers(sl_s3_req_t *q, const char *sha256_hex, uint32_t crc32);
 /* A spool file (unlinked, O_TMPFILE): its fd or a negative code. Thread-pool side or start-up. */
 int sl__s3_spool_open(const sl_s3_t *s3);
 

@@ -276,18 +276,23 @@ static void committed(s3_sink_t *k)
     d(&k->base.s, 0);
 }
 
+void sl__s3_meta_headers(sl_s3_req_t *q, const char *sha256_hex, uint32_t crc32)
+{
+    char h[128];
+
+    snprintf(h, sizeof(h), "x-amz-meta-sha256: %s", sha256_hex);
+    sl__s3_req_header(q, h);
+    snprintf(h, sizeof(h), "x-amz-meta-crc32: %08x", (unsigned)crc32);
+    sl__s3_req_header(q, h);
+}
+
 /* The digests as the object's metadata headers, when there are any. */
 static void meta_headers(s3_sink_t *k)
 {
     const sl_xf_digest_t *d = k->base.digest;
-    char h[128];
 
-    if (d == NULL || d->sha256_hex[0] == '\0')
-        return;
-    snprintf(h, sizeof(h), "x-amz-meta-sha256: %s", d->sha256_hex);
-    sl__s3_req_header(&k->req, h);
-    snprintf(h, sizeof(h), "x-amz-meta-crc32: %08x", (unsigned)d->crc32);
-    sl__s3_req_header(&k->req, h);
+    if (d != NULL && d->sha256_hex[0] != '\0')
+        sl__s3_meta_headers(&k->req, d->sha256_hex, d->crc32);
 }
 
 static void on_committed(sl_s3_req_t *q)

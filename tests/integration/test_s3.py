@@ -194,6 +194,30 @@ class S3Test(unittest.TestCase):
         name = json.loads(b)["name"]
         self.assertEqual(curl(self.url(name))[2], b"raw bytes")
 
+    def test_form_all_or_nothing(self):
+        small, big = os.urandom(50_000), os.urandom(12 * MIB)
+        with tempfile.TemporaryDirectory() as d:
+            for n, data in (("s.bin", small), ("b.bin", big)):
+                with open(os.path.join(d, n), "wb") as f:
+                    f.write(data)
+            form = ["-F", "one=@%s/s.bin" % d, "-F", "two=@%s/b.bin" % d, "-F", "note=hi"]
+            st, h, b = curl(*form, self.url() + "?name=g")
+            self.assertEqual(st, 201, b)
+            self.assertEqual(curl(self.url("g/s.bin"))[2], small)
+            st, h, b2 = curl(self.url("g/b.bin"))
+            self.assertTrue(b2 == big)
+            self.assertEqual(h["etag"], sha256_etag(big))
+            self.assertEqual(curl(*form, self.url() + "?name=g")[0], 409)
+            # the second file is past --max-size: neither file appears, nothing staged is left
+            self.srv.stop()
+            self.srv = self.server(LAB["S3_ENDPOINT"], "--max-size", "1M")
+            st, h, b = curl(*form, self.url() + "?name=h")
+            self.assertEqual(st, 413, b)
+        self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/g/b.bin",
+                                                   self.prefix + "/g/s.bin"])
+        wait_until(lambda: keys(self.prefix + "/.sluice/") == [], "the stage removed")
+        wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
+
     def test_digest_mismatch_leaves_nothing(self):
         data = os.urandom(17 * MIB)
         wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
