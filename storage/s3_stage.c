@@ -36,9 +36,8 @@ enum { PH_HEAD, PH_LIST_TAKEN, PH_LIST, PH_COPY, PH_DELETE, PH_UNDO };
 
 static int step(stage_job_t *sj);
 
-static void end(stage_job_t *sj, int status)
+static void job_free(stage_job_t *sj)
 {
-    sl_store_job_t *j = sj->job;
     size_t i;
 
     sl__s3_req_done(&sj->req);
@@ -49,6 +48,13 @@ static void end(stage_job_t *sj, int status)
     free(sj->metas);
     free(sj->name);
     free(sj);
+}
+
+static void end(stage_job_t *sj, int status)
+{
+    sl_store_job_t *j = sj->job;
+
+    job_free(sj);
     j->status = status;
     j->cb(j);
 }
@@ -174,17 +180,9 @@ static int step(stage_job_t *sj)
 static int first(stage_job_t *sj)
 {
     int r = step(sj);
-    size_t i;
 
-    if (r < 0) {
-        sl__s3_req_done(&sj->req);
-        for (i = 0; i < sj->n; i++)
-            free(sj->files[i]);
-        free(sj->files);
-        free(sj->metas);
-        free(sj->name);
-        free(sj);
-    }
+    if (r < 0)
+        job_free(sj);
     return r;
 }
 

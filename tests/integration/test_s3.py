@@ -31,7 +31,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, TOP, Server, curl, wait_until  # noqa: E402
+from harness import LIMIT, TOP, Server, ServerTest, curl, wait_until  # noqa: E402
 
 CEPH_SH = os.path.join(TOP, "tests", "s3", "ceph.sh")
 LAB = {}
@@ -93,7 +93,7 @@ def sha256_etag(data):
     return '"%s"' % hashlib.sha256(data).hexdigest()
 
 
-class S3Test(unittest.TestCase):
+class S3Test(ServerTest):
     def setUp(self):
         self.prefix = "t-" + self._testMethodName.replace("_", "-")
         self.spool = tempfile.mkdtemp(prefix="sluice-spool-")
@@ -106,11 +106,7 @@ class S3Test(unittest.TestCase):
                       endpoint, "--spool", self.spool, *extra).start()
 
     def tearDown(self):
-        out = self.srv.output()
-        rc = self.srv.stop()
-        self.assertEqual(rc, 0, "sluice exited %s: %s" % (rc, out))
-        self.assertNotIn("AddressSanitizer", out)
-        self.assertNotIn("runtime error", out)
+        super().tearDown()
         self.assertEqual(os.listdir(self.spool), [], "spool files are unlinked")
         shutil.rmtree(self.spool, ignore_errors=True)
 
