@@ -13,7 +13,7 @@
  * this prefix started more than SWEEP_AGE ago: a node that died mid-upload leaves its parts;
  * an upload still running on another node is younger than that.
  */
-#include "s3_int.h"
+#include "s3_tus.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -300,60 +300,12 @@ static int s3_list(sl_store_t *st, sl_store_job_t *j, uint64_t limit, sl_store_j
     return r;
 }
 
-/* --- what is not kept in S3 yet ------------------------------------------------------------- */
+/* --- staged groups -------------------------------------------------------------- */
 
 static void s3_stage_name(sl_store_t *st, char out[64])
 {
     snprintf(out, 64, ".sluice/stage/%s-%llu", sl_store_owner(),
              (unsigned long long)++s3_of(st)->seq);
-}
-
-static int s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
-                         void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)info, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
-                       void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)id, (void)info, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
-                       void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)info, (void)flush, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
-                         void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)info, (void)name, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
-                         size_t nparts, uint64_t max, const char *name, void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)info, (void)parts, (void)nparts, (void)max, (void)name, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static int s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
-                         int64_t expired_before, void (*cb)(sl_tus_job_t *))
-{
-    (void)st, (void)job, (void)info, (void)expired_before, (void)cb;
-    return SL_ENOTIMPL;
-}
-
-static size_t s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap)
-{
-    (void)st, (void)now, (void)ids, (void)cap;
-    return 0;
 }
 
 /* --- opening and closing ---------------------------------------------------------------------- */
@@ -362,6 +314,8 @@ static void on_closed(uv_handle_t *h)
 {
     sl_s3_t *s3 = h->data;
 
+    if (--s3->handles > 0)
+        return;
     free(s3->bucket);
     free(s3->prefix);
     free(s3->endpoint);
@@ -377,6 +331,7 @@ static void s3_close(sl_store_t *st)
     sl_s3_t *s3 = s3_of(st);
 
     s3->closing = 1;
+    uv_close((uv_handle_t *)&s3->lease_timer, on_closed);
     sl__s3_http_close(s3, on_closed);
 }
 
@@ -392,13 +347,13 @@ static const sl_store_ops_t s3_ops = {
     .stage_name = s3_stage_name,
     .stage_commit = sl__s3_stage_commit,
     .stage_remove = sl__s3_stage_remove,
-    .tus_create = s3_tus_create,
-    .tus_load = s3_tus_load,
-    .tus_save = s3_tus_save,
-    .tus_commit = s3_tus_commit,
-    .tus_concat = s3_tus_concat,
-    .tus_remove = s3_tus_remove,
-    .tus_expired = s3_tus_expired,
+    .tus_create = sl__s3_tus_create,
+    .tus_load = sl__s3_tus_load,
+    .tus_save = sl__s3_tus_save,
+    .tus_commit = sl__s3_tus_commit,
+    .tus_concat = sl__s3_tus_concat,
+    .tus_remove = sl__s3_tus_remove,
+    .tus_expired = sl__s3_tus_expired,
 };
 
 /* conf's value, else the environment's, else `def`. */
@@ -496,6 +451,7 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
         snprintf(s3->token_hdr, n, "x-amz-security-token: %s", tok);
     }
     s3->part_size = conf->part_size ? conf->part_size : SL_S3_PART_DEFAULT;
+    s3->lease = conf->lock_lease ? conf->lock_lease : 60;
     if (s3->part_size < SL_S3_PART_MIN)
         s3->part_size = SL_S3_PART_MIN;
     n = strlen(s3->bucket) + strlen(s3->prefix) + 8;
@@ -525,6 +481,9 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     s3->base.swept = sweep(s3);
     if ((r = sl__s3_http_init(s3)) < 0)
         goto fail;
+    uv_timer_init(loop, &s3->lease_timer);
+    s3->lease_timer.data = s3;
+    s3->handles = 2;
     *out = &s3->base;
     return 0;
 fail:

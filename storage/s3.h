@@ -32,8 +32,9 @@ typedef struct sl_s3_conf_s {
     const char *endpoint; /* "http://127.0.0.1:7480": path-style requests go to ENDPOINT/BUCKET */
     const char *region;   /* NULL or "": AWS_REGION, else us-east-1 */
     const char *access_key, *secret_key, *session_token; /* NULL or "": AWS_* variables */
-    const char *spool;  /* the directory parts are spooled in (NULL or "": TMPDIR or /tmp) */
-    uint64_t part_size; /* 0: 8 MiB (at least 5 MiB: S3's smallest part but the last) */
+    const char *spool;   /* the directory parts are spooled in (NULL or "": TMPDIR or /tmp) */
+    uint64_t part_size;  /* 0: 8 MiB (at least 5 MiB: S3's smallest part but the last) */
+    unsigned lock_lease; /* seconds a tus PATCH's lock lives unrenewed (0: 60) */
 } sl_s3_conf_t;
 
 /* 1 if `store` (borrowed) names an S3 store ("s3://..."). */

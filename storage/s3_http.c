@@ -257,9 +257,14 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 
     if (header_is(buf, len, "ETag", q->etag, sizeof(q->etag)) ||
         header_is(buf, len, "x-amz-meta-sha256", q->sha256_hex, sizeof(q->sha256_hex)) ||
-        header_is(buf, len, "x-amz-meta-crc32", q->crc32, sizeof(q->crc32)))
+        header_is(buf, len, "x-amz-meta-crc32", q->crc32, sizeof(q->crc32)) ||
+        header_is(buf, len, "x-amz-meta-upload-id", q->upload_id, sizeof(q->upload_id)))
         return len;
-    if (header_is(buf, len, "Content-Length", v, sizeof(v)))
+    if (header_is(buf, len, "x-amz-meta-parts", v, sizeof(v)))
+        q->m_parts = strtoull(v, NULL, 10);
+    else if (header_is(buf, len, "x-amz-meta-part-bytes", v, sizeof(v)))
+        q->m_part_bytes = strtoull(v, NULL, 10);
+    else if (header_is(buf, len, "Content-Length", v, sizeof(v)))
         q->length = strtoull(v, NULL, 10);
     else if (header_is(buf, len, "Last-Modified", v, sizeof(v)))
         q->mtime_ns = (int64_t)curl_getdate(v, NULL) * 1000000000;

@@ -29,11 +29,14 @@ struct sl_s3_s {
     char *userpwd;   /* "ACCESS:SECRET" */
     char *token_hdr; /* "x-amz-security-token: …" or NULL */
     uint64_t part_size;
+    unsigned lease; /* seconds: a tus PATCH's lock (s3_tus.h) */
     CURLM *multi;
     uv_timer_t timer;
     sl_s3_req_t *reqs; /* in flight */
     uint64_t seq;
-    int closing;
+    int closing, handles;
+    uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
+    void *leases;           /* those PATCHes' sinks */
 };
 
 /* One HTTP request to the service. Embedded in the operation that makes it. */
@@ -56,11 +59,13 @@ struct sl_s3_req_s {
     uint64_t out_len;  /* bytes written to out_fd */
     char *body;        /* else up to SL_S3_ANSWER_MAX bytes kept here (owned, NUL-ended) */
     size_t body_len, body_cap;
-    char etag[80];       /* the ETag header, quotes kept */
-    char sha256_hex[65]; /* x-amz-meta-sha256 */
-    char crc32[16];      /* x-amz-meta-crc32 */
-    uint64_t length;     /* Content-Length of the answer */
-    int64_t mtime_ns;    /* Last-Modified */
+    char etag[80];                  /* the ETag header, quotes kept */
+    char sha256_hex[65];            /* x-amz-meta-sha256 */
+    char crc32[16];                 /* x-amz-meta-crc32 */
+    char upload_id[256];            /* x-amz-meta-upload-id (a tus record's multipart upload) */
+    uint64_t m_parts, m_part_bytes; /* x-amz-meta-parts, -part-bytes (a tus record's) */
+    uint64_t length;                /* Content-Length of the answer */
+    int64_t mtime_ns;               /* Last-Modified */
     sl_s3_cb cb;
 };
 

@@ -18,7 +18,7 @@
  * the PUT or the completion: S3 has no create-only write on RGW 16, so two racing creators can
  * both succeed (the later wins); docs/s3.md says so.
  */
-#include "s3_int.h"
+#include "s3_sink.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,30 +26,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct s3_sink_s {
-    sl_store_sink_t base; /* first: the interface's view */
-    sl_s3_t *s3;
-    char *key;
-    unsigned flags;
-    int err, destroying, fs_busy, final, meta_copied;
-    int fill_fd, send_fd;
-    uint64_t fill_len, send_len;
-    uv_fs_t fs;
-    sl_chunk_t *chunks[SL_STREAM_MAX_BATCH];
-    uv_buf_t bufs[SL_STREAM_MAX_BATCH];
-    size_t nchunks;
-    uint64_t wlen;
-    sl_done_cb write_done, held_done, final_done, destroy_done;
-    sl_s3_req_t req;
-    char *upload_id;
-    char (*etags)[80];
-    size_t nparts, cap;
-    char *xml;
-} s3_sink_t;
-
-static void final_step(s3_sink_t *k);
-static void send_part(s3_sink_t *k);
 
 int sl__s3_key(const sl_s3_t *s3, const char *name, char *out, size_t cap)
 {
@@ -85,6 +61,11 @@ static void destroy_finish(s3_sink_t *k)
     s3_sink_t *kk = k;
 
     sl__s3_req_done(&k->req);
+    if (k->resumable) { /* the parts are the upload's: only the lock goes */
+        sl__s3_rsink_release(k);
+        free(k->upload_id);
+        k->upload_id = NULL;
+    }
     close_fd(&k->fill_fd);
     close_fd(&k->send_fd);
     if (k->upload_id != NULL && !k->s3->closing) {  /* no orphaned parts */
@@ -104,7 +85,7 @@ static void destroy_finish(s3_sink_t *k)
 
 /* Every step that can fail ends here: the error is sticky, the stream learns it at its next
  * done. */
-static void fail(s3_sink_t *k, int err)
+void sl__s3_sink_fail(s3_sink_t *k, int err)
 {
     sl_done_cb d;
 
@@ -126,20 +107,21 @@ static void on_part_sent(sl_s3_req_t *q)
     sl_done_cb d;
 
     if (q->err < 0)
-        return fail(k, q->err);
+        return sl__s3_sink_fail(k, q->err);
     snprintf(k->etags[k->nparts - 1], sizeof(k->etags[0]), "%s", q->etag);
+    k->sent_bytes += k->send_len;
     close_fd(&k->send_fd);
     if (k->held_done != NULL && k->fill_len >= k->s3->part_size) { /* the next one is ready */
         d = k->held_done;
         k->held_done = NULL;
-        send_part(k);
+        sl__s3_sink_send_part(k);
         d(&k->base.s, 0);
     } else if (k->final) {
-        final_step(k);
+        sl__s3_sink_final_step(k);
     }
 }
 
-static void upload_part(s3_sink_t *k)
+void sl__s3_sink_upload_part(s3_sink_t *k)
 {
     char q[600];
 
@@ -148,15 +130,18 @@ static void upload_part(s3_sink_t *k)
         k->etags = sl_xrealloc(k->etags, k->cap * sizeof(*k->etags));
     }
     k->nparts++;
-    snprintf(q, sizeof(q), "partNumber=%zu&uploadId=%s", k->nparts, k->upload_id);
-    if (k->nparts > SL_S3_PARTS_MAX)
-        return fail(k, SL_ETOOLARGE);
+    snprintf(q, sizeof(q), "partNumber=%llu&uploadId=%s",
+             (unsigned long long)(k->part_base + k->nparts), k->upload_id);
+    if (k->part_base + k->nparts > SL_S3_PARTS_MAX)
+        return sl__s3_sink_fail(k, SL_ETOOLARGE);
     if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, q) < 0)
-        return fail(k, UV_ENOMEM);
+        return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     sl__s3_req_body_fd(&k->req, k->send_fd, 0, k->send_len);
+    if (k->resumable) /* never past the lock's lease */
+        curl_easy_setopt(k->req.easy, CURLOPT_TIMEOUT_MS, (long)SL_S3_PART_TIMEOUT_MS(k->s3));
     if (sl__s3_req_start(&k->req, on_part_sent) < 0)
-        fail(k, UV_ENOMEM);
+        sl__s3_sink_fail(k, UV_ENOMEM);
 }
 
 static void on_created(sl_s3_req_t *q)
@@ -166,30 +151,32 @@ static void on_created(sl_s3_req_t *q)
     size_t pos = 0;
 
     if (q->err < 0)
-        return fail(k, q->err);
+        return sl__s3_sink_fail(k, q->err);
     if (q->body == NULL || !sl__s3_xml_next(q->body, q->body_len, &pos, "UploadId", id, sizeof(id)))
-        return fail(k, UV_EIO);
+        return sl__s3_sink_fail(k, UV_EIO);
     free(q->body);
     q->body = NULL;
     k->upload_id = sl_xmalloc(3 * strlen(id) + 1);
     sl__s3_encode(id, 0, k->upload_id, 3 * strlen(id) + 1);
-    upload_part(k);
+    sl__s3_sink_upload_part(k);
 }
 
 /* The filling spool file becomes the part being sent. */
-static void send_part(s3_sink_t *k)
+void sl__s3_sink_send_part(s3_sink_t *k)
 {
     k->send_fd = k->fill_fd;
     k->send_len = k->fill_len;
     k->fill_fd = -1;
     k->fill_len = 0;
+    if (k->resumable)
+        return sl__s3_rsink_renew(k); /* the lock's lease first, then the part */
     if (k->upload_id != NULL)
-        return upload_part(k);
+        return sl__s3_sink_upload_part(k);
     if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, "uploads=") < 0)
-        return fail(k, UV_ENOMEM);
+        return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     if (sl__s3_req_start(&k->req, on_created) < 0)
-        fail(k, UV_ENOMEM);
+        sl__s3_sink_fail(k, UV_ENOMEM);
 }
 
 /* --- writes ----------------------------------------------------------------------------------- */
@@ -216,20 +203,22 @@ static void on_written(uv_fs_t *fs)
     if (r < 0)
         return d(&k->base.s, (int)r);
     k->fill_len += (uint64_t)r;
-    k->base.offset += (uint64_t)r;
+    k->patch_bytes += (uint64_t)r;
+    if (!k->resumable)
+        k->base.offset += (uint64_t)r; /* resumable: at its end, once stored */
     if (k->fill_len < k->s3->part_size)
         return d(&k->base.s, 0);
     if (k->send_fd >= 0 || k->req.active) { /* one part in flight: wait for it */
         k->held_done = d;
         return;
     }
-    send_part(k);
+    sl__s3_sink_send_part(k);
     d(&k->base.s, k->err);
 }
 
-static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+void sl__s3_sink_write_now(s3_sink_t *k, sl_chunk_t **chunks, size_t n, sl_done_cb done)
 {
-    s3_sink_t *k = (s3_sink_t *)s;
+    sl_stream_t *s = &k->base.s;
     size_t i;
     int r;
 
@@ -261,9 +250,18 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     k->fs_busy = 1;
 }
 
+static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
+{
+    s3_sink_t *k = (s3_sink_t *)s;
+
+    if (k->resumable && !k->opened)
+        return sl__s3_rsink_open(k, chunks, n, done); /* the lock, the offset, the tail */
+    sl__s3_sink_write_now(k, chunks, n, done);
+}
+
 /* --- the end ---------------------------------------------------------------------------------- */
 
-static void committed(s3_sink_t *k)
+void sl__s3_sink_committed(s3_sink_t *k)
 {
     sl_done_cb d = k->final_done;
 
@@ -302,13 +300,13 @@ static void on_committed(sl_s3_req_t *q)
     free(q->body);
     q->body = NULL;
     if (q->err < 0)
-        return fail(k, q->err);
+        return sl__s3_sink_fail(k, q->err);
     if (k->upload_id != NULL && !k->meta_copied && k->base.digest != NULL &&
         k->base.digest->sha256_hex[0] != '\0') { /* completed: now its metadata */
         char src[3 * (SL_NAME_MAX + 256) + 64], enc[3 * (SL_NAME_MAX + 256)];
         k->meta_copied = 1;
         if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
-            return fail(k, UV_ENOMEM);
+            return sl__s3_sink_fail(k, UV_ENOMEM);
         k->req.data = k;
         sl__s3_encode(k->key, 1, enc, sizeof(enc));
         snprintf(src, sizeof(src), "x-amz-copy-source: /%s/%s", k->s3->bucket, enc);
@@ -316,44 +314,50 @@ static void on_committed(sl_s3_req_t *q)
         sl__s3_req_header(&k->req, "x-amz-metadata-directive: REPLACE");
         meta_headers(k);
         if (sl__s3_req_start(&k->req, on_committed) < 0)
-            fail(k, UV_ENOMEM);
+            sl__s3_sink_fail(k, UV_ENOMEM);
         return;
     }
-    committed(k);
+    sl__s3_sink_committed(k);
+}
+
+void sl__s3_complete_body(sl_s3_req_t *q, char **xml, char (*etags)[80], size_t n)
+{
+    size_t i, cap = 64 + n * 160, o;
+
+    free(*xml);
+    *xml = sl_xmalloc(cap);
+    o = (size_t)snprintf(*xml, cap, "<CompleteMultipartUpload>");
+    for (i = 0; i < n; i++)
+        o += (size_t)snprintf(*xml + o, cap - o,
+                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                              etags[i]);
+    o += (size_t)snprintf(*xml + o, cap - o, "</CompleteMultipartUpload>");
+    sl__s3_req_body_mem(q, *xml, o);
 }
 
 static void complete(s3_sink_t *k)
 {
-    size_t i, n = 64 + k->nparts * 160, o;
     char q[600];
 
-    free(k->xml);
-    k->xml = sl_xmalloc(n);
-    o = (size_t)snprintf(k->xml, n, "<CompleteMultipartUpload>");
-    for (i = 0; i < k->nparts; i++)
-        o += (size_t)snprintf(k->xml + o, n - o,
-                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
-                              k->etags[i]);
-    o += (size_t)snprintf(k->xml + o, n - o, "</CompleteMultipartUpload>");
     snprintf(q, sizeof(q), "uploadId=%s", k->upload_id);
     if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, q) < 0)
-        return fail(k, UV_ENOMEM);
+        return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
-    sl__s3_req_body_mem(&k->req, k->xml, o);
-    /* a completion can fail with 200 and an <Error> body: on_checked reads it */
+    sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
+    /* a completion can fail with 200 and an <Error> body: on_committed reads it */
     if (sl__s3_req_start(&k->req, on_committed) < 0)
-        fail(k, UV_ENOMEM);
+        sl__s3_sink_fail(k, UV_ENOMEM);
 }
 
 static void put_whole(s3_sink_t *k)
 {
     if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
-        return fail(k, UV_ENOMEM);
+        return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     meta_headers(k);
     sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
-        fail(k, UV_ENOMEM);
+        sl__s3_sink_fail(k, UV_ENOMEM);
 }
 
 static void commit_now(s3_sink_t *k)
@@ -369,27 +373,29 @@ static void on_head(sl_s3_req_t *q)
     s3_sink_t *k = q->data;
 
     if (q->err == 0)
-        return fail(k, SL_EEXISTS);
+        return sl__s3_sink_fail(k, SL_EEXISTS);
     if (q->err != SL_ENOTFOUND)
-        return fail(k, q->err);
+        return sl__s3_sink_fail(k, q->err);
     commit_now(k);
 }
 
 /* Called at do_final and after each part while final: send what is left, then commit. */
-static void final_step(s3_sink_t *k)
+void sl__s3_sink_final_step(s3_sink_t *k)
 {
-    if (k->req.active)
+    if (k->req.active || k->renewing)
         return; /* on_part_sent comes back here */
+    if (k->resumable)
+        return sl__s3_rsink_final(k);
     if (k->upload_id != NULL && (k->fill_len > 0 || k->nparts == 0)) {
-        send_part(k); /* the last part may be short */
+        sl__s3_sink_send_part(k); /* the last part may be short */
         return;
     }
     if (k->flags & SL_SINK_NOREPLACE) {
         if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
-            return fail(k, UV_ENOMEM);
+            return sl__s3_sink_fail(k, UV_ENOMEM);
         k->req.data = k;
         if (sl__s3_req_start(&k->req, on_head) < 0)
-            fail(k, UV_ENOMEM);
+            sl__s3_sink_fail(k, UV_ENOMEM);
         return;
     }
     commit_now(k);
@@ -403,10 +409,10 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
         return done(s, k->err);
     k->final = 1;
     k->final_done = done;
-    if (k->upload_id == NULL && k->send_fd < 0 && k->fill_fd < 0 &&
+    if (!k->resumable && k->upload_id == NULL && k->send_fd < 0 && k->fill_fd < 0 &&
         (k->fill_fd = sl__s3_spool_open(k->s3)) < 0) /* an empty body: an empty object */
-        return fail(k, k->fill_fd);
-    final_step(k);
+        return sl__s3_sink_fail(k, k->fill_fd);
+    sl__s3_sink_final_step(k);
 }
 
 static void sink_destroy(sl_stream_t *s, int err, sl_done_cb done)
@@ -449,8 +455,12 @@ sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
         snprintf(key, sizeof(key), "%s%s/%s", s3->prefix, spec->stage, spec->name);
     else if (sl__s3_key(s3, spec->name, key, sizeof(key)) < 0)
         k->err = SL_ETOOLONG;
-    if (spec->kind == SL_SINK_RESUMABLE)
-        k->err = SL_ENOTIMPL;
+    if (spec->kind == SL_SINK_RESUMABLE) {
+        k->resumable = 1;
+        k->base.offset = k->start_offset = spec->offset;
+        snprintf(key, sizeof(key), "%s.sluice/tus/%s.data", s3->prefix, spec->name);
+        snprintf(k->id, sizeof(k->id), "%s", spec->name);
+    }
     k->key = sl_xstrdup(key);
     return &k->base;
 }
@@ -467,5 +477,6 @@ void sl__s3_sink_free(sl_store_sink_t *sink)
     free(k->etags);
     free(k->xml);
     free(k->key);
+    sl__s3_rsink_free(k);
     free(k);
 }
