@@ -233,7 +233,7 @@ static int step(sl_s3_tus_op_t *op)
         break;
     case S_LOCK_TAKE:
     case S_LOCK_RENEW:
-        if_match(op, op->lock_etag);
+        if_match(op, op->step == S_LOCK_TAKE ? op->seen_etag : op->lock_etag);
         lock_body(op);
         break;
     case S_LOCK_FREE:
@@ -377,7 +377,7 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
     case S_LOCK_GET:
         if (err < 0)
             return finish(op, err == SL_ENOTFOUND ? SL_ELOCKED : err); /* it just went */
-        snprintf(op->lock_etag, sizeof(op->lock_etag), "%s", q->etag);
+        snprintf(op->seen_etag, sizeof(op->seen_etag), "%s", q->etag); /* not ours */
         if (q->body != NULL && strncmp(q->body, "held ", 5) == 0 &&
             (sscanf(q->body, "held %*s %*s %lld", &until) != 1 || until > (long long)time(NULL)))
             return finish(op, SL_ELOCKED);

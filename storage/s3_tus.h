@@ -38,7 +38,8 @@ struct sl_s3_tus_op_s {
     const sl_tus_info_t *from; /* save: the fields to write (borrowed) */
     char upload_id[256];       /* the data's multipart upload (as S3 gave it) */
     uint64_t nparts, part_bytes;
-    char rec_etag[80], lock_etag[80];
+    char rec_etag[80], lock_etag[80]; /* lock_etag: of the lock we hold, else "" */
+    char seen_etag[80];               /* of a lock another holds or held (to take it over) */
     uint64_t want_offset;                            /* open */
     uint64_t new_offset, new_nparts, new_part_bytes; /* close */
     int64_t expired_before;                          /* remove */
