@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #define SWEEP_AGE (24 * 3600)
+#define PROBE_MS 2000 /* how often an idle store is asked whether it is there */
 
 typedef struct s3_job_s {
     sl_s3_req_t req; /* first */
@@ -316,6 +317,7 @@ static void on_closed(uv_handle_t *h)
 
     if (--s3->handles > 0)
         return;
+    free(s3->probe_req.body);
     free(s3->bucket);
     free(s3->prefix);
     free(s3->endpoint);
@@ -326,12 +328,31 @@ static void on_closed(uv_handle_t *h)
     free(s3);
 }
 
+static void on_probed(sl_s3_req_t *q)
+{
+    free(q->body); /* its answer set base.unreachable (s3_http.c) */
+    q->body = NULL;
+}
+
+static void on_probe(uv_timer_t *t)
+{
+    sl_s3_t *s3 = t->data;
+
+    if (s3->probe_req.active)
+        return;
+    sl__s3_req_done(&s3->probe_req);
+    if (sl__s3_req_init(&s3->probe_req, s3, "HEAD", NULL, NULL) < 0 ||
+        sl__s3_req_start(&s3->probe_req, on_probed) < 0)
+        sl__s3_req_done(&s3->probe_req);
+}
+
 static void s3_close(sl_store_t *st)
 {
     sl_s3_t *s3 = s3_of(st);
 
     s3->closing = 1;
     uv_close((uv_handle_t *)&s3->lease_timer, on_closed);
+    uv_close((uv_handle_t *)&s3->probe, on_closed);
     sl__s3_http_close(s3, on_closed);
 }
 
@@ -482,8 +503,11 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     if ((r = sl__s3_http_init(s3)) < 0)
         goto fail;
     uv_timer_init(loop, &s3->lease_timer);
-    s3->lease_timer.data = s3;
-    s3->handles = 2;
+    uv_timer_init(loop, &s3->probe);
+    s3->lease_timer.data = s3->probe.data = s3;
+    uv_timer_start(&s3->probe, on_probe, PROBE_MS, PROBE_MS);
+    uv_unref((uv_handle_t *)&s3->probe); /* it never keeps a loop alive by itself */
+    s3->handles = 3;
     *out = &s3->base;
     return 0;
 fail:

@@ -161,6 +161,8 @@ static void finish(sl_s3_req_t *q, CURLcode cc)
     curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &q->status);
     q->err = error_of(cc, q->status);
     q->curl_err = (int)cc;
+    if (q->s3 != NULL) /* every answer tells whether the service is there (/healthz) */
+        q->s3->base.unreachable = q->err == SL_EUNAVAILABLE;
 }
 
 static void check_done(sl_s3_t *s3)

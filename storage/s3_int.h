@@ -20,25 +20,6 @@ typedef struct sl_s3_s sl_s3_t;
 typedef struct sl_s3_req_s sl_s3_req_t;
 typedef void (*sl_s3_cb)(sl_s3_req_t *q);
 
-struct sl_s3_s {
-    sl_store_t base;       /* first: the interface's view */
-    char *bucket, *prefix; /* prefix "" or ending in '/' */
-    char *endpoint;        /* without a trailing '/' */
-    char *spool;
-    char sigv4[96];  /* "aws:amz:REGION:s3" */
-    char *userpwd;   /* "ACCESS:SECRET" */
-    char *token_hdr; /* "x-amz-security-token: …" or NULL */
-    uint64_t part_size;
-    unsigned lease; /* seconds: a tus PATCH's lock (s3_tus.h) */
-    CURLM *multi;
-    uv_timer_t timer;
-    sl_s3_req_t *reqs; /* in flight */
-    uint64_t seq;
-    int closing, handles;
-    uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
-    void *leases;           /* those PATCHes' sinks */
-};
-
 /* One HTTP request to the service. Embedded in the operation that makes it. */
 struct sl_s3_req_s {
     void *data; /* the owner's */
@@ -67,6 +48,27 @@ struct sl_s3_req_s {
     uint64_t length;                /* Content-Length of the answer */
     int64_t mtime_ns;               /* Last-Modified */
     sl_s3_cb cb;
+};
+
+struct sl_s3_s {
+    sl_store_t base;       /* first: the interface's view */
+    char *bucket, *prefix; /* prefix "" or ending in '/' */
+    char *endpoint;        /* without a trailing '/' */
+    char *spool;
+    char sigv4[96];  /* "aws:amz:REGION:s3" */
+    char *userpwd;   /* "ACCESS:SECRET" */
+    char *token_hdr; /* "x-amz-security-token: …" or NULL */
+    uint64_t part_size;
+    unsigned lease; /* seconds: a tus PATCH's lock (s3_tus.h) */
+    CURLM *multi;
+    uv_timer_t timer;
+    sl_s3_req_t *reqs; /* in flight */
+    uint64_t seq;
+    int closing, handles;
+    uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
+    uv_timer_t probe;       /* asks HEAD of the bucket every few seconds (/healthz) */
+    sl_s3_req_t probe_req;
+    void *leases; /* those PATCHes' sinks */
 };
 
 /* --- requests (s3_http.c) --------------------------------------------------------------- */

@@ -40,7 +40,7 @@ struct sl_s3_tus_op_s {
     uint64_t nparts, part_bytes;
     char rec_etag[80], lock_etag[80]; /* lock_etag: of the lock we hold, else "" */
     char seen_etag[80];               /* of a lock another holds or held (to take it over) */
-    uint64_t want_offset;                            /* open */
+    uint64_t want_offset;             /* open */
     uint64_t new_offset, new_nparts, new_part_bytes; /* close */
     int64_t expired_before;                          /* remove */
     int spool_fd;        /* open: the tail is read into it; close, commit: the tail's bytes */

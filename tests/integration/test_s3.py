@@ -9,7 +9,8 @@ failed or aborted one leaves neither an object nor a multipart upload.
   large bodies: a multipart upload (8 MiB parts) completed only at the end, byte-identical
   chunked and gzip bodies, raw POST
   a digest mismatch and a client cut off mid-body: no object, no multipart upload left
-  the service unreachable (a proxy in front of it closed): 503 with the JSON error body
+  the service unreachable (a proxy in front of it closed): 503 with the JSON error body, and
+    /healthz 503 for the load balancer
   wrong credentials: sluice refuses to start with a clear message
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3.py -v
@@ -180,13 +181,17 @@ class S3Test(ServerTest):
         srv = self.server(proxy.url)
         try:
             base = "http://127.0.0.1:%d/files/" % srv.port
+            health = "http://127.0.0.1:%d/healthz" % srv.port
             self.assertEqual(curl("--data-binary", "ok", "-X", "PUT", base + "up")[0], 201)
+            self.assertEqual(curl(health)[0], 200)
             proxy.close()
             for args in (["--data-binary", "x" * 1000, "-X", "PUT", base + "down"], [base + "up"],
                          [base], ["-X", "DELETE", base + "up"]):
                 st, h, b = curl(*args)
                 self.assertEqual(st, 503, (args, b))
                 self.assertEqual(json.loads(b)["code"], "SL_EUNAVAILABLE")
+            st, h, b = curl(health)
+            self.assertEqual((st, json.loads(b)["status"]), (503, "store unreachable"))
             self.assertEqual(srv.proc.poll(), None, "still running")
         finally:
             proxy.close()
