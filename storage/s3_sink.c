@@ -3,20 +3,22 @@
  * The S3 store's sink: a body becomes one object, visible only when whole (store.h S1).
  *
  *   write ─▶ spool file (uv_fs_write) ─▶ full (≥ part size)? ─▶ UploadPart from it ──┐
- *                 ▲   the next part spools while one is sent; a second full part      │
- *                 └── holds the write's done (backpressure) until the first is sent ◀─┘
+ *                 ▲   the next part spools while up to SL_S3_INFLIGHT are sent; one   │
+ *                 └── more full part holds the write's done (backpressure) until a    │
+ *                     part is stored ◀──────────────────────────────────────────────┘
  *   final ─▶ nothing sent yet: one PUT of the spool file (with the digests as metadata)
  *          └▶ else: the last part, CompleteMultipartUpload, then the digests as metadata
  *             (a copy of the object onto itself, which RGW does without moving its data)
  *   destroy ─▶ cancel the request in flight, AbortMultipartUpload, close the spool files
  *
- * A spool file is an unlinked O_TMPFILE in --spool: at most two per upload (one filling, one
- * being sent), each about one part; nothing is left on disk by a crash. Memory per upload is the
- * stream's hwm and curl's buffers while a request runs, whatever the body's size.
- * The multipart upload is created when the first part is full, so a body of less than one part
- * (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE) asks HEAD just before
- * the PUT or the completion: S3 has no create-only write on RGW 16, so two racing creators can
- * both succeed (the later wins); docs/s3.md says so.
+ * A spool file is an unlinked O_TMPFILE in --spool: at most SL_S3_INFLIGHT + 1 per upload (one
+ * filling, the others being sent), each about one part; nothing is left on disk by a crash.
+ * Memory per upload is the stream's hwm and curl's buffers while a request runs, whatever the
+ * body's size. The multipart upload is created when the first part is full, so a body of less
+ * than one part (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE): a
+ * single PUT carries If-None-Match: * (atomic on RGW and S3); a multipart upload asks HEAD just
+ * before its completion, since RGW 16 has no conditional completion: two racing creators of a
+ * large file can both succeed (the later wins); docs/s3.md says so.
  */
 #include "s3_sink.h"
 
@@ -26,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+static void on_part_sent(sl_s3_req_t *q);
 
 int sl__s3_key(const sl_s3_t *s3, const char *name, char *out, size_t cap)
 {
@@ -56,6 +60,17 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void drop_parts(s3_sink_t *k)
+{
+    size_t i;
+
+    for (i = 0; i < SL_S3_INFLIGHT; i++) {
+        sl__s3_req_done(&k->parts[i].req);
+        close_fd(&k->parts[i].fd);
+    }
+    k->ninflight = 0;
+}
+
 static void destroy_finish(s3_sink_t *k)
 {
     s3_sink_t *kk = k;
@@ -67,7 +82,7 @@ static void destroy_finish(s3_sink_t *k)
         k->upload_id = NULL;
     }
     close_fd(&k->fill_fd);
-    close_fd(&k->send_fd);
+    drop_parts(k);
     if (k->upload_id != NULL && !k->s3->closing) {  /* no orphaned parts */
         sl_s3_req_t *a = sl_xcalloc(1, sizeof(*a)); /* outlives the sink: owned */
         char q[512];
@@ -101,47 +116,56 @@ void sl__s3_sink_fail(s3_sink_t *k, int err)
 
 /* --- parts ------------------------------------------------------------------------------------ */
 
-static void on_part_sent(sl_s3_req_t *q)
+/* A part can go once the multipart upload exists and no renewal of the lock is in flight. */
+static void start_parts(s3_sink_t *k)
 {
-    s3_sink_t *k = q->data;
-    sl_done_cb d;
+    char q[600];
+    size_t i;
 
-    if (q->err < 0)
-        return sl__s3_sink_fail(k, q->err);
-    snprintf(k->etags[k->nparts - 1], sizeof(k->etags[0]), "%s", q->etag);
-    k->sent_bytes += k->send_len;
-    close_fd(&k->send_fd);
-    if (k->held_done != NULL && k->fill_len >= k->s3->part_size) { /* the next one is ready */
-        d = k->held_done;
-        k->held_done = NULL;
-        sl__s3_sink_send_part(k);
-        d(&k->base.s, 0);
-    } else if (k->final) {
-        sl__s3_sink_final_step(k);
+    if (k->upload_id == NULL || k->renewing || k->req.active || k->err < 0)
+        return;
+    for (i = 0; i < SL_S3_INFLIGHT; i++) {
+        s3_part_t *p = &k->parts[i];
+        if (p->fd < 0 || p->req.active)
+            continue;
+        snprintf(q, sizeof(q), "partNumber=%llu&uploadId=%s",
+                 (unsigned long long)(k->part_base + p->num), k->upload_id);
+        p->req.data = p;
+        if (sl__s3_req_init(&p->req, k->s3, "PUT", k->key, q) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        sl__s3_req_body_fd(&p->req, p->fd, 0, p->len);
+        if (k->resumable) /* never past the lock's lease */
+            curl_easy_setopt(p->req.easy, CURLOPT_TIMEOUT_MS, (long)SL_S3_PART_TIMEOUT_MS(k->s3));
+        if (sl__s3_req_start(&p->req, on_part_sent) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
     }
 }
 
 void sl__s3_sink_upload_part(s3_sink_t *k)
 {
-    char q[600];
+    start_parts(k);
+}
 
-    if (k->nparts == k->cap) {
-        k->cap = k->cap ? k->cap * 2 : 16;
-        k->etags = sl_xrealloc(k->etags, k->cap * sizeof(*k->etags));
+static void on_part_sent(sl_s3_req_t *q)
+{
+    s3_part_t *p = q->data;
+    s3_sink_t *k = p->k;
+    sl_done_cb d;
+
+    if (q->err < 0)
+        return sl__s3_sink_fail(k, q->err);
+    snprintf(k->etags[p->num - 1], sizeof(k->etags[0]), "%s", q->etag);
+    k->sent_bytes += p->len;
+    close_fd(&p->fd);
+    k->ninflight--;
+    if (k->held_done != NULL && k->fill_len >= k->s3->part_size) { /* the next one is ready */
+        d = k->held_done;
+        k->held_done = NULL;
+        sl__s3_sink_send_part(k);
+        d(&k->base.s, k->err);
+    } else if (k->final) {
+        sl__s3_sink_final_step(k);
     }
-    k->nparts++;
-    snprintf(q, sizeof(q), "partNumber=%llu&uploadId=%s",
-             (unsigned long long)(k->part_base + k->nparts), k->upload_id);
-    if (k->part_base + k->nparts > SL_S3_PARTS_MAX)
-        return sl__s3_sink_fail(k, SL_ETOOLARGE);
-    if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, q) < 0)
-        return sl__s3_sink_fail(k, UV_ENOMEM);
-    k->req.data = k;
-    sl__s3_req_body_fd(&k->req, k->send_fd, 0, k->send_len);
-    if (k->resumable) /* never past the lock's lease */
-        curl_easy_setopt(k->req.easy, CURLOPT_TIMEOUT_MS, (long)SL_S3_PART_TIMEOUT_MS(k->s3));
-    if (sl__s3_req_start(&k->req, on_part_sent) < 0)
-        sl__s3_sink_fail(k, UV_ENOMEM);
 }
 
 static void on_created(sl_s3_req_t *q)
@@ -158,20 +182,37 @@ static void on_created(sl_s3_req_t *q)
     q->body = NULL;
     k->upload_id = sl_xmalloc(3 * strlen(id) + 1);
     sl__s3_encode(id, 0, k->upload_id, 3 * strlen(id) + 1);
-    sl__s3_sink_upload_part(k);
+    start_parts(k);
 }
 
-/* The filling spool file becomes the part being sent. */
+int sl__s3_sink_busy(const s3_sink_t *k)
+{
+    return k->ninflight > 0 || k->req.active || k->renewing;
+}
+
+/* The filling spool file becomes a part to send (a free slot: ninflight < SL_S3_INFLIGHT). */
 void sl__s3_sink_send_part(s3_sink_t *k)
 {
-    k->send_fd = k->fill_fd;
-    k->send_len = k->fill_len;
+    s3_part_t *p = k->parts;
+
+    while (p->fd >= 0)
+        p++;
+    if (k->nparts == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 16;
+        k->etags = sl_xrealloc(k->etags, k->cap * sizeof(*k->etags));
+    }
+    if (k->part_base + k->nparts + 1 > SL_S3_PARTS_MAX)
+        return sl__s3_sink_fail(k, SL_ETOOLARGE);
+    p->num = ++k->nparts;
+    p->fd = k->fill_fd;
+    p->len = k->fill_len;
     k->fill_fd = -1;
     k->fill_len = 0;
+    k->ninflight++;
     if (k->resumable)
         return sl__s3_rsink_renew(k); /* the lock's lease first, then the part */
-    if (k->upload_id != NULL)
-        return sl__s3_sink_upload_part(k);
+    if (k->upload_id != NULL || k->req.active)
+        return start_parts(k); /* (the upload being created: on_created starts them) */
     if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, "uploads=") < 0)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
@@ -208,7 +249,7 @@ static void on_written(uv_fs_t *fs)
         k->base.offset += (uint64_t)r; /* resumable: at its end, once stored */
     if (k->fill_len < k->s3->part_size)
         return d(&k->base.s, 0);
-    if (k->send_fd >= 0 || k->req.active) { /* one part in flight: wait for it */
+    if (k->ninflight == SL_S3_INFLIGHT) { /* as many parts in flight as we send: wait */
         k->held_done = d;
         return;
     }
@@ -354,6 +395,8 @@ static void put_whole(s3_sink_t *k)
     if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
+    if (k->flags & SL_SINK_NOREPLACE) /* 412 (SL_EEXISTS) if it is there */
+        sl__s3_req_header(&k->req, "If-None-Match: *");
     meta_headers(k);
     sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
@@ -382,7 +425,7 @@ static void on_head(sl_s3_req_t *q)
 /* Called at do_final and after each part while final: send what is left, then commit. */
 void sl__s3_sink_final_step(s3_sink_t *k)
 {
-    if (k->req.active || k->renewing)
+    if (sl__s3_sink_busy(k))
         return; /* on_part_sent comes back here */
     if (k->resumable)
         return sl__s3_rsink_final(k);
@@ -390,7 +433,7 @@ void sl__s3_sink_final_step(s3_sink_t *k)
         sl__s3_sink_send_part(k); /* the last part may be short */
         return;
     }
-    if (k->flags & SL_SINK_NOREPLACE) {
+    if ((k->flags & SL_SINK_NOREPLACE) && k->upload_id != NULL) {
         if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
         k->req.data = k;
@@ -409,7 +452,7 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
         return done(s, k->err);
     k->final = 1;
     k->final_done = done;
-    if (!k->resumable && k->upload_id == NULL && k->send_fd < 0 && k->fill_fd < 0 &&
+    if (!k->resumable && k->upload_id == NULL && k->nparts == 0 && k->fill_fd < 0 &&
         (k->fill_fd = sl__s3_spool_open(k->s3)) < 0) /* an empty body: an empty object */
         return sl__s3_sink_fail(k, k->fill_fd);
     sl__s3_sink_final_step(k);
@@ -449,7 +492,11 @@ sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
 
     k->s3 = s3;
     k->flags = spec->flags;
-    k->fill_fd = k->send_fd = -1;
+    k->fill_fd = -1;
+    for (size_t i = 0; i < SL_S3_INFLIGHT; i++) {
+        k->parts[i].fd = -1;
+        k->parts[i].k = k;
+    }
     sl_stream_init(&k->base.s, st->loop, &s3_sink_type, SL_STREAM_WRITABLE, spec->hwm, 0);
     if (spec->kind == SL_SINK_STAGED)
         snprintf(key, sizeof(key), "%s%s/%s", s3->prefix, spec->stage, spec->name);
@@ -472,7 +519,7 @@ void sl__s3_sink_free(sl_store_sink_t *sink)
     sl__s3_req_done(&k->req);
     free(k->req.body);
     close_fd(&k->fill_fd);
-    close_fd(&k->send_fd);
+    drop_parts(k);
     free(k->upload_id);
     free(k->etags);
     free(k->xml);

@@ -6,7 +6,7 @@ Each test runs sluice with --store s3://sluice/<its own prefix> and checks the b
 failed or aborted one leaves neither an object nor a multipart upload.
 
   small bodies: one PUT, GET/HEAD with ETag, Repr-Digest and Range, list, DELETE, create-only
-  large bodies: a multipart upload (8 MiB parts) completed only at the end, byte-identical
+  large bodies: a multipart upload (16 MiB parts) completed only at the end, byte-identical
   chunked and gzip bodies, raw POST
   a digest mismatch and a client cut off mid-body: no object, no multipart upload left
   the service unreachable (a proxy in front of it closed): 503 with the JSON error body, and
@@ -105,7 +105,7 @@ class S3Test(ServerTest):
         self.assertEqual(curl(self.url("empty"))[2], b"")
 
     def test_large_put_is_multipart_and_identical(self):
-        data = os.urandom(21 * MIB)  # three parts of 8 MiB
+        data = os.urandom(37 * MIB)  # three parts of 16 MiB
         st, h, b = self.put("big.bin", data)
         self.assertEqual(st, 201, b)
         self.assertEqual(h["etag"], sha256_etag(data))
@@ -118,7 +118,7 @@ class S3Test(ServerTest):
         self.assertEqual(multipart_uploads(self.prefix + "/"), [])
 
     def test_chunked_gzip_and_raw_post(self):
-        data = os.urandom(9 * MIB) + b"z" * (3 * MIB)
+        data = os.urandom(17 * MIB) + b"z" * (3 * MIB)
         with tempfile.NamedTemporaryFile() as f:
             f.write(gzip.compress(data, 1))
             f.flush()
@@ -134,7 +134,7 @@ class S3Test(ServerTest):
         self.assertEqual(curl(self.url(name))[2], b"raw bytes")
 
     def test_form_all_or_nothing(self):
-        small, big = os.urandom(50_000), os.urandom(12 * MIB)
+        small, big = os.urandom(50_000), os.urandom(20 * MIB)
         with tempfile.TemporaryDirectory() as d:
             for n, data in (("s.bin", small), ("b.bin", big)):
                 with open(os.path.join(d, n), "wb") as f:
@@ -158,7 +158,7 @@ class S3Test(ServerTest):
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
 
     def test_digest_mismatch_leaves_nothing(self):
-        data = os.urandom(17 * MIB)
+        data = os.urandom(33 * MIB)  # parts sent before the mismatch is known
         wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
         st, h, b = self.put("bad.bin", data, "Repr-Digest: sha-256=:%s:" % wrong)
         self.assertEqual(st, 400, b)
@@ -169,7 +169,7 @@ class S3Test(ServerTest):
         s = socket.create_connection(("127.0.0.1", self.srv.port))
         s.sendall(b"PUT /files/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * MIB))
         chunk = os.urandom(MIB)
-        for _ in range(20):  # two parts sent to the store, a third spooling
+        for _ in range(40):  # two parts sent to the store, a third spooling
             s.sendall(chunk)
         wait_until(lambda: len(multipart_uploads(self.prefix + "/")) == 1, "a multipart upload")
         s.close()

@@ -125,10 +125,10 @@ class TwoNodes(unittest.TestCase):
         self.assert_clean(uid)
 
     def test_node_killed_mid_patch(self):
-        data = os.urandom(20 * MIB)
+        data = os.urandom(30 * MIB)
         uid = self.create(self.a, len(data), "killed.bin")
         s = self.open_patch(self.a, uid, 0, len(data))
-        s.sendall(data[:12 * MIB])  # one part stored, a second spooling
+        s.sendall(data[:20 * MIB])  # one part sent, a second spooling
         wait_until(lambda: self.lock_held(uid), "A's PATCH holds the lock")
         self.a.stop(signal.SIGKILL)
         s.close()

@@ -6,7 +6,8 @@
 #   tests/s3/ceph.sh down DIR   stop the daemons it started (by PID) and remove DIR
 #
 # Packages (Debian 12, quickstart.sh installs them): ceph-mon ceph-osd radosgw ceph-common.
-# Environment: CEPH_PORT (S3 port, default 7480), CEPH_MON_PORT (3300), CEPH_BUCKET (sluice).
+# Environment: CEPH_PORT (S3 port, default 7480), CEPH_MON_PORT (3300), CEPH_BUCKET (sluice),
+# CEPH_OSD_GB (the OSD's sparse file, 8: a full OSD stops answering, so size it for benchmarks).
 # The OSD takes ports in 6800-7300 on 127.0.0.1. Everything lives in DIR; daemons run in their
 # own session, their PIDs in DIR/pids, so `down` stops exactly what `up` started.
 set -euo pipefail
@@ -17,7 +18,7 @@ CMD=$1 D=$2
 case $D in /*) ;; *) D=$PWD/$D ;; esac
 D=${D%/}
 [ -n "$D" ] && [ "$D" != / ] || { echo "ceph.sh: bad DIR" >&2; exit 2; }
-PORT=${CEPH_PORT:-7480} MON_PORT=${CEPH_MON_PORT:-3300} BUCKET=${CEPH_BUCKET:-sluice}
+PORT=${CEPH_PORT:-7480} MON_PORT=${CEPH_MON_PORT:-3300} BUCKET=${CEPH_BUCKET:-sluice} OSD_GB=${CEPH_OSD_GB:-8}
 CONF=$D/ceph.conf
 die() { echo "ceph.sh: $*" >&2; exit 1; }
 
@@ -92,7 +93,7 @@ osd data = $D/osd/\$cluster-\$id
 keyring = $D/osd/\$cluster-\$id/keyring
 osd objectstore = bluestore
 bluestore block create = true
-bluestore block size = $((8 << 30))
+bluestore block size = $((OSD_GB << 30))
 bluestore fsck on mkfs = false
 osd memory target = 1073741824
 osd op num shards = 2
