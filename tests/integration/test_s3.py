@@ -184,6 +184,7 @@ class S3Test(ServerTest):
             health = "http://127.0.0.1:%d/healthz" % srv.port
             self.assertEqual(curl("--data-binary", "ok", "-X", "PUT", base + "up")[0], 201)
             self.assertEqual(curl(health)[0], 200)
+            self.assertEqual(srv.metric("sluice_store_up"), 1)
             proxy.close()
             for args in (["--data-binary", "x" * 1000, "-X", "PUT", base + "down"], [base + "up"],
                          [base], ["-X", "DELETE", base + "up"]):
@@ -192,6 +193,7 @@ class S3Test(ServerTest):
                 self.assertEqual(json.loads(b)["code"], "SL_EUNAVAILABLE")
             st, h, b = curl(health)
             self.assertEqual((st, json.loads(b)["status"]), (503, "store unreachable"))
+            self.assertEqual(srv.metric("sluice_store_up"), 0)
             self.assertEqual(srv.proc.poll(), None, "still running")
         finally:
             proxy.close()
