@@ -30,7 +30,7 @@ static void on_done(sl_s3_tus_op_t *op)
         sl_tus_info_set(&info->file, op->rec.file);
     }
     job->status = op->err;
-    if (op->spool_fd >= 0)
+    if (op->spool_fd >= 0) /* the commit's */
         close(op->spool_fd);
     sl__s3_tus_op_clear(op);
     free(tj);
@@ -55,15 +55,22 @@ static tus_job_t *job_new(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info
     return tj;
 }
 
-static int run(tus_job_t *tj)
+static void deliver(void *arg)
 {
-    int r = sl__s3_tus_start(&tj->op);
+    on_done(arg);
+}
 
-    if (r < 0) {
-        sl__s3_tus_op_clear(&tj->op);
-        free(tj);
+/* Start tj; an error is delivered as its result on a later turn (the server's tus code waits for
+ * every job's callback), so this always returns 0. */
+static int run(tus_job_t *tj, int err)
+{
+    if (err == 0)
+        err = sl__s3_tus_start(&tj->op);
+    if (err < 0) {
+        tj->op.err = err;
+        sl_defer(tj->op.s3->base.loop, deliver, tj);
     }
-    return r;
+    return 0;
 }
 
 int sl__s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
@@ -77,13 +84,13 @@ int sl__s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
     tj->op.rec.concat = info->concat;
     sl_tus_info_set(&tj->op.rec.metadata, info->metadata);
     sl_tus_info_set(&tj->op.rec.parts, info->parts);
-    return run(tj);
+    return run(tj, 0);
 }
 
 int sl__s3_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
                     void (*cb)(sl_tus_job_t *))
 {
-    return run(job_new(st, job, info, id, SL_S3_TUS_LOAD, cb));
+    return run(job_new(st, job, info, id, SL_S3_TUS_LOAD, cb), 0);
 }
 
 int sl__s3_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
@@ -93,7 +100,7 @@ int sl__s3_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int 
 
     (void)flush; /* a PATCH's bytes are stored when its sink finished */
     tj->op.from = info;
-    return run(tj);
+    return run(tj, 0);
 }
 
 int sl__s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
@@ -104,13 +111,8 @@ int sl__s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, co
     tj->op.name = sl_xstrdup(name);
     if (job->digest)
         memcpy(tj->op.sha256_hex, job->sha256_hex, sizeof(tj->op.sha256_hex));
-    if ((tj->op.spool_fd = sl__s3_spool_open(tj->op.s3)) < 0) {
-        int r = tj->op.spool_fd;
-        sl__s3_tus_op_clear(&tj->op);
-        free(tj);
-        return r;
-    }
-    return run(tj);
+    tj->op.spool_fd = sl__s3_spool_open(tj->op.s3);
+    return run(tj, tj->op.spool_fd < 0 ? tj->op.spool_fd : 0);
 }
 
 int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
@@ -119,7 +121,7 @@ int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
     tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_REMOVE, cb);
 
     tj->op.expired_before = expired_before;
-    return run(tj);
+    return run(tj, 0);
 }
 
 static void not_here(void *arg)
