@@ -6,6 +6,7 @@ Ceph cluster (tests/s3/ceph.sh, up for this module).
     stored, B's PATCH from the old offset gets 409; nothing is corrupted
   node A kill -9'd mid-PATCH: its lock runs out (--s3-lock-lease 2), the client sends again
     through B and the file is byte-identical
+  termination through B of an upload A holds parts of: nothing left, 404 on both
   tus-js-client through HAProxy (round-robin, one request per server connection) to both nodes,
     its PATCHes spread over them: byte-identical
 After each: no multipart upload, no tail and no lock left; only the upload's record.
@@ -140,6 +141,18 @@ class TwoNodes(unittest.TestCase):
         self.assertTrue(st == 200 and body == data, "bytes differ")
         self.assertEqual(h["etag"], '"%s"' % hashlib.sha256(data).hexdigest())
         self.assert_clean(uid)
+
+    def test_terminate_on_other_node(self):
+        data = os.urandom(20 * MIB)  # a part and a tail
+        uid = self.create(self.a, 30 * MIB, "gone.bin")
+        self.assertEqual(self.patch(self.a, uid, 0, data), 204)
+        self.assertEqual(len(multipart_uploads(self.prefix + "/")), 1)
+        st, _, b = curl("-X", "DELETE", "-H", TUS, self.url(self.b, "/uploads/" + uid))
+        self.assertEqual(st, 204, b)
+        self.assertEqual(curl("-I", "-H", TUS, self.url(self.a, "/uploads/" + uid))[0], 404)
+        self.assertEqual(self.patch(self.a, uid, 20 * MIB, b"x"), 404)
+        self.assertEqual(keys(self.prefix + "/"), [])
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [])
 
     def test_tus_js_client_through_haproxy(self):
         node = shutil.which("node")
