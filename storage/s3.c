@@ -24,7 +24,8 @@
 #include <unistd.h>
 
 #define SWEEP_AGE (24 * 3600)
-#define PROBE_MS 2000 /* how often an idle store is asked whether it is there */
+#define PROBE_MS 2000  /* how often an idle store is asked whether it is there */
+#define ABORT_TRIES 30 /* an abort is sent again with each probe for about a minute */
 
 typedef struct s3_job_s {
     sl_s3_req_t req; /* first */
@@ -34,6 +35,14 @@ typedef struct s3_job_s {
     int truncated;
     char token[1024];
 } s3_job_t;
+
+/* An abort that outlives its sink (owned: the store frees it if it still runs at close). */
+typedef struct abort_s {
+    sl_s3_req_t req; /* first */
+    struct abort_s *next;
+    unsigned tries;
+    char key[SL_NAME_MAX + 600], query[600];
+} abort_t;
 
 static sl_s3_t *s3_of(sl_store_t *st)
 {
@@ -318,6 +327,11 @@ static void on_closed(uv_handle_t *h)
     if (--s3->handles > 0)
         return;
     free(s3->probe_req.body);
+    while (s3->aborts != NULL) { /* left to the start-up sweep */
+        abort_t *a = s3->aborts;
+        s3->aborts = a->next;
+        free(a);
+    }
     free(s3->bucket);
     free(s3->prefix);
     free(s3->endpoint);
@@ -326,6 +340,42 @@ static void on_closed(uv_handle_t *h)
     free(s3->token_hdr);
     free((char *)s3->base.where);
     free(s3);
+}
+
+static void abort_send(sl_s3_t *s3, abort_t *a);
+
+static void on_aborted(sl_s3_req_t *q)
+{
+    abort_t *a = (abort_t *)q;
+
+    free(q->body);
+    q->body = NULL;
+    if (q->err == SL_EUNAVAILABLE && ++a->tries < ABORT_TRIES && !q->s3->closing) {
+        a->next = q->s3->aborts; /* the probe sends it again */
+        q->s3->aborts = a;
+        return;
+    }
+    free(a);
+}
+
+static void abort_send(sl_s3_t *s3, abort_t *a)
+{
+    if (sl__s3_req_init(&a->req, s3, "DELETE", a->key, a->query) < 0 ||
+        sl__s3_req_start(&a->req, on_aborted) < 0) {
+        sl__s3_req_done(&a->req);
+        free(a);
+        return;
+    }
+    a->req.owned = 1;
+}
+
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id)
+{
+    abort_t *a = sl_xcalloc(1, sizeof(*a));
+
+    snprintf(a->key, sizeof(a->key), "%s", key);
+    snprintf(a->query, sizeof(a->query), "uploadId=%s", upload_id);
+    abort_send(s3, a);
 }
 
 static void on_probed(sl_s3_req_t *q)
@@ -337,7 +387,12 @@ static void on_probed(sl_s3_req_t *q)
 static void on_probe(uv_timer_t *t)
 {
     sl_s3_t *s3 = t->data;
+    abort_t *a = s3->aborts, *next;
 
+    for (s3->aborts = NULL; a != NULL; a = next) {
+        next = a->next;
+        abort_send(s3, a);
+    }
     if (s3->probe_req.active)
         return;
     sl__s3_req_done(&s3->probe_req);

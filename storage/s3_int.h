@@ -66,7 +66,9 @@ struct sl_s3_s {
     uint64_t seq;
     int closing, handles;
     uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
-    uv_timer_t probe;       /* asks HEAD of the bucket every few seconds (/healthz) */
+    uv_timer_t probe;       /* asks HEAD of the bucket every few seconds (/healthz), and
+                               sends again the aborts that could not reach the service */
+    void *aborts;           /* those aborts (s3.c) */
     sl_s3_req_t probe_req;
     void *leases; /* those PATCHes' sinks */
 };
@@ -105,6 +107,11 @@ int64_t sl__s3_iso_time(const char *s);
  * &amp; &lt; &gt; &quot; &apos; decoded; *pos moves past it. 1 found, 0 not. */
 int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, char *out,
                     size_t cap);
+
+/* Abort the multipart upload `upload_id` (encoded) of `key` (both borrowed, copied), in the
+ * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
+ * a minute (then the start-up sweep of a day-old upload is what is left). */
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id);
 
 /* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
 

@@ -83,16 +83,8 @@ static void destroy_finish(s3_sink_t *k)
     }
     close_fd(&k->fill_fd);
     drop_parts(k);
-    if (k->upload_id != NULL && !k->s3->closing) {  /* no orphaned parts */
-        sl_s3_req_t *a = sl_xcalloc(1, sizeof(*a)); /* outlives the sink: owned */
-        char q[512];
-        snprintf(q, sizeof(q), "uploadId=%s", k->upload_id);
-        if (sl__s3_req_init(a, k->s3, "DELETE", k->key, q) < 0 ||
-            sl__s3_req_start(a, sl__s3_req_free) < 0)
-            sl__s3_req_free(a);
-        else
-            a->owned = 1;
-    }
+    if (k->upload_id != NULL && !k->s3->closing) /* no orphaned parts */
+        sl__s3_abort(k->s3, k->key, k->upload_id);
     free(k->upload_id);
     k->upload_id = NULL;
     kk->destroy_done(&k->base.s, 0);

@@ -33,10 +33,18 @@ def setUpModule():
     p = subprocess.run([CEPH_SH, "up", d], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=300)
     LAB["dir"] = d
+    LAB["env"] = env
     if p.returncode != 0:
         raise AssertionError("ceph.sh up failed: " + p.stderr.decode(errors="replace"))
     for m in re.finditer(r"export (\w+)=(\S+)", p.stdout.decode()):
         LAB[m.group(1)] = m.group(2)
+
+
+def restart_rgw():
+    """Stop radosgw and start it again (ceph.sh restart-rgw): the store goes away and comes back."""
+    p = subprocess.run([CEPH_SH, "restart-rgw", LAB["dir"]], env=LAB["env"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
 
 
 def tearDownModule():

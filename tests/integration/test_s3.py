@@ -12,6 +12,7 @@ failed or aborted one leaves neither an object nor a multipart upload.
   the service unreachable (a proxy in front of it closed): 503 with the JSON error body, and
     /healthz 503 for the load balancer
   wrong credentials: sluice refuses to start with a clear message
+  radosgw restarted mid-upload: whole, or nothing visible and no multipart upload left
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3.py -v
 """
@@ -29,8 +30,10 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, TOP, Server, ServerTest, curl, wait_until  # noqa: E402
-from s3lab import LAB, MIB, keys, multipart_uploads, s3, setUpModule, tearDownModule  # noqa: E402,F401
+from harness import (LIMIT, TOP, Server, ServerTest, curl, read_response, status_of,  # noqa: E402
+                     wait_until)
+from s3lab import (LAB, MIB, keys, multipart_uploads, restart_rgw, s3, setUpModule,  # noqa: E402,F401
+                   tearDownModule)
 
 def sha256_etag(data):
     return '"%s"' % hashlib.sha256(data).hexdigest()
@@ -175,6 +178,43 @@ class S3Test(ServerTest):
         s.close()
         self.assert_nothing_left()
         self.assertEqual(curl(self.url("cut.bin"))[0], 404)
+
+    def test_radosgw_restarted_mid_upload(self):
+        """The upload either resumes and is whole, or fails with nothing visible and its
+        multipart upload aborted (once the service is back). Here it fails: the part in flight
+        breaks, sluice answers 503 and closes, and the client, still sending, sees a reset."""
+        data = os.urandom(64 * MIB)
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        s.sendall(b"PUT /files/r.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data))
+        s.sendall(data[:36 * MIB])
+        wait_until(lambda: len(multipart_uploads(self.prefix + "/")) == 1, "a multipart upload")
+        restart_rgw()
+
+        def rest():
+            try:
+                s.sendall(data[36 * MIB:])
+            except OSError:
+                pass  # sluice answered already and closed
+        sender = threading.Thread(target=rest)
+        sender.start()
+        resp = read_response(s, timeout=LIMIT)
+        try:
+            s.shutdown(socket.SHUT_RDWR)  # the sender stops
+        except OSError:
+            pass  # the server closed it already
+        sender.join(LIMIT)
+        s.close()
+        st = status_of(resp) if resp else 0
+        self.assertIn(st, (201, 503, 0), resp[:300])
+        sys.stderr.write("(the upload across the restart answered %s) " % (st or "nothing"))
+        if st == 201:
+            self.assertTrue(curl(self.url("r.bin"))[2] == data, "bytes differ")
+        else:
+            self.assertEqual(curl(self.url("r.bin"))[0], 404, "nothing half-visible")
+        self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/r.bin"] if st == 201 else [])
+        wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
+        st, h, b = self.put("after.bin", b"the store is back")  # and sluice with it
+        self.assertEqual(st, 201, b)
 
     def test_store_unreachable_is_503(self):
         proxy = Proxy(LAB["S3_ENDPOINT"])

@@ -4,6 +4,8 @@
 #
 #   tests/s3/ceph.sh up DIR     start it in DIR (created, must be empty); prints `export` lines
 #   tests/s3/ceph.sh down DIR   stop the daemons it started (by PID) and remove DIR
+#   tests/s3/ceph.sh restart-rgw DIR   stop radosgw (SIGTERM) and start it again (a store that goes
+#                                      away and comes back mid-upload)
 #
 # Packages (Debian 12, quickstart.sh installs them): ceph-mon ceph-osd radosgw ceph-common.
 # Environment: CEPH_PORT (S3 port, default 7480), CEPH_MON_PORT (3300), CEPH_BUCKET (sluice),
@@ -13,7 +15,7 @@
 set -euo pipefail
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-[ $# -eq 2 ] || { sed -n '2,6p' "$0"; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,8p' "$0"; exit 2; }
 CMD=$1 D=$2
 case $D in /*) ;; *) D=$PWD/$D ;; esac
 D=${D%/}
@@ -153,8 +155,22 @@ EOF
   cat "$D/env"
 }
 
+restart_rgw() {
+  [ -e "$D/.sluice-ceph" ] || die "no cluster in $D"
+  local p i
+  p=$(cat "$D/pids/rgw")
+  if ours "$p"; then
+    kill -TERM "$p"
+    for i in $(seq 150); do gone "$p" && break; sleep 0.1; done
+    gone "$p" || kill -KILL "$p"
+  fi
+  start rgw radosgw -c "$CONF" -n client.rgw.t -f
+  until_ok rgw s3_ok
+}
+
 case $CMD in
   up) up ;;
   down) down ;;
-  *) sed -n '2,6p' "$0"; exit 2 ;;
+  restart-rgw) restart_rgw ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
 esac
