@@ -161,8 +161,6 @@ static void finish(sl_s3_req_t *q, CURLcode cc)
     curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &q->status);
     q->err = error_of(cc, q->status);
     q->curl_err = (int)cc;
-    if (q->s3 != NULL) /* every answer tells whether the service is there (/healthz) */
-        q->s3->base.unreachable = q->err == SL_EUNAVAILABLE;
 }
 
 static void check_done(sl_s3_t *s3)
@@ -176,6 +174,9 @@ static void check_done(sl_s3_t *s3)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
         finish(q, m->data.result);
+        /* every answer on the loop tells whether the service is there (/healthz); the blocking
+         * requests (start-up, the expiry scan on the thread pool) do not touch it */
+        s3->base.unreachable = q->err == SL_EUNAVAILABLE;
         sl__s3_req_done(q); /* unlinked and removed: the callback may start it again */
         q->cb(q);
     }

@@ -142,8 +142,41 @@ int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, ch
     return 0;
 }
 
+/* Thread-pool side, blocking (the interface's expiry scan runs there): the first page of the
+ * records under .sluice/tus/, each read to see whether it expired. */
 size_t sl__s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap)
 {
-    (void)st, (void)now, (void)ids, (void)cap;
-    return 0;
+    sl_s3_t *s3 = (sl_s3_t *)st;
+    sl_s3_req_t list = {0};
+    sl_tus_info_t info = {0};
+    char pfx[SL_NAME_MAX + 600], enc[3 * sizeof(pfx)], query[sizeof(enc) + 64];
+    char key[SL_NAME_MAX + 700];
+    size_t pos = 0, n = 0, plen;
+
+    snprintf(pfx, sizeof(pfx), "%s.sluice/tus/", s3->prefix);
+    plen = strlen(pfx);
+    sl__s3_encode(pfx, 0, enc, sizeof(enc));
+    snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s", enc);
+    if (sl__s3_req_init(&list, s3, "GET", NULL, query) < 0 || sl__s3_req_run(&list) < 0)
+        goto out;
+    while (n < cap && sl__s3_xml_next(list.body, list.body_len, &pos, "Key", key, sizeof(key))) {
+        sl_s3_req_t get = {0};
+        char id[SL_TUS_ID_LEN + 1];
+        if (strlen(key) != plen + SL_TUS_ID_LEN + 5 || strcmp(key + plen + SL_TUS_ID_LEN, ".info"))
+            continue;
+        memcpy(id, key + plen, SL_TUS_ID_LEN);
+        id[SL_TUS_ID_LEN] = '\0';
+        if (sl_tus_id_valid(id) && sl__s3_req_init(&get, s3, "GET", key, NULL) == 0 &&
+            sl__s3_req_run(&get) == 0 && get.body != NULL &&
+            sl_tus_parse(get.body, get.body_len, &info) == 0 && info.expires > 0 &&
+            info.expires < now)
+            memcpy(ids[n++], id, sizeof(id));
+        sl__s3_req_done(&get);
+        free(get.body);
+    }
+out:
+    sl__s3_req_done(&list);
+    free(list.body);
+    sl_tus_info_clear(&info);
+    return n;
 }

@@ -7,6 +7,7 @@ Ceph cluster (tests/s3/ceph.sh, up for this module).
   node A kill -9'd mid-PATCH: its lock runs out (--s3-lock-lease 2), the client sends again
     through B and the file is byte-identical
   termination through B of an upload A holds parts of: nothing left, 404 on both
+  an upload past --tus-expire is removed by the expiry sweep: its parts, tail, lock and record
   tus-js-client through HAProxy (round-robin, one request per server connection) to both nodes,
     its PATCHes spread over them: byte-identical
 After each: no multipart upload, no tail and no lock left; only the upload's record.
@@ -153,6 +154,19 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(self.patch(self.a, uid, 20 * MIB, b"x"), 404)
         self.assertEqual(keys(self.prefix + "/"), [])
         self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+
+    def test_expired_upload_is_removed(self):
+        self.b.stop()
+        self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
+                        "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
+                        "--tus-expire", "1").start()
+        uid = self.create(self.b, 30 * MIB, "old.bin")
+        self.assertEqual(self.patch(self.b, uid, 0, os.urandom(20 * MIB)), 204)  # part and tail
+        self.assertEqual(len(multipart_uploads(self.prefix + "/")), 1)
+        wait_until(lambda: keys(self.prefix + "/") == [], "the expiry sweep removed it",
+                   interval=0.5)
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+        self.assertEqual(curl("-I", "-H", TUS, self.url(self.a, "/uploads/" + uid))[0], 404)
 
     def test_tus_js_client_through_haproxy(self):
         node = shutil.which("node")
