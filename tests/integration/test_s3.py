@@ -155,9 +155,9 @@ class S3Test(ServerTest):
             self.srv = self.server(LAB["S3_ENDPOINT"], "--max-size", "1M")
             st, h, b = curl(*form, self.url() + "?name=h")
             self.assertEqual(st, 413, b)
+        wait_until(lambda: keys(self.prefix + "/.sluice/") == [], "the stage removed")
         self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/g/b.bin",
                                                    self.prefix + "/g/s.bin"])
-        wait_until(lambda: keys(self.prefix + "/.sluice/") == [], "the stage removed")
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
 
     def test_digest_mismatch_leaves_nothing(self):
