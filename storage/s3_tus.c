@@ -314,7 +314,15 @@ static void after_record(sl_s3_tus_op_t *op)
     case SL_S3_TUS_OPEN:
         if (op->rec.offset != op->want_offset || op->rec.file != NULL)
             return finish(op, SL_EOFFSET); /* another node went on meanwhile */
+        op->open_nparts = op->nparts;
         return go(op, tail > 0 ? S_TAIL_GET : S_DONE);
+    case SL_S3_TUS_CLOSE: /* our write met another's (a save): is the upload where we left it? */
+        if (op->rec.offset != op->want_offset || op->nparts != op->open_nparts)
+            return finish(op, SL_EOFFSET);
+        op->rec.offset = op->new_offset;
+        op->nparts = op->new_nparts;
+        op->part_bytes = op->new_part_bytes;
+        return go(op, S_REC_PUT);
     case SL_S3_TUS_SAVE: /* the server's fields; the offset and parts stay the record's */
         op->rec.length = op->from->length;
         op->rec.expires = op->from->expires;
@@ -359,7 +367,15 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return finish(op, err);
         return after_record(op);
     case S_REC_PUT:
-        if (err == SL_EEXISTS) /* 412: the record changed under us (another node) */
+        /* 412: the record changed under us. A save (the other fields: length, expiry, written
+         * after a PATCH outside the lock) or a PATCH's end that met one reads it again, once:
+         * neither ever moves the offset back. */
+        if (err == SL_EEXISTS && !op->reread &&
+            (op->kind == SL_S3_TUS_SAVE || op->kind == SL_S3_TUS_CLOSE)) {
+            op->reread = 1;
+            return go(op, S_REC_GET);
+        }
+        if (err == SL_EEXISTS)
             return finish(op, SL_EOFFSET);
         if (err < 0)
             return finish(op, err);
@@ -463,6 +479,7 @@ int sl__s3_tus_start(sl_s3_tus_op_t *op)
     int r;
 
     op->step = first[op->kind];
+    op->reread = 0;
     if (op->kind == SL_S3_TUS_CLOSE) {
         op->rec.offset = op->new_offset;
         op->nparts = op->new_nparts;

@@ -50,7 +50,8 @@ struct sl_s3_tus_op_s {
     char (*etags)[80];   /* commit: the parts' */
     size_t netags;
     uint64_t want_parts;
-    int empty, tail_gone;
+    int empty, tail_gone, reread;
+    uint64_t open_nparts; /* open: the record's parts when the PATCH began */
     char *xml;
     char text[SL_TUS_METADATA_MAX + 2 * SL_NAME_MAX + 512];
     void (*cb)(sl_s3_tus_op_t *op); /* on the loop, with op->err */
