@@ -329,11 +329,14 @@ static void meta_headers(s3_sink_t *k)
 static void on_committed(sl_s3_req_t *q)
 {
     s3_sink_t *k = q->data;
+    int err = q->err;
 
+    if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
+        err = UV_EIO; /* a completion or a copy can fail with 200 and an <Error> body */
     free(q->body);
     q->body = NULL;
-    if (q->err < 0)
-        return sl__s3_sink_fail(k, q->err);
+    if (err < 0)
+        return sl__s3_sink_fail(k, err);
     if (k->upload_id != NULL && !k->meta_copied && k->base.digest != NULL &&
         k->base.digest->sha256_hex[0] != '\0') { /* completed: now its metadata */
         char src[3 * (SL_NAME_MAX + 256) + 64], enc[3 * (SL_NAME_MAX + 256)];
@@ -377,7 +380,6 @@ static void complete(s3_sink_t *k)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
-    /* a completion can fail with 200 and an <Error> body: on_committed reads it */
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
