@@ -274,6 +274,36 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(h.returncode, 0)
         for code in range(7):
             self.assertIn(b"%d " % code, h.stdout)
+        # a terminal gets the progress display (per file and total); a pipe gets nothing
+        import pty
+        big = os.path.join(self.work, "p.bin")
+        make_file(big, 48 * MiB, "p")
+        plain = self.server()
+        slow = self.proxy(plain.port, rate=32 * MiB)
+        master, slave = pty.openpty()
+        p = subprocess.Popen([UP, "--state-dir", self.state, big, slow.url],
+                             stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                d = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side closed
+                break
+            if not d:
+                break
+            shown += d
+        os.close(master)
+        self.assertEqual(p.wait(LIMIT), 0, shown[-500:])
+        self.assertEqual(p.stdout.read(), b"")
+        p.stdout.close()
+        self.assertIn(b"p.bin", shown)
+        self.assertRegex(shown, rb"total +[0-9.]+ [KMG]?i?B / 48.0 MiB +\d+%.*ETA")
+        self.assertIn(b"\x1b[1A\x1b[2K", shown)  # redrawn in place
+        self.assertIn(b"1 of 1 files uploaded", shown)
+        q = subprocess.run([UP, "--state-dir", self.state, "--dest", "again", big, plain.url],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=LIMIT)
+        self.assertEqual((q.returncode, q.stdout, q.stderr), (0, b"", b""))
         # IPv6 and a mount prefix
         v6root = os.path.join(self.work, "v6root")
         log = open(os.path.join(self.work, "v6.log"), "w+b")

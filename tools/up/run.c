@@ -344,7 +344,7 @@ static void start_item(run_t *R, item_t *it)
     it->started = 1;
     it->t0 = now_s();
     R->active++;
-    it->nparts = o->parts > 1 && f->size >= o->part_min && o->protocol == SU_TUS ? o->parts : 1;
+    it->nparts = R->parts > 1 && f->size >= o->part_min ? R->parts : 1;
     su_json_str(f->path, fj, sizeof(fj));
     su_event(o, "start", ",\"file\":\"%s\",\"size\":%llu,\"parts\":%u", fj,
              (unsigned long long)f->size, it->nparts);
@@ -418,6 +418,35 @@ static void render(run_t *R)
     su_render(stderr, bars, n, &total, &R->drawn);
 }
 
+/* Parts need tus concatenation: asked of the server once (OPTIONS), when a file is large
+ * enough to be split. A server without it gets whole files. */
+static unsigned offered_parts(run_t *R, const su_list_t *l)
+{
+    const su_opts_t *o = R->o;
+    job_t j = {0};
+    size_t i;
+    int has = 0;
+
+    if (o->parts < 2 || o->protocol != SU_TUS)
+        return 1;
+    for (i = 0; i < l->n && l->v[i].size < o->part_min; i++)
+        ;
+    if (i == l->n)
+        return 1;
+    su__request(R, &j, "OPTIONS", o->endpoint, 0);
+    curl_multi_remove_handle(R->multi, j.h); /* performed here, before the run */
+    if (curl_easy_perform(j.h) == CURLE_OK && j.resp.status >= 200 && j.resp.status < 300)
+        has = strstr(j.resp.extensions, "concatenation") != NULL;
+    su__release(R, &j);
+    if (!has) {
+        if (!o->quiet)
+            fprintf(stderr, "sluice-up: the server offers no concatenation: files go whole\n");
+        su_event(o, "notice", ",\"message\":\"no concatenation: --parts ignored\"");
+        return 1;
+    }
+    return o->parts;
+}
+
 /* --- the loop --------------------------------------------------------------------------------- */
 
 static void wake_jobs(run_t *R, job_t *j, double t, double *next)
@@ -463,6 +492,7 @@ int su_run(const su_opts_t *o, su_list_t *l)
         R.items[i].status = -1;
         R.total += l->v[i].size;
     }
+    R.parts = offered_parts(&R, l);
     R.t0 = now_s();
     while (!interrupted && (R.next < R.n || R.active > 0)) {
         double t = now_s(), next = t + 0.25;

@@ -153,6 +153,8 @@ void su__request(run_t *R, job_t *j, const char *method, const char *url, int wi
     }
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "OPTIONS") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     } else if (with_body) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

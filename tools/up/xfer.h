@@ -56,6 +56,7 @@ typedef struct run_s {
     item_t *items;
     size_t n, next, active;
     uint64_t total, sent_total;
+    unsigned parts; /* --parts, when the server offers concatenation */
     int drawn;
     double t0;
 } run_t;
