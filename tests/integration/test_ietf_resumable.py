@@ -236,6 +236,8 @@ class IetfTest(tc.TusClientTest):
         self.assertEqual(h.get("repr-digest"), "sha-256=:%s:" % __import__("base64").b64encode(
             hashlib.sha256(data).digest()).decode())
         self.problem(self.append(port, loc, 3000, b"x", complete="?1"), 400, "completed-upload")
+        st, h, body = self.append(port, loc, 3000, b"", complete="?1")  # the completion again
+        self.assertEqual((st, h.get("upload-complete"), json.loads(body)["size"]), (200, "?1", 3000))
         self.problem(self.append(port, loc, 0, b"x"), 400, "completed-upload")
         off, h = self.offset(port, loc)
         self.assertEqual((off, h.get("upload-complete"), h.get("upload-length")),
