@@ -59,6 +59,11 @@ START_TEST(endpoints)
     ck_assert_int_eq(su_endpoint("http://[::1]:9/uploads", "/x", e, sizeof(e), o, sizeof(o)), 0);
     ck_assert_str_eq(e, "http://[::1]:9/uploads/"); /* a creation URL is used as it is */
     ck_assert_str_eq(o, "http://[::1]:9");
+    ck_assert_int_eq(su_endpoint("http://h/uploads/?sig=ab#f", NULL, e, sizeof(e), o, sizeof(o)),
+                     0);
+    ck_assert_str_eq(e, "http://h/uploads/?sig=ab"); /* a signed creation URL keeps its query */
+    ck_assert_int_eq(su_endpoint("http://h/m?t=1", NULL, e, sizeof(e), o, sizeof(o)), 0);
+    ck_assert_str_eq(e, "http://h/m/uploads/?t=1");
     ck_assert_int_eq(su_endpoint("ftp://h", NULL, e, sizeof(e), o, sizeof(o)), -1);
     ck_assert_int_eq(su_endpoint("http://", NULL, e, sizeof(e), o, sizeof(o)), -1);
     ck_assert_int_eq(su_endpoint("http://[::1:9", NULL, e, sizeof(e), o, sizeof(o)), -1);

@@ -25,7 +25,8 @@ static const char usage_text[] =
     "reading, is checked against the server's.\n"
     "\n"
     "URL is the server (http://host:8080, https://host/mount, http://[::1]:8080) or its\n"
-    "creation URL (.../uploads/). A DIR is uploaded recursively under its own name.\n"
+    "creation URL (.../uploads/, a signed URL's query kept). A DIR is uploaded recursively\n"
+    "under its own name.\n"
     "\n"
     "  -p, --parallel N         files uploaded at once (default 4)\n"
     "      --protocol P         tus (tus 1.0, default) or ietf (the IETF resumable-upload draft)\n"
@@ -118,8 +119,8 @@ static int parse_secs(const char *s, double *out)
 int su_endpoint(const char *url, const char *mount, char *endpoint, size_t ecap, char *origin,
                 size_t ocap)
 {
-    const char *p, *path;
-    size_t n, olen;
+    const char *p, *path, *q;
+    size_t n, olen, qlen = 0;
 
     if (strncasecmp(url, "http://", 7) == 0)
         p = url + 7;
@@ -143,17 +144,22 @@ int su_endpoint(const char *url, const char *mount, char *endpoint, size_t ecap,
     origin[olen] = '\0';
     if (mount != NULL && mount[0] != '\0' && (mount[0] != '/' || strstr(mount, "//") != NULL))
         return -1;
-    n = strlen(path);
+    q = strpbrk(path, "?#"); /* a signed creation URL keeps its query */
+    n = q != NULL ? (size_t)(q - path) : strlen(path);
+    if (q == NULL || *q == '#')
+        q = "";
+    else
+        qlen = strcspn(q, "#");
     while (n > 0 && path[n - 1] == '/')
         n--;
     if (n >= 8 && strncmp(path + n - 8, "/uploads", 8) == 0)
-        n = (size_t)snprintf(endpoint, ecap, "%.*s/", (int)(path + n - url), url);
+        n = (size_t)snprintf(endpoint, ecap, "%.*s/%.*s", (int)(path + n - url), url, (int)qlen, q);
     else
         n = (size_t)snprintf(
-            endpoint, ecap, "%.*s%.*s/uploads/", (int)(path + n - url), url,
+            endpoint, ecap, "%.*s%.*s/uploads/%.*s", (int)(path + n - url), url,
             mount != NULL ? (int)(strlen(mount) - (mount[0] && mount[strlen(mount) - 1] == '/'))
                           : 0,
-            mount != NULL ? mount : "");
+            mount != NULL ? mount : "", (int)qlen, q);
     return n < ecap ? 0 : -1;
 }
 
