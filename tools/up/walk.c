@@ -168,7 +168,8 @@ int su_walk(su_list_t *l, char **paths, int npaths, const char *dest, FILE *err)
         }
         failed |= walk_failed;
     }
-    qsort(l->v, l->n, sizeof(*l->v), by_name);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), by_name);
     for (size_t k = 1; k < l->n; k++)
         if (strcmp(l->v[k - 1].name, l->v[k].name) == 0) {
             fprintf(err, "sluice-up: %s and %s would both be uploaded as \"%s\"\n",
