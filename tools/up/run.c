@@ -80,6 +80,7 @@ static void finish(run_t *R, item_t *it, int status, const char *msg)
     }
     if (status == SU_EXIT_DIGEST && !R->o->no_resume)
         su_state_remove(R->state_dir, it->key); /* the server's copy is bad: start over */
+    su__hash_stop(it);
     if (it->md != NULL)
         EVP_MD_CTX_free(it->md);
     it->md = NULL;
@@ -99,7 +100,7 @@ static void verify(run_t *R, item_t *it)
         finish(R, it, SU_EXIT_LOCAL, "changed while it was uploaded");
         return;
     }
-    if (su__hash_to(it, it->f->size) < 0) {
+    if (su__hash_join(it) < 0 || su__hash_to(it, it->f->size) < 0) {
         finish(R, it, SU_EXIT_LOCAL, "could not be read again to compute its SHA-256");
         return;
     }
@@ -358,6 +359,8 @@ static void start_item(run_t *R, item_t *it)
     it->md = EVP_MD_CTX_new();
     if (it->md == NULL || EVP_DigestInit_ex(it->md, EVP_sha256(), NULL) != 1)
         abort();
+    if (f->size >= SU_HASH_THREAD || it->nparts > 1)
+        su__hash_start(it);
     it->jobs = calloc(it->nparts, sizeof(*it->jobs));
     urls = calloc(it->nparts, sizeof(*urls));
     if (it->jobs == NULL || urls == NULL)
@@ -532,6 +535,7 @@ int su_run(const su_opts_t *o, su_list_t *l)
             for (unsigned k = 0; k < it->nparts; k++)
                 su__release(&R, &it->jobs[k]);
             su__release(&R, &it->fin);
+            su__hash_stop(it);
             if (it->md != NULL)
                 EVP_MD_CTX_free(it->md);
             if (it->fd >= 0)

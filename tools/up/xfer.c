@@ -13,10 +13,12 @@
  * a 409 (another offset) asks at once. --retries counts attempts without progress: an attempt
  * that moved the offset starts the count again. A 4xx fails the file with the server's message.
  *
- * The SHA-256 of a whole-file job is computed while its bytes are read for sending: md_off is how
- * far the hash has got; a PATCH that starts past it (a resume) first hashes the bytes between from
- * the local file, one that starts before it (the server kept less than was sent) skips hashing up
- * to md_off. A split file is hashed by one read after its parts are sent.
+ * The SHA-256 of a small file is computed while its bytes are read for sending: md_off is how far
+ * the hash has got; a PATCH that starts past it (a resume) first hashes the bytes between from the
+ * local file, one that starts before it (the server kept less than was sent) skips hashing up to
+ * md_off. A large or split file is hashed by a thread reading it beside the sends (the page cache
+ * serves both), so the hash costs no time on two cores; the file's size and mtime are checked
+ * again at the end, so what was hashed is what was sent.
  */
 #include "xfer.h"
 
@@ -36,7 +38,7 @@
 
 int su__hash_to(item_t *it, uint64_t to)
 {
-    static char buf[1 << 16];
+    static char buf[1 << 16]; /* the loop's thread only */
 
     while (it->md_off < to) {
         size_t n = to - it->md_off < sizeof(buf) ? (size_t)(to - it->md_off) : sizeof(buf);
@@ -47,6 +49,51 @@ int su__hash_to(item_t *it, uint64_t to)
         it->md_off += (uint64_t)r;
     }
     return 0;
+}
+
+static void *hash_main(void *arg)
+{
+    item_t *it = arg;
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+
+    if (buf == NULL)
+        abort();
+    while (it->md_off < it->f->size && !it->hash_stop) {
+        uint64_t left = it->f->size - it->md_off;
+        ssize_t r = pread(it->fd, buf, left < cap ? (size_t)left : cap, (off_t)it->md_off);
+        if (r <= 0) {
+            it->hash_err = 1;
+            break;
+        }
+        EVP_DigestUpdate(it->md, buf, (size_t)r);
+        it->md_off += (uint64_t)r;
+    }
+    free(buf);
+    return NULL;
+}
+
+void su__hash_start(item_t *it)
+{
+    it->hash_stop = 0;
+    it->hash_err = 0;
+    if (pthread_create(&it->hasher, NULL, hash_main, it) == 0)
+        it->hashing = 1; /* else the sends hash, as for a small file */
+}
+
+int su__hash_join(item_t *it)
+{
+    if (!it->hashing)
+        return 0;
+    pthread_join(it->hasher, NULL);
+    it->hashing = 0;
+    return it->hash_err ? -1 : 0;
+}
+
+void su__hash_stop(item_t *it)
+{
+    it->hash_stop = 1;
+    su__hash_join(it);
 }
 
 void su__hash_final(item_t *it)
@@ -92,7 +139,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
         j->local_err = r < 0 ? errno : EIO; /* unreadable, or shorter than it was */
         return CURL_READFUNC_ABORT;
     }
-    if (it->nparts == 1 && at <= it->md_off && at + (uint64_t)r > it->md_off) {
+    if (!it->hashing && at <= it->md_off && at + (uint64_t)r > it->md_off) {
         EVP_DigestUpdate(it->md, buf + (it->md_off - at), (size_t)(at + (uint64_t)r - it->md_off));
         it->md_off = at + (uint64_t)r;
     }
@@ -226,7 +273,7 @@ void su__patch(run_t *R, job_t *j)
 {
     item_t *it = j->it;
 
-    if (it->nparts == 1 && j->offset > it->md_off && su__hash_to(it, j->offset) < 0) {
+    if (!it->hashing && j->offset > it->md_off && su__hash_to(it, j->offset) < 0) {
         j->local_err = EIO;
         return;
     }

@@ -7,6 +7,7 @@
 #include "up.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 
 enum { S_START, S_HEAD, S_CREATE, S_PATCH, S_WAIT, S_DONE, S_FINAL, S_VERIFY };
@@ -38,6 +39,10 @@ struct item_s {
     job_t fin; /* the item's own requests: FINAL, VERIFY */
     EVP_MD_CTX *md;
     uint64_t md_off;
+    pthread_t hasher;       /* a thread hashing the whole file (large files, parts) */
+    int hashing;            /* it runs: the sends hash nothing */
+    volatile int hash_stop; /* asks it to stop */
+    int hash_err;           /* it could not read the file */
     char file_url[2048], server_sha[65], sha[65];
     int status; /* SU_EXIT_* once finished, -1 while running */
     int started;
@@ -75,5 +80,12 @@ void su__add_u64(job_t *j, const char *name, uint64_t v);
 /* Hash the item's file up to `to` (from md_off); 0 or -1. Then the hex digest into it->sha. */
 int su__hash_to(item_t *it, uint64_t to);
 void su__hash_final(item_t *it);
+/* A file of at least SU_HASH_THREAD bytes (or in parts) is hashed by a thread of its own, a
+ * second sequential reader beside the sends, so hashing and sending use two cores. join: wait
+ * for it (0, or -1 when it could not read); stop: make it end early (an item that failed). */
+#define SU_HASH_THREAD (8u << 20)
+void su__hash_start(item_t *it);
+int su__hash_join(item_t *it);
+void su__hash_stop(item_t *it);
 
 #endif
