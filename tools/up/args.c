@@ -45,7 +45,7 @@ static const char usage_text[] =
     "      --state-dir DIR      resumable state (default $XDG_STATE_HOME/sluice-up, else\n"
     "                           ~/.local/state/sluice-up)\n"
     "      --no-resume          keep no state, start every file anew\n"
-    "      --no-verify          skip the SHA-256 comparison\n"
+    "      --no-verify          compute and compare no SHA-256 (sending speed only)\n"
     "      --json               events on stdout, one JSON object a line\n"
     "  -q, --quiet              errors only (no progress display)\n"
     "  -k, --insecure           do not verify the server's TLS certificate\n"

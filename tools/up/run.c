@@ -100,6 +100,10 @@ static void verify(run_t *R, item_t *it)
         finish(R, it, SU_EXIT_LOCAL, "changed while it was uploaded");
         return;
     }
+    if (it->md == NULL) { /* --no-verify: nothing hashed */
+        finish(R, it, SU_EXIT_OK, NULL);
+        return;
+    }
     if (su__hash_join(it) < 0 || su__hash_to(it, it->f->size) < 0) {
         finish(R, it, SU_EXIT_LOCAL, "could not be read again to compute its SHA-256");
         return;
@@ -356,11 +360,13 @@ static void start_item(run_t *R, item_t *it)
         finish(R, it, SU_EXIT_LOCAL, msg);
         return;
     }
-    it->md = EVP_MD_CTX_new();
-    if (it->md == NULL || EVP_DigestInit_ex(it->md, EVP_sha256(), NULL) != 1)
-        abort();
-    if (f->size >= SU_HASH_THREAD || it->nparts > 1)
-        su__hash_start(it);
+    if (!o->no_verify) {
+        it->md = EVP_MD_CTX_new();
+        if (it->md == NULL || EVP_DigestInit_ex(it->md, EVP_sha256(), NULL) != 1)
+            abort();
+        if (f->size >= SU_HASH_THREAD || it->nparts > 1)
+            su__hash_start(it);
+    }
     it->jobs = calloc(it->nparts, sizeof(*it->jobs));
     urls = calloc(it->nparts, sizeof(*urls));
     if (it->jobs == NULL || urls == NULL)

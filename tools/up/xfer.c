@@ -139,7 +139,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
         j->local_err = r < 0 ? errno : EIO; /* unreadable, or shorter than it was */
         return CURL_READFUNC_ABORT;
     }
-    if (!it->hashing && at <= it->md_off && at + (uint64_t)r > it->md_off) {
+    if (it->md != NULL && !it->hashing && at <= it->md_off && at + (uint64_t)r > it->md_off) {
         EVP_DigestUpdate(it->md, buf + (it->md_off - at), (size_t)(at + (uint64_t)r - it->md_off));
         it->md_off = at + (uint64_t)r;
     }
@@ -273,7 +273,8 @@ void su__patch(run_t *R, job_t *j)
 {
     item_t *it = j->it;
 
-    if (!it->hashing && j->offset > it->md_off && su__hash_to(it, j->offset) < 0) {
+    if (it->md != NULL && !it->hashing && j->offset > it->md_off &&
+        su__hash_to(it, j->offset) < 0) {
         j->local_err = EIO;
         return;
     }
