@@ -111,6 +111,15 @@ static const sl_proto_t *resumable_proto(sl_req_t *r)
     return &sl__proto_tus;
 }
 
+/* A PUT /files/<name> or POST /files/ that asks to be resumable (the draft's Upload-Complete
+ * with its interop version) creates an upload (proto/ietf.c) that lands under that name. */
+static int upgraded(sl_req_t *r)
+{
+    return (r->route == ROUTE_FILE ? r->method == M_PUT : r->method == M_POST) &&
+           sl__header(r, "Upload-Draft-Interop-Version") != NULL &&
+           sl__header(r, "Upload-Complete") != NULL;
+}
+
 /* Route and decode the name; 0 or a negative code. */
 static int route(sl_req_t *r, const char *url)
 {
@@ -147,6 +156,8 @@ static int route(sl_req_t *r, const char *url)
     }
     if (strcmp(url, "/files") == 0 || strcmp(url, "/files/") == 0) {
         r->route = ROUTE_FILES;
+        if (upgraded(r))
+            r->proto = &sl__proto_ietf;
         return 0;
     }
     if (strcmp(url, "/uploads") == 0 || strcmp(url, "/uploads/") == 0) {
@@ -166,6 +177,8 @@ static int route(sl_req_t *r, const char *url)
         if (len - 7 > 3 * SL_NAME_MAX)
             return SL_ETOOLONG;
         err = sl_name_decode(url + 7, len - 7, SL_DECODE_PATH, r->name, sizeof(r->name));
+        if (err == 0 && upgraded(r))
+            r->proto = &sl__proto_ietf;
         return err < 0 ? err : sl_name_check(r->name);
     }
     r->route = ROUTE_HOST; /* not one of sluice's: the host may serve it */

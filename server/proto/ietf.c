@@ -7,6 +7,7 @@
  * tus.c with its own answers (sl_tus_answers_t):
  *
  *   POST /uploads/          Upload-Complete ─▶ create (a body is the first append) ─▶ 201
+ *   PUT /files/<name>, POST /files/ with Upload-Complete: the same, the file named by the URL
  *   HEAD|GET /uploads/<id>  ─▶ 204 Upload-Offset, Upload-Complete, Upload-Length, Upload-Limit
  *   PATCH /uploads/<id>     application/partial-upload, Upload-Offset, Upload-Complete ─▶ append
  *   DELETE /uploads/<id>    ─▶ 204;   OPTIONS ─▶ 204 Upload-Limit
@@ -85,6 +86,26 @@ static int disposition_metadata(const char *v, char *out, size_t cap)
     return 0;
 }
 
+/* tus metadata that names a file `name` (tus_fields.c's rule: relativePath when it has a folder,
+ * else filename) into out[cap]; 0 or -1. */
+static int named_metadata(const char *name, char *out, size_t cap)
+{
+    const char *base = strrchr(name, '/');
+    size_t n = strlen(name);
+
+    if ((n + 2) / 3 * 4 * 2 + 32 > cap)
+        return -1;
+    base = base != NULL ? base + 1 : name;
+    memcpy(out, "filename ", 9);
+    sl__base64((const unsigned char *)base, strlen(base), out + 9);
+    if (base != name) {
+        size_t o = strlen(out);
+        memcpy(out + o, ",relativePath ", 14);
+        sl__base64((const unsigned char *)name, n, out + o + 14);
+    }
+    return 0;
+}
+
 /* Everything the first call can judge; sets t's fields and *body. 0 or a code. */
 static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t mdcap)
 {
@@ -98,10 +119,12 @@ static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t 
         return SL_ENOTFOUND;
     if (t->ietf < 5 || t->ietf > 8)
         return SL_EVERSION;
+    if (r->route == ROUTE_FILE || r->route == ROUTE_FILES)
+        t->method = m = M_POST; /* an upgraded PUT /files/<name> or POST /files/: a creation */
     if (m == M_GET)
         t->method = m = M_HEAD; /* offset retrieval by GET: the same answer, no content */
-    if (r->route == ROUTE_TUS ? (m != M_POST && m != M_OPTIONS)
-                              : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
+    if (r->route != ROUTE_TUS_ID ? (m != M_POST && m != M_OPTIONS)
+                                 : (m != M_HEAD && m != M_PATCH && m != M_DELETE && m != M_OPTIONS))
         return SL_EMETHOD;
     if ((err = sl__framing(r)) < 0)
         return err;
@@ -126,7 +149,11 @@ static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t 
             return SL_EBADREQUEST;
     } else {
         t->offset = 0;
-        if ((v = sl__header(r, "Upload-Metadata")) != NULL) { /* as tus-js-client sends it */
+        if (r->route == ROUTE_FILE) { /* the name in the URL */
+            if (named_metadata(r->name, md, mdcap) < 0)
+                return SL_ETOOLONG;
+            t->metadata = md;
+        } else if ((v = sl__header(r, "Upload-Metadata")) != NULL) { /* as tus-js-client sends it */
             if (sl__tus_metadata_valid(v) < 0)
                 return SL_EBADREQUEST;
             t->metadata = v;

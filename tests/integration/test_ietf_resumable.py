@@ -16,7 +16,8 @@ c. the malformed and edge requests, each answered with its status and an RFC 945
    upload's bytes untouched by any of them.
 d. creation forms: an optimistic creation (the whole body with Upload-Complete: ?1), a chunked
    ?1 append that ends the upload (its length learnt at the end), GET as offset retrieval,
-   cancellation, OPTIONS limits, a filename from Content-Disposition, Want-Repr-Digest.
+   cancellation, OPTIONS limits, a filename from Content-Disposition; PUT /files/<name> and
+   POST /files/ upgraded to resumable uploads by Upload-Complete.
 """
 import hashlib
 import http.client
@@ -24,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -39,6 +41,17 @@ PROTOCOLS = (("ietf-draft-03", "5"), ("ietf-draft-05", "6"))
 
 class IetfTest(tc.TusClientTest):
     """tus-js-client's helpers (test_tus_client.py), none of its tests."""
+
+    def setUp(self):  # node is needed by a and b only (need_node)
+        self.work = tempfile.mkdtemp(prefix="sluice-ietf-files-")
+        self.root = tempfile.mkdtemp(prefix="sluice-ietf-root-")
+        self.servers = []
+        self.proxies = []
+
+    def need_node(self):
+        problem = tc.node_problem()
+        if problem:
+            self.fail(problem)
 
     def req(self, port, method, path, headers=None, body=None, version="8", timeout=10):
         h = {"Upload-Draft-Interop-Version": version} if version else {}
@@ -102,6 +115,7 @@ class IetfTest(tc.TusClientTest):
     # --- a ------------------------------------------------------------------------------------
 
     def test_a_cut_connections_resume(self):
+        self.need_node()
         size = 120 * MiB
         path, sha = make_file(self.work, "cut.bin", size)
         srv = self.server()
@@ -140,6 +154,7 @@ class IetfTest(tc.TusClientTest):
     # --- b ------------------------------------------------------------------------------------
 
     def kill9_resume(self, proto, interop):
+        self.need_node()
         size, kill_at = 160 * MiB, 80 * MiB
         name = "killed-%s.bin" % interop
         path, sha = make_file(self.work, name, size)
@@ -297,6 +312,29 @@ class IetfTest(tc.TusClientTest):
         self.assertRegex(h.get("upload-limit", ""), r"max-age=\d+")
         st, h, _ = self.req(port, "OPTIONS", "/uploads/", version="6")
         self.assertRegex(h.get("upload-limit", ""), r"expires=\d+")  # before interop 7
+        # the target resource itself: PUT /files/<name> with Upload-Complete becomes resumable
+        # (careful: ?0 and a length, then appends to the Location); a plain PUT stays a PUT
+        st, h, _ = self.req(port, "PUT", "/files/up/graded.bin",
+                            {"Upload-Complete": "?0", "Upload-Length": str(len(data))})
+        self.assertEqual((st, h.get("upload-complete")), (201, "?0"), h)
+        loc = h["location"]
+        self.assertTrue(loc.startswith("/uploads/"), h)
+        st, h, _ = self.append(port, loc, 0, data[:30000])
+        self.assertEqual((st, h.get("upload-offset")), (204, "30000"))
+        st, h, body = self.append(port, loc, 30000, data[30000:], complete="?1")
+        self.assertEqual((st, h.get("content-location")), (200, "/files/up/graded.bin"), body)
+        with open(os.path.join(self.root, "up", "graded.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        st, h, body = self.req(port, "POST", "/files/", {"Upload-Complete": "?1"}, body=data[:10])
+        self.assertEqual((st, h.get("upload-complete")), (201, "?1"), (h, body))
+        self.assertTrue(h["location"].startswith("/uploads/"), h)  # named by the upload's id
+        self.assertTrue(os.path.isfile(self.committed(h["content-location"])))
+        self.problem(self.req(port, "PUT", "/files/x.bin", {"Upload-Complete": "maybe"},
+                              body=b"abc"), 400)
+        st, h, body = self.req(port, "PUT", "/files/plain.bin", {}, body=b"abc", version=None)
+        self.assertEqual(st, 201)
+        self.assertEqual(json.loads(body)["name"], "plain.bin")
+        self.assertNotIn("upload-complete", h)
         # a tus request on the same URL space is still tus
         st, h, _ = self.req(port, "OPTIONS", "/uploads/", {"Tus-Resumable": "1.0.0"}, version=None)
         self.assertEqual(h.get("tus-version"), "1.0.0", h)
