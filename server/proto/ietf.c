@@ -174,9 +174,10 @@ static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t 
         t->defer = 1;
     if (srv->cfg.max_size && t->length > (int64_t)srv->cfg.max_size)
         return SL_ETOOLARGE;
-    if (m == M_POST && *body && t->length >= 0 && !r->chunked &&
-        r->content_length > (uint64_t)t->length)
-        return SL_ETOOLARGE;
+    if (m == M_POST && *body &&
+        (t->length == 0 ||
+         (t->length > 0 && !r->chunked && r->content_length > (uint64_t)t->length)))
+        return SL_ETOOLARGE; /* a body past the length (the chain's limit needs one byte) */
     if ((v = sl__header(r, "Content-Digest")) != NULL) { /* RFC 9530: this request's content */
         memset(&d, 0, sizeof(d));
         if (sl__digests_parse(v, &d) < 0)

@@ -23,6 +23,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -242,6 +243,16 @@ class IetfTest(tc.TusClientTest):
         st, h, _ = self.append(port, loc, 1000, data[1000:2000], **{"Content-Digest": good})
         self.assertEqual((st, h.get("upload-offset")), (204, "2000"), h)
         self.problem(self.req(port, "PUT", loc, {}), 405)
+        # a chunked body for an upload of length 0 is past its length
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /uploads/ HTTP/1.1\r\nHost: x\r\nUpload-Draft-Interop-Version: 8\r\n"
+                  b"Upload-Complete: ?0\r\nUpload-Length: 0\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        self.problem((resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()),
+                     413)
+        s.close()
         self.problem(self.req(port, "POST", "/uploads/", {"Upload-Complete": "?0",
                                                           "Upload-Length": str(2 << 20)}), 413)
         # complete it, then every append is refused as a completed upload
