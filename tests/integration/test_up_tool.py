@@ -5,9 +5,10 @@ a. 300 MiB through a proxy that holds the stream at 150 MiB: the server is kille
    with backoff) resumes from the offset the new server reports: the file is byte-identical and
    the new server received exactly the bytes past that offset (sluice_received_bytes_total): no
    acknowledged byte is sent again.
-b. sluice-up itself killed (-9) mid-way and run again with the same arguments: it finds its state
-   (no new upload), resumes from the server's offset, and the server received the file's size in
-   all, once.
+b. sluice-up itself killed (-9) mid-way, then interrupted (SIGINT: exit 6), and run again with
+   the same arguments: it finds its state under $XDG_STATE_HOME/sluice-up (no new upload),
+   resumes from the server's offset each time, and the server received the file's size in all,
+   once.
 c. a directory of 1,000 small files in 10 folders with --parallel 8: names kept, every file
    byte-identical and verified.
 d. a proxy that flips one byte of the body: the server's SHA-256 differs from sluice-up's, which
@@ -177,8 +178,10 @@ class UpToolTest(unittest.TestCase):
         sha = make_file(src, size, "b")
         srv = self.server()
         px = self.proxy(srv.port, rate=40 * MiB, mark=30 * MiB)
-        p = subprocess.Popen(self.cmd(src, px.url), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+        # the default state directory: $XDG_STATE_HOME/sluice-up
+        env = dict(os.environ, XDG_STATE_HOME=self.state)
+        cmd = [c for c in self.cmd(src, px.url) if c not in ("--state-dir", self.state)]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         try:
             self.assertTrue(px.mark_event.wait(2 * LIMIT), "forwarded %d" % px.forwarded)
         finally:
@@ -186,20 +189,40 @@ class UpToolTest(unittest.TestCase):
             out, _ = p.communicate()
         first = self.events(out)
         self.assertEqual(len(self.of(first, "created")), 1, first)
-        self.assertEqual(len(os.listdir(self.state)), 1, "no state kept for the upload")
-        px.rate = None
-        rc, evs, err = self.run_up(src, px.url)
+        kept = os.path.join(self.state, "sluice-up")
+        self.assertEqual(len(os.listdir(kept)), 1, "no state kept for the upload")
+        # interrupted (SIGINT) in the middle of the second run: exit 6, the state kept
+        px.mark, px.rate, px.hold = px.forwarded + 8 * MiB, None, True  # held there: no race
+        px.mark_event.clear()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            self.assertTrue(px.mark_event.wait(2 * LIMIT), "forwarded %d" % px.forwarded)
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=LIMIT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 6)
+        second = self.events(out)
+        self.assertEqual(self.of(second, "created"), [], second)
+        self.assertEqual(self.of(second, "summary")[0]["status"], 6)
+        self.assertEqual(len(os.listdir(kept)), 1, "the state went with the interruption")
+        px.release()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           timeout=4 * LIMIT)
+        rc, evs, err = p.returncode, self.events(p.stdout), p.stderr.decode(errors="replace")
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.of(evs, "created"), [], "a new upload instead of resuming")
         resumes = self.of(evs, "resume")
         self.assertEqual(len(resumes), 1, evs)
         self.assertEqual(resumes[0]["url"], self.of(first, "created")[0]["url"])
-        self.assertGreater(resumes[0]["offset"], 0)
+        self.assertGreater(resumes[0]["offset"], self.of(second, "resume")[0]["offset"])
         self.assertEqual(self.of(evs, "patch")[0]["offset"], resumes[0]["offset"])
         self.assertEqual(srv.metric("sluice_received_bytes_total"), size,
                          "bytes the server had were sent again")
         self.assertEqual(sha256_file(self.stored("mid.bin")), sha)
-        self.assertEqual(os.listdir(self.state), [], "the state outlived the upload")
+        self.assertEqual(os.listdir(kept), [], "the state outlived the upload")
 
     # --- c ------------------------------------------------------------------------------------
 
