@@ -15,7 +15,9 @@ d. a proxy that flips one byte of the body: the server's SHA-256 differs from sl
    reports the mismatch and exits 4; the IETF draft (--protocol ietf) through a cutting proxy and
    split parts (--parts 3) end byte-identical.
 e. errors: a refused connection (exit 3), a file too large for the server (exit 1, the server's
-   message), bad usage (exit 2), a missing file (exit 5); --help lists the exit statuses.
+   message), bad usage (exit 2), a missing file (exit 5); --help lists the exit statuses;
+   --header and --bearer on every request; the display on a terminal, silence on a pipe; IPv6
+   with a mount prefix.
 """
 import hashlib
 import json
@@ -54,6 +56,20 @@ class CorruptingProxy(Proxy):
             b[self.corrupt_at - self.forwarded] ^= 0x55
             c["up"] = bytes(b)
             self.corrupted = True
+        super()._step(c, sock, ev, now)
+
+
+class RecordingProxy(Proxy):
+    """A Proxy that keeps the first 64 KiB of each client->server write, to read request heads."""
+
+    def __init__(self, target, **kw):
+        self.seen = b""
+        super().__init__(target, **kw)
+
+    def _step(self, c, sock, ev, now):
+        import selectors
+        if sock is c.get("srv") and ev & selectors.EVENT_WRITE and c.get("up"):
+            self.seen += c["up"][:65536]
         super()._step(c, sock, ev, now)
 
 
@@ -297,6 +313,20 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(h.returncode, 0)
         for code in range(7):
             self.assertIn(b"%d " % code, h.stdout)
+        # --header and --bearer go on every request
+        small = os.path.join(self.work, "h.bin")
+        make_file(small, 2000, "h")
+        ok = self.server()
+        rec = self.proxy(ok.port, cls=RecordingProxy)
+        rc, evs, err = self.run_up("--bearer", "tok3n", "-H", "X-Trace: 42", "--small", "1K",
+                                   small, rec.url)
+        self.assertEqual(rc, 0, err)
+        heads = re.findall(rb"(POST|PATCH|HEAD) /uploads/\S* HTTP/1\.1\r\n(.*?\r\n)\r\n",
+                           rec.seen, re.S)
+        self.assertEqual([m for m, _ in heads], [b"POST", b"PATCH"], rec.seen[:2000])
+        for _, h in heads:
+            self.assertIn(b"Authorization: Bearer tok3n\r\n", h)
+            self.assertIn(b"X-Trace: 42\r\n", h)
         # a terminal gets the progress display (per file and total); a pipe gets nothing
         import pty
         big = os.path.join(self.work, "p.bin")
