@@ -96,13 +96,22 @@ class UpToolTest(unittest.TestCase):
         self.servers, self.proxies = [], []
 
     def tearDown(self):
+        problems = []
         for p in self.proxies:
             p.stop()
         for s in self.servers:
-            if s.proc is not None and s.proc.poll() is None:
+            if s.proc is None:
+                continue
+            out = s.output()
+            if s.proc.poll() is None:
                 s.stop()
+            for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer"):
+                if bad in out:
+                    problems.append("%s in the server log: %s" % (bad, out[-3000:]))
         for d in (self.work, self.root, self.state):
             shutil.rmtree(d, ignore_errors=True)
+        if problems:
+            self.fail("\n".join(problems))
 
     def server(self, *args, port=0):
         s = Server("--durability", "none", *args, root=self.root, port=port)
@@ -120,7 +129,10 @@ class UpToolTest(unittest.TestCase):
     def run_up(self, *args, timeout=4 * LIMIT):
         p = subprocess.run(self.cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout)
-        return p.returncode, self.events(p.stdout), p.stderr.decode(errors="replace")
+        err = p.stderr.decode(errors="replace")
+        for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer"):
+            self.assertNotIn(bad, err)
+        return p.returncode, self.events(p.stdout), err
 
     def events(self, out):
         evs = []
