@@ -39,7 +39,7 @@ void sl__cors_headers(sl_req_t *r)
 {
     const char *origin = sl__header(r, "Origin"), *ask;
 
-    if (r->tr != NULL) {
+    if (r->tr != NULL && r->proto != &sl__proto_ietf) {
         sl__respond_header(r, "Tus-Resumable", "1.0.0");
         if (r->status == MHD_HTTP_PRECONDITION_FAILED)
             sl__respond_header(r, "Tus-Version", "1.0.0");
@@ -59,7 +59,8 @@ void sl__cors_headers(sl_req_t *r)
                                : "Content-Type, Upload-Offset, Upload-Length, "
                                  "Upload-Metadata, Upload-Concat, Upload-Checksum, "
                                  "Upload-Defer-Length, Tus-Resumable, "
-                                 "X-HTTP-Method-Override, X-Requested-With");
+                                 "Upload-Complete, Upload-Draft-Interop-Version, "
+                                 "Content-Digest, X-HTTP-Method-Override, X-Requested-With");
         sl__respond_header(r, "Access-Control-Max-Age", "86400");
         return;
     }
@@ -67,5 +68,5 @@ void sl__cors_headers(sl_req_t *r)
                        "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, "
                        "Upload-Metadata, Upload-Concat, Upload-Expires, Tus-Resumable, "
                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
-                       "Sluice-File, ETag, Repr-Digest");
+                       "Sluice-File, ETag, Repr-Digest, Upload-Complete, Upload-Limit");
 }

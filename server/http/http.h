@@ -69,6 +69,8 @@ typedef struct sl_proto_s {
 } sl_proto_t;
 extern const sl_proto_t sl__proto_files, sl__proto_tus, sl__proto_host, sl__proto_ops;
 extern const sl_proto_t sl__proto_ui; /* ui.c: GET / and /ui/<file> */
+/* proto/ietf.c: the IETF draft under /uploads/ */
+extern const sl_proto_t sl__proto_ietf;
 /* Refuse a request in its first call: queued at once when a body would follow (no 100 Continue,
  * no body read), else answered from the final call. */
 enum MHD_Result sl__refuse_first(sl_req_t *r, int err);

@@ -101,6 +101,25 @@ static enum MHD_Result nul_cb(void *cls, enum MHD_ValueKind kind, const char *ke
     return MHD_YES;
 }
 
+/* Under /uploads/, the IETF draft's requests (its interop version, no Tus-Resumable) go to
+ * proto/ietf.c, everything else to tus. */
+static const sl_proto_t *resumable_proto(sl_req_t *r)
+{
+    if (sl__header(r, "Upload-Draft-Interop-Version") != NULL &&
+        sl__header(r, "Tus-Resumable") == NULL)
+        return &sl__proto_ietf;
+    return &sl__proto_tus;
+}
+
+/* A PUT /files/<name> or POST /files/ that asks to be resumable (the draft's Upload-Complete
+ * with its interop version) creates an upload (proto/ietf.c) that lands under that name. */
+static int upgraded(sl_req_t *r)
+{
+    return (r->route == ROUTE_FILE ? r->method == M_PUT : r->method == M_POST) &&
+           sl__header(r, "Upload-Draft-Interop-Version") != NULL &&
+           sl__header(r, "Upload-Complete") != NULL;
+}
+
 /* Route and decode the name; 0 or a negative code. */
 static int route(sl_req_t *r, const char *url)
 {
@@ -137,16 +156,18 @@ static int route(sl_req_t *r, const char *url)
     }
     if (strcmp(url, "/files") == 0 || strcmp(url, "/files/") == 0) {
         r->route = ROUTE_FILES;
+        if (upgraded(r))
+            r->proto = &sl__proto_ietf;
         return 0;
     }
     if (strcmp(url, "/uploads") == 0 || strcmp(url, "/uploads/") == 0) {
         r->route = ROUTE_TUS;
-        r->proto = &sl__proto_tus;
+        r->proto = resumable_proto(r);
         return 0;
     }
     if (len > 9 && strncmp(url, "/uploads/", 9) == 0) {
         r->route = ROUTE_TUS_ID; /* the id is checked with the other tus headers */
-        r->proto = &sl__proto_tus;
+        r->proto = resumable_proto(r);
         snprintf(r->name, sizeof(r->name), "%.*s", SL_TUS_ID_LEN + 1, url + 9);
         return 0;
     }
@@ -156,6 +177,8 @@ static int route(sl_req_t *r, const char *url)
         if (len - 7 > 3 * SL_NAME_MAX)
             return SL_ETOOLONG;
         err = sl_name_decode(url + 7, len - 7, SL_DECODE_PATH, r->name, sizeof(r->name));
+        if (err == 0 && upgraded(r))
+            r->proto = &sl__proto_ietf;
         return err < 0 ? err : sl_name_check(r->name);
     }
     r->route = ROUTE_HOST; /* not one of sluice's: the host may serve it */
@@ -273,8 +296,9 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         return sl__refuse_first(r, err);
     /* on_request sees every request for sluice's files and uploads, before anything else is
      * decided or read; the handler goes on from PH_HOOK. */
-    if ((r->proto == &sl__proto_files || r->proto == &sl__proto_tus) && !sl__cors_preflight(r) &&
-        sl__hook_request(r))
+    if ((r->proto == &sl__proto_files || r->proto == &sl__proto_tus ||
+         r->proto == &sl__proto_ietf) &&
+        !sl__cors_preflight(r) && sl__hook_request(r))
         return MHD_YES;
     return first_call_rest(r);
 }

@@ -36,11 +36,28 @@ struct sl_tus_s {
     uint64_t md_offset; /* (tus_lock.c keeps it while no request refers to the upload) */
 };
 
+/* The answers of a protocol on the upload records: tus 1.0 (tus_fields.c) or the IETF draft
+ * (ietf.c). created: a creation's answer; head: an offset retrieval's; appended: an append's
+ * success (after a commit too); error: any failure (u: the upload, or NULL before its turn). */
+typedef struct sl_tus_answers_s {
+    void (*created)(sl_req_t *r, const sl_tus_info_t *info);
+    void (*head)(sl_req_t *r, const sl_tus_info_t *info);
+    void (*appended)(sl_req_t *r, const sl_tus_info_t *info);
+    void (*deleted)(sl_req_t *r);
+    void (*error)(sl_req_t *r, const sl_tus_t *u, int err);
+} sl_tus_answers_t;
+
+extern const sl_tus_answers_t sl__tus_answers;
+
 /* A request under /uploads/: its tus headers, parsed in the first call. */
 struct sl_tus_req_s {
-    int method;          /* M_*, after X-HTTP-Method-Override */
-    int64_t offset;      /* Upload-Offset, -1 if absent */
-    int64_t length;      /* Upload-Length, -1 if absent */
+    const sl_tus_answers_t *ans; /* how it is answered (borrowed, static) */
+    int ietf;                    /* the IETF draft's interop version, 0 for tus */
+    int complete;                /* IETF: Upload-Complete: ?1 (the length is learnt at the end) */
+    int inconsistent;            /* IETF: the request's own length indicators differ */
+    int method;                  /* M_*, after X-HTTP-Method-Override */
+    int64_t offset;              /* Upload-Offset, -1 if absent */
+    int64_t length;              /* Upload-Length, -1 if absent */
     int64_t prev_length; /* the upload's length before this PATCH (a failed PATCH restores it) */
     int defer;           /* Upload-Defer-Length: 1 */
     int concat;          /* SL_TUS_* from Upload-Concat */
@@ -64,6 +81,10 @@ struct sl_tus_req_s {
 int sl__tus_body_start(sl_req_t *r);
 int sl__tus_body_end(sl_req_t *r);
 void sl__tus_gone(sl_req_t *r);
+/* The first call once t's headers were judged (err: 0 or a code, body: the request has one);
+ * the final call for every method but OPTIONS. */
+enum MHD_Result sl__tus_go(sl_req_t *r, int err, int body);
+enum MHD_Result sl__tus_final(sl_req_t *r);
 void sl__tus_free(sl_req_t *r);
 
 /* tus_fields.c: the tus header fields, read from a request and written on an answer. An empty

@@ -73,15 +73,13 @@ static void on_recorded(sl_tus_job_t *job)
     }
     if (!r->gone) {
         if (status < 0)
-            sl__respond_error(r, status);
+            r->tr->ans->error(r, u, status);
         else if (r->tr->method == M_POST)
-            sl__tus_respond_created(r, &u->info);
+            r->tr->ans->created(r, &u->info);
         else if (r->tr->method == M_HEAD)
-            sl__tus_respond_head(r, &u->info);
-        else {
-            sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
-            sl__tus_describe(r, &u->info);
-        }
+            r->tr->ans->head(r, &u->info);
+        else
+            r->tr->ans->appended(r, &u->info);
     }
     r->need_read = 0;
     sl_budget_cancel(&r->budget_wait);
@@ -168,6 +166,8 @@ static void patch_finish(sl_tus_t *u)
             u->md = NULL;
         }
     }
+    if (t->status == 0 && t->complete && u->info.length < 0 && r->up->eof)
+        u->info.length = (int64_t)written; /* IETF: the body that completes it ended: its length */
     if (t->status == 0) { /* whole, or cut short and ended early: its bytes count */
         u->info.offset = written;
         refresh_expiry(u);
@@ -179,7 +179,7 @@ static void patch_finish(sl_tus_t *u)
      * the next append cuts its bytes, and a length it brought is forgotten. */
     u->info.length = t->prev_length;
     if (!r->gone)
-        sl__respond_error(r, t->status);
+        t->ans->error(r, u, t->status);
     r->need_read = 0;
     sl__tus_next(u);
     answer(r);
@@ -251,13 +251,6 @@ static sl_req_t *owner_of(sl_tus_wait_t *w)
     return ((sl_tus_req_t *)((char *)w - offsetof(sl_tus_req_t, wait)))->owner;
 }
 
-static void respond_tus_error(sl_req_t *r, const sl_tus_t *u, int err)
-{
-    sl__respond_error(r, err);
-    if (err == SL_EOFFSET)
-        sl__tus_add_u64(r, "Upload-Offset", u->info.offset); /* where the client should resume */
-}
-
 /* The checks of a PATCH against the record; may learn a deferred length. 0 or a code. */
 static int patch_checks(sl_req_t *r, sl_tus_t *u)
 {
@@ -301,7 +294,7 @@ static void run_patch(sl_tus_t *u, sl_tus_wait_t *w)
     if (!r->gone) {
         err = patch_checks(r, u);
         if (err < 0)
-            respond_tus_error(r, u, err);
+            r->tr->ans->error(r, u, err);
         else
             u->writer = r; /* the chain starts when the handler is called again */
     }
@@ -324,11 +317,9 @@ static void run_patch_empty(sl_tus_t *u, sl_tus_wait_t *w)
         return;
     }
     if (err < 0)
-        respond_tus_error(r, u, err);
-    else {
-        sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
-        sl__tus_describe(r, &u->info);
-    }
+        r->tr->ans->error(r, u, err);
+    else
+        r->tr->ans->appended(r, &u->info);
     answer(r);
 }
 
@@ -341,9 +332,9 @@ static void run_head(sl_tus_t *u, sl_tus_wait_t *w)
         return;
     }
     if (u->load_err < 0)
-        sl__respond_error(r, u->load_err);
+        r->tr->ans->error(r, u, u->load_err);
     else
-        sl__tus_respond_head(r, &u->info);
+        r->tr->ans->head(r, &u->info);
     answer(r);
 }
 
@@ -355,9 +346,9 @@ static void on_deleted(sl_tus_job_t *job)
     u->loaded = 1;
     u->load_err = SL_ENOTFOUND; /* whatever the job found, the upload is gone now */
     if (job->status < 0 && job->status != SL_ENOTFOUND)
-        sl__respond_error(r, job->status);
+        r->tr->ans->error(r, u, job->status);
     else
-        sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
+        r->tr->ans->deleted(r);
     sl__tus_job_done(u);
     answer(r);
 }
@@ -367,7 +358,7 @@ static void run_delete(sl_tus_t *u, sl_tus_wait_t *w)
     sl_req_t *r = owner_of(w);
 
     if (u->load_err < 0) {
-        sl__respond_error(r, u->load_err);
+        r->tr->ans->error(r, u, u->load_err);
         answer(r);
         return;
     }
@@ -397,7 +388,7 @@ static void on_created(sl_tus_job_t *job)
 
     if (job->status < 0) {
         u->load_err = SL_ENOTFOUND;
-        sl__respond_error(r, job->status);
+        r->tr->ans->error(r, NULL, job->status);
     } else if (r->phase == PH_PREFLIGHT) {
         u->writer = r; /* creation-with-upload: the body is the first PATCH */
     } else if (complete(&u->info)) {
@@ -408,7 +399,7 @@ static void on_created(sl_tus_job_t *job)
         if (u->info.file != NULL) /* a final concatenation, committed by the job */
             sl__hook_complete(r, u->info.file, job->digest ? job->sha256_hex : NULL, 0,
                               u->info.offset, u->info.metadata, NULL);
-        sl__tus_respond_created(r, &u->info);
+        r->tr->ans->created(r, &u->info);
     }
     sl__tus_job_done(u);
     answer(r);
@@ -459,10 +450,18 @@ static enum MHD_Result tus_first(sl_req_t *r)
     int body = 0, err;
 
     r->tr = t;
+    t->ans = &sl__tus_answers;
     t->owner = r;
     t->offset = t->length = -1;
     t->method = v != NULL ? sl__method_of(v) : r->method;
     err = sl__tus_check(r, t, &body);
+    return sl__tus_go(r, err, body);
+}
+
+enum MHD_Result sl__tus_go(sl_req_t *r, int err, int body)
+{
+    sl_tus_req_t *t = r->tr;
+
     t->body = body;
     if (err == 0 && body && (t->method == M_POST || t->method == M_PATCH)) {
         r->phase = PH_PREFLIGHT; /* no 100 Continue until the turn said yes */
@@ -472,8 +471,13 @@ static enum MHD_Result tus_first(sl_req_t *r)
             take_turn(r, run_patch);
         return MHD_YES;
     }
-    if (err < 0)
-        return sl__refuse_first(r, err);
+    if (err < 0) {
+        t->ans->error(r, NULL, err);
+        if (r->has_body)
+            return sl__queue(r); /* first call: no 100 Continue, no body read */
+        r->phase = PH_NOBODY;    /* answered from the final call */
+        return MHD_YES;
+    }
     r->phase = PH_NOBODY; /* a body on HEAD, DELETE or OPTIONS is read and dropped */
     return MHD_YES;
 }
@@ -498,6 +502,15 @@ static enum MHD_Result tus_final(sl_req_t *r, const char *method)
             sl__respond_header(r, "Tus-Max-Size", max);
         }
         return sl__queue(r);
+    default:
+        return sl__tus_final(r);
+    }
+}
+
+enum MHD_Result sl__tus_final(sl_req_t *r)
+{
+    r->phase = PH_WAIT;
+    switch (r->tr->method) {
     case M_POST:
         create(r);
         break;

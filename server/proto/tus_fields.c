@@ -361,3 +361,31 @@ void sl__tus_respond_head(sl_req_t *r, const sl_tus_info_t *info)
         sl__respond_header(r, "Upload-Concat", buf);
     }
 }
+
+/* --- the tus answers -------------------------------------------------------------------------- */
+
+static void tus_appended(sl_req_t *r, const sl_tus_info_t *info)
+{
+    sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
+    sl__tus_describe(r, info);
+}
+
+static void tus_deleted(sl_req_t *r)
+{
+    sl__tus_respond_empty(r, MHD_HTTP_NO_CONTENT);
+}
+
+static void tus_error(sl_req_t *r, const sl_tus_t *u, int err)
+{
+    sl__respond_error(r, err);
+    if (err == SL_EOFFSET && u != NULL)
+        sl__tus_add_u64(r, "Upload-Offset", u->info.offset); /* where the client should resume */
+}
+
+const sl_tus_answers_t sl__tus_answers = {
+    .created = sl__tus_respond_created,
+    .head = sl__tus_respond_head,
+    .appended = tus_appended,
+    .deleted = tus_deleted,
+    .error = tus_error,
+};

@@ -19,6 +19,8 @@
 //   --defer-length           read FILE as a plain stream of unknown size (Upload-Defer-Length: 1;
 //                            the length goes with the last PATCH); needs --chunk-size
 //   --no-head                skip the HEAD of the upload URL after success
+//   --protocol P             tus-v1 (default), ietf-draft-03 or ietf-draft-05 (tus-js-client's
+//                            protocol option: the IETF resumable-upload draft, interop 5 or 6)
 //
 // Output (one line on stdout):
 //   {ok, complete, stopped, url, bytesUploaded (the most onProgress reported sent; the size once
@@ -49,7 +51,7 @@ function usage(msg) {
   process.stderr.write(`upload.js: ${msg}\nusage: node upload.js FILE ENDPOINT [--chunk-size N] ` +
     '[--parallel N] [--retry-delays a,b,c|none] [--metadata k=v]... [--upload-url URL] ' +
     '[--store-fingerprint PATH] [--stop-after-bytes N] [--timeout S] [--override-patch] ' +
-    '[--data-during-creation] [--defer-length] [--no-head]\n')
+    '[--data-during-creation] [--defer-length] [--no-head] [--protocol P]\n')
   process.exit(64)
 }
 
@@ -86,6 +88,7 @@ function parseArgs(argv) {
       case '--stop-after-bytes': o.stopAfter = num(a, val()); break
       case '--timeout': o.timeout = num(a, val()); break
       case '--no-head': o.head = false; break
+      case '--protocol': o.protocol = val(); break
       case '--override-patch': o.overridePatch = true; break
       case '--data-during-creation': o.dataDuringCreation = true; break
       case '--defer-length': o.deferLength = true; break
@@ -178,7 +181,8 @@ const uploadOptions = {
   onBeforeRequest(req) {
     const entry = { method: req.getMethod(), url: req.getURL(), status: null, sent: {} }
     for (const h of ['Upload-Offset', 'Upload-Length', 'Upload-Concat', 'Upload-Metadata',
-      'Upload-Defer-Length', 'X-HTTP-Method-Override']) {
+      'Upload-Defer-Length', 'X-HTTP-Method-Override', 'Upload-Complete',
+      'Upload-Draft-Interop-Version', 'Content-Type']) {
       const v = req.getHeader(h)
       if (v !== undefined) entry.sent[h.toLowerCase()] = v
     }
@@ -241,6 +245,7 @@ const uploadOptions = {
   },
 }
 if (opts.chunkSize !== undefined) uploadOptions.chunkSize = opts.chunkSize
+if (opts.protocol !== undefined) uploadOptions.protocol = opts.protocol
 if (opts.parallel !== undefined) uploadOptions.parallelUploads = opts.parallel
 if (opts.uploadUrl !== undefined) uploadOptions.uploadUrl = opts.uploadUrl
 if (opts.overridePatch) uploadOptions.overridePatchMethod = true
