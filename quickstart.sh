@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 strace clang-format clang libclang-rt-14-dev"
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev libgnutls28-dev check curl python3 strace clang-format clang libclang-rt-14-dev"
 PKGS_TEST="chromium" # the upload page's browser tests (tests/browser)
 
 install_deps() { # install_deps [more packages]

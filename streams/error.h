@@ -37,7 +37,12 @@
     XX(LOCKED, -5026, "another process is writing this upload")                                    \
     XX(PRECONDITION, -5027, "precondition failed")                                                 \
     XX(NOSPACE, -5028, "not enough free space")                                                    \
-    XX(BUSY, -5029, "server busy, try again later")
+    XX(BUSY, -5029, "server busy, try again later")                                                \
+    XX(UNAUTHORIZED, -5030, "credentials required")                                                \
+    XX(DENIED, -5031, "not allowed with these credentials")                                        \
+    XX(TOOSLOW, -5032, "upload slower than the server's minimum rate")                             \
+    XX(TOOMANY, -5033, "too many uploads or connections for this client")                          \
+    XX(HEADERSIZE, -5034, "request header fields too large")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void on_ready(sl_server_t *srv, void *arg)
 {
@@ -20,6 +21,8 @@ int main(int argc, char **argv)
     char err[512];
     int r;
 
+    if (argc > 1 && strcmp(argv[1], "sign") == 0)
+        return sl__sign_main(argc - 1, argv + 1); /* a signed URL (sign_cmd.c) */
     sl_config_init(&cfg);
     r = sl_config_parse_args(&cfg, argc, argv, err, sizeof(err));
     if (r == SL_CONFIG_EXIT) /* --help, --version or --check-config printed */

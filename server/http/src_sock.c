@@ -198,8 +198,9 @@ static int mhd_holds_nothing(sl_req_t *r, int fd)
  * request (a later one may follow it in the buffer), through libmicrohttpd's own sockets. */
 static int may_take(sl_req_t *r)
 {
-    return r->srv->mhd != NULL && !r->srv->cfg.no_takeover && r->http11 && !r->chunked &&
-           r->content_length > 0 && r->sock != NULL && sl__conn_requests(r) == 1;
+    /* a TLS socket carries records, not the body: libmicrohttpd reads it */
+    return r->srv->mhd != NULL && r->srv->tls == NULL && !r->srv->cfg.no_takeover && r->http11 &&
+           !r->chunked && r->content_length > 0 && r->sock != NULL && sl__conn_requests(r) == 1;
 }
 
 static sl_takeover_t *take(sl_req_t *r, int fd)
