@@ -10,9 +10,9 @@ static void on_ready(sl_server_t *srv, void *arg)
 {
     const sl_config_t *cfg = arg;
 
-    fprintf(stderr, "sluice: listening on http://%s:%u root=%s durability=%s swept=%zu\n",
-            cfg->host, sl_server_port(srv), sl_server_root(srv), cfg->durable ? "full" : "none",
-            sl_server_swept(srv));
+    fprintf(stderr, "sluice: listening on %s://%s:%u root=%s durability=%s swept=%zu\n",
+            cfg->tls_cert[0] != '\0' ? "https" : "http", cfg->host, sl_server_port(srv),
+            sl_server_root(srv), cfg->durable ? "full" : "none", sl_server_swept(srv));
 }
 
 int main(int argc, char **argv)

@@ -28,6 +28,7 @@
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -46,22 +47,20 @@ struct sl_peers_s {
     peer_t *bucket[PEER_BUCKETS];
 };
 
-/* The client's key and whether it is loopback; -1 for an address family we do not count. */
-static int peer_key(const struct sockaddr *sa, unsigned char key[16], int *loopback)
+/* The key of an address (family AF_INET or AF_INET6, its 4 or 16 bytes) and whether it is
+ * loopback; -1 for another family. */
+static int addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback)
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
     memset(key, 0, 16);
-    if (sa == NULL)
-        return -1;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    if (family == AF_INET) {
         memcpy(key, mapped, 12);
-        memcpy(key + 12, &s4->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        memcpy(key, &s6->sin6_addr, 16);
-        if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) {
+        memcpy(key + 12, addr, 4);
+    } else if (family == AF_INET6) {
+        memcpy(key, addr, 16);
+        if (memcmp(key, one, 16) == 0) {
             *loopback = 1;
             return 0;
         }
@@ -72,6 +71,27 @@ static int peer_key(const struct sockaddr *sa, unsigned char key[16], int *loopb
     }
     *loopback = memcmp(key, mapped, 12) == 0 && key[12] == 127;
     return 0;
+}
+
+/* The same from a socket address (read byte-wise: no aliasing of the sockaddr types). */
+static int peer_key(const struct sockaddr *sa, unsigned char key[16], int *loopback)
+{
+    struct sockaddr_in6 s6;
+    struct sockaddr_in s4;
+    sa_family_t family;
+
+    if (sa == NULL)
+        return -1;
+    memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof(family));
+    if (family == AF_INET) {
+        memcpy(&s4, sa, sizeof(s4));
+        return addr_key(AF_INET, (const unsigned char *)&s4.sin_addr, key, loopback);
+    }
+    if (family == AF_INET6) {
+        memcpy(&s6, sa, sizeof(s6));
+        return addr_key(AF_INET6, (const unsigned char *)&s6.sin6_addr, key, loopback);
+    }
+    return -1;
 }
 
 static peer_t **slot_of(struct sl_peers_s *p, const unsigned char key[16])
@@ -90,21 +110,13 @@ static peer_t **slot_of(struct sl_peers_s *p, const unsigned char key[16])
 
 int sl__host_is_loopback(const char *host)
 {
-    struct sockaddr_in6 s6;
-    struct sockaddr_in s4;
-    unsigned char key[16];
+    unsigned char addr[16], key[16];
     int lo = 0;
 
-    memset(&s4, 0, sizeof(s4));
-    memset(&s6, 0, sizeof(s6));
-    if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
-        s4.sin_family = AF_INET;
-        return peer_key((struct sockaddr *)&s4, key, &lo) == 0 && lo;
-    }
-    if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
-        s6.sin6_family = AF_INET6;
-        return peer_key((struct sockaddr *)&s6, key, &lo) == 0 && lo;
-    }
+    if (inet_pton(AF_INET, host, addr) == 1)
+        return addr_key(AF_INET, addr, key, &lo) == 0 && lo;
+    if (inet_pton(AF_INET6, host, addr) == 1)
+        return addr_key(AF_INET6, addr, key, &lo) == 0 && lo;
     return 0;
 }
 
