@@ -92,8 +92,8 @@ typedef struct sl_config_s {
     unsigned header_timeout;   /* --header-timeout seconds to receive a request's header (30) */
     uint64_t min_rate;         /* --min-rate bytes/s an upload must average over the window (1K) */
     unsigned min_rate_window;  /* --min-rate-window seconds (30) */
-    size_t max_header_size;    /* --max-header-size, all header fields of a request (16K) */
-    unsigned max_uploads_per_token; /* --max-uploads-per-token, concurrent (0 = no limit) */
+    size_t max_header_size;    /* --max-header-size, all header fields of a request (32K) */
+    unsigned max_uploads_per_token; /* --token-uploads, concurrent (0 = no limit) */
     int metrics_public;             /* --metrics-public: /metrics needs no token from other hosts */
 } sl_config_t;
 

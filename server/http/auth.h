@@ -25,7 +25,7 @@
 typedef struct sl_token_s {
     unsigned char hash[32];       /* SHA-256 of the token: the token itself is never kept */
     unsigned rights;              /* SL_RIGHT_* */
-    unsigned max_uploads;         /* uploads=N: concurrent uploads (0: --max-uploads-per-token) */
+    unsigned max_uploads;         /* uploads=N: concurrent uploads (0: --token-uploads) */
     unsigned active;              /* uploads of this token in progress */
     char prefix[SL_NAME_MAX + 1]; /* names it is confined to: "" (all), or "a/b" (a/b/…) */
 } sl_token_t;

@@ -448,11 +448,11 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(max_header_size),
      .lo = 1 * KIB,
      .hi = 16 * MIB,
-     .def = "16K",
+     .def = "32K",
      .arg = "N[K]",
      .help = "bytes of all header fields of a request (431 past it; --conn-memory bounds it "
              "too)"},
-    {.name = "max-uploads-per-token",
+    {.name = "token-uploads",
      .type = SL_OPT_UINT,
      SL_OPT_FIELD(max_uploads_per_token),
      .hi = 1000000,

@@ -63,7 +63,7 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert_str_eq(cfg.host, "127.0.0.1");
     ck_assert_uint_eq(cfg.port, 8080);
     ck_assert_str_eq(cfg.root, "./data");
-    ck_assert_uint_eq(cfg.max_size, 0);
+    ck_assert_uint_eq(cfg.max_size, 100ull << 30);
     ck_assert_uint_eq(cfg.max_connections, 10000);
     ck_assert_uint_eq(cfg.idle_timeout, 60);
     ck_assert_uint_eq(cfg.conn_memory, 40 << 10);
