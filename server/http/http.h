@@ -229,6 +229,9 @@ int sl__server_reload(sl_server_t *srv);
  * count follows sl__conn_notify's peer_opened / peer_closed). sweep: once a second,
  * --header-timeout and --min-rate. header_size: 0 or SL_EHEADERSIZE for r's header fields. */
 int sl__host_is_loopback(const char *host);
+/* The per-IP key of an address (AF_INET: 4 bytes, mapped into ::ffff:0:0/96; AF_INET6: 16, cut
+ * to its /64 unless ::1 or mapped) and whether it is loopback; 0, or -1 for another family. */
+int sl__addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback);
 int sl__req_is_loopback(sl_req_t *r);
 enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
 void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **peer);

@@ -49,7 +49,7 @@ struct sl_peers_s {
 
 /* The key of an address (family AF_INET or AF_INET6, its 4 or 16 bytes) and whether it is
  * loopback; -1 for another family. */
-static int addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback)
+int sl__addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback)
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -85,11 +85,11 @@ static int peer_key(const struct sockaddr *sa, unsigned char key[16], int *loopb
     memcpy(&family, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof(family));
     if (family == AF_INET) {
         memcpy(&s4, sa, sizeof(s4));
-        return addr_key(AF_INET, (const unsigned char *)&s4.sin_addr, key, loopback);
+        return sl__addr_key(AF_INET, (const unsigned char *)&s4.sin_addr, key, loopback);
     }
     if (family == AF_INET6) {
         memcpy(&s6, sa, sizeof(s6));
-        return addr_key(AF_INET6, (const unsigned char *)&s6.sin6_addr, key, loopback);
+        return sl__addr_key(AF_INET6, (const unsigned char *)&s6.sin6_addr, key, loopback);
     }
     return -1;
 }
@@ -114,9 +114,9 @@ int sl__host_is_loopback(const char *host)
     int lo = 0;
 
     if (inet_pton(AF_INET, host, addr) == 1)
-        return addr_key(AF_INET, addr, key, &lo) == 0 && lo;
+        return sl__addr_key(AF_INET, addr, key, &lo) == 0 && lo;
     if (inet_pton(AF_INET6, host, addr) == 1)
-        return addr_key(AF_INET6, addr, key, &lo) == 0 && lo;
+        return sl__addr_key(AF_INET6, addr, key, &lo) == 0 && lo;
     return 0;
 }
 
