@@ -104,6 +104,7 @@ test)
     }
     fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
     fuzz cond 45 tests/fuzz/fuzz_cond.c server/http/cond.c
+    fuzz auth 30 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
     echo "== all tests passed" >&2
     ;;
 *)
