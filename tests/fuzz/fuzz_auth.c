@@ -10,15 +10,17 @@
  *   ./build/fuzz_auth -max_total_time=60 build/fuzz-corpus-auth tests/fuzz/corpus_auth
  *
  * Input: byte 0 picks the parser, the rest is its text, copied into an allocation of its own
- * (so reading past it is a sanitizer report):
- *   0: a token file. Checked: success gives n entries each with rights within SL_RIGHT_ALL and
- *      not 0, a prefix that is "" or a valid name without a trailing '/', and every entry is found
- *      by its own literal token when the line held one; a failure leaves *out NULL and an error
- *      message that never contains the line's first word (the token).
- *   1: METHOD\nPATH\nEXPIRES\nMAX\nSIG, each field optional past the path ("-" for absent).
- * Checked: 0 only when SIG is exactly sl__sign's signature of the same parts and EXPIRES is after
- * now; a limit is written only on 0. 2: a sign key: accepted only with 32..64 bytes left after the
- * trailing newlines.
+ * (so reading past it is a sanitizer report).
+ *
+ * 0, a token file. Checked: success gives entries whose rights are within SL_RIGHT_ALL and not 0,
+ * whose prefix is "" or a valid name without a trailing '/', and the first line's literal token
+ * finds the first entry; a failure leaves *out untouched and its message never contains the
+ * first line's token.
+ *
+ * 1, "METHOD\nPATH\nEXPIRES\nMAX\nSIG" ("-" for an absent field). Checked: 0 only when SIG is
+ * sl__sign's signature of the same parts and EXPIRES is after now; the limit is written only then.
+ *
+ * 2, a sign key: accepted only with 32 to 64 bytes left once trailing newlines are dropped.
  */
 #include <stdint.h>
 #include <stdio.h>
