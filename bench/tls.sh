@@ -29,7 +29,7 @@ start_sluice() { # start_sluice PORT [flags…]: its pid
     "$BIN" --listen "127.0.0.1:$port" --root "$W/root$port" --durability none ${SLUICE_FLAGS:-} "$@" \
         > /dev/null 2> "$W/log$port" &
     echo $! >> "$W/pids"
-    i=0; while ! grep -q "listening on" "$W/log$port" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+    i=0; while ! grep -qs "listening on" "$W/log$port" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
     echo $!
 }
 
