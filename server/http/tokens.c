@@ -9,8 +9,8 @@
  * Only SHA-256 hashes of the tokens are kept in memory (a file may already hold hashes, so that
  * the file itself does not hold a usable secret). A presented token is hashed and compared with
  * every entry in constant time (hash_diff), without stopping at a match, so the time taken does
- * not depend on which entry or how many bytes matched. A parse error names the line, never its token.
- * The parser takes text and nothing else (tests/fuzz/fuzz_auth.c feeds it).
+ * not depend on which entry or how many bytes matched. A parse error names the line, never its
+ * token. The parser takes text and nothing else (tests/fuzz/fuzz_auth.c feeds it).
  */
 #include "http/auth.h"
 #include "streams/error.h"

@@ -45,8 +45,7 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
     int n = -1;
 
     snprintf(conn, sizeof(conn), "%s%s%s", o->keepalive ? "" : "Connection: close\r\n",
-             sb_request_expects(o, kind, name, len) ? "Expect: 100-continue\r\n" : "",
-             o->header);
+             sb_request_expects(o, kind, name, len) ? "Expect: 100-continue\r\n" : "", o->header);
     snprintf(host, sizeof(host), strchr(o->host, ':') ? "[%s]:%u" : "%s:%u", o->host, o->port);
     switch (kind) {
     case SB_REQ_UPLOAD:
