@@ -29,6 +29,7 @@
 
 #include "http/auth.h"
 #include "streams/error.h"
+#include "fuzz_input.h"
 
 #define NOW 1900000000
 static const unsigned char KEY[] = "kkkkkkkkkkkkkkkkkkkk0123456789abcdefghijkl";
@@ -127,22 +128,21 @@ static void sign_key(const char *text, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text;
+    unsigned which;
+    size_t len;
+    char *text = sl_fuzz_text(data, size, 1u << 20, &which, &len);
 
-    if (size < 1)
+    if (text == NULL)
         return 0;
-    text = malloc(size);
-    memcpy(text, data + 1, size - 1);
-    text[size - 1] = '\0';
-    switch (data[0] % 3) {
+    switch (which % 3) {
     case 0:
-        tokens(text, size - 1);
+        tokens(text, len);
         break;
     case 1:
         signed_url(text);
         break;
     default:
-        sign_key(text, size - 1);
+        sign_key(text, len);
     }
     free(text);
     return 0;

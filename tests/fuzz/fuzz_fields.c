@@ -36,6 +36,7 @@
 #include "http/http.h"
 #include "proto/proto.h"
 #include "proto/resumable.h"
+#include "fuzz_input.h"
 
 static void check(int ok)
 {
@@ -163,14 +164,13 @@ static void record(const char *v, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *v;
+    unsigned which;
+    size_t len;
+    char *v = sl_fuzz_text(data, size, 20000, &which, &len);
 
-    if (size < 1 || size > 20000)
+    if (v == NULL)
         return 0;
-    v = malloc(size);
-    memcpy(v, data + 1, size - 1);
-    v[size - 1] = '\0';
-    switch (data[0] % 8) {
+    switch (which % 8) {
     case 0:
         u63(v);
         break;
@@ -193,7 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         names(v, SL_DECODE_QUERY);
         break;
     default:
-        record(v, strlen(v));
+        record(v, len);
     }
     free(v);
     return 0;
