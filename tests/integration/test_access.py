@@ -363,11 +363,69 @@ class Signed(AccessTest):
             self.assertEqual(p.stdout, b"")
 
 
-class MetricsLimited(AccessTest):
-    def test_metrics_needs_loopback_or_token(self):
-        # every client here is loopback: the rule for others is tested through its pieces in
-        # tests/server/test_auth.c; a token with `metrics` is accepted either way
-        self.assertEqual(status_of(self.req("GET", "/metrics", READER)), 200)
+def local_address():
+    """An address of this machine that is not loopback (the source of a route outward), or
+    None: a client connecting to it is seen by the server as that address, not as loopback."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent
+            ip = u.getsockname()[0]
+        return None if ip.startswith("127.") else ip
+    except OSError:
+        return None
+
+
+@unittest.skipIf(local_address() is None, "no address other than loopback")
+class FromAnotherAddress(AccessTest):
+    """The server listens on all addresses and is reached at this machine's own outward
+    address, so it sees a client that is not loopback."""
+    extra = ("--listen", "0.0.0.0:0")
+
+    def get(self, path, token=None, port=None):
+        s = socket.create_connection((local_address(), port or self.srv.port), timeout=LIMIT)
+        try:
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n"
+                      % (path.encode(), b"Authorization: Bearer %s\r\n" % token.encode()
+                         if token else b""))
+            return read_until_done(s, LIMIT)[0]
+        finally:
+            s.close()
+
+    def test_metrics_need_a_token_with_the_right(self):
+        self.refused(self.get("/metrics"), 401, "SL_EUNAUTHORIZED")
+        self.refused(self.get("/metrics", READER), 403, "SL_EDENIED")
+        self.assertEqual(status_of(self.get("/metrics", ALL)), 200)
+        self.assertEqual(status_of(self.get("/healthz")), 200)
+        self.assertEqual(status_of(self.req("GET", "/metrics")), 200)  # loopback still may
+
+    def test_metrics_public(self):
+        srv = Server("--listen", "0.0.0.0:0", "--token-file", self.tokens, "--metrics-public")
+        srv.start()
+        try:
+            self.assertEqual(status_of(self.get("/metrics", port=srv.port)), 200)
+            self.refused(self.get("/files/", port=srv.port), 401, "SL_EUNAUTHORIZED")
+        finally:
+            srv.stop()
+
+    def test_per_ip_limit_applies_without_limit_loopback(self):
+        srv = Server("--listen", "0.0.0.0:0", "--max-conns-per-ip", "2").start()
+        held = []
+        try:
+            for _ in range(2):
+                held.append(socket.create_connection((local_address(), srv.port), timeout=LIMIT))
+                held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(status_of(read_until_done(held[-1], LIMIT)[0]), 200)
+            extra = socket.create_connection((local_address(), srv.port), timeout=LIMIT)
+            try:
+                self.assertIn(extra.recv(1), (b"",))
+            except ConnectionError:
+                pass
+            extra.close()
+            self.assertIn("no access control", srv.output())  # and the warning at start
+        finally:
+            for s in held:
+                s.close()
+            srv.stop()
 
 
 class StartupWarning(unittest.TestCase):
