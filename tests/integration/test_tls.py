@@ -141,6 +141,28 @@ class Tls(ServerTest):
         wait_until(lambda: "certificate kept" in self.srv.output(), "the reload's message")
         self.assertIn("BEGIN CERTIFICATE", self.served_cert())
 
+    def test_a_stalled_handshake_is_closed_by_the_header_timeout(self):
+        srv = Server("--tls-cert", self.crt, "--tls-key", self.key, "--header-timeout", "1")
+        srv.start()
+        try:
+            for hello in (b"", b"\x16\x03\x01\x00\xff\x01"):  # nothing, half a ClientHello
+                with socket.create_connection(("127.0.0.1", srv.port), timeout=LIMIT) as s:
+                    s.sendall(hello)
+                    got = b""
+                    try:
+                        while True:
+                            chunk = s.recv(4096)
+                            if not chunk:
+                                break
+                            got += chunk
+                    except ConnectionError:
+                        pass
+                    self.assertNotIn(b"HTTP/1.1", got)  # no plain answer on a TLS port
+            p = run_curl("--cacert", self.crt, "https://localhost:%d/healthz" % srv.port)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        finally:
+            srv.stop()
+
     def test_missing_key_or_bad_files_do_not_start(self):
         for args in (["--tls-cert", self.crt], ["--tls-cert", self.crt, "--tls-key", self.crt],
                      ["--tls-cert", "/nonexistent", "--tls-key", self.key]):
