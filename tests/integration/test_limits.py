@@ -7,7 +7,7 @@ with --limit-loopback; Linux routes all of 127.0.0.0/8 to lo, so 127.0.0.2, .3, 
 clients. Each refusal: its status and JSON body (or a close at accept), nothing written, the
 server still serving, and its count in sluice_refused_total.
 
-The 5,000-connection figure of the issue is tools/tricklers.py's (a bench, not a test); here a few
+The 5,000-connection figure of the issue is bench/tricklers.py's (a bench, not a test); here a few
 hundred connections show the same thing in seconds.
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_limits.py -v
