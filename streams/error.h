@@ -42,7 +42,8 @@
     XX(DENIED, -5031, "not allowed with these credentials")                                        \
     XX(TOOSLOW, -5032, "upload slower than the server's minimum rate")                             \
     XX(TOOMANY, -5033, "too many uploads or connections for this client")                          \
-    XX(HEADERSIZE, -5034, "request header fields too large")
+    XX(HEADERSIZE, -5034, "request header fields too large")                                       \
+    XX(QUOTA, -5035, "this token's upload quota is used up")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

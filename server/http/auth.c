@@ -14,6 +14,9 @@
  *       a right or prefix it lacks, a bad,  403
  *       expired or foreign signature
  *       a token's uploads=N reached          429
+ *       a token's quota=N used up            507 (a body's Content-Length is charged when it is
+ *                                            admitted, what did not arrive is given back when
+ *                                            the request ends; a chunked body is 411)
  *       a signed sl-max exceeded             413 (Content-Length, or tus Upload-Length)
  *
  * What a request needs: GET/HEAD /files/<name> read, GET /files/ list, PUT /files/<name> and
@@ -210,8 +213,19 @@ static int by_token(sl_req_t *r, struct sl_auth_s *a, const char *token, int m)
         return SL_EDENIED;
     limit = t->max_uploads ? t->max_uploads : r->srv->cfg.max_uploads_per_token;
     if (r->has_body && need == SL_RIGHT_WRITE) {
+        int err;
         if (limit && t->active >= limit)
             return SL_ETOOMANY;
+        if (t->quota > 0) { /* charged what the body declares, before it is read */
+            if ((err = sl__framing(r)) < 0)
+                return err;
+            if (r->chunked)
+                return SL_ELENGTHREQUIRED;
+            if (r->content_length > t->quota - t->used)
+                return SL_EQUOTA;
+            t->used += r->content_length;
+            r->quota_charged = r->content_length;
+        }
         t->active++;
         r->token_upload = 1;
     }
@@ -280,6 +294,8 @@ int sl__auth_check(sl_req_t *r)
         r->srv->m->refused[SL_REFUSE_DENIED]++;
     else if (err == SL_ETOOMANY)
         r->srv->m->refused[SL_REFUSE_TOKEN_UPLOADS]++;
+    else if (err == SL_EQUOTA)
+        r->srv->m->refused[SL_REFUSE_QUOTA]++;
     return err;
 }
 
@@ -287,6 +303,11 @@ void sl__auth_release(sl_req_t *r)
 {
     if (r->token_upload && r->token != NULL && r->token->active > 0)
         r->token->active--;
+    if (r->token != NULL && r->quota_charged > 0) { /* what never arrived is not spent */
+        uint64_t unsent = r->received < r->quota_charged ? r->quota_charged - r->received : 0;
+        r->token->used -= unsent < r->token->used ? unsent : r->token->used;
+    }
+    r->quota_charged = 0;
     r->token_upload = 0;
     r->token = NULL;
     sl__tokens_unref(r->tokens);

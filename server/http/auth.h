@@ -23,10 +23,12 @@
 #define SL_SIGN_KEY_MIN 32
 
 typedef struct sl_token_s {
-    unsigned char hash[32];       /* SHA-256 of the token: the token itself is never kept */
-    unsigned rights;              /* SL_RIGHT_* */
-    unsigned max_uploads;         /* uploads=N: concurrent uploads (0: --token-uploads) */
-    unsigned active;              /* uploads of this token in progress */
+    unsigned char hash[32]; /* SHA-256 of the token: the token itself is never kept */
+    unsigned rights;        /* SL_RIGHT_* */
+    unsigned max_uploads;   /* uploads=N: concurrent uploads (0: --token-uploads) */
+    unsigned active;        /* uploads of this token in progress */
+    uint64_t quota; /* quota=N: body bytes its uploads may send while the server runs (0: none) */
+    uint64_t used;  /* body bytes admitted so far (declared lengths) */
     char prefix[SL_NAME_MAX + 1]; /* names it is confined to: "" (all), or "a/b" (a/b/…) */
 } sl_token_t;
 
@@ -38,7 +40,8 @@ typedef struct sl_tokens_s {
     sl_token_t t[];
 } sl_tokens_t;
 
-/* Parse a token file's text[0..len) (borrowed). Lines: `TOKEN RIGHTS [PREFIX] [uploads=N]`,
+/* Parse a token file's text[0..len) (borrowed). Lines: `TOKEN RIGHTS [PREFIX] [uploads=N]
+ * [quota=N[K|M|G|T]]`,
  * TOKEN a literal of at least SL_TOKEN_MIN visible characters or `sha256:` and 64 hex digits of
  * its SHA-256; RIGHTS comma-separated names (read, write, delete, list, metrics, all); PREFIX a
  * valid name. `#` starts a comment line; blank lines are skipped. *out is returned owned (refs

@@ -124,6 +124,7 @@ struct sl_req_s {
     struct sl_tokens_s *tokens;  /* the token set r was admitted with (a reference), or NULL */
     struct sl_token_s *token;    /* its entry in it, or NULL */
     int token_upload;            /* counted in token->active until r ends */
+    uint64_t quota_charged;      /* Content-Length charged to token->used (auth.c) */
     int64_t sig_expires;         /* admitted by a signed URL expiring then (0: not signed) */
     uint64_t rate_t0, rate_mark; /* --min-rate: the window's start (uv_now) and `received` then */
     char name[SL_NAME_MAX + 1];

@@ -3,7 +3,7 @@
  * The token file (--token-file): who may do what, under which names.
  *
  *   # TOKEN                            RIGHTS              PREFIX        LIMITS
- *   4f9c0d6e2b7a8e1f3c5d7a9b0e2c4f6a   read,write,list     alice         uploads=4
+ *   4f9c0d6e2b7a8e1f3c5d7a9b0e2c4f6a   read,write,list     alice         uploads=4 quota=10G
  *   sha256:9f86d081884c7d65…(64 hex)   all
  *
  * Only SHA-256 hashes of the tokens are kept in memory (a file may already hold hashes, so that
@@ -112,6 +112,32 @@ static int parse_prefix(const char *w, size_t n, char out[SL_NAME_MAX + 1])
     return strlen(out) == n && sl_name_check(out) == 0 ? 0 : -1;
 }
 
+/* "N" or "N" with K, M, G or T (powers of 1024), not 0, no overflow: 0 or -1. */
+static int parse_quota(const char *w, size_t n, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    uint64_t v = 0;
+    size_t i;
+    int shift = 0;
+    const char *u;
+
+    if (n > 0 && (u = memchr(units, w[n - 1], 4)) != NULL) {
+        shift = 10 * (int)(u - units + 1);
+        n--;
+    }
+    if (n == 0 || n > 15)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (w[i] < '0' || w[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(w[i] - '0');
+    }
+    if (v == 0 || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = v << shift;
+    return 0;
+}
+
 static int parse_line(const char *p, const char *end, sl_token_t *t)
 {
     const char *w;
@@ -135,6 +161,9 @@ static int parse_line(const char *p, const char *end, sl_token_t *t)
             if (*stop != '\0' || v > 1000000)
                 return -3;
             t->max_uploads = (unsigned)v;
+        } else if (n > 6 && memcmp(w, "quota=", 6) == 0) {
+            if (parse_quota(w + 6, n - 6, &t->quota) < 0)
+                return -6;
         } else if (t->prefix[0] == '\0' && memchr(w, '=', n) == NULL) {
             if (parse_prefix(w, n, t->prefix) < 0)
                 return -4;
@@ -153,7 +182,8 @@ int sl__tokens_parse(const char *text, size_t len, sl_tokens_t **out, char *err,
                                       "rights expected (read,write,delete,list,metrics or all)",
                                       "bad uploads=N",
                                       "bad prefix (a valid name expected)",
-                                      "unexpected word"};
+                                      "unexpected word",
+                                      "bad quota=N[K|M|G|T]"};
     const char *p = text, *end = text + len;
     size_t cap = 8, line = 0;
     sl_tokens_t *ts = malloc(sizeof(*ts) + cap * sizeof(sl_token_t));

@@ -387,8 +387,9 @@ const sl_opt_t sl__options[] = {
      .type = SL_OPT_STRING,
      SL_OPT_FIELD(token_file),
      .arg = "FILE",
-     .help = "bearer tokens, one a line: TOKEN|sha256:HEX RIGHTS [PREFIX] [uploads=N]; RIGHTS "
-             "read,write,delete,list,metrics or all; reloaded on SIGHUP (docs/security.md)"},
+     .help = "bearer tokens, one a line: TOKEN|sha256:HEX RIGHTS [PREFIX] [uploads=N] "
+             "[quota=N[K|M|G|T]]; RIGHTS read,write,delete,list,metrics or all; reloaded on "
+             "SIGHUP (docs/security.md)"},
     {.name = "sign-key",
      .type = SL_OPT_STRING,
      SL_OPT_FIELD(sign_key),

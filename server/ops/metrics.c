@@ -27,7 +27,7 @@ static const char *reasons[SL_FAIL_NREASONS] = {
 
 static const char *refusals[SL_REFUSE_N] = {"unauthorized", "denied",         "token_uploads",
                                             "conns_per_ip", "header_timeout", "min_rate",
-                                            "header_size"};
+                                            "header_size",  "quota"};
 
 /* The reason a failed upload is counted under: from the status its answer gets (the one table,
  * http/respond.c), so a metric never disagrees with what the client was told. A client that went

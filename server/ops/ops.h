@@ -34,6 +34,7 @@ enum {
     SL_REFUSE_HEADER_TIMEOUT, /* 408 or closed: --header-timeout */
     SL_REFUSE_SLOW,           /* 408: --min-rate */
     SL_REFUSE_HEADER_SIZE,    /* 431: --max-header-size */
+    SL_REFUSE_QUOTA,          /* 507: a token's quota=N */
     SL_REFUSE_N
 };
 /* One worker's figures (in shared memory with --workers). */

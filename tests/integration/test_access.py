@@ -35,6 +35,7 @@ ALICE = "alice-token-0123456789abc"
 ONE = "one-upload-token-01234567"
 GONE = "removed-on-reload-0123456"
 NEW = "added-on-reload-012345678"
+QUOTA = "quota-token-0123456789abc"
 KEY = b"k" * 20 + b"0123456789abcdefghijkl"  # 42 bytes
 
 
@@ -68,6 +69,7 @@ class AccessTest(ServerTest):
         self.write_tokens(["%s all" % ALL, "%s read" % READER, "%s write" % WRITER,
                            "%s read,write,delete alice" % ALICE,
                            "sha256:%s write uploads=1" % hashlib.sha256(ONE.encode()).hexdigest(),
+                           "%s read,write quota=10" % QUOTA,
                            "# a comment, then a blank line", "", "%s all" % GONE])
         self.key = os.path.join(self.dir, "key")
         with open(self.key, "wb") as f:
@@ -228,6 +230,23 @@ class Tokens(AccessTest):
                    "the token's slot to be free again")
         self.assertGreaterEqual(self.srv.metric("sluice_refused_total", reason="token_uploads"), 1)
         self.assert_nothing_written("slow", "third")
+
+    def test_quota(self):
+        self.assertEqual(status_of(self.req("PUT", "/files/q1", QUOTA, b"123456")), 201)
+        self.refused(self.req("PUT", "/files/q2", QUOTA, b"12345", expect=True), 507, "SL_EQUOTA")
+        resp = exchange(self.srv.port, b"PUT /files/q3 HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                        b"Bearer %s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        b"1\r\nx\r\n0\r\n\r\n" % QUOTA.encode())
+        self.refused(resp, 411, "SL_ELENGTHREQUIRED")
+        # a refusal after the charge (412: the name exists) gives back what was not sent
+        resp = self.req("PUT", "/files/q1", QUOTA, b"1234", expect=True,
+                        headers=["If-None-Match: *"])
+        self.assertEqual(status_of(resp), 412, resp)
+        self.assertEqual(status_of(self.req("PUT", "/files/q4", QUOTA, b"1234")), 201)
+        self.refused(self.req("PUT", "/files/q5", QUOTA, b"1", expect=True), 507, "SL_EQUOTA")
+        self.assertEqual(status_of(self.req("GET", "/files/q1", QUOTA)), 200)  # reading is free
+        self.assertGreaterEqual(self.srv.metric("sluice_refused_total", reason="quota"), 2)
+        self.assert_nothing_written("q1", "q4")
 
     def test_reload_on_sighup(self):
         self.assertEqual(status_of(self.req("GET", "/files/", GONE)), 200)

@@ -44,10 +44,14 @@ START_TEST(token_lines)
     sl_tokens_t *ts =
         parse_ok("# comment\n\n  0123456789abcdef read,write alice/docs/ uploads=3\r\n"
                  "sha256:9F9F5111F7B27A781F1F1DDDE5EBC2DD2B796BFC7365C9C28B548E564176929f"
-                 " all\nzyxwvutsrqponmlk\tlist\tuploads=0");
+                 " all\nzyxwvutsrqponmlk\tlist\tuploads=0 quota=10G\n"
+                 "abcdefghijklmnopq write quota=7");
     sl_token_t *t;
 
-    ck_assert_uint_eq(ts->n, 3);
+    ck_assert_uint_eq(ts->n, 4);
+    ck_assert_uint_eq(ts->t[0].quota, 0);
+    ck_assert_uint_eq(ts->t[2].quota, 10ull << 30);
+    ck_assert_uint_eq(ts->t[3].quota, 7);
     ck_assert_uint_eq(ts->t[0].rights, SL_RIGHT_READ | SL_RIGHT_WRITE);
     ck_assert_str_eq(ts->t[0].prefix, "alice/docs");
     ck_assert_uint_eq(ts->t[0].max_uploads, 3);
@@ -81,6 +85,10 @@ START_TEST(bad_token_lines_name_the_line_never_the_token)
     parse_bad("0123456789abcdef read a b\n", "unexpected word");
     parse_bad("0123456789abcdef read uploads=x\n", "bad uploads");
     parse_bad("0123456789abcdef read uploads=99999999999999999999\n", "bad uploads");
+    parse_bad("0123456789abcdef read quota=0\n", "bad quota");
+    parse_bad("0123456789abcdef read quota=1X\n", "bad quota");
+    parse_bad("0123456789abcdef read quota=K\n", "bad quota");
+    parse_bad("0123456789abcdef read quota=99999999999T\n", "bad quota");
     parse_bad("sha256:abc read\n", "line 1: a token");
     parse_bad("sha256:zz9f5111f7b27a781f1f1ddde5ebc2dd2b796bfc7365c9c28b548e564176929f read\n",
               "a token");
