@@ -108,6 +108,9 @@ test)
     fuzz fields 30 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
         storage/paths.c storage/tus.c build/libsluice_server.a build/libsluice_storage.a \
         build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+    fuzz config 30 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
+        server/ops/config_options.c build/libsluice_server.a build/libsluice_storage.a \
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
     echo "== all tests passed" >&2
     ;;
 *)

@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +24,12 @@ static int parse_listen(const sl_opt_t *o, sl_config_t *cfg, const char *s)
     const char *colon;
     size_t hlen;
     uint64_t port;
+    char host[sizeof(cfg->host)];
+    unsigned char addr[16];
+    int bracketed = s[0] == '[';
 
     (void)o;
-    if (s[0] == '[') {
+    if (bracketed) {
         const char *rb = strchr(s, ']');
         if (rb == NULL || rb[1] != ':')
             return -1;
@@ -38,11 +42,15 @@ static int parse_listen(const sl_opt_t *o, sl_config_t *cfg, const char *s)
             return -1;
         hlen = (size_t)(colon - s);
     }
-    if (hlen == 0 || hlen >= sizeof(cfg->host) ||
-        sl__opt_parse_uint(colon + 1, 0, 65535, &port) < 0)
+    if (hlen == 0 || hlen >= sizeof(host) || sl__opt_parse_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    /* a numeric address, what the server can listen on (and what prints back the same) */
+    if (inet_pton(AF_INET6, host, addr) != 1 && (bracketed || inet_pton(AF_INET, host, addr) != 1))
         return -1;
     memset(cfg->host, 0, sizeof(cfg->host)); /* nothing of an old value left after the NUL */
-    memcpy(cfg->host, s, hlen);
+    memcpy(cfg->host, host, hlen + 1);
     cfg->port = (unsigned)port;
     return 0;
 }

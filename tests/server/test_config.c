@@ -189,6 +189,11 @@ START_TEST(listen_with_an_empty_or_malformed_part_is_refused)
     assert_refused("--listen", "127.0.0.1:80x");
     assert_refused("--listen", "127.0.0.1:-1");
     assert_refused("--listen", "[::1]8080");
+    assert_refused("--listen", "localhost:8080"); /* a numeric address: what the server binds */
+    assert_refused("--listen", "%::1]:9000");     /* (found by fuzz_config: it printed back as
+                                                     "[%::1]]:9000", which did not parse) */
+    assert_refused("--listen", "[127.0.0.1]:80");
+    assert_refused("--listen", "1.2.3:80");
     assert_refused("--listen", "[::1");
     assert_refused("--listen", "[]:80");
 }
