@@ -176,9 +176,9 @@ static unsigned needs(sl_req_t *r, int m, char name[SL_NAME_MAX + 1], int *named
             return SL_RIGHT_LIST;
         v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "name");
         if (v != NULL &&
-            sl_name_decode(v, strlen(v), SL_DECODE_QUERY, name, SL_NAME_MAX + 1) == 0 &&
-            sl_name_check(name) < 0)
-            name[0] = '\0';
+            (sl_name_decode(v, strlen(v), SL_DECODE_QUERY, name, SL_NAME_MAX + 1) < 0 ||
+             sl_name_check(name) < 0))
+            name[0] = '\0'; /* a bad name: no prefix covers it (and the upload is a 400) */
         v = sl__header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (v != NULL && strncasecmp(v, "multipart/", 10) == 0)
             name[0] = '\0'; /* a form's parts are named by the client's file names */

@@ -174,6 +174,10 @@ class Tokens(AccessTest):
         self.assertEqual(status_of(self.req("POST", "/files/?name=alice/p", ALICE, b"1")), 201)
         self.refused(self.req("POST", "/files/?name=bob/p", ALICE, b"1", expect=True), 403,
                      "SL_EDENIED")
+        for q in ("alice/../bob", "alice%2F..%2Fbob", "alice/%2e%2e/bob", "alice/./x"):
+            with self.subTest(name=q):
+                resp = self.req("POST", "/files/?name=" + q, ALICE, b"1", expect=True)
+                self.assertIn(status_of(resp), (400, 403), resp)
         form = (b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n1\r\n"
                 b"--B--\r\n")
         self.refused(self.req("POST", "/files/", ALICE, form, expect=True,
