@@ -111,6 +111,8 @@ test)
     fuzz config 30 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
         server/ops/config_options.c build/libsluice_server.a build/libsluice_storage.a \
         build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+    fuzz hook 15 tests/fuzz/fuzz_hook.c build/libsluice_server.a build/libsluice_storage.a \
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
     echo "== all tests passed" >&2
     ;;
 *)
