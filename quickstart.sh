@@ -104,14 +104,14 @@ test)
     }
     fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
     fuzz cond 45 tests/fuzz/fuzz_cond.c server/http/cond.c
-    fuzz auth 30 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
-    fuzz fields 30 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
+    fuzz auth 20 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
+    fuzz fields 20 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
         storage/paths.c storage/tus.c build/libsluice_server.a build/libsluice_storage.a \
         build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
-    fuzz config 30 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
+    fuzz config 20 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
         server/ops/config_options.c build/libsluice_server.a build/libsluice_storage.a \
         build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
-    fuzz hook 15 tests/fuzz/fuzz_hook.c build/libsluice_server.a build/libsluice_storage.a \
+    fuzz hook 10 tests/fuzz/fuzz_hook.c build/libsluice_server.a build/libsluice_storage.a \
         build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
     echo "== all tests passed" >&2
     ;;
