@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 strace clang-format clang libclang-rt-14-dev libcurl4-openssl-dev"
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev libgnutls28-dev check curl python3 strace clang-format clang libclang-rt-14-dev libcurl4-openssl-dev"
 PKGS_TEST="chromium ceph-mon ceph-osd radosgw ceph-common haproxy" # the browser tests; the S3 tests' own Ceph cluster and their load balancer
 
 install_deps() { # install_deps [more packages]
@@ -104,6 +104,15 @@ test)
     }
     fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
     fuzz cond 45 tests/fuzz/fuzz_cond.c server/http/cond.c
+    fuzz auth 20 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
+    fuzz fields 20 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
+        storage/paths.c storage/tus.c build/libsluice_server.a build/libsluice_storage.a \
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+    fuzz config 20 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
+        server/ops/config_options.c build/libsluice_server.a build/libsluice_storage.a \
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+    fuzz hook 10 tests/fuzz/fuzz_hook.c build/libsluice_server.a build/libsluice_storage.a \
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
     echo "== all tests passed" >&2
     ;;
 *)

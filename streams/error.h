@@ -38,7 +38,13 @@
     XX(PRECONDITION, -5027, "precondition failed")                                                 \
     XX(NOSPACE, -5028, "not enough free space")                                                    \
     XX(BUSY, -5029, "server busy, try again later")                                                \
-    XX(UNAVAILABLE, -5030, "the store cannot be reached")
+    XX(UNAVAILABLE, -5030, "the store cannot be reached")                                          \
+    XX(UNAUTHORIZED, -5031, "credentials required")                                                \
+    XX(DENIED, -5032, "not allowed with these credentials")                                        \
+    XX(TOOSLOW, -5033, "upload slower than the server's minimum rate")                             \
+    XX(TOOMANY, -5034, "too many uploads or connections for this client")                          \
+    XX(HEADERSIZE, -5035, "request header fields too large")                                       \
+    XX(QUOTA, -5036, "this token's upload quota is used up")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

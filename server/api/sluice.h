@@ -44,7 +44,7 @@ typedef struct sl_config_s {
     char host[256];            /* --listen HOST (default 127.0.0.1) */
     unsigned port;             /* --listen :PORT (default 8080; 0 = ephemeral) */
     char root[4096];           /* --root DIR (default ./data) */
-    uint64_t max_size;         /* --max-size, bytes stored per upload (0 = unlimited) */
+    uint64_t max_size;         /* --max-size, bytes stored per upload (100G; 0 = unlimited) */
     unsigned max_connections;  /* --max-connections (default 10000) */
     unsigned idle_timeout;     /* --idle-timeout seconds without progress (default 60) */
     size_t conn_memory;        /* --conn-memory, libmicrohttpd pool per connection (40 KiB) */
@@ -91,6 +91,19 @@ typedef struct sl_config_s {
     char spool[4096];       /* --spool DIR: where an S3 upload's parts wait ("" = TMPDIR, /tmp) */
     uint64_t s3_part_size;  /* --s3-part-size: bytes of an S3 upload's parts (16 MiB) */
     unsigned s3_lock_lease; /* --s3-lock-lease seconds a tus PATCH's lock lives unrenewed (60) */
+    /* 0.3.0: access control, TLS, limits per client (docs/security.md) */
+    char token_file[4096];     /* --token-file FILE: bearer tokens, their rights and prefixes */
+    char sign_key[4096];       /* --sign-key FILE: the secret of signed URLs (sluice sign) */
+    char tls_cert[4096];       /* --tls-cert FILE: PEM certificate chain ("" = plain HTTP) */
+    char tls_key[4096];        /* --tls-key FILE: its PEM private key */
+    unsigned max_conns_per_ip; /* --max-conns-per-ip: per IPv4 address or IPv6 /64 (64; 0 = none) */
+    int limit_loopback;        /* --limit-loopback: the per-client limits apply to 127/8 and ::1 */
+    unsigned header_timeout;   /* --header-timeout seconds to receive a request's header (30) */
+    uint64_t min_rate;         /* --min-rate bytes/s an upload must average over the window (1K) */
+    unsigned min_rate_window;  /* --min-rate-window seconds (30) */
+    size_t max_header_size;    /* --max-header-size, all header fields of a request (32K) */
+    unsigned max_uploads_per_token; /* --token-uploads, concurrent (0 = no limit) */
+    int metrics_public;             /* --metrics-public: /metrics needs no token from other hosts */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

@@ -32,5 +32,7 @@ void sl__hook_cmd_install(sl_hook_cmd_t *hc, sl_server_t *srv);
 /* sl__run (run.c): a server on a loop of its own until SIGINT/SIGTERM, or with --workers a
  * supervisor and its workers; ready(srv, arg) once each server listens. 0 or a negative code. */
 int sl__run(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg);
+/* sign_cmd.c: `sluice sign …` (argv[0] is "sign"): prints a signed URL; the exit status. */
+int sl__sign_main(int argc, char **argv);
 
 #endif

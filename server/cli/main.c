@@ -4,14 +4,15 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void on_ready(sl_server_t *srv, void *arg)
 {
     const sl_config_t *cfg = arg;
 
-    fprintf(stderr, "sluice: listening on http://%s:%u root=%s durability=%s swept=%zu\n",
-            cfg->host, sl_server_port(srv), sl_server_root(srv), cfg->durable ? "full" : "none",
-            sl_server_swept(srv));
+    fprintf(stderr, "sluice: listening on %s://%s:%u root=%s durability=%s swept=%zu\n",
+            cfg->tls_cert[0] != '\0' ? "https" : "http", cfg->host, sl_server_port(srv),
+            sl_server_root(srv), cfg->durable ? "full" : "none", sl_server_swept(srv));
 }
 
 int main(int argc, char **argv)
@@ -20,6 +21,8 @@ int main(int argc, char **argv)
     char err[512];
     int r;
 
+    if (argc > 1 && strcmp(argv[1], "sign") == 0)
+        return sl__sign_main(argc - 1, argv + 1); /* a signed URL (sign_cmd.c) */
     sl_config_init(&cfg);
     r = sl_config_parse_args(&cfg, argc, argv, err, sizeof(err));
     if (r == SL_CONFIG_EXIT) /* --help, --version or --check-config printed */

@@ -3,6 +3,7 @@
  * sl__run: the sluice binary's server on a loop of its own (not in libsluice: a program that
  * embeds sluice runs its own loop and handles its own signals), or with --workers a supervisor
  * and its workers (workers.c), each serving through sl__serve.
+ * SIGHUP reads the token file, the sign key and the TLS certificate again (sl__server_reload).
  * SIGINT or SIGTERM starts the graceful stop (sl_server_stop); when it completes the signal
  * handles close, the loop runs dry, and the loop is closed, which fails only if something was
  * left open.
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct runner_s {
-    uv_signal_t sigint, sigterm, sigusr1, sigusr2;
+    uv_signal_t sigint, sigterm, sigusr1, sigusr2, sighup;
     sl_server_t *srv;
 } runner_t;
 
@@ -29,6 +30,15 @@ static void on_stopped(sl_server_t *srv, void *arg)
     uv_close((uv_handle_t *)&rn->sigterm, NULL);
     uv_close((uv_handle_t *)&rn->sigusr1, NULL);
     uv_close((uv_handle_t *)&rn->sigusr2, NULL);
+    uv_close((uv_handle_t *)&rn->sighup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    runner_t *rn = h->data;
+
+    (void)signum;
+    sl__server_reload(rn->srv); /* tokens, sign key, certificate: for what comes next */
 }
 
 static void on_usr2(uv_signal_t *h, int signum)
@@ -94,6 +104,9 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
     uv_signal_init(&loop, &rn.sigusr2);
     rn.sigusr2.data = &rn;
     uv_signal_start(&rn.sigusr2, on_usr2, SIGUSR2);
+    uv_signal_init(&loop, &rn.sighup);
+    rn.sighup.data = &rn;
+    uv_signal_start(&rn.sighup, on_hup, SIGHUP);
     if (ready != NULL)
         ready(rn.srv, arg);
     if (w != NULL && w->ready_fd >= 0) { /* the supervisor waits for this before it goes on */

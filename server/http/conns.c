@@ -37,6 +37,9 @@ struct sl_conn_s {
     uint64_t before;
     uint64_t header; /* req's header size */
     int lost;
+    uint64_t since; /* uv_now when it began to wait for a request (accepted, or last answered) */
+    int late;       /* closed by --header-timeout (limits.c), libmicrohttpd not done with it */
+    void *peer;     /* its client's count (limits.c), or NULL */
 };
 
 void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -51,6 +54,8 @@ void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         k = sl_xcalloc(1, sizeof(*k));
         k->c = c;
         k->fd = ci != NULL ? ci->connect_fd : -1;
+        k->since = uv_now(srv->loop);
+        sl__limits_peer_opened(srv, c, &k->peer);
         k->next = srv->conns;
         if (srv->conns != NULL)
             srv->conns->prev = k;
@@ -63,6 +68,7 @@ void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         return;
     if (k->req != NULL)
         k->req->sock = NULL;
+    sl__limits_peer_closed(srv, k->peer);
     if (k->prev != NULL)
         k->prev->next = k->next;
     else
@@ -109,7 +115,20 @@ void sl__conn_unbind(sl_req_t *r)
         k->lost = 1; /* what libmicrohttpd read of it is not known */
     k->before += k->header + r->received;
     k->req = NULL;
+    k->since = uv_now(r->srv->loop);
     r->sock = NULL;
+}
+
+void sl__conns_waiting(sl_server_t *srv, uint64_t before,
+                       void (*cb)(sl_server_t *srv, struct MHD_Connection *c, int fd, int first))
+{
+    sl_conn_t *k;
+
+    for (k = srv->conns; k != NULL; k = k->next)
+        if (k->req == NULL && !k->late && k->fd >= 0 && k->since < before) {
+            k->late = 1;
+            cb(srv, k->c, k->fd, k->nreqs == 0);
+        }
 }
 
 /* What to do with a connection whose socket reported a hang-up: 1 close it, 2 abort its upload,

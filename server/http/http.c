@@ -146,6 +146,7 @@ void sl__req_unref(sl_req_t *r)
     if (--r->refs > 0)
         return;
     sl__takeover_stop(r);
+    sl__auth_release(r);
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
@@ -290,6 +291,7 @@ static void on_tick(uv_timer_t *h)
             sl__upload_abort(r, SL_EIDLE);
         }
     }
+    sl__limits_tick(srv, now); /* --min-rate, --header-timeout */
     sl__conns_sweep(srv, now); /* clients gone: connections closed, uploads aborted */
     sl__tus_tick(srv, now);
     sl__metrics_tick(srv);
@@ -358,7 +360,9 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return r;
     }
-    if (sl_s3_is_url(cfg->store)) {
+    if ((r = sl__auth_load(srv)) < 0 || (r = sl__tls_load(srv)) < 0) {
+        /* refused: said by the loader */
+    } else if (sl_s3_is_url(cfg->store)) {
         char err[512];
         sl_s3_conf_t s3 = {.url = cfg->store,
                            .endpoint = cfg->s3_endpoint,
@@ -375,6 +379,8 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         r = sl_fs_store_new(loop, cfg->root, cfg->durable, cfg->min_free, &srv->store);
     }
     if (r < 0) {
+        sl__auth_free(srv);
+        sl__tls_free(srv);
         sl__log_close(srv);
         free(srv);
         return r;
@@ -405,7 +411,7 @@ int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 
 int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out)
 {
-    struct MHD_OptionItem listen_opt[2];
+    struct MHD_OptionItem listen_opt[4];
     sl_server_t *srv;
     const union MHD_DaemonInfo *info;
     struct sockaddr_in6 sa6;
@@ -434,22 +440,30 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
     listen_opt[0].option = listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR;
     listen_opt[0].value = listen_fd;
     listen_opt[0].ptr_value = listen_fd >= 0 ? NULL : sa;
-    listen_opt[1].option = MHD_OPTION_END;
+    listen_opt[1 + sl__tls_options(srv, &listen_opt[1])].option = MHD_OPTION_END;
+    if (srv->tls != NULL)
+        flags |= MHD_USE_TLS;
     srv->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, sl__access_handler, srv, MHD_OPTION_ARRAY,
-        listen_opt, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_NOTIFY_COMPLETED, sl__request_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, sl__conn_notify, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-        sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER, sl__mhd_log, srv, MHD_OPTION_END);
-    if (srv->mhd == NULL) {
+        flags, (uint16_t)cfg->port, sl__limits_accept, srv, sl__access_handler, srv,
+        MHD_OPTION_ARRAY, listen_opt, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->conn_memory, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, (int)1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_NOTIFY_COMPLETED,
+        sl__request_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, sl__conn_notify, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, sl__unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        sl__mhd_log, srv, MHD_OPTION_END);
+    if (srv->mhd == NULL || sl__tls_register(srv) < 0) {
+        if (srv->mhd != NULL)
+            MHD_stop_daemon(srv->mhd);
         store_close(srv);
+        sl__auth_free(srv);
+        sl__tls_free(srv);
         sl__log_close(srv);
         free(srv);
         return UV_EADDRINUSE;
     }
+    sl__auth_warn(srv, cfg->host);
     server_start(srv);
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info != NULL ? info->port : cfg->port;
@@ -540,6 +554,9 @@ void sl__server_maybe_free(sl_server_t *srv)
     sl__log_close(srv);
     sl__tus_registry_free(srv);
     sl__ui_stop(srv);
+    sl__auth_free(srv);
+    sl__limits_free(srv);
+    sl__tls_free(srv);
     sl_budget_leave(srv->loop, srv->cfg.buffer_budget);
     free(srv);
 }

@@ -123,6 +123,12 @@ struct sl_req_s {
     size_t self_len;
     sl_store_job_t *job; /* a store job of the request (sl__req_job), NULL before the first */
     sl_budget_waiter_t budget_wait;
+    struct sl_tokens_s *tokens;  /* the token set r was admitted with (a reference), or NULL */
+    struct sl_token_s *token;    /* its entry in it, or NULL */
+    int token_upload;            /* counted in token->active until r ends */
+    uint64_t quota_charged;      /* Content-Length charged to token->used (auth.c) */
+    int64_t sig_expires;         /* admitted by a signed URL expiring then (0: not signed) */
+    uint64_t rate_t0, rate_mark; /* --min-rate: the window's start (uv_now) and `received` then */
     char name[SL_NAME_MAX + 1];
 };
 
@@ -160,10 +166,13 @@ struct sl_server_s {
     int access_fd;           /* --access-log, -1 if off */
     sl_metrics_t *m, *slots; /* this worker's slot; all of them (nslots) */
     int nslots;
-    sl_metrics_t own_slot; /* the slot of a server without workers */
-    int worker;            /* this process's worker number (0 alone) */
-    size_t tus_jobs;       /* expiry sweep work in flight (the stop waits for it) */
-    struct sl_ui_s *ui;    /* the upload page (ui.c), NULL when off or absent */
+    sl_metrics_t own_slot;    /* the slot of a server without workers */
+    int worker;               /* this process's worker number (0 alone) */
+    size_t tus_jobs;          /* expiry sweep work in flight (the stop waits for it) */
+    struct sl_ui_s *ui;       /* the upload page (ui.c), NULL when off or absent */
+    struct sl_auth_s *auth;   /* tokens and the sign key (auth.c), NULL when off */
+    struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
+    struct sl_tls_s *tls;     /* the certificate in use (tls.c), NULL for plain HTTP */
 };
 
 /* http.c */
@@ -204,6 +213,52 @@ void sl__takeover_read(sl_req_t *r);
 void sl__takeover_stop(sl_req_t *r);
 /* Once a second: a fast client that paused gets its bytes read again (SO_RCVLOWAT back to 1). */
 void sl__takeover_tick(sl_req_t *r, uint64_t now);
+
+/* auth.c: access control (docs/security.md). load: read --token-file and --sign-key into srv
+ * (again on SIGHUP: the old rules stay if the files are bad); 0 or a negative code, logged.
+ * check: in the first call, 0 or SL_EUNAUTHORIZED, SL_EDENIED, SL_ETOOMANY, SL_ETOOLARGE,
+ * SL_ELENGTHREQUIRED; release: when r ends. location: a tus Location (loc[cap], a path) gets the
+ * signature of the signed URL r was admitted with. warn: at start, when the server is open to
+ * the network without any access control. */
+int sl__auth_load(sl_server_t *srv);
+void sl__auth_free(sl_server_t *srv);
+int sl__auth_check(sl_req_t *r);
+void sl__auth_release(sl_req_t *r);
+void sl__auth_location(sl_req_t *r, char *loc, size_t cap);
+void sl__auth_warn(sl_server_t *srv, const char *host);
+/* SIGHUP in the binary: --token-file, --sign-key and the certificate read again (what cannot be
+ * read is kept as it was, and logged); uploads in flight go on. 0 or the first error. */
+int sl__server_reload(sl_server_t *srv);
+
+/* limits.c: limits per client. host_is_loopback: 127/8, ::1, ::ffff:127/104 as text;
+ * req_is_loopback: r's peer. accept: libmicrohttpd's accept policy (--max-conns-per-ip; the
+ * count follows sl__conn_notify's peer_opened / peer_closed). sweep: once a second,
+ * --header-timeout and --min-rate. header_size: 0 or SL_EHEADERSIZE for r's header fields. */
+int sl__host_is_loopback(const char *host);
+/* The per-IP key of an address (AF_INET: 4 bytes, mapped into ::ffff:0:0/96; AF_INET6: 16, cut
+ * to its /64 unless ::1 or mapped) and whether it is loopback; 0, or -1 for another family. */
+int sl__addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback);
+int sl__req_is_loopback(sl_req_t *r);
+enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **peer);
+void sl__limits_peer_closed(sl_server_t *srv, void *peer);
+void sl__limits_free(sl_server_t *srv);
+void sl__limits_tick(sl_server_t *srv, uint64_t now);
+int sl__limits_header_size(sl_req_t *r);
+/* conns.c, for the header timeout: every connection without a request in progress that has been
+ * waiting for one since before `before` (uv_now): cb(srv, c, fd, first) for each. */
+void sl__conns_waiting(sl_server_t *srv, uint64_t before,
+                       void (*cb)(sl_server_t *srv, struct MHD_Connection *c, int fd, int first));
+
+/* tls.c: --tls-cert/--tls-key: 1 if srv serves HTTPS; load (start, SIGHUP) reads the files into
+ * the credentials new handshakes get (0 or a negative code, logged; the old ones stay). */
+int sl__tls_load(sl_server_t *srv);
+void sl__tls_free(sl_server_t *srv);
+/* The daemon's TLS options into opt[] (room for 2): how many. register: once the daemon runs
+ * (handshakes find their server by it); 0 or a negative code. */
+int sl__tls_options(sl_server_t *srv, struct MHD_OptionItem *opt);
+int sl__tls_register(sl_server_t *srv);
+extern const char sl__tls_priorities[];
 
 /* routes.c */
 int sl__method_of(const char *m);

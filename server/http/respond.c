@@ -60,6 +60,12 @@ static const struct {
     {SL_ENOSPACE, MHD_HTTP_INSUFFICIENT_STORAGE},
     {SL_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE},
     {SL_EUNAVAILABLE, MHD_HTTP_SERVICE_UNAVAILABLE},
+    {SL_EUNAUTHORIZED, MHD_HTTP_UNAUTHORIZED},
+    {SL_EDENIED, MHD_HTTP_FORBIDDEN},
+    {SL_ETOOSLOW, MHD_HTTP_REQUEST_TIMEOUT},
+    {SL_ETOOMANY, MHD_HTTP_TOO_MANY_REQUESTS},
+    {SL_EHEADERSIZE, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE},
+    {SL_EQUOTA, MHD_HTTP_INSUFFICIENT_STORAGE},
     {UV_ENOSPC, MHD_HTTP_INSUFFICIENT_STORAGE},
     {-EDQUOT, MHD_HTTP_INSUFFICIENT_STORAGE},
     {UV_EFBIG, MHD_HTTP_CONTENT_TOO_LARGE},
@@ -132,6 +138,8 @@ void sl__respond_error(sl_req_t *r, int err)
         status = MHD_HTTP_CONFLICT;
     r->err_name = sl_err_name(err);
     sl__respond_error_json(r, status, sl_err_name(err), sl_strerror(err), NULL);
+    if (err == SL_EUNAUTHORIZED)
+        sl__respond_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sluice\"");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE && err == SL_EBUSY)
         sl__respond_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)

@@ -292,6 +292,10 @@ static enum MHD_Result first_call(sl_req_t *r, const char *url, const char *meth
         if (bad)
             err = SL_EBADREQUEST;
     }
+    if (err == 0)
+        err = sl__limits_header_size(r); /* 431 */
+    if (err == 0)
+        err = sl__auth_check(r); /* 401, 403, before on_request and before any body byte */
     if (err < 0)
         return sl__refuse_first(r, err);
     /* on_request sees every request for sluice's files and uploads, before anything else is

@@ -228,8 +228,9 @@ static int mhd_holds_nothing(sl_req_t *r, int fd)
  * sockets (whether libmicrohttpd holds none of it is mhd_holds_nothing's to say). */
 static int may_take(sl_req_t *r)
 {
-    return r->srv->mhd != NULL && !r->srv->cfg.no_takeover && r->http11 && !r->chunked &&
-           r->content_length > 0 && r->sock != NULL;
+    /* a TLS socket carries records, not the body: libmicrohttpd reads it */
+    return r->srv->mhd != NULL && r->srv->tls == NULL && !r->srv->cfg.no_takeover && r->http11 &&
+           !r->chunked && r->content_length > 0 && r->sock != NULL;
 }
 
 static sl_takeover_t *take(sl_req_t *r, int fd)

@@ -190,11 +190,11 @@ void sl__opt_print(const sl_opt_t *o, const sl_config_t *cfg, FILE *f)
         if (s[0] != '\0')
             sl__opt_line(f, o, "\"%s\"", s);
         break;
-    case SL_OPT_LIST:
+    case SL_OPT_LIST: /* quoted like a string: an item may begin with '#' */
         for (; s[0] != '\0' && (comma = strchr(s, ',')) != NULL; s = comma + 1)
-            sl__opt_line(f, o, "%.*s", (int)(comma - s), s);
+            sl__opt_line(f, o, "\"%.*s\"", (int)(comma - s), s);
         if (s[0] != '\0')
-            sl__opt_line(f, o, "%s", s);
+            sl__opt_line(f, o, "\"%s\"", s);
         break;
     case SL_OPT_CUSTOM:
     case SL_OPT_ACTION:

@@ -37,6 +37,21 @@ int sl__config_set(sl_config_t *cfg, const char *key, const char *value)
     return sl__opt_set(o, cfg, value) < 0 ? SL_EBADREQUEST : 0;
 }
 
+/* In s (after an opening quote), the quote that closes the value: the first one followed only
+ * by blanks, or by blanks and a '#'; s itself when there is none. */
+static char *closing_quote(char *s)
+{
+    char *q, *r;
+
+    for (q = strchr(s, '"'); q != NULL; q = strchr(q + 1, '"')) {
+        for (r = q + 1; *r == ' ' || *r == '\t' || *r == '\r' || *r == '\n'; r++)
+            ;
+        if (*r == '\0' || (*r == '#' && r > q + 1))
+            return q;
+    }
+    return s;
+}
+
 static char *trim(char *s)
 {
     char *e;
@@ -65,12 +80,24 @@ int sl_config_load_file(sl_config_t *cfg, const char *path, char *err, size_t er
         return SL_EBADREQUEST;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
-        char *key, *value, *eq, *hash;
+        char *key, *value, *eq, *hash, *from = line, *q;
         size_t len;
         n++;
-        hash = strchr(line, '#');
-        if (hash != NULL && (hash == line || isspace((unsigned char)hash[-1])))
-            *hash = '\0'; /* a comment (a # inside a value needs no space before it) */
+        /* a quoted value may hold " #": a comment starts after its closing quote, the first
+         * quote followed by nothing but blanks or a comment */
+        if ((eq = strchr(line, '=')) != NULL) {
+            for (q = eq + 1; *q == ' ' || *q == '\t'; q++)
+                ;
+            if (*q == '"')
+                from = closing_quote(q + 1);
+        }
+        /* a comment: the first # at the start or after a blank (a # inside a value has none) */
+        for (hash = strchr(from, '#');
+             hash != NULL && hash != line && !isspace((unsigned char)hash[-1]);
+             hash = strchr(hash + 1, '#'))
+            ;
+        if (hash != NULL)
+            *hash = '\0';
         key = trim(line);
         if (*key == '\0')
             continue;

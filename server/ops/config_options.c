@@ -13,6 +13,7 @@
 #include "http/http.h"
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +24,12 @@ static int parse_listen(const sl_opt_t *o, sl_config_t *cfg, const char *s)
     const char *colon;
     size_t hlen;
     uint64_t port;
+    char host[sizeof(cfg->host)];
+    unsigned char addr[16];
+    int bracketed = s[0] == '[';
 
     (void)o;
-    if (s[0] == '[') {
+    if (bracketed) {
         const char *rb = strchr(s, ']');
         if (rb == NULL || rb[1] != ':')
             return -1;
@@ -38,11 +42,15 @@ static int parse_listen(const sl_opt_t *o, sl_config_t *cfg, const char *s)
             return -1;
         hlen = (size_t)(colon - s);
     }
-    if (hlen == 0 || hlen >= sizeof(cfg->host) ||
-        sl__opt_parse_uint(colon + 1, 0, 65535, &port) < 0)
+    if (hlen == 0 || hlen >= sizeof(host) || sl__opt_parse_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    /* a numeric address, what the server can listen on (and what prints back the same) */
+    if (inet_pton(AF_INET6, host, addr) != 1 && (bracketed || inet_pton(AF_INET, host, addr) != 1))
         return -1;
     memset(cfg->host, 0, sizeof(cfg->host)); /* nothing of an old value left after the NUL */
-    memcpy(cfg->host, s, hlen);
+    memcpy(cfg->host, host, hlen + 1);
     cfg->port = (unsigned)port;
     return 0;
 }
@@ -226,7 +234,7 @@ const sl_opt_t sl__options[] = {
      .type = SL_OPT_SIZE,
      SL_OPT_FIELD(max_size),
      .hi = UINT64_MAX,
-     .def = "0",
+     .def = "100G",
      .arg = "N[K|M|G|T]",
      .help = "largest upload stored, 0 = no limit"},
     {.name = "digest",
@@ -435,6 +443,89 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(no_takeover),
      .help = "let libmicrohttpd read every body (by default sluice reads a body sent after "
              "\"Expect: 100-continue\" from the socket itself: bigger reads, no pool copy)"},
+    {.name = "token-file",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(token_file),
+     .arg = "FILE",
+     .help = "bearer tokens, one a line: TOKEN|sha256:HEX RIGHTS [PREFIX] [uploads=N] "
+             "[quota=N[K|M|G|T]]; RIGHTS read,write,delete,list,metrics or all; reloaded on "
+             "SIGHUP (docs/security.md)"},
+    {.name = "sign-key",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(sign_key),
+     .arg = "FILE",
+     .help = "the secret of signed URLs (at least 32 bytes; `sluice sign` makes them); reloaded "
+             "on SIGHUP"},
+    {.name = "tls-cert",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(tls_cert),
+     .arg = "FILE",
+     .help = "serve HTTPS with this PEM certificate chain (with --tls-key); reloaded on SIGHUP "
+             "for new connections"},
+    {.name = "tls-key",
+     .type = SL_OPT_STRING,
+     SL_OPT_FIELD(tls_key),
+     .arg = "FILE",
+     .help = "the PEM private key of --tls-cert"},
+    {.name = "max-conns-per-ip",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(max_conns_per_ip),
+     .hi = 1000000,
+     .def = "64",
+     .arg = "N",
+     .help = "connections from one IPv4 address or IPv6 /64 (more are closed at accept), 0 = no "
+             "limit; loopback is exempt unless --limit-loopback"},
+    {.name = "limit-loopback",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(limit_loopback),
+     .help = "apply --max-conns-per-ip to loopback clients too (a local proxy's connections are "
+             "all from loopback)"},
+    {.name = "header-timeout",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(header_timeout),
+     .hi = 86400,
+     .def = "30",
+     .arg = "SECS",
+     .help = "a request header not complete this long after the connection opened or its last "
+             "answer: 408 and closed, 0 = only --idle-timeout"},
+    {.name = "min-rate",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(min_rate),
+     .hi = TIB,
+     .def = "1K",
+     .arg = "N[K|M]",
+     .help = "bytes/s an upload body must average over --min-rate-window, else 408 and closed "
+             "(time the server itself paused it does not count), 0 = none"},
+    {.name = "min-rate-window",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(min_rate_window),
+     .lo = 1,
+     .hi = 86400,
+     .def = "30",
+     .arg = "SECS",
+     .help = "the window of --min-rate"},
+    {.name = "max-header-size",
+     .type = SL_OPT_SIZE,
+     SL_OPT_FIELD(max_header_size),
+     .lo = 1 * KIB,
+     .hi = 16 * MIB,
+     .def = "32K",
+     .arg = "N[K]",
+     .help = "bytes of all header fields of a request (431 past it; --conn-memory bounds it "
+             "too)"},
+    {.name = "token-uploads",
+     .type = SL_OPT_UINT,
+     SL_OPT_FIELD(max_uploads_per_token),
+     .hi = 1000000,
+     .def = "0",
+     .arg = "N",
+     .help = "uploads one token may have streaming at once (429 past it; a token's uploads=N "
+             "wins), 0 = no limit"},
+    {.name = "metrics-public",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(metrics_public),
+     .help = "with access control on, serve /metrics to any client (else loopback clients and "
+             "tokens with the metrics right only)"},
     {.name = "trust-proxy",
      .type = SL_OPT_BOOL,
      SL_OPT_FIELD(trust_proxy),

@@ -25,6 +25,10 @@ static const double bounds[SL_METRICS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.
 static const char *reasons[SL_FAIL_NREASONS] = {
     "client_gone", "too_large", "checksum", "no_space", "idle", "shutdown", "bad_request", "other"};
 
+static const char *refusals[SL_REFUSE_N] = {"unauthorized", "denied",         "token_uploads",
+                                            "conns_per_ip", "header_timeout", "min_rate",
+                                            "header_size",  "quota"};
+
 /* The reason a failed upload is counted under: from the status its answer gets (the one table,
  * http/respond.c), so a metric never disagrees with what the client was told. A client that went
  * away, an idle upload and a shutdown are told apart first: their answers are rarely seen. */
@@ -37,6 +41,7 @@ int sl__fail_reason(int err)
     case SL_EDESTROYED:
         return SL_FAIL_GONE;
     case SL_EIDLE:
+    case SL_ETOOSLOW:
         return SL_FAIL_IDLE;
     case SL_ESHUTDOWN:
         return SL_FAIL_SHUTDOWN;
@@ -190,6 +195,12 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     COUNTER("sluice_responses_failed_total",
             "Answers libmicrohttpd could not create or queue (the connection was closed).",
             responses_failed);
+    put(&o, "# HELP sluice_refused_total Requests and connections refused by access control "
+            "and the limits per client, by reason.\n# TYPE sluice_refused_total counter\n");
+    for (w = 0; w < srv->nslots; w++)
+        for (i = 0; i < SL_REFUSE_N && used(srv, w); i++)
+            put(&o, "sluice_refused_total{worker=\"%d\",reason=\"%s\"} %llu\n", w, refusals[i],
+                (unsigned long long)srv->slots[w].refused[i]);
     COUNTER("sluice_worker_restarts_total", "Times the supervisor replaced this worker.", restarts);
     GAUGE("sluice_uploads_in_flight", "Uploads streaming now.", in_flight);
     GAUGE("sluice_connections_suspended", "Connections paused by backpressure or a job.",

@@ -24,6 +24,19 @@ enum {
     SL_FAIL_OTHER,
     SL_FAIL_NREASONS
 };
+/* Requests and connections refused by access control and the limits per client
+ * (sluice_refused_total{reason}). */
+enum {
+    SL_REFUSE_UNAUTHORIZED,   /* 401 */
+    SL_REFUSE_DENIED,         /* 403 */
+    SL_REFUSE_TOKEN_UPLOADS,  /* 429: a token's concurrent uploads */
+    SL_REFUSE_CONNS_PER_IP,   /* closed at accept: --max-conns-per-ip */
+    SL_REFUSE_HEADER_TIMEOUT, /* 408 or closed: --header-timeout */
+    SL_REFUSE_SLOW,           /* 408: --min-rate */
+    SL_REFUSE_HEADER_SIZE,    /* 431: --max-header-size */
+    SL_REFUSE_QUOTA,          /* 507: a token's quota=N */
+    SL_REFUSE_N
+};
 /* One worker's figures (in shared memory with --workers). */
 typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
@@ -38,6 +51,7 @@ typedef struct sl_metrics_s {
     uint64_t flush_buckets[SL_METRICS_BUCKETS], flush_count;
     double flush_sum;
     int64_t store_up; /* 0 while the store cannot be reached (S3), else 1 */
+    uint64_t refused[SL_REFUSE_N];
 } sl_metrics_t;
 
 /* metrics.c: the figures and /metrics */

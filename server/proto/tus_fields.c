@@ -332,10 +332,11 @@ void sl__tus_describe(sl_req_t *r, const sl_tus_info_t *info)
 
 void sl__tus_respond_created(sl_req_t *r, const sl_tus_info_t *info)
 {
-    char loc[320];
+    char loc[640];
 
     sl__tus_respond_empty(r, MHD_HTTP_CREATED);
     snprintf(loc, sizeof(loc), "%s/uploads/%s", r->srv->prefix, info->id);
+    sl__auth_location(r, loc, sizeof(loc)); /* a signed creation: the upload's signed URL */
     sl__respond_header(r, MHD_HTTP_HEADER_LOCATION, loc);
     sl__tus_describe(r, info);
 }

@@ -115,7 +115,7 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.log.seek(0)
-            m = re.search(rb"listening on http://[^:]+:(\d+)", self.log.read())
+            m = re.search(rb"listening on https?://[^:]+:(\d+)", self.log.read())
             if m:
                 self.port = int(m.group(1))
                 return self

@@ -832,6 +832,7 @@ class TusConcat(HostileTest):
 
 class DiskFull(HostileTest):
     SIZE = "64m"
+    server_args = ("--max-size", "0")  # the free space is the only limit here
 
     def make_root(self):
         self.mnt = tempfile.mkdtemp(prefix="sluice-hostile-tmpfs-")

@@ -324,6 +324,7 @@ class TusTest(ServerTest):
 # -----------------------------------------------------------------------------------------------
 
 class Discovery(TusTest):
+    server_args = ("--max-size", "0")  # no limit: no Tus-Max-Size (MaxSize has one)
     def test_options_headers(self):
         for tus in (False, True):
             with self.subTest(with_tus_resumable=tus):
@@ -361,6 +362,7 @@ class Discovery(TusTest):
 
 
 class Creation(TusTest):
+    server_args = ("--max-size", "0")  # lengths up to 2^63 - 1 reach the store
     def test_create_location_offset_and_files(self):
         ids = set()
         for _ in range(5):

@@ -63,7 +63,7 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert_str_eq(cfg.host, "127.0.0.1");
     ck_assert_uint_eq(cfg.port, 8080);
     ck_assert_str_eq(cfg.root, "./data");
-    ck_assert_uint_eq(cfg.max_size, 0);
+    ck_assert_uint_eq(cfg.max_size, 100ull << 30);
     ck_assert_uint_eq(cfg.max_connections, 10000);
     ck_assert_uint_eq(cfg.idle_timeout, 60);
     ck_assert_uint_eq(cfg.conn_memory, 40 << 10);
@@ -189,6 +189,11 @@ START_TEST(listen_with_an_empty_or_malformed_part_is_refused)
     assert_refused("--listen", "127.0.0.1:80x");
     assert_refused("--listen", "127.0.0.1:-1");
     assert_refused("--listen", "[::1]8080");
+    assert_refused("--listen", "localhost:8080"); /* a numeric address: what the server binds */
+    assert_refused("--listen", "%::1]:9000");     /* (found by fuzz_config: it printed back as
+                                                     "[%::1]]:9000", which did not parse) */
+    assert_refused("--listen", "[127.0.0.1]:80");
+    assert_refused("--listen", "1.2.3:80");
     assert_refused("--listen", "[::1");
     assert_refused("--listen", "[]:80");
 }

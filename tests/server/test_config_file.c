@@ -57,6 +57,18 @@ START_TEST(keys_are_flags_without_dashes)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_config.c: what --check-config prints must read back the same. */
+START_TEST(comments_and_quotes_read_back_what_was_printed)
+{
+    ck_assert_int_eq(load("root = \"/srv/a #b\" # the store, \"main\"\n"
+                          "hook-exec = x#y #z\ncors-origin = \"#odd\"\n"),
+                     0);
+    ck_assert_str_eq(cfg.root, "/srv/a #b"); /* " #" inside quotes is no comment */
+    ck_assert_str_eq(cfg.hook_exec, "x#y");  /* the first # after a blank starts one */
+    ck_assert_str_eq(cfg.cors_origin, "#odd");
+}
+END_TEST
+
 START_TEST(errors_name_the_file_and_the_line)
 {
     ck_assert_int_eq(load("max-size = 1G\nbogus = 1\n"), SL_EBADREQUEST);
@@ -147,6 +159,7 @@ Suite *config_file_suite(void)
     TCase *tc = tcase_create("config_file");
 
     tcase_add_test(tc, keys_are_flags_without_dashes);
+    tcase_add_test(tc, comments_and_quotes_read_back_what_was_printed);
     tcase_add_test(tc, errors_name_the_file_and_the_line);
     tcase_add_test(tc, environment_variables_map_to_flags);
     tcase_add_test(tc, file_then_environment_then_flags);

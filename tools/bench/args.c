@@ -88,6 +88,7 @@ void sb_usage(FILE *f)
         "  --max-time SECS          stop the whole run after this long (default 3600)\n"
         "  --name-prefix P          stored names are P-SEED-N; letters, digits, - and _\n"
         "                           (default bench)\n"
+        "  --header 'NAME: VALUE'   a header sent with every request, e.g. Authorization\n"
         "  --expect-threshold N[K|M|G]\n"
         "                           bodies of more than N bytes are sent with \"Expect:\n"
         "                           100-continue\", after the server's 100 (0 = every body;\n"
@@ -243,6 +244,7 @@ enum {
     OPT_TIMEOUT,
     OPT_MAX_TIME,
     OPT_NAME_PREFIX,
+    OPT_HEADER,
     OPT_EXPECT_THRESHOLD,
     OPT_EXPECT_TIMEOUT,
     OPT_NO_EXPECT,
@@ -271,6 +273,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-time", required_argument, NULL, OPT_MAX_TIME},
     {"name-prefix", required_argument, NULL, OPT_NAME_PREFIX},
+    {"header", required_argument, NULL, OPT_HEADER},
     {"expect-threshold", required_argument, NULL, OPT_EXPECT_THRESHOLD},
     {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
     {"no-expect", no_argument, NULL, OPT_NO_EXPECT},
@@ -365,6 +368,12 @@ static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
         return 0;
     case OPT_NAME_PREFIX:
         return parse_prefix(v, o->name_prefix, sizeof(o->name_prefix));
+    case OPT_HEADER: /* one line: a name, a colon, no line break */
+        if (strchr(v, ':') == NULL || v[0] == ':' || strpbrk(v, "\r\n") != NULL ||
+            strlen(v) + 3 > sizeof(o->header))
+            return -1;
+        snprintf(o->header, sizeof(o->header), "%s\r\n", v);
+        return 0;
     case OPT_EXPECT_THRESHOLD:
         if (sb_parse_size(v, &o->expect_threshold) < 0)
             return -1;

@@ -62,7 +62,8 @@ typedef struct sb_opts_s {
     double timeout;    /* --timeout SECS without progress on a request (default 60) */
     double max_time;   /* --max-time SECS for the whole run (default 3600) */
     char name_prefix[128]; /* --name-prefix P: stored names are P-<seed>-<n> (default "bench") */
-    int expect; /* "Expect: 100-continue" on big bodies; --no-expect clears it (default on) */
+    char header[512]; /* --header "Name: value": sent with every request (e.g. a bearer token) */
+    int expect;       /* "Expect: 100-continue" on big bodies; --no-expect clears it (default on) */
     uint64_t expect_threshold; /* --expect-threshold N: only bodies of more bytes (default 1M) */
     double expect_timeout;     /* --expect-timeout SECS: then the body goes anyway (default 1) */
 } sb_opts_t;

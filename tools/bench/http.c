@@ -41,11 +41,11 @@ int sb_request_expects(const sb_opts_t *o, int kind, const char *name, uint64_t 
 size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const char *path,
                        uint64_t len, uint64_t offset, char *out, size_t cap)
 {
-    char host[300], mp[512], conn[64];
+    char host[300], mp[512], conn[640];
     int n = -1;
 
-    snprintf(conn, sizeof(conn), "%s%s", o->keepalive ? "" : "Connection: close\r\n",
-             sb_request_expects(o, kind, name, len) ? "Expect: 100-continue\r\n" : "");
+    snprintf(conn, sizeof(conn), "%s%s%s", o->keepalive ? "" : "Connection: close\r\n",
+             sb_request_expects(o, kind, name, len) ? "Expect: 100-continue\r\n" : "", o->header);
     snprintf(host, sizeof(host), strchr(o->host, ':') ? "[%s]:%u" : "%s:%u", o->host, o->port);
     switch (kind) {
     case SB_REQ_UPLOAD:
