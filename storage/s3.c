@@ -369,6 +369,15 @@ static void abort_send(sl_s3_t *s3, abort_t *a)
     a->req.owned = 1;
 }
 
+void sl__s3_delete_later(sl_s3_t *s3, const char *key)
+{
+    abort_t *a = sl_xcalloc(1, sizeof(*a));
+
+    snprintf(a->key, sizeof(a->key), "%s", key);
+    a->next = s3->aborts; /* sent by the next probe, once the cancelled request has ended */
+    s3->aborts = a;
+}
+
 void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id)
 {
     abort_t *a = sl_xcalloc(1, sizeof(*a));

@@ -112,6 +112,9 @@ int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, c
  * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
  * a minute (then the start-up sweep of a day-old upload is what is left). */
 void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id);
+/* Delete `key` (borrowed, copied) at the next probe (~2 s), retried like an abort: a staged
+ * object whose cancelled PUT may still land. */
+void sl__s3_delete_later(sl_s3_t *s3, const char *key);
 
 /* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
 

@@ -75,6 +75,11 @@ static void destroy_finish(s3_sink_t *k)
 {
     s3_sink_t *kk = k;
 
+    /* A staged file's PUT (or completion) cancelled in flight may still land after the group's
+     * removal listed the stage: delete its key once more, later. (Not a final name: that would
+     * delete the object it was replacing.) */
+    if (k->req.active && !k->s3->closing && strstr(k->key, ".sluice/stage/") != NULL)
+        sl__s3_delete_later(k->s3, k->key);
     sl__s3_req_done(&k->req);
     if (k->resumable) { /* the parts are the upload's: only the lock goes */
         sl__s3_rsink_release(k);

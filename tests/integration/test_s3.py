@@ -155,7 +155,8 @@ class S3Test(ServerTest):
             self.srv = self.server(LAB["S3_ENDPOINT"], "--max-size", "1M")
             st, h, b = curl(*form, self.url() + "?name=h")
             self.assertEqual(st, 413, b)
-        wait_until(lambda: keys(self.prefix + "/.sluice/") == [], "the stage removed")
+        wait_until(lambda: keys(self.prefix + "/.sluice/") == [],
+                   lambda: "the stage removed: %r" % keys(self.prefix + "/.sluice/"))
         self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/g/b.bin",
                                                    self.prefix + "/g/s.bin"])
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
