@@ -8,8 +8,8 @@ cd "$(dirname "$0")"
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 
-PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev libcurl4-openssl-dev check curl python3 strace clang-format clang libclang-rt-14-dev"
-PKGS_TEST="chromium" # the upload page's browser tests (tests/browser)
+PKGS="build-essential cmake pkg-config libmicrohttpd-dev libuv1-dev zlib1g-dev libssl-dev check curl python3 strace clang-format clang libclang-rt-14-dev libcurl4-openssl-dev"
+PKGS_TEST="chromium ceph-mon ceph-osd radosgw ceph-common haproxy" # the browser tests; the S3 tests' own Ceph cluster and their load balancer
 
 install_deps() { # install_deps [more packages]
     missing=""

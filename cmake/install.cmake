@@ -18,6 +18,7 @@ pkg_check_modules(SLUICE_DEP_UV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(SLUICE_DEP_MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 pkg_check_modules(SLUICE_DEP_ZLIB REQUIRED IMPORTED_TARGET zlib)
 pkg_check_modules(SLUICE_DEP_CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+pkg_check_modules(SLUICE_DEP_CURL REQUIRED IMPORTED_TARGET libcurl)
 set(SLUICE_INCLUDES $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/server>
   $<BUILD_INTERFACE:${CMAKE_CURRENT_BINARY_DIR}/include>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
@@ -41,7 +42,8 @@ target_link_options(sluice_shared PRIVATE
   -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/sluice.map -Wl,--no-undefined)
 target_include_directories(sluice_shared INTERFACE ${SLUICE_INCLUDES})
 target_link_libraries(sluice_shared PUBLIC PkgConfig::SLUICE_DEP_UV
-  PRIVATE PkgConfig::SLUICE_DEP_MHD PkgConfig::SLUICE_DEP_ZLIB PkgConfig::SLUICE_DEP_CRYPTO)
+  PRIVATE PkgConfig::SLUICE_DEP_MHD PkgConfig::SLUICE_DEP_ZLIB PkgConfig::SLUICE_DEP_CRYPTO
+  PkgConfig::SLUICE_DEP_CURL)
 
 # libsluice.a: the same objects linked into one relocatable object (ld -r) whose global symbols
 # are then the API alone (objcopy --keep-global-symbols): every internal function becomes local,
@@ -64,7 +66,7 @@ endif()
 set_target_properties(sluice_archive PROPERTIES OUTPUT_NAME sluice EXPORT_NAME sluice_static)
 target_include_directories(sluice_archive INTERFACE ${SLUICE_INCLUDES})
 target_link_libraries(sluice_archive INTERFACE PkgConfig::SLUICE_DEP_UV PkgConfig::SLUICE_DEP_MHD
-  PkgConfig::SLUICE_DEP_ZLIB PkgConfig::SLUICE_DEP_CRYPTO)
+  PkgConfig::SLUICE_DEP_ZLIB PkgConfig::SLUICE_DEP_CRYPTO PkgConfig::SLUICE_DEP_CURL)
 
 # Headers: sluice.h and sluice_version.h (PUBLIC_HEADER above); the error codes every call
 # returns are the one map of streams/error.h, installed as sluice_error.h.

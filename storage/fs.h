@@ -29,8 +29,9 @@ typedef struct sl_fs_s {
             const sl_store_ops_t *ops;
             uv_loop_t *loop;
             const char *where;
-            int durable;  /* 1: fdatasync + directory fsync at commit (the default) */
-            size_t swept; /* temp files removed by the last sweep */
+            int durable;     /* 1: fdatasync + directory fsync at commit (the default) */
+            size_t swept;    /* temp files removed by the last sweep */
+            int unreachable; /* always 0: a local filesystem */
             void (*on_flush)(void *arg, double seconds); /* each batch's flush time, durable */
             void *flush_arg;
         };

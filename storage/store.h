@@ -191,6 +191,7 @@ struct sl_store_s {
     const char *where; /* for people: the root directory, the bucket URL */
     int durable;       /* 1: a commit survives a crash once its sink finished */
     size_t swept;      /* leftovers of dead processes removed at open */
+    int unreachable;   /* 1 while a remote store cannot be reached (/healthz answers 503) */
     /* each durable commit's flush time in seconds (metrics), or NULL */
     void (*on_flush)(void *arg, double seconds);
     void *flush_arg;

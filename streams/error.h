@@ -37,7 +37,8 @@
     XX(LOCKED, -5026, "another process is writing this upload")                                    \
     XX(PRECONDITION, -5027, "precondition failed")                                                 \
     XX(NOSPACE, -5028, "not enough free space")                                                    \
-    XX(BUSY, -5029, "server busy, try again later")
+    XX(BUSY, -5029, "server busy, try again later")                                                \
+    XX(UNAVAILABLE, -5030, "the store cannot be reached")
 
 typedef enum {
 #define XX(name, val, msg) SL_E##name = (val),

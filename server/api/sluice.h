@@ -82,6 +82,15 @@ typedef struct sl_config_s {
     int no_ui;             /* --no-ui: GET / is not the upload page */
     char ui_dir[4096];     /* --ui-dir DIR: the page's files ("" = the build tree's when run
                               from it, else PREFIX/share/sluice/ui) */
+    char store[1024];      /* --store s3://BUCKET[/PREFIX]: an S3 store ("" = files in --root) */
+    char s3_endpoint[1024];      /* --s3-endpoint URL (path-style; "" = AWS_ENDPOINT_URL) */
+    char s3_region[64];          /* --s3-region ("" = AWS_REGION, else us-east-1) */
+    char s3_access_key[256];     /* --s3-access-key ("" = AWS_ACCESS_KEY_ID) */
+    char s3_secret_key[256];     /* --s3-secret-key ("" = AWS_SECRET_ACCESS_KEY) */
+    char s3_session_token[4096]; /* --s3-session-token ("" = AWS_SESSION_TOKEN) */
+    char spool[4096];       /* --spool DIR: where an S3 upload's parts wait ("" = TMPDIR, /tmp) */
+    uint64_t s3_part_size;  /* --s3-part-size: bytes of an S3 upload's parts (16 MiB) */
+    unsigned s3_lock_lease; /* --s3-lock-lease seconds a tus PATCH's lock lives unrenewed (60) */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

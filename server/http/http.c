@@ -19,7 +19,8 @@
 #include "proto/proto.h"
 #include "proto/form.h"
 #include "proto/resumable.h"
-#include "storage/fs.h" /* the store this server opens */
+#include "storage/fs.h" /* the stores this server opens */
+#include "storage/s3.h"
 #include "http/ui.h"
 
 #include <stdio.h>
@@ -270,6 +271,7 @@ static void on_tick(uv_timer_t *h)
 
     for (r = srv->reqs; r != NULL; r = next) {
         next = r->next;
+        sl__takeover_tick(r, now);
         if (r->up == NULL || !r->up->running)
             continue;
         if (srv->draining && now >= srv->drain_deadline) {
@@ -356,7 +358,22 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return r;
     }
-    r = sl_fs_store_new(loop, cfg->root, cfg->durable, cfg->min_free, &srv->store);
+    if (sl_s3_is_url(cfg->store)) {
+        char err[512];
+        sl_s3_conf_t s3 = {.url = cfg->store,
+                           .endpoint = cfg->s3_endpoint,
+                           .region = cfg->s3_region,
+                           .access_key = cfg->s3_access_key,
+                           .secret_key = cfg->s3_secret_key,
+                           .session_token = cfg->s3_session_token,
+                           .spool = cfg->spool,
+                           .part_size = cfg->s3_part_size,
+                           .lock_lease = cfg->s3_lock_lease};
+        if ((r = sl_s3_store_new(loop, &s3, &srv->store, err, sizeof(err))) < 0)
+            sl__log(srv, SL_LOG_ERROR, "%s", err);
+    } else {
+        r = sl_fs_store_new(loop, cfg->root, cfg->durable, cfg->min_free, &srv->store);
+    }
     if (r < 0) {
         sl__log_close(srv);
         free(srv);

@@ -202,6 +202,8 @@ int sl__takeover_start(sl_req_t *r);
 int sl__takeover_mid(sl_req_t *r);
 void sl__takeover_read(sl_req_t *r);
 void sl__takeover_stop(sl_req_t *r);
+/* Once a second: a fast client that paused gets its bytes read again (SO_RCVLOWAT back to 1). */
+void sl__takeover_tick(sl_req_t *r, uint64_t now);
 
 /* routes.c */
 int sl__method_of(const char *m);

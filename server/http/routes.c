@@ -260,6 +260,9 @@ static enum MHD_Result ops_final(sl_req_t *r, const char *method)
         sl__respond_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                            "text/plain; version=0.0.4; charset=utf-8");
         free(text);
+    } else if (r->srv->store != NULL && r->srv->store->unreachable) {
+        static const char down[] = "{\"status\":\"store unreachable\"}\n";
+        sl__respond_json(r, MHD_HTTP_SERVICE_UNAVAILABLE, down, sizeof(down) - 1);
     } else {
         static const char ok[] = "{\"status\":\"ok\"}\n";
         sl__respond_json(r, MHD_HTTP_OK, ok, sizeof(ok) - 1);

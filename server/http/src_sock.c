@@ -38,6 +38,13 @@
  * Measured (2,000 uploads of 64 KiB at 8 KiB/s): 39 KiB per upload with a 32 KiB pool and only
  * "Expect" bodies taken over, 14 KiB with the mmap'd pool and every body taken over.
  *
+ * Fuller reads from a fast client: a browser's bytes arrive in bursts of ~90 KiB, and a read per
+ * burst costs a chunk, a write and a hash job each. After a read of LOWAT_FAST bytes or more, the
+ * socket's SO_RCVLOWAT is raised to a slab (or the body's rest), so the poll wakes for fuller
+ * reads; a smaller read sets it back to 1 (a slow client is read as it comes), and so does the
+ * server's tick once a client paused LOWAT_IDLE ms with bytes below the mark. Measured on a
+ * 1 GiB page upload from Chromium: 2.85 → 1.81 server CPU-s per GiB (curl -T: 1.71).
+ *
  * A client that goes away (recv 0 or an error before the end) aborts the chain; --idle-timeout
  * applies as for any upload. The poll handle is closed before the connection is resumed, so
  * libmicrohttpd alone owns the socket again when it closes it.
@@ -57,6 +64,8 @@
 #define SOCK_TURN_MAX (2u << 20)    /* then the loop serves the others */
 #define MID_MIN (16u << 10)         /* a body's rest worth taking over mid-way */
 #define MID_TRIES 4                 /* handler calls that may try it */
+#define LOWAT_FAST (32u << 10)      /* a read this big: a fast client, read it in fuller pieces */
+#define LOWAT_IDLE 200              /* ms without a read: back to every byte (sl__takeover_tick) */
 
 /* The kernel's tcp_info goes on after the fields glibc's struct names (Linux uAPI, stable): the
  * bytes received on the connection come 3 counters after them. */
@@ -69,7 +78,15 @@ struct sl_takeover_s {
     uv_poll_t poll;
     sl_req_t *req; /* NULL once the request is done with it */
     int fd, polling;
+    int lowat; /* the socket's SO_RCVLOWAT: 1, or more for a fast client */
 };
+
+/* Wake the poll only once v bytes are there (a fast client's fuller reads), or at each byte. */
+static void set_lowat(sl_takeover_t *tk, int v)
+{
+    if (v != tk->lowat && setsockopt(tk->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+        tk->lowat = v;
+}
 
 static void fail(sl_req_t *r, int err);
 
@@ -86,7 +103,14 @@ void sl__takeover_stop(sl_req_t *r)
         return;
     r->tk = NULL;
     tk->req = NULL;
+    set_lowat(tk, 1); /* libmicrohttpd's socket again, as it was */
     uv_close((uv_handle_t *)&tk->poll, on_closed);
+}
+
+void sl__takeover_tick(sl_req_t *r, uint64_t now)
+{
+    if (r->tk != NULL && r->tk->lowat > 1 && now - r->last_progress >= LOWAT_IDLE)
+        set_lowat(r->tk, 1); /* a fast client paused: read what it sent */
 }
 
 static void fail(sl_req_t *r, int err)
@@ -136,6 +160,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
         c->len = (size_t)n;
         turn += (size_t)n;
         r->received += (uint64_t)n;
+        left = r->content_length - r->received;
+        /* a browser's bytes come in bursts of ~90 KiB: wait for a slab's worth, or the rest */
+        set_lowat(tk, (size_t)n < LOWAT_FAST || left == 0 ? 1
+                      : left < SL_CHUNK_SLAB              ? (int)left
+                                                          : (int)SL_CHUNK_SLAB);
         r->srv->m->bytes_received += (uint64_t)n;
         r->last_progress = uv_now(r->srv->loop);
         ret = sl_stream_push(&r->up->src.s, c);
@@ -214,6 +243,7 @@ static sl_takeover_t *take(sl_req_t *r, int fd)
     tk->poll.data = tk;
     tk->req = r;
     tk->fd = fd;
+    tk->lowat = 1;
     return tk;
 }
 

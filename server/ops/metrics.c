@@ -100,6 +100,7 @@ void sl__metrics_tick(sl_server_t *srv)
     m->connections = srv->mhd != NULL ? (int64_t)srv->nconns : (int64_t)srv->nreqs;
     m->buffer_bytes = (int64_t)sl_budget_in_use(srv->loop);
     m->pid = (int64_t)getpid();
+    m->store_up = srv->store != NULL && !srv->store->unreachable;
 }
 
 /* A slot some worker has used (the others of --workers' 2N are spares for SIGHUP). */
@@ -197,6 +198,8 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     GAUGE("sluice_buffer_bytes", "Bytes held in upload buffers (the --buffer-budget in use).",
           buffer_bytes);
     GAUGE("sluice_worker_pid", "The process id of the worker.", pid);
+    GAUGE("sluice_store_up", "1 if the store answers (an S3 store can be unreachable), else 0.",
+          store_up);
     histogram(&o, srv, "sluice_commit_duration_seconds",
               "From the end of an upload's body to its commit (flush, rename).",
               offsetof(sl_metrics_t, commit_buckets), offsetof(sl_metrics_t, commit_count),

@@ -37,6 +37,7 @@ typedef struct sl_metrics_s {
     double commit_sum;
     uint64_t flush_buckets[SL_METRICS_BUCKETS], flush_count;
     double flush_sum;
+    int64_t store_up; /* 0 while the store cannot be reached (S3), else 1 */
 } sl_metrics_t;
 
 /* metrics.c: the figures and /metrics */

@@ -266,6 +266,30 @@ class DirectRead(unittest.TestCase):
         code, _ = self.curl_put("after.bin")
         self.assertEqual(code, 201)
 
+    def test_a_fast_client_that_pauses_is_read(self):
+        # fast bursts raise the socket's low-water mark (fuller reads); when the client pauses
+        # below it, what it sent is still read (the server's tick lowers the mark again)
+        body = self.data[:2 * MiB]
+        sent = 600 * 1024 + 10 * 1024
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        try:
+            s.sendall(b"PUT /files/pause.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                      b"Expect: 100-continue\r\n\r\n" % len(body))
+            self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
+            s.sendall(body[:600 * 1024])  # a fast burst: read, and the mark raised
+            wait_until(lambda: self.metric("sluice_received_bytes_total") == 600 * 1024,
+                       "the burst read")
+            s.sendall(body[600 * 1024:sent])  # then a little, far below the mark, and a pause
+            wait_until(lambda: self.metric("sluice_received_bytes_total") == sent,
+                       lambda: "all %d bytes sent read during the pause (%d)"
+                       % (sent, self.metric("sluice_received_bytes_total")), limit=10)
+            s.sendall(body[sent:])
+            resp = read_response(s, timeout=30, read_all=False)
+        finally:
+            s.close()
+        self.assertIn(b" 201 ", resp.split(b"\r\n")[0], resp[:200])
+        self.assertEqual(self.stored("pause.bin"), body)
+
     def test_client_gone_mid_body_taken_over_mid_way(self):
         total = 8 * MiB
         s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)

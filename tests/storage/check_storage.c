@@ -15,6 +15,7 @@ Suite *meta_suite(void);
 Suite *tus_suite(void);
 Suite *store_iface_suite(void);
 Suite *sink_held_suite(void);
+Suite *s3_http_suite(void);
 
 int main(void)
 {
@@ -28,6 +29,7 @@ int main(void)
     srunner_add_suite(sr, meta_suite());
     srunner_add_suite(sr, tus_suite());
     srunner_add_suite(sr, store_iface_suite());
+    srunner_add_suite(sr, s3_http_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

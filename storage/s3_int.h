@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Private to storage/s3*.c: the S3 store's state, its requests (s3_http.c) and its sink
+ * (s3_sink.c). See s3.h for the design.
+ */
+#ifndef SL_STORAGE_S3_INT_H
+#define SL_STORAGE_S3_INT_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "s3.h"
+
+#define SL_S3_PART_DEFAULT (16u << 20)
+#define SL_S3_PART_MIN (5u << 20)
+#define SL_S3_PARTS_MAX 10000       /* S3's limit on parts of one upload */
+#define SL_S3_ANSWER_MAX (1u << 20) /* the XML answers kept in memory (a listing page) */
+
+typedef struct sl_s3_s sl_s3_t;
+typedef struct sl_s3_req_s sl_s3_req_t;
+typedef void (*sl_s3_cb)(sl_s3_req_t *q);
+
+/* One HTTP request to the service. Embedded in the operation that makes it. */
+struct sl_s3_req_s {
+    void *data; /* the owner's */
+    sl_s3_t *s3;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    sl_s3_req_t *next, *prev;
+    int active;
+    int owned; /* allocated alone (an abort that outlives its sink): freed when done */
+    /* what is sent: in_len bytes of in_fd from in_off, or of in_mem */
+    int in_fd;
+    const char *in_mem;
+    uint64_t in_off, in_len, in_pos;
+    /* the answer: status, err (0, SL_ENOTFOUND, SL_EUNAVAILABLE, UV_EIO, …) */
+    long status;
+    int err, curl_err; /* curl_err: the CURLcode, for messages */
+    int out_fd;        /* >= 0: the body goes here (GET) */
+    uint64_t out_len;  /* bytes written to out_fd */
+    char *body;        /* else up to SL_S3_ANSWER_MAX bytes kept here (owned, NUL-ended) */
+    size_t body_len, body_cap;
+    char etag[80];                  /* the ETag header, quotes kept */
+    char sha256_hex[65];            /* x-amz-meta-sha256 */
+    char crc32[16];                 /* x-amz-meta-crc32 */
+    char upload_id[256];            /* x-amz-meta-upload-id (a tus record's multipart upload) */
+    uint64_t m_parts, m_part_bytes; /* x-amz-meta-parts, -part-bytes (a tus record's) */
+    uint64_t length;                /* Content-Length of the answer */
+    int64_t mtime_ns;               /* Last-Modified */
+    sl_s3_cb cb;
+};
+
+struct sl_s3_s {
+    sl_store_t base;       /* first: the interface's view */
+    char *bucket, *prefix; /* prefix "" or ending in '/' */
+    char *endpoint;        /* without a trailing '/' */
+    char *spool;
+    char sigv4[96];  /* "aws:amz:REGION:s3" */
+    char *userpwd;   /* "ACCESS:SECRET" */
+    char *token_hdr; /* "x-amz-security-token: …" or NULL */
+    uint64_t part_size;
+    unsigned lease; /* seconds: a tus PATCH's lock (s3_tus.h) */
+    CURLM *multi;
+    uv_timer_t timer;
+    sl_s3_req_t *reqs; /* in flight */
+    uint64_t seq;
+    int closing, handles;
+    uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
+    uv_timer_t probe;       /* asks HEAD of the bucket every few seconds (/healthz), and
+                               sends again the aborts that could not reach the service */
+    void *aborts;           /* those aborts (s3.c) */
+    sl_s3_req_t probe_req;
+    void *leases; /* those PATCHes' sinks */
+};
+
+/* --- requests (s3_http.c) --------------------------------------------------------------- */
+
+/* Start the multi handle of s3 on its loop / stop it (requests in flight are cancelled). */
+int sl__s3_http_init(sl_s3_t *s3);
+void sl__s3_http_close(sl_s3_t *s3, uv_close_cb on_closed);
+/* Prepare q (borrowed until its callback or cancel; q->data is kept, the rest reset) for METHOD on
+ * the object `key` (NULL: the bucket) with the already encoded, sorted query `query` (NULL: none).
+ * 0 or UV_ENOMEM. */
+int sl__s3_req_init(sl_s3_req_t *q, sl_s3_t *s3, const char *method, const char *key,
+                    const char *query);
+/* Add a header line "Name: value" (borrowed, copied). */
+void sl__s3_req_header(sl_s3_req_t *q, const char *line);
+/* Send in_len bytes of fd (borrowed) from off / of mem (borrowed until the callback). */
+void sl__s3_req_body_fd(sl_s3_req_t *q, int fd, uint64_t off, uint64_t len);
+void sl__s3_req_body_mem(sl_s3_req_t *q, const char *mem, size_t len);
+/* Run q on the loop; cb(q) runs on a later loop turn with q->status and q->err. 0 or an error
+ * (no callback). */
+int sl__s3_req_start(sl_s3_req_t *q, sl_s3_cb cb);
+/* Run q now, blocking (start-up only). Returns q->err. */
+int sl__s3_req_run(sl_s3_req_t *q);
+/* The callback of an owned request: frees it. */
+void sl__s3_req_free(sl_s3_req_t *q);
+/* Stop q if it runs (no callback) and release what it holds; idempotent. */
+void sl__s3_req_done(sl_s3_req_t *q);
+/* Percent-encode s for a URL path (keep_slash) or a query value into out[cap]. 0 or
+ * SL_ETOOLONG. */
+int sl__s3_encode(const char *s, int keep_slash, char *out, size_t cap);
+/* Seconds since the epoch of an ISO 8601 UTC time ("2026-12-06T23:57:14.123Z"), 0 if it is
+ * none. */
+int64_t sl__s3_iso_time(const char *s);
+/* The text of the first <tag>…</tag> in xml[0..len) from *pos on, copied into out[cap] with
+ * &amp; &lt; &gt; &quot; &apos; decoded; *pos moves past it. 1 found, 0 not. */
+int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, char *out,
+                    size_t cap);
+
+/* Abort the multipart upload `upload_id` (encoded) of `key` (both borrowed, copied), in the
+ * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
+ * a minute (then the start-up sweep of a day-old upload is what is left). */
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id);
+
+/* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
+
+int sl__s3_stage_commit(sl_store_t *st, sl_store_job_t *j, const char *stage, const char *name,
+                        const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
+                        sl_store_job_cb cb);
+int sl__s3_stage_remove(sl_store_t *st, sl_store_job_t *j, const char *stage, sl_store_job_cb cb);
+
+/* --- the sink (s3_sink.c) --------------------------------------------------------------- */
+
+sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec);
+void sl__s3_sink_free(sl_store_sink_t *sink);
+/* An object's key for `name` into out[cap]: the prefix and the name. 0 or SL_ETOOLONG. */
+int sl__s3_key(const sl_s3_t *s3, const char *name, char *out, size_t cap);
+/* The headers that keep a file's digests with its object (GET's Repr-Digest and ETag). */
+void sl__s3_meta_headers(sl_s3_req_t *q, const char *sha256_hex, uint32_t crc32);
+/* A spool file (unlinked, O_TMPFILE): its fd or a negative code. Thread-pool side or start-up. */
+int sl__s3_spool_open(const sl_s3_t *s3);
+
+#endif

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Resumable uploads (tus) kept in S3, so that any node behind a load balancer continues any
+ * upload. Under PREFIX.sluice/tus/<id>:
+ *
+ *   .info        the record (tus.h's text) with, as metadata, the multipart upload of the data
+ *                (upload-id), how many of its parts count (parts) and their bytes (part-bytes)
+ *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts
+ *   .tail-<off>  the bytes past the parts (offset - part-bytes of them, under 8 MiB), when any
+ *   .lock        who is writing: "held <owner> <n> <until>" or "free"
+ *
+ * The record is the truth: its offset covers its parts and its tail, all stored before the
+ * record was written (store.h S5). Parts and tails that no record names (a PATCH that failed or
+ * whose node died) are ignored and overwritten by the next PATCH, which goes on from part
+ * parts+1. So a PATCH's bytes count only once its sink finished (after every check upstream).
+ *
+ * One writer across nodes: a PATCH's sink takes the lock with a conditional write before any
+ * byte is stored (PUT .lock with If-None-Match: *; a lock that is "free" or past its lease is
+ * taken with If-Match: <its ETag>, so of two nodes only one wins), reads the record and refuses
+ * an offset that is not the record's (SL_EOFFSET: 409); a lock held by another is SL_ELOCKED
+ * (423). Before each part it renews the lease (If-Match: the ETag it wrote: a lost lock stops
+ * the PATCH), and at its end it writes the tail and the record, then frees the lock. The
+ * record's other writers (save, commit) write with If-Match: the ETag they read.
+ *
+ * The steps of every operation run one request at a time (`step`); docs/s3.md has the
+ * guarantees and what they rest on (RGW's and S3's conditional writes).
+ */
+#include "s3_tus.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    S_MPU_CREATE,
+    S_REC_NEW,
+    S_REC_GET,
+    S_REC_PUT,
+    S_LOCK_NEW,
+    S_LOCK_GET,
+    S_LOCK_TAKE,
+    S_LOCK_RENEW,
+    S_LOCK_FREE,
+    S_TAIL_GET,
+    S_TAIL_PUT,
+    S_TAIL_PART,
+    S_LIST_PARTS,
+    S_COMPLETE,
+    S_NAME_HEAD,
+    S_COPY,
+    S_DATA_DELETE,
+    S_TAIL_DELETE,
+    S_MPU_ABORT,
+    S_LOCK_DELETE,
+    S_REC_DELETE,
+    S_DONE,
+};
+
+static int key_of(const sl_s3_t *s3, const char *id, const char *what, uint64_t off, char *out,
+                  size_t cap)
+{
+    int n = off ? snprintf(out, cap, "%s.sluice/tus/%s.%s-%llu", s3->prefix, id, what,
+                           (unsigned long long)off)
+                : snprintf(out, cap, "%s.sluice/tus/%s.%s", s3->prefix, id, what);
+
+    return n < 0 || (size_t)n >= cap ? SL_ETOOLONG : 0;
+}
+
+static void drop_body(sl_s3_req_t *q)
+{
+    free(q->body);
+    q->body = NULL;
+    q->body_len = q->body_cap = 0;
+}
+
+static void finish(sl_s3_tus_op_t *op, int err)
+{
+    sl__s3_req_done(&op->req);
+    drop_body(&op->req);
+    op->err = err;
+    op->step = S_DONE;
+    op->cb(op);
+}
+
+static int step(sl_s3_tus_op_t *op);
+
+static void go(sl_s3_tus_op_t *op, int next)
+{
+    int r;
+
+    drop_body(&op->req);
+    op->step = next;
+    if (next == S_DONE)
+        return finish(op, 0);
+    if ((r = step(op)) < 0)
+        finish(op, r);
+}
+
+static uint64_t tail_of(const sl_s3_tus_op_t *op)
+{
+    return op->rec.offset - op->part_bytes;
+}
+
+/* The record's text with the state this op holds, as the body of a PUT. */
+static void record_body(sl_s3_tus_op_t *op)
+{
+    char h[320];
+    int n = sl_tus_format(&op->rec, op->text, sizeof(op->text));
+
+    sl__s3_req_body_mem(&op->req, op->text, n < 0 ? 0 : (size_t)n);
+    snprintf(h, sizeof(h), "x-amz-meta-upload-id: %s", op->upload_id);
+    sl__s3_req_header(&op->req, h);
+    snprintf(h, sizeof(h), "x-amz-meta-parts: %llu", (unsigned long long)op->nparts);
+    sl__s3_req_header(&op->req, h);
+    snprintf(h, sizeof(h), "x-amz-meta-part-bytes: %llu", (unsigned long long)op->part_bytes);
+    sl__s3_req_header(&op->req, h);
+}
+
+static void if_match(sl_s3_tus_op_t *op, const char *etag)
+{
+    char h[128];
+    size_t n = strlen(etag);
+
+    /* RGW compares If-Match on a PUT without the quotes */
+    if (n >= 2 && etag[0] == '"')
+        snprintf(h, sizeof(h), "If-Match: %.*s", (int)(n - 2), etag + 1);
+    else
+        snprintf(h, sizeof(h), "If-Match: %s", etag);
+    sl__s3_req_header(&op->req, h);
+}
+
+static void lock_body(sl_s3_tus_op_t *op)
+{
+    snprintf(op->text, sizeof(op->text), "held %s %llu %lld\n", sl_store_owner(),
+             (unsigned long long)++op->s3->seq, (long long)time(NULL) + (long long)op->s3->lease);
+    sl__s3_req_body_mem(&op->req, op->text, strlen(op->text));
+}
+
+/* "x-amz-copy-source: /BUCKET/<the data's key>" into out. */
+static void copy_source(sl_s3_tus_op_t *op, char *out, size_t cap)
+{
+    char key[1200], enc[3 * sizeof(key)]; /* the data's key: the prefix and 47 bytes */
+
+    key_of(op->s3, op->rec.id, "data", 0, key, sizeof(key));
+    sl__s3_encode(key, 1, enc, sizeof(enc));
+    snprintf(out, cap, "x-amz-copy-source: /%s/%s", op->s3->bucket, enc);
+}
+
+static int step(sl_s3_tus_op_t *op)
+{
+    static const char *const methods[S_DONE] = {
+        [S_MPU_CREATE] = "POST",  [S_REC_NEW] = "PUT",        [S_REC_GET] = "GET",
+        [S_REC_PUT] = "PUT",      [S_LOCK_NEW] = "PUT",       [S_LOCK_GET] = "GET",
+        [S_LOCK_TAKE] = "PUT",    [S_LOCK_RENEW] = "PUT",     [S_LOCK_FREE] = "PUT",
+        [S_TAIL_GET] = "GET",     [S_TAIL_PUT] = "PUT",       [S_TAIL_PART] = "PUT",
+        [S_LIST_PARTS] = "GET",   [S_COMPLETE] = "POST",      [S_NAME_HEAD] = "HEAD",
+        [S_COPY] = "PUT",         [S_DATA_DELETE] = "DELETE", [S_TAIL_DELETE] = "DELETE",
+        [S_MPU_ABORT] = "DELETE", [S_LOCK_DELETE] = "DELETE", [S_REC_DELETE] = "DELETE",
+    };
+    sl_s3_t *s3 = op->s3;
+    char key[SL_NAME_MAX + 700], q[1024], enc[768], h[3700];
+    const char *query = NULL, *id = op->rec.id;
+    int r;
+
+    sl__s3_encode(op->upload_id, 0, enc, sizeof(enc));
+    switch (op->step) {
+    case S_REC_NEW:
+    case S_REC_GET:
+    case S_REC_PUT:
+    case S_REC_DELETE:
+        r = key_of(s3, id, "info", 0, key, sizeof(key));
+        break;
+    case S_LOCK_NEW:
+    case S_LOCK_GET:
+    case S_LOCK_TAKE:
+    case S_LOCK_RENEW:
+    case S_LOCK_FREE:
+    case S_LOCK_DELETE:
+        r = key_of(s3, id, "lock", 0, key, sizeof(key));
+        break;
+    case S_TAIL_PUT:
+        r = key_of(s3, id, "tail", op->new_offset, key, sizeof(key));
+        break;
+    case S_TAIL_GET:
+        r = key_of(s3, id, "tail", op->rec.offset, key, sizeof(key));
+        break;
+    case S_TAIL_DELETE: /* a PATCH's end: the tail it started from */
+        r = key_of(s3, id, "tail", op->kind == SL_S3_TUS_CLOSE ? op->want_offset : op->rec.offset,
+                   key, sizeof(key));
+        break;
+    case S_NAME_HEAD:
+    case S_COPY:
+        r = sl__s3_key(s3, op->name, key, sizeof(key));
+        break;
+    case S_TAIL_PART:
+        snprintf(q, sizeof(q), "partNumber=%llu&uploadId=%s", (unsigned long long)op->nparts + 1,
+                 enc);
+        query = q;
+        r = key_of(s3, id, "data", 0, key, sizeof(key));
+        break;
+    case S_LIST_PARTS:
+        snprintf(q, sizeof(q), "max-parts=1000&part-number-marker=%zu&uploadId=%s", op->netags,
+                 enc);
+        query = q;
+        r = key_of(s3, id, "data", 0, key, sizeof(key));
+        break;
+    case S_MPU_CREATE:
+        query = "uploads=";
+        r = key_of(s3, id, "data", 0, key, sizeof(key));
+        break;
+    default: /* complete, abort, the data's delete (an empty upload: its abort) */
+        snprintf(q, sizeof(q), "uploadId=%s", enc);
+        query = op->step == S_DATA_DELETE && !op->empty ? NULL : q;
+        r = key_of(s3, id, "data", 0, key, sizeof(key));
+        break;
+    }
+    if (r < 0 || (r = sl__s3_req_init(&op->req, s3, methods[op->step], key, query)) < 0)
+        return r;
+    switch (op->step) {
+    case S_REC_NEW:
+    case S_LOCK_NEW:
+        sl__s3_req_header(&op->req, "If-None-Match: *");
+        if (op->step == S_REC_NEW)
+            record_body(op);
+        else
+            lock_body(op);
+        break;
+    case S_REC_PUT:
+        if_match(op, op->rec_etag);
+        record_body(op);
+        break;
+    case S_LOCK_TAKE:
+    case S_LOCK_RENEW:
+        if_match(op, op->step == S_LOCK_TAKE ? op->seen_etag : op->lock_etag);
+        lock_body(op);
+        break;
+    case S_LOCK_FREE:
+        if_match(op, op->lock_etag);
+        sl__s3_req_body_mem(&op->req, "free\n", 5);
+        break;
+    case S_TAIL_GET:
+        op->req.out_fd = op->spool_fd;
+        break;
+    case S_TAIL_PUT:
+        sl__s3_req_body_fd(&op->req, op->spool_fd, 0, op->new_offset - op->new_part_bytes);
+        break;
+    case S_TAIL_PART:
+        sl__s3_req_body_fd(&op->req, op->spool_fd, 0, tail_of(op));
+        break;
+    case S_COMPLETE:
+        sl__s3_complete_body(&op->req, &op->xml, op->etags, op->netags);
+        break;
+    case S_COPY:
+        if (op->empty) {
+            sl__s3_req_body_mem(&op->req, "", 0);
+        } else {
+            copy_source(op, h, sizeof(h));
+            sl__s3_req_header(&op->req, h);
+            sl__s3_req_header(&op->req, "x-amz-metadata-directive: REPLACE");
+        }
+        if (op->sha256_hex[0] != '\0')
+            sl__s3_meta_headers(&op->req, op->sha256_hex, 0);
+        break;
+    }
+    op->req.data = op;
+    return sl__s3_req_start(&op->req, sl__s3_tus_answer);
+}
+
+/* The record just read: its text and state into the op. */
+static int take_record(sl_s3_tus_op_t *op)
+{
+    sl_s3_req_t *q = &op->req;
+
+    if (q->body == NULL || sl_tus_parse(q->body, q->body_len, &op->rec) < 0)
+        return UV_EIO;
+    snprintf(op->upload_id, sizeof(op->upload_id), "%s", q->upload_id);
+    snprintf(op->rec_etag, sizeof(op->rec_etag), "%s", q->etag);
+    op->nparts = q->m_parts;
+    op->part_bytes = q->m_part_bytes;
+    return op->part_bytes > op->rec.offset ? UV_EIO : 0;
+}
+
+/* ListParts: the ETags of parts 1..want_parts. 1 if another page is needed. */
+static int take_parts(sl_s3_tus_op_t *op)
+{
+    sl_s3_req_t *q = &op->req;
+    char num[32], etag[80];
+    size_t pos = 0;
+
+    while (op->netags < op->want_parts &&
+           sl__s3_xml_next(q->body, q->body_len, &pos, "PartNumber", num, sizeof(num)) &&
+           sl__s3_xml_next(q->body, q->body_len, &pos, "ETag", etag, sizeof(etag))) {
+        if (strtoull(num, NULL, 10) != op->netags + 1)
+            break; /* a hole: the record names parts that are not there */
+        op->etags = sl_xrealloc(op->etags, (op->netags + 1) * sizeof(*op->etags));
+        snprintf(op->etags[op->netags++], sizeof(op->etags[0]), "%s", etag);
+    }
+    pos = 0;
+    return op->netags < op->want_parts &&
+           sl__s3_xml_next(q->body, q->body_len, &pos, "IsTruncated", num, sizeof(num)) &&
+           strcmp(num, "true") == 0;
+}
+
+/* After the record was read: what each kind does next. */
+static void after_record(sl_s3_tus_op_t *op)
+{
+    uint64_t tail = tail_of(op);
+
+    switch (op->kind) {
+    case SL_S3_TUS_LOAD:
+        return finish(op, 0);
+    case SL_S3_TUS_OPEN:
+        if (op->rec.offset != op->want_offset || op->rec.file != NULL)
+            return finish(op, SL_EOFFSET); /* another node went on meanwhile */
+        op->open_nparts = op->nparts;
+        return go(op, tail > 0 ? S_TAIL_GET : S_DONE);
+    case SL_S3_TUS_CLOSE: /* our write met another's (a save): is the upload where we left it? */
+        if (op->rec.offset != op->want_offset || op->nparts != op->open_nparts)
+            return finish(op, SL_EOFFSET);
+        op->rec.offset = op->new_offset;
+        op->nparts = op->new_nparts;
+        op->part_bytes = op->new_part_bytes;
+        return go(op, S_REC_PUT);
+    case SL_S3_TUS_SAVE: /* the server's fields; the offset and parts stay the record's */
+        op->rec.length = op->from->length;
+        op->rec.expires = op->from->expires;
+        op->rec.concat = op->from->concat;
+        sl_tus_info_set(&op->rec.metadata, op->from->metadata);
+        sl_tus_info_set(&op->rec.parts, op->from->parts);
+        return go(op, S_REC_PUT);
+    case SL_S3_TUS_COMMIT:
+        if (op->rec.file != NULL)
+            return finish(op, 0); /* committed already (by another node) */
+        op->empty = op->rec.offset == 0;
+        op->want_parts = op->nparts;
+        return go(op, op->empty ? S_NAME_HEAD : tail > 0 ? S_TAIL_GET : S_LIST_PARTS);
+    default: /* remove */
+        if (op->expired_before > 0 &&
+            (op->rec.expires == 0 || op->rec.expires >= op->expired_before))
+            return finish(op, SL_EEXISTS);
+        return go(op, S_MPU_ABORT);
+    }
+}
+
+void sl__s3_tus_answer(sl_s3_req_t *q)
+{
+    sl_s3_tus_op_t *op = q->data;
+    int err = q->err;
+    long long until = 0;
+    size_t pos = 0;
+    char v[sizeof(op->upload_id)];
+
+    if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
+        err = UV_EIO; /* a completion or a copy can fail with 200 */
+    switch (op->step) {
+    case S_MPU_CREATE:
+        if (err < 0)
+            return finish(op, err);
+        if (!sl__s3_xml_next(q->body, q->body_len, &pos, "UploadId", v, sizeof(v)))
+            return finish(op, UV_EIO);
+        snprintf(op->upload_id, sizeof(op->upload_id), "%s", v);
+        return go(op, S_REC_NEW);
+    case S_REC_GET:
+        if (err < 0 || (err = take_record(op)) < 0)
+            return finish(op, err);
+        return after_record(op);
+    case S_REC_PUT:
+        /* 412: the record changed under us. A save (the other fields: length, expiry, written
+         * after a PATCH outside the lock) or a PATCH's end that met one reads it again, once:
+         * neither ever moves the offset back. */
+        if (err == SL_EEXISTS && !op->reread &&
+            (op->kind == SL_S3_TUS_SAVE || op->kind == SL_S3_TUS_CLOSE)) {
+            op->reread = 1;
+            return go(op, S_REC_GET);
+        }
+        if (err == SL_EEXISTS)
+            return finish(op, SL_EOFFSET);
+        if (err < 0)
+            return finish(op, err);
+        snprintf(op->rec_etag, sizeof(op->rec_etag), "%s", q->etag);
+        return go(op, op->kind == SL_S3_TUS_CLOSE    ? S_LOCK_FREE
+                      : op->kind == SL_S3_TUS_COMMIT ? S_LOCK_DELETE
+                                                     : S_DONE);
+    case S_LOCK_NEW:
+        if (err == SL_EEXISTS)
+            return go(op, S_LOCK_GET);
+        if (err < 0)
+            return finish(op, err);
+        snprintf(op->lock_etag, sizeof(op->lock_etag), "%s", q->etag);
+        return go(op, S_REC_GET);
+    case S_LOCK_GET:
+        if (err < 0)
+            return finish(op, err == SL_ENOTFOUND ? SL_ELOCKED : err); /* it just went */
+        snprintf(op->seen_etag, sizeof(op->seen_etag), "%s", q->etag); /* not ours */
+        if (q->body != NULL && strncmp(q->body, "held ", 5) == 0 &&
+            (sscanf(q->body, "held %*s %*s %lld", &until) != 1 || until > (long long)time(NULL)))
+            return finish(op, SL_ELOCKED);
+        return go(op, S_LOCK_TAKE); /* free, or its lease ran out */
+    case S_LOCK_TAKE:
+    case S_LOCK_RENEW:
+        if (err == SL_EEXISTS)
+            return finish(op, SL_ELOCKED); /* another node took it first */
+        if (err < 0)
+            return finish(op, err);
+        snprintf(op->lock_etag, sizeof(op->lock_etag), "%s", q->etag);
+        return go(op, op->kind == SL_S3_TUS_OPEN ? S_REC_GET : S_DONE);
+    case S_TAIL_GET:
+        if (err < 0)
+            return finish(op, err == SL_ENOTFOUND ? UV_EIO : err);
+        op->tail_len = q->out_len;
+        if (op->tail_len != tail_of(op))
+            return finish(op, UV_EIO);
+        return go(op, op->kind == SL_S3_TUS_COMMIT ? S_TAIL_PART : S_DONE);
+    case S_TAIL_PUT:
+        if (err < 0)
+            return finish(op, err);
+        return go(op, S_REC_PUT);
+    case S_TAIL_PART:
+        if (err < 0)
+            return finish(op, err);
+        op->want_parts = op->nparts + 1;
+        return go(op, S_LIST_PARTS);
+    case S_LIST_PARTS:
+        if (err < 0)
+            return finish(op, err);
+        if (take_parts(op))
+            return go(op, S_LIST_PARTS);
+        return op->netags != op->want_parts ? finish(op, UV_EIO) : go(op, S_COMPLETE);
+    case S_COMPLETE:
+        return err < 0 ? finish(op, err) : go(op, S_NAME_HEAD);
+    case S_NAME_HEAD:
+        if (err == 0 && strncmp(op->name, op->rec.id, SL_TUS_ID_LEN) != 0) {
+            char alt[SL_NAME_MAX + 1]; /* taken: the id makes a free name */
+            snprintf(alt, sizeof(alt), "%s/%s", op->rec.id, op->name);
+            free(op->name);
+            op->name = sl_xstrdup(alt);
+            return go(op, S_NAME_HEAD);
+        }
+        return err != SL_ENOTFOUND ? finish(op, err == 0 ? SL_EEXISTS : err) : go(op, S_COPY);
+    case S_COPY:
+        if (err < 0)
+            return finish(op, err);
+        sl_tus_info_set(&op->rec.file, op->name);
+        return go(op, S_DATA_DELETE);
+    case S_DATA_DELETE: /* leftovers of a commit only cost space: errors are not the client's */
+        return go(op, !op->empty && tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
+    case S_TAIL_DELETE:
+        return op->kind == SL_S3_TUS_CLOSE
+                   ? finish(op, 0)
+                   : go(op, op->kind == SL_S3_TUS_COMMIT ? S_REC_PUT : S_REC_DELETE);
+    case S_MPU_ABORT:
+        return go(op, S_LOCK_DELETE);
+    case S_LOCK_DELETE:
+        if (op->kind == SL_S3_TUS_COMMIT)
+            return finish(op, 0);
+        return go(op, tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_DELETE);
+    case S_LOCK_FREE: /* a lock not freed runs out with its lease; then the tail it replaced */
+        if (op->kind == SL_S3_TUS_CLOSE && op->tail_len > 0 && op->want_offset != op->new_offset)
+            return go(op, S_TAIL_DELETE);
+        return finish(op, 0);
+    case S_REC_DELETE:
+    case S_REC_NEW:
+    default:
+        return finish(op, err);
+    }
+}
+
+int sl__s3_tus_start(sl_s3_tus_op_t *op)
+{
+    static const int first[] = {
+        [SL_S3_TUS_CREATE] = S_MPU_CREATE, [SL_S3_TUS_LOAD] = S_REC_GET,
+        [SL_S3_TUS_SAVE] = S_REC_GET,      [SL_S3_TUS_COMMIT] = S_REC_GET,
+        [SL_S3_TUS_REMOVE] = S_REC_GET,    [SL_S3_TUS_OPEN] = S_LOCK_NEW,
+        [SL_S3_TUS_RENEW] = S_LOCK_RENEW,  [SL_S3_TUS_CLOSE] = S_TAIL_PUT,
+        [SL_S3_TUS_RELEASE] = S_LOCK_FREE,
+    };
+    int r;
+
+    op->step = first[op->kind];
+    op->reread = 0;
+    if (op->kind == SL_S3_TUS_CLOSE) {
+        op->rec.offset = op->new_offset;
+        op->nparts = op->new_nparts;
+        op->part_bytes = op->new_part_bytes;
+        if (op->new_offset == op->new_part_bytes)
+            op->step = S_REC_PUT; /* no tail */
+    }
+    if (op->kind == SL_S3_TUS_LOAD || op->kind == SL_S3_TUS_COMMIT)
+        op->netags = 0;
+    if ((r = step(op)) < 0)
+        sl__s3_req_done(&op->req);
+    return r;
+}
+
+void sl__s3_tus_op_clear(sl_s3_tus_op_t *op)
+{
+    sl__s3_req_done(&op->req);
+    drop_body(&op->req);
+    sl_tus_info_clear(&op->rec);
+    free(op->name);
+    free(op->etags);
+    free(op->xml);
+    op->name = op->xml = NULL;
+    op->etags = NULL;
+    op->netags = 0;
+}

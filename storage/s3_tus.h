@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Private to storage/s3*.c: resumable uploads kept in S3 (s3_tus.c has the layout and the lock).
+ * One operation is a short sequence of requests on one upload, run by sl__s3_tus_start; the store's
+ * tus jobs (s3_tus_jobs.c) and a PATCH's sink (s3_sink.c) are made of them.
+ */
+#ifndef SL_STORAGE_S3_TUS_H
+#define SL_STORAGE_S3_TUS_H
+
+#include "s3_int.h"
+#include "tus.h"
+
+enum {
+    SL_S3_TUS_CREATE,  /* the multipart upload, then the record (If-None-Match: *) */
+    SL_S3_TUS_LOAD,    /* the record */
+    SL_S3_TUS_SAVE,    /* the record with `from`'s fields, its offset and parts kept */
+    SL_S3_TUS_COMMIT,  /* the tail as the last part, completion, a copy to `name`, the record */
+    SL_S3_TUS_REMOVE,  /* abort the multipart upload, remove the lock, the tail, the record */
+    SL_S3_TUS_OPEN,    /* a PATCH's start: the lock, the record (offset == want_offset), the tail */
+    SL_S3_TUS_RENEW,   /* the lock's lease again */
+    SL_S3_TUS_CLOSE,   /* a PATCH's end: the tail, the record (new_*), the lock freed */
+    SL_S3_TUS_RELEASE, /* the lock freed (a PATCH that failed) */
+};
+
+/* A PATCH's lock lives s3->lease seconds without renewal; its sink renews it every quarter of
+ * that and before each part, and a part's request may last three quarters of it at most, so a
+ * PATCH that lost its lock cannot store a part after another node took it. */
+#define SL_S3_RENEW_MS(s3) ((s3)->lease * 250u)
+#define SL_S3_PART_TIMEOUT_MS(s3) ((s3)->lease * 750u)
+
+typedef struct sl_s3_tus_op_s sl_s3_tus_op_t;
+
+struct sl_s3_tus_op_s {
+    sl_s3_req_t req; /* first */
+    sl_s3_t *s3;
+    int kind, step, err;
+    sl_tus_info_t rec;         /* the record as read or written (owned strings) */
+    const sl_tus_info_t *from; /* save: the fields to write (borrowed) */
+    char upload_id[256];       /* the data's multipart upload (as S3 gave it) */
+    uint64_t nparts, part_bytes;
+    char rec_etag[80], lock_etag[80]; /* lock_etag: of the lock we hold, else "" */
+    char seen_etag[80];               /* of a lock another holds or held (to take it over) */
+    uint64_t want_offset;             /* open */
+    uint64_t new_offset, new_nparts, new_part_bytes; /* close */
+    int64_t expired_before;                          /* remove */
+    int spool_fd;        /* open: the tail is read into it; close, commit: the tail's bytes */
+    uint64_t tail_len;   /* open: bytes read into spool_fd */
+    char *name;          /* commit: the final name (owned) */
+    char sha256_hex[65]; /* commit: kept with the file when not "" */
+    char (*etags)[80];   /* commit: the parts' */
+    size_t netags;
+    uint64_t want_parts;
+    int empty, tail_gone, reread;
+    uint64_t open_nparts; /* open: the record's parts when the PATCH began */
+    char *xml;
+    char text[SL_TUS_METADATA_MAX + 2 * SL_NAME_MAX + 512];
+    void (*cb)(sl_s3_tus_op_t *op); /* on the loop, with op->err */
+    void *data;
+};
+
+/* Start op (its kind, s3, rec.id, cb and the kind's inputs set; spool_fd -1 or a spool file):
+ * 0 or an error (no callback). The op is borrowed until cb. */
+int sl__s3_tus_start(sl_s3_tus_op_t *op);
+/* Release what op holds (its strings, its request); not spool_fd. */
+void sl__s3_tus_op_clear(sl_s3_tus_op_t *op);
+/* The store's tus jobs (s3_tus_jobs.c), as store.h describes them. */
+int sl__s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
+                      void (*cb)(sl_tus_job_t *));
+int sl__s3_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
+                    void (*cb)(sl_tus_job_t *));
+int sl__s3_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
+                    void (*cb)(sl_tus_job_t *));
+int sl__s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
+                      void (*cb)(sl_tus_job_t *));
+int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
+                      size_t nparts, uint64_t max, const char *name, void (*cb)(sl_tus_job_t *));
+int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
+                      int64_t expired_before, void (*cb)(sl_tus_job_t *));
+size_t sl__s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap);
+/* The callback of every request of an op. */
+void sl__s3_tus_answer(sl_s3_req_t *q);
+/* The body of a CompleteMultipartUpload of parts 1..n into *xml (owned, replaced) as q's body. */
+void sl__s3_complete_body(sl_s3_req_t *q, char **xml, char (*etags)[80], size_t n);
+
+#endif

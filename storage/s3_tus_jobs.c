@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The S3 store's tus jobs (store.h: tus_create … tus_expired): each is one operation of
+ * s3_tus.c on an op of its own, whose result goes back into the server's record. Concatenation
+ * and the expiry scan are not kept in S3 yet: the first answers SL_ENOTIMPL, the second finds
+ * nothing (docs/s3.md).
+ */
+#include "s3_tus.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct tus_job_s {
+    sl_s3_tus_op_t op; /* first */
+    sl_tus_job_t *job;
+} tus_job_t;
+
+static void on_done(sl_s3_tus_op_t *op)
+{
+    tus_job_t *tj = (tus_job_t *)op;
+    sl_tus_job_t *job = tj->job;
+    sl_tus_info_t *info = job->info;
+
+    if (op->err == 0 && op->kind == SL_S3_TUS_LOAD) {
+        sl_tus_info_clear(info);
+        *info = op->rec; /* its strings move over */
+        memset(&op->rec, 0, sizeof(op->rec));
+    } else if (op->err == 0 && op->kind == SL_S3_TUS_COMMIT) {
+        sl_tus_info_set(&info->file, op->rec.file);
+    }
+    job->status = op->err;
+    if (op->spool_fd >= 0) /* the commit's */
+        close(op->spool_fd);
+    sl__s3_tus_op_clear(op);
+    free(tj);
+    job->cb(job);
+}
+
+/* A job of `kind` on the upload `id`; returns it unstarted. */
+static tus_job_t *job_new(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *id,
+                          int kind, void (*cb)(sl_tus_job_t *))
+{
+    tus_job_t *tj = sl_xcalloc(1, sizeof(*tj));
+
+    job->info = info;
+    job->cb = cb;
+    job->store = st;
+    tj->job = job;
+    tj->op.s3 = (sl_s3_t *)st;
+    tj->op.kind = kind;
+    tj->op.spool_fd = -1;
+    tj->op.cb = on_done;
+    memcpy(tj->op.rec.id, id, sizeof(tj->op.rec.id));
+    return tj;
+}
+
+static void deliver(void *arg)
+{
+    on_done(arg);
+}
+
+/* Start tj; an error is delivered as its result on a later turn (the server's tus code waits for
+ * every job's callback), so this always returns 0. */
+static int run(tus_job_t *tj, int err)
+{
+    if (err == 0)
+        err = sl__s3_tus_start(&tj->op);
+    if (err < 0) {
+        tj->op.err = err;
+        sl_defer(tj->op.s3->base.loop, deliver, tj);
+    }
+    return 0;
+}
+
+int sl__s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
+                      void (*cb)(sl_tus_job_t *))
+{
+    tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_CREATE, cb);
+
+    tj->op.rec.offset = info->offset;
+    tj->op.rec.length = info->length;
+    tj->op.rec.expires = info->expires;
+    tj->op.rec.concat = info->concat;
+    sl_tus_info_set(&tj->op.rec.metadata, info->metadata);
+    sl_tus_info_set(&tj->op.rec.parts, info->parts);
+    return run(tj, 0);
+}
+
+int sl__s3_tus_load(sl_store_t *st, sl_tus_job_t *job, const char *id, sl_tus_info_t *info,
+                    void (*cb)(sl_tus_job_t *))
+{
+    return run(job_new(st, job, info, id, SL_S3_TUS_LOAD, cb), 0);
+}
+
+int sl__s3_tus_save(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, int flush,
+                    void (*cb)(sl_tus_job_t *))
+{
+    tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_SAVE, cb);
+
+    (void)flush; /* a PATCH's bytes are stored when its sink finished */
+    tj->op.from = info;
+    return run(tj, 0);
+}
+
+int sl__s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const char *name,
+                      void (*cb)(sl_tus_job_t *))
+{
+    tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_COMMIT, cb);
+
+    tj->op.name = sl_xstrdup(name);
+    if (job->digest)
+        memcpy(tj->op.sha256_hex, job->sha256_hex, sizeof(tj->op.sha256_hex));
+    tj->op.spool_fd = sl__s3_spool_open(tj->op.s3);
+    return run(tj, tj->op.spool_fd < 0 ? tj->op.spool_fd : 0);
+}
+
+int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
+                      int64_t expired_before, void (*cb)(sl_tus_job_t *))
+{
+    tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_REMOVE, cb);
+
+    tj->op.expired_before = expired_before;
+    return run(tj, 0);
+}
+
+static void not_here(void *arg)
+{
+    sl_tus_job_t *job = arg;
+
+    job->status = SL_ENOTIMPL;
+    job->cb(job);
+}
+
+int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
+                      size_t nparts, uint64_t max, const char *name, void (*cb)(sl_tus_job_t *))
+{
+    (void)parts, (void)nparts, (void)max, (void)name;
+    job->info = info;
+    job->cb = cb;
+    sl_defer(st->loop, not_here, job); /* answered on a later turn (S4) */
+    return 0;
+}
+
+/* Thread-pool side, blocking (the interface's expiry scan runs there): the first page of the
+ * records under .sluice/tus/, each read to see whether it expired. */
+size_t sl__s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap)
+{
+    sl_s3_t *s3 = (sl_s3_t *)st;
+    sl_s3_req_t list = {0};
+    sl_tus_info_t info = {0};
+    char pfx[SL_NAME_MAX + 600], enc[3 * sizeof(pfx)], query[sizeof(enc) + 64];
+    char key[SL_NAME_MAX + 700];
+    size_t pos = 0, n = 0, plen;
+
+    snprintf(pfx, sizeof(pfx), "%s.sluice/tus/", s3->prefix);
+    plen = strlen(pfx);
+    sl__s3_encode(pfx, 0, enc, sizeof(enc));
+    snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s", enc);
+    if (sl__s3_req_init(&list, s3, "GET", NULL, query) < 0 || sl__s3_req_run(&list) < 0)
+        goto out;
+    while (n < cap && sl__s3_xml_next(list.body, list.body_len, &pos, "Key", key, sizeof(key))) {
+        sl_s3_req_t get = {0};
+        char id[SL_TUS_ID_LEN + 1];
+        if (strlen(key) != plen + SL_TUS_ID_LEN + 5 || strcmp(key + plen + SL_TUS_ID_LEN, ".info"))
+            continue;
+        memcpy(id, key + plen, SL_TUS_ID_LEN);
+        id[SL_TUS_ID_LEN] = '\0';
+        if (sl_tus_id_valid(id) && sl__s3_req_init(&get, s3, "GET", key, NULL) == 0 &&
+            sl__s3_req_run(&get) == 0 && get.body != NULL &&
+            sl_tus_parse(get.body, get.body_len, &info) == 0 && info.expires > 0 &&
+            info.expires < now)
+            memcpy(ids[n++], id, sizeof(id));
+        sl__s3_req_done(&get);
+        free(get.body);
+    }
+out:
+    sl__s3_req_done(&list);
+    free(list.body);
+    sl_tus_info_clear(&info);
+    return n;
+}
