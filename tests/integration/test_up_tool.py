@@ -366,6 +366,12 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(h.returncode, 0)
         for code in range(7):
             self.assertIn(b"%d " % code, h.stdout)
+        # a server that keeps no digest: the file's HEAD is asked, then "not verified", exit 0
+        nod = self.server("--digest", "none")
+        rc, evs, err = self.run_up("--dest", "nodigest", src, nod.url)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("the server reported no SHA-256: not verified", err)
+        self.assertFalse(self.of(evs, "done")[0]["verified"])
         # --header and --bearer go on every request
         small = os.path.join(self.work, "h.bin")
         make_file(small, 2000, "h")
