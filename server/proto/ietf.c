@@ -163,7 +163,10 @@ static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t 
     }
     t->length = ulen;
     if (complete && !r->chunked) { /* the content is the rest: its end is the length */
-        int64_t end = t->offset + (int64_t)r->content_length;
+        int64_t end;
+        if (r->content_length > (uint64_t)(INT64_MAX - t->offset))
+            return SL_ETOOLARGE;
+        end = t->offset + (int64_t)r->content_length;
         if (ulen >= 0 && ulen != end) {
             t->inconsistent = 1;
             return SL_EBADREQUEST;

@@ -7,8 +7,9 @@ a. 300 MiB through a proxy that holds the stream at 150 MiB: the server is kille
    acknowledged byte is sent again.
 b. sluice-up itself killed (-9) mid-way, then interrupted (SIGINT: exit 6), and run again with
    the same arguments: it finds its state under $XDG_STATE_HOME/sluice-up (no new upload),
-   resumes from the server's offset each time, and the server received the file's size in all,
-   once.
+   resumes from the server's offset each time, and the last run sends exactly the bytes past
+   that offset (counted at the server once the cut connections are gone); the same for a file
+   in 4 parts (tus concatenation), each part resumed.
 c. a directory of 1,000 small files in 10 folders with --parallel 8: names kept, every file
    byte-identical and verified.
 d. a proxy that flips one byte of the body: the server's SHA-256 differs from sluice-up's, which
@@ -149,6 +150,12 @@ class UpToolTest(unittest.TestCase):
     def stored(self, name):
         return os.path.join(self.root, name)
 
+    def settled(self, srv, px):
+        """Bytes the server has received once the cut connections are gone: a killed client's
+        last bytes may still reach it, and be dropped, after the upload's offset was taken."""
+        wait_until(lambda: px.live() == 0, "the proxy's connections to close")
+        return srv.metric("sluice_received_bytes_total")
+
     # --- a ------------------------------------------------------------------------------------
 
     def test_a_server_kill9_resume(self):
@@ -236,7 +243,8 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(self.of(second, "created"), [], second)
         self.assertEqual(self.of(second, "summary")[0]["status"], 6)
         self.assertEqual(len(os.listdir(kept)), 1, "the state went with the interruption")
-        px.release()
+        px.release()  # what it held goes on to the server, then the closes
+        before = self.settled(srv, px)
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                            timeout=4 * LIMIT)
         rc, evs, err = p.returncode, self.events(p.stdout), p.stderr.decode(errors="replace")
@@ -247,10 +255,43 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(resumes[0]["url"], self.of(first, "created")[0]["url"])
         self.assertGreater(resumes[0]["offset"], self.of(second, "resume")[0]["offset"])
         self.assertEqual(self.of(evs, "patch")[0]["offset"], resumes[0]["offset"])
-        self.assertEqual(srv.metric("sluice_received_bytes_total"), size,
-                         "bytes the server had were sent again")
+        # the last run sent the bytes past the server's offset, once, and nothing else
+        self.assertEqual(srv.metric("sluice_received_bytes_total") - before,
+                         size - resumes[0]["offset"], "bytes the server had were sent again")
+        self.assertGreaterEqual(before, resumes[0]["offset"])
         self.assertEqual(sha256_file(self.stored("mid.bin")), sha)
         self.assertEqual(os.listdir(kept), [], "the state outlived the upload")
+
+    def test_b_parts_kill9_rerun(self):
+        size = 64 * MiB
+        src = os.path.join(self.work, "parts.bin")
+        sha = make_file(src, size, "b2")
+        srv = self.server()
+        px = self.proxy(srv.port, rate=20 * MiB, mark=30 * MiB)
+        args = ("--parts", "4", "--part-min", "1M", src, px.url)
+        p = subprocess.Popen(self.cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(px.mark_event.wait(2 * LIMIT), "forwarded %d" % px.forwarded)
+        finally:
+            p.kill()
+            out, _ = p.communicate()
+        created = [e["url"] for e in self.of(self.events(out), "created")]
+        self.assertEqual(len(created), 4)
+        before = self.settled(srv, px)
+        px.rate = None
+        rc, evs, err = self.run_up(*args)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.of(evs, "created"), [], "new parts instead of resuming")
+        resumes = self.of(evs, "resume")
+        self.assertEqual(sorted(e["url"] for e in resumes), sorted(created))
+        self.assertEqual(sorted(e["part"] for e in self.of(evs, "patch")),
+                         sorted(e["part"] for e in resumes if e["offset"] < size // 4))
+        acked = sum(e["offset"] for e in resumes)
+        self.assertEqual(srv.metric("sluice_received_bytes_total") - before, size - acked,
+                         "bytes the server had were sent again")
+        self.assertGreaterEqual(before, acked)
+        self.assertTrue(self.of(evs, "done")[0]["verified"])
+        self.assertEqual(sha256_file(self.stored("parts.bin")), sha)
 
     # --- c ------------------------------------------------------------------------------------
 
@@ -325,6 +366,12 @@ class UpToolTest(unittest.TestCase):
         self.assertEqual(h.returncode, 0)
         for code in range(7):
             self.assertIn(b"%d " % code, h.stdout)
+        # a server that keeps no digest: the file's HEAD is asked, then "not verified", exit 0
+        nod = self.server("--digest", "none")
+        rc, evs, err = self.run_up("--dest", "nodigest", src, nod.url)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("the server reported no SHA-256: not verified", err)
+        self.assertFalse(self.of(evs, "done")[0]["verified"])
         # --header and --bearer go on every request
         small = os.path.join(self.work, "h.bin")
         make_file(small, 2000, "h")

@@ -122,6 +122,13 @@ static void verify(run_t *R, item_t *it)
     }
 }
 
+static void verify_head(run_t *R, job_t *j)
+{
+    j->step = S_VERIFY;
+    j->hdrs = curl_slist_append(j->hdrs, "Want-Repr-Digest: sha-256=10");
+    su__request(R, j, "HEAD", j->it->file_url, 0);
+}
+
 /* The upload of the whole file is complete at the server (resp: the answer that says so). */
 static void completed(run_t *R, item_t *it, const su_resp_t *resp)
 {
@@ -132,9 +139,7 @@ static void completed(run_t *R, item_t *it, const su_resp_t *resp)
     if (resp->sha256[0] != '\0')
         snprintf(it->server_sha, sizeof(it->server_sha), "%s", resp->sha256);
     if (it->server_sha[0] == '\0' && it->file_url[0] != '\0' && !R->o->no_verify) {
-        j->step = S_VERIFY; /* the answer had no digest: the file's HEAD has it */
-        j->hdrs = curl_slist_append(j->hdrs, "Want-Repr-Digest: sha-256=10");
-        su__request(R, j, "HEAD", it->file_url, 0);
+        verify_head(R, j); /* the answer had no digest: the file's HEAD has it */
         return;
     }
     verify(R, it);
@@ -144,10 +149,11 @@ static void join_parts(run_t *R, item_t *it)
 {
     job_t *j = &it->fin;
     char md[3000], *v = malloc(16 + it->nparts * 2050);
-    size_t n = (size_t)sprintf(v, "Upload-Concat: final;");
+    size_t n;
 
     if (v == NULL)
         abort();
+    n = (size_t)sprintf(v, "Upload-Concat: final;");
     for (unsigned i = 0; i < it->nparts; i++)
         n += (size_t)sprintf(v + n, "%s%s", i ? " " : "", it->jobs[i].url);
     j->step = S_FINAL;
@@ -189,7 +195,8 @@ static void retry(run_t *R, job_t *j, int status, const char *why)
         d *= 2;
     if (d > R->o->retry_max)
         d = R->o->retry_max;
-    j->after = j->url[0] != '\0' ? S_HEAD : S_CREATE;
+    /* a part asks for its offset (or is created again); the item's own request is repeated */
+    j->after = j->idx < 0 ? j->step : j->url[0] != '\0' ? S_HEAD : S_CREATE;
     j->step = S_WAIT;
     j->wake = now_s() + d;
     su_json_str(it->f->path, f, sizeof(f));
@@ -467,10 +474,20 @@ static void wake_jobs(run_t *R, job_t *j, double t, double *next)
             *next = j->wake;
         return;
     }
-    if (j->after == S_HEAD)
+    switch (j->after) {
+    case S_HEAD:
         su__head(R, j);
-    else
+        break;
+    case S_FINAL:
+        join_parts(R, j->it);
+        break;
+    case S_VERIFY:
+        verify_head(R, j);
+        break;
+    default:
         su__create(R, j);
+        break;
+    }
 }
 
 int su_run(const su_opts_t *o, su_list_t *l)
@@ -516,6 +533,8 @@ int su_run(const su_opts_t *o, su_list_t *l)
                 continue;
             for (unsigned k = 0; k < it->nparts && it->status < 0; k++)
                 wake_jobs(&R, &it->jobs[k], t, &next);
+            if (it->status < 0)
+                wake_jobs(&R, &it->fin, t, &next);
         }
         curl_multi_perform(R.multi, &running);
         while ((m = curl_multi_info_read(R.multi, &left)) != NULL) {
