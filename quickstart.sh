@@ -107,12 +107,12 @@ test)
     fuzz auth 20 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
     fuzz fields 20 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
         storage/paths.c storage/tus.c build/libsluice_server.a build/libsluice_storage.a \
-        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls libcurl)
     fuzz config 20 tests/fuzz/fuzz_config.c server/ops/config_file.c server/ops/config.c \
         server/ops/config_options.c build/libsluice_server.a build/libsluice_storage.a \
-        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls libcurl)
     fuzz hook 10 tests/fuzz/fuzz_hook.c build/libsluice_server.a build/libsluice_storage.a \
-        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls)
+        build/libsluice_streams.a $(pkg-config --libs libmicrohttpd libuv zlib libcrypto gnutls libcurl)
     echo "== all tests passed" >&2
     ;;
 *)
