@@ -431,6 +431,13 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(access_log),
      .arg = "FILE",
      .help = "one JSON line per request to FILE (- for stderr; reopened on SIGUSR1)"},
+    /* before log-level: printed in this order, "verbose = true" then "log-level = info" reads
+     * back as it was (verbose sets the level, a later log-level overrides it) */
+    {.name = "verbose",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(verbose),
+     .parse = parse_verbose,
+     .help = "--log-level debug, with libmicrohttpd's own messages"},
     {.name = "log-level",
      .type = SL_OPT_ENUM,
      SL_OPT_FIELD(log_level),
@@ -541,11 +548,6 @@ const sl_opt_t sl__options[] = {
      .arg = "DIR",
      .help = "the upload page's files, read once at start (default: the build tree's ui/ when "
              "run from it, else PREFIX/share/sluice/ui)"},
-    {.name = "verbose",
-     .type = SL_OPT_BOOL,
-     SL_OPT_FIELD(verbose),
-     .parse = parse_verbose,
-     .help = "--log-level debug, with libmicrohttpd's own messages"},
     {.name = "config",
      .type = SL_OPT_ACTION,
      .action = SL_ACT_CONFIG,
