@@ -15,7 +15,7 @@
 
 #include <openssl/rand.h>
 
-static int hexval(char c)
+int sl_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -38,8 +38,8 @@ int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap)
             int hi;
             if (i + 2 >= len)
                 return SL_EBADNAME; /* truncated escape */
-            hi = hexval(raw[i + 1]);
-            int lo = hexval(raw[i + 2]);
+            hi = sl_hexval(raw[i + 1]);
+            int lo = sl_hexval(raw[i + 2]);
             if (hi < 0 || lo < 0)
                 return SL_EBADNAME;
             ch = hi * 16 + lo;

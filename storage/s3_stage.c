@@ -129,6 +129,7 @@ static int step(stage_job_t *sj)
 {
     sl_s3_t *s3 = sj->req.s3;
     char key[SL_NAME_MAX + 700], src[3 * sizeof(key) + 64], q[3 * sizeof(key)];
+    size_t n;
     const char *method = "DELETE", *k = key, *query = NULL;
     int r;
 
@@ -145,8 +146,8 @@ static int step(stage_job_t *sj)
             snprintf(key, sizeof(key), "%s%s/", s3->prefix, sj->name);
         else
             snprintf(key, sizeof(key), "%s%s/", s3->prefix, sj->stage);
-        strcpy(q, "list-type=2&max-keys=1000&prefix=");
-        sl__s3_encode(key, 0, q + strlen(q), sizeof(q) - strlen(q));
+        n = (size_t)snprintf(q, sizeof(q), "list-type=2&max-keys=1000&prefix=");
+        sl__s3_encode(key, 0, q + n, sizeof(q) - n);
         query = q;
         break;
     case PH_COPY:

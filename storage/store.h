@@ -42,6 +42,8 @@ enum { SL_DECODE_PATH = 0, SL_DECODE_QUERY = 1 };
 /* Percent-decode raw[0..len) into out (cap bytes incl. NUL). In a PATH an encoded '/' (%2F) is
  * refused; %00 always is. Returns 0, SL_EBADNAME or SL_ETOOLONG. */
 int sl_name_decode(const char *raw, size_t len, int mode, char *out, size_t cap);
+/* The value of one hexadecimal digit, or -1. */
+int sl_hexval(char c);
 /* 0 if `name` (NUL-terminated, borrowed) is a valid store name (DESIGN.md §5), else SL_EBADNAME
  * or SL_ETOOLONG. */
 int sl_name_check(const char *name);

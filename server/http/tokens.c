@@ -30,17 +30,6 @@ static const struct {
     {"list", SL_RIGHT_LIST}, {"metrics", SL_RIGHT_METRICS}, {"all", SL_RIGHT_ALL},
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The next blank-separated word of [*p, end): its start and length, *p moved past it. */
 static size_t word(const char **p, const char *end, const char **start)
 {
@@ -61,7 +50,7 @@ static int parse_token(const char *w, size_t n, unsigned char hash[32])
 
     if (n == 7 + 64 && memcmp(w, "sha256:", 7) == 0) {
         for (i = 0; i < 32; i++) {
-            int hi = hexval(w[7 + 2 * i]), lo = hexval(w[8 + 2 * i]);
+            int hi = sl_hexval(w[7 + 2 * i]), lo = sl_hexval(w[8 + 2 * i]);
             if (hi < 0 || lo < 0)
                 return -1;
             hash[i] = (unsigned char)(hi << 4 | lo);

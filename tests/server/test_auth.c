@@ -211,7 +211,7 @@ static void key_of(int family, const char *text, char *hex, int *lo)
     *lo = -1;
     ck_assert_int_eq(sl__addr_key(family, addr, key, lo), 0);
     for (i = 0; i < 16; i++)
-        sprintf(hex + 2 * i, "%02x", key[i]);
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
 }
 
 START_TEST(clients_are_ipv4_addresses_and_ipv6_64s)

@@ -188,8 +188,8 @@ START_TEST(state_roundtrip)
     su_state_key(&o, &f, 2, key2);
     f.mtime_ns = 1;
     ck_assert_int_eq(su_state_load(dir, key, back, 1), 0);
-    strcpy(urls[0], "http://h:1/uploads/aa");
-    strcpy(urls[1], "http://h:1/uploads/bb");
+    snprintf(urls[0], sizeof(urls[0]), "http://h:1/uploads/aa");
+    snprintf(urls[1], sizeof(urls[1]), "http://h:1/uploads/bb");
     ck_assert_int_eq(su_state_save(dir, key, urls, 2), 0);
     ck_assert_int_eq(su_state_load(dir, key, back, 2), 2);
     ck_assert_str_eq(back[1], "http://h:1/uploads/bb");

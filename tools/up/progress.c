@@ -92,8 +92,8 @@ void su_bar_line(const su_bar_t *b, unsigned width, char *out, size_t cap)
     su_fmt_bytes((double)b->done, done, sizeof(done));
     su_fmt_bytes((double)b->size, size, sizeof(size));
     if (b->rate > 0) {
-        su_fmt_bytes(b->rate, rate, sizeof(rate));
-        strcat(rate, "/s");
+        su_fmt_bytes(b->rate, rate, sizeof(rate) - 2);
+        memcpy(rate + strlen(rate), "/s", 3);
         su_fmt_eta((double)(b->size - b->done) / b->rate, eta, sizeof(eta));
     } else {
         snprintf(rate, sizeof(rate), "-");
