@@ -110,6 +110,11 @@ void sl__commit(sl_fs_t *st, sl_commit_t *c);
  * modified): 0 or a negative code, *written the bytes written. */
 int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq);
 int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written);
+/* Thread pool: write chunks[0..n) (borrowed; the loop holds them) at `off` in order, memory
+ * chunks with pwritev, piped ones spliced out of their pipe: 0 or a negative code, *written the
+ * bytes written. */
+int sl__fs_write_chunks(int fd, sl_chunk_t *const *chunks, size_t n, uint64_t off,
+                        uint64_t *written);
 
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
@@ -122,6 +127,7 @@ typedef struct sl_sink_file_s {
             int64_t mtime_ns; /* read-only, valid after finish */
             uint64_t offset;  /* read-only: where the next write goes (append: bytes on file) */
             const sl_xf_digest_t *digest; /* borrowed: its digests go into the metadata */
+            int piped;                    /* 1: piped chunks are spliced into the file */
         };
     };
     /* private */

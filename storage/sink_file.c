@@ -11,9 +11,10 @@
  * the first write is held instead (its chunks referenced, the write reported done) and the
  * commit's job creates, writes and publishes it: one trip to the thread pool for a small upload.
  * Append mode opens at init; writes that arrive before that open completes wait for it. The stream
- * base hands us every queued chunk at once (W5), and we write them with one positional pwritev
- * (uv_fs_write with an explicit offset; libuv loops over short writes), so exactly one write is in
- * flight. The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create
+ * base hands us every queued chunk at once (W5), and one job on the thread pool writes them at
+ * their offset (sl__fs_write_chunks): runs of memory chunks with one pwritev, going on after short
+ * writes, and piped chunks (streams/pipe.c: bytes that wait in a kernel pipe) spliced out of their
+ * pipe, in order, so exactly one write is in flight and the file gets the bytes as they came. The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create
  * missing parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
  * create-only uploads), fsync the parent directory (durable mode); it is a group commit (commit.c):
  * the files that finish together share the flushes. `finish` therefore means committed. Destroy
@@ -124,17 +125,21 @@ static void on_open(uv_fs_t *req)
     open_done(f, r);
 }
 
-static void on_write(uv_fs_t *req)
+static void write_work(uv_work_t *w)
 {
-    sl_sink_file_t *f = req->data;
-    ssize_t r = req->result;
+    sl_sink_file_t *f = w->data;
+
+    f->work_err = sl__fs_write_chunks(f->fd, f->wait_chunks, f->wait_n, f->offset, &f->work_bytes);
+}
+
+static void after_write(uv_work_t *w, int status)
+{
+    sl_sink_file_t *f = w->data;
     sl_done_cb d = f->op_done;
 
-    uv_fs_req_cleanup(req);
-    if (r > 0)
-        f->offset += (uint64_t)r;
+    f->offset += f->work_bytes;
     op_complete(f);
-    d(&f->s, r < 0 ? (int)r : 0);
+    d(&f->s, status < 0 ? status : f->work_err);
 }
 
 int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq)
@@ -153,28 +158,64 @@ int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq)
     return fd >= 0 ? fd : -errno;
 }
 
-int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written)
+/* pwritev every buffer of v[0..n) (modified) at `off`, going on after short writes. */
+static int pwrite_all(int fd, struct iovec *v, size_t n, uint64_t off, uint64_t *written)
 {
     size_t i = 0;
 
     *written = 0;
-    while (i < n) { /* pwritev until every buffer is written (short writes go on) */
-        ssize_t r = pwritev(fd, (struct iovec *)bufs + i, (int)(n - i < 1024 ? n - i : 1024),
-                            (off_t)*written);
+    while (i < n) {
+        ssize_t r = pwritev(fd, v + i, (int)(n - i < 1024 ? n - i : 1024), (off_t)(off + *written));
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
         *written += (uint64_t)r;
-        while (i < n && (size_t)r >= bufs[i].len) {
-            r -= (ssize_t)bufs[i].len;
+        while (i < n && (size_t)r >= v[i].iov_len) {
+            r -= (ssize_t)v[i].iov_len;
             i++;
         }
         if (i < n && r > 0) {
-            bufs[i].base += r;
-            bufs[i].len -= (size_t)r;
+            v[i].iov_base = (char *)v[i].iov_base + r;
+            v[i].iov_len -= (size_t)r;
         }
+    }
+    return 0;
+}
+
+int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written)
+{
+    return pwrite_all(fd, (struct iovec *)bufs, n, 0, written); /* same layout on Unix */
+}
+
+int sl__fs_write_chunks(int fd, sl_chunk_t *const *chunks, size_t n, uint64_t off,
+                        uint64_t *written)
+{
+    struct iovec v[64];
+    size_t i = 0;
+    int err;
+
+    *written = 0;
+    while (i < n) {
+        uint64_t w = 0;
+        size_t k = 0;
+
+        if (chunks[i]->pipe != NULL) { /* the one copy: the pipe's pages into the page cache */
+            if ((err = sl_pipe_drain(chunks[i], fd, off + *written)) < 0)
+                return err;
+            *written += chunks[i++]->len;
+            continue;
+        }
+        for (; i + k < n && chunks[i + k]->pipe == NULL && k < 64; k++) {
+            v[k].iov_base = chunks[i + k]->base;
+            v[k].iov_len = chunks[i + k]->len;
+        }
+        err = pwrite_all(fd, v, k, off + *written, &w);
+        *written += w;
+        if (err < 0)
+            return err;
+        i += k;
     }
     return 0;
 }
@@ -192,16 +233,13 @@ static void open_write_work(uv_work_t *w)
         return;
     }
     f->fd = fd;
-    f->work_err = sl__fs_write_all(fd, f->bufs, f->wait_n, &f->work_bytes);
+    f->work_err = sl__fs_write_chunks(fd, f->wait_chunks, f->wait_n, 0, &f->work_bytes);
 }
 
 static void after_open_write(uv_work_t *w, int status)
 {
     sl_sink_file_t *f = w->data;
     sl_done_cb d = f->op_done;
-
-    free(f->bufs);
-    f->bufs = NULL;
 
     if (f->fd >= 0)
         f->state |= ST_CREATED;
@@ -223,15 +261,12 @@ static uv_buf_t *bufs_of(sl_chunk_t **chunks, size_t n)
 
 static void issue_write(sl_sink_file_t *f, sl_chunk_t **chunks, size_t n, sl_done_cb done)
 {
-    uv_buf_t b[SL_STREAM_MAX_BATCH]; /* libuv copies them into its request */
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        b[i] = uv_buf_init(chunks[i]->base, (unsigned int)chunks[i]->len);
+    f->wait_chunks = chunks; /* the base keeps the batch until done (W4) */
+    f->wait_n = n;
     f->op_done = done;
     f->state |= ST_BUSY;
-    f->req.data = f;
-    uv_fs_write(f->s.loop, &f->req, f->fd, b, (unsigned int)n, (int64_t)f->offset, on_write);
+    f->work.data = f;
+    uv_queue_work(f->s.loop, &f->work, write_work, after_write);
 }
 
 static void deferred_write(void *arg)
@@ -252,15 +287,17 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     sl_sink_file_t *f = (sl_sink_file_t *)s;
     uint64_t bytes = 0;
     size_t i;
-    int err;
+    int err, piped = 0;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         bytes += chunks[i]->len;
+        piped |= chunks[i]->pipe != NULL;
+    }
     if ((err = sl_fs_reserve(f->store, bytes)) < 0) {
         done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
         return;
     }
-    if ((f->state & ST_LAZY) && f->size_hint != 0 && bytes == f->size_hint) {
+    if ((f->state & ST_LAZY) && f->size_hint != 0 && bytes == f->size_hint && !piped) {
         /* the whole body at once: kept (referenced) and written by the commit's job, so a small
          * upload costs one trip to the thread pool instead of two */
         f->state = (f->state & ~ST_LAZY) | ST_HELD;
@@ -275,7 +312,7 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
     }
     if (f->state & ST_LAZY) {
         f->state = (f->state & ~ST_LAZY) | ST_BUSY;
-        f->bufs = bufs_of(chunks, n);
+        f->wait_chunks = chunks; /* the base keeps the batch until done (W4) */
         f->wait_n = n;
         f->op_done = done;
         f->work.data = f;
@@ -477,6 +514,7 @@ static void sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned
     f->work_err = 0;
     f->wait_done = NULL;
     f->digest = NULL;
+    f->piped = 1;
     f->size_hint = 0;
     f->held = NULL;
     f->bufs = NULL;

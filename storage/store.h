@@ -105,6 +105,7 @@ typedef struct sl_store_sink_s {
     /* borrowed until the sink finishes: its digests are kept with the file at commit (set before
      * the first write; a stage upstream of the sink in the same pipeline finishes first) */
     const sl_xf_digest_t *digest;
+    int piped; /* read-only: 1 if it takes piped chunks (streams/chunk.h), 0 if it needs bytes */
 } sl_store_sink_t;
 
 /* --- jobs ------------------------------------------------------------------------------------ */

@@ -89,8 +89,25 @@ sl_chunk_t *sl_chunk_new(uv_loop_t *loop, size_t cap)
     c->cap = cap;
     c->base = (char *)(c + 1);
     c->ctx = ctx;
+    c->pipe = NULL;
     ctx->nchunks++;
     ctx->in_use += cap;
+    if (ctx->in_use > ctx->peak)
+        ctx->peak = ctx->in_use;
+    return c;
+}
+
+sl_chunk_t *sl_chunk_piped(uv_loop_t *loop, sl_pipe_t *p, size_t len)
+{
+    sl_chunk_t *c = sl_chunk_new(loop, 0);
+    sl_loopctx_t *ctx = c->ctx;
+
+    c->len = c->cap = len; /* the budget counts the bytes the kernel holds for us */
+    c->base = NULL;
+    c->pipe = p;
+    p->refcnt++;
+    p->queued += len;
+    ctx->in_use += len;
     if (ctx->in_use > ctx->peak)
         ctx->peak = ctx->in_use;
     return c;
@@ -120,6 +137,14 @@ void sl_chunk_unref(sl_chunk_t *c)
     ctx = c->ctx;
     ctx->in_use -= c->cap < ctx->in_use ? c->cap : ctx->in_use;
     ctx->nchunks--;
+    if (c->pipe != NULL) {
+        sl__pipe_chunk_gone(c->pipe, c->len);
+        c->pipe = NULL;
+        free(c);
+        if (ctx->detached)
+            sl__loopctx_maybe_free(ctx);
+        return;
+    }
     if (__builtin_expect(ctx->detached, 0)) {
         free(c);
         sl__loopctx_maybe_free(ctx); /* the last chunk of a closed loop */

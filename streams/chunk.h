@@ -24,13 +24,17 @@
 #include <uv.h>
 
 typedef struct sl_loopctx_s sl_loopctx_t; /* per loop, streams/loopctx.h */
+typedef struct sl_pipe_s sl_pipe_t;       /* a kernel pipe that carries bytes (pipe.c) */
 
 typedef struct sl_chunk_s {
     size_t refcnt;
-    size_t len; /* bytes used */
-    size_t cap; /* bytes available at base */
-    char *base;
+    size_t len;        /* bytes used */
+    size_t cap;        /* bytes available at base */
+    char *base;        /* NULL for a piped chunk */
     sl_loopctx_t *ctx; /* the loop whose budget counts it */
+    /* NULL, or (a piped chunk) the pipe whose next len bytes are this chunk's: they never pass
+     * through user memory, and only a stage that says it takes piped chunks may see one */
+    sl_pipe_t *pipe;
 } sl_chunk_t;
 
 /* A source waiting for the budget; embedded by the caller, woken once (fn(arg), deferred). */
@@ -87,6 +91,35 @@ void sl_budget_cancel(sl_budget_waiter_t *w);
 int sl_budget_poll(uv_loop_t *loop);
 /* Number of queued waiters. */
 size_t sl_budget_waiting(uv_loop_t *loop);
+
+/* --- piped chunks (pipe.c): bytes moved socket → pipe → file with splice(2), no user copy --- */
+
+struct sl_pipe_s {
+    int rd, wr;    /* the read end (a sink splices out of it), the write end (a source fills it) */
+    size_t cap;    /* its capacity in bytes */
+    size_t queued; /* bytes of live piped chunks: in the pipe, not yet taken out */
+    size_t refcnt; /* the owner's reference and one per live piped chunk */
+    /* the owner's: called on the loop thread each time a piped chunk goes (room again) */
+    void (*drained)(void *arg);
+    void *arg;
+};
+
+/* Returns owned (refcnt 1): a non-blocking pipe of at least `min_cap` bytes (F_SETPIPE_SZ asks
+ * for `cap`), or NULL with *err set (no descriptors; the system's pipe memory is used up, so the
+ * pipe would be too small). */
+sl_pipe_t *sl_pipe_new(size_t cap, size_t min_cap, int *err);
+/* Drops one reference (taken); the last closes both ends (bytes left in it are discarded). The
+ * owner clears `drained` before it lets go. */
+void sl_pipe_release(sl_pipe_t *p);
+/* Splice up to `max` bytes from socket `fd` into p, never blocking: the bytes moved, 0 at the
+ * socket's end, or a negative errno (UV_EAGAIN: nothing to read, or the pipe is full). */
+ssize_t sl_pipe_fill(sl_pipe_t *p, int fd, size_t max);
+/* Returns owned: a chunk standing for the `len` bytes just put into `p` (borrowed; the chunk
+ * takes a reference), counted against the budget of `loop` like a chunk of len bytes. */
+sl_chunk_t *sl_chunk_piped(uv_loop_t *loop, sl_pipe_t *p, size_t len);
+/* Thread-pool side: move piped chunk c's bytes (borrowed; the loop holds it) out of its pipe
+ * into file `fd` at `off`. 0 or a negative errno. */
+int sl_pipe_drain(const sl_chunk_t *c, int fd, uint64_t off);
 
 /* Allocation helpers that abort on out-of-memory. */
 void *sl_xmalloc(size_t n);

@@ -50,6 +50,8 @@ sl_loopctx_t *sl__loopctx_find(uv_loop_t *loop);
 void sl__loopctx_start(sl_loopctx_t *ctx);
 /* Free a detached context once its handles are closed and its last chunk is gone. */
 void sl__loopctx_maybe_free(sl_loopctx_t *ctx);
+/* pipe.c: a piped chunk of `len` bytes of p (borrowed; its reference is dropped here) went. */
+void sl__pipe_chunk_gone(sl_pipe_t *p, size_t len);
 
 /* chunk.c: wake the context's budget waiters if usage allows (the check handle calls it); and
  * at detach, dequeue every waiter and free the slabs. */

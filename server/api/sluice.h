@@ -104,6 +104,8 @@ typedef struct sl_config_s {
     size_t max_header_size;    /* --max-header-size, all header fields of a request (32K) */
     unsigned max_uploads_per_token; /* --token-uploads, concurrent (0 = no limit) */
     int metrics_public;             /* --metrics-public: /metrics needs no token from other hosts */
+    /* 0.4.0 */
+    int no_splice; /* --no-splice: read bodies into memory even when no stage looks at them */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

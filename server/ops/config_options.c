@@ -450,6 +450,11 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(no_takeover),
      .help = "let libmicrohttpd read every body (by default sluice reads a body sent after "
              "\"Expect: 100-continue\" from the socket itself: bigger reads, no pool copy)"},
+    {.name = "no-splice",
+     .type = SL_OPT_BOOL,
+     SL_OPT_FIELD(no_splice),
+     .help = "copy every body through memory (by default a fast body that nothing needs to "
+             "look at, as with --digest none, is spliced from the socket into the file)"},
     {.name = "token-file",
      .type = SL_OPT_STRING,
      SL_OPT_FIELD(token_file),

@@ -189,6 +189,9 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     COUNTER("sluice_direct_reads_total",
             "Uploads whose body sluice read from the socket itself (not through libmicrohttpd).",
             direct_reads);
+    COUNTER("sluice_spliced_bytes_total",
+            "Body bytes spliced from the socket into the file, never copied through sluice.",
+            spliced_bytes);
     COUNTER("sluice_digest_reads_total",
             "Resumable uploads whose SHA-256 was computed by reading the file at the commit.",
             digest_reads);

@@ -41,8 +41,9 @@ enum {
 typedef struct sl_metrics_s {
     uint64_t started, committed, failed[SL_FAIL_NREASONS];
     uint64_t bytes_received, bytes_committed, requests, restarts, responses_failed;
-    uint64_t digest_reads; /* tus commits that had to read the file for its SHA-256 */
-    uint64_t direct_reads; /* uploads whose body sluice read from the socket itself */
+    uint64_t digest_reads;  /* tus commits that had to read the file for its SHA-256 */
+    uint64_t direct_reads;  /* uploads whose body sluice read from the socket itself */
+    uint64_t spliced_bytes; /* body bytes moved socket → pipe → file (streams/pipe.c) */
     int64_t in_flight, suspended, connections, buffer_bytes, pid;
     uint64_t
         heartbeat_ms; /* CLOCK_MONOTONIC of the worker's last tick (the supervisor's watchdog) */

@@ -17,8 +17,11 @@
  *   sink      the store's: commits at the end (store.h S1); or `tail`, a form splitting parts
  *
  * A stage exists only when asked for: a PUT with --digest none, no digest fields and no
- * --max-size is src ─▶ sink. Stages are allocated here and freed by sl__chain_free once the
- * pipeline has called back (every stage closed, rule L4).
+ * --max-size is src ─▶ sink. When no stage looks at the bytes (at most a limit, which counts
+ * them) and the sink takes piped chunks, the chain says so (`piped`): a source that reads a
+ * socket may then splice the body into the file without copying it through user memory. Stages are
+ * allocated here and freed by sl__chain_free once the pipeline has called back (every stage closed,
+ * rule L4).
  */
 #include "chain.h"
 
@@ -104,6 +107,9 @@ void sl__chain_build(sl_chain_t *c, uv_loop_t *loop, sl_store_t *store, const sl
         st[n++] = &c->sink->s;
     }
     c->head = st[0];
+    /* splice(2) socket → file when nothing but a byte count stands between them (streams/pipe.c) */
+    c->piped = c->sink != NULL && c->sink->piped && c->sent == NULL && c->sent_md5 == NULL &&
+               c->inflate == NULL && c->digest == NULL && c->carry == NULL;
     c->pl.data = data;
     if (sl_pipeline_run(&c->pl, st, n, cb) < 0)
         abort(); /* fresh streams: only a programming error gets here */

@@ -47,6 +47,7 @@ typedef struct sl_chain_s {
     sl_xf_digest_t *carry;  /* the upload's SHA-256 going on across requests (tus) */
     sl_store_sink_t *sink;  /* NULL when spec.tail ended the chain */
     sl_stream_t *head;      /* the first stage */
+    int piped; /* 1: no stage looks at the bytes, the source may push piped chunks (chunk.h) */
 } sl_chain_t;
 
 /* Build and run the chain of `spec` on `loop`, sinking into `store` (borrowed until

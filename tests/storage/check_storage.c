@@ -15,6 +15,7 @@ Suite *meta_suite(void);
 Suite *tus_suite(void);
 Suite *store_iface_suite(void);
 Suite *sink_held_suite(void);
+Suite *sink_piped_suite(void);
 Suite *s3_http_suite(void);
 
 int main(void)
@@ -25,6 +26,7 @@ int main(void)
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, sink_file_suite());
     srunner_add_suite(sr, sink_held_suite());
+    srunner_add_suite(sr, sink_piped_suite());
     srunner_add_suite(sr, jobs_suite());
     srunner_add_suite(sr, meta_suite());
     srunner_add_suite(sr, tus_suite());

@@ -19,6 +19,7 @@ Suite *digest_algs_suite(void);
 Suite *multipart_suite(void);
 Suite *multipart_chunks_suite(void);
 Suite *loops_suite(void);
+Suite *pipe_suite(void);
 
 static Suite *(*const suites[])(void) = {
     chunk_suite,    /* test_chunk.c: refcount, budget, waiters */
@@ -31,6 +32,7 @@ static Suite *(*const suites[])(void) = {
     multipart_suite,
     multipart_chunks_suite,
     loops_suite, /* test_loops.c: per-loop state, many loops, two threads */
+    pipe_suite,  /* test_pipe.c: piped chunks */
 };
 
 int main(void)
