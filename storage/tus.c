@@ -6,7 +6,9 @@
  *   create   data file (O_EXCL), record, directory fsync: no record means no upload;
  *   save     fdatasync data, then the record (temp + rename): the offset never covers unflushed
  *            bytes;
- *   commit   fdatasync data, rename into ROOT (never replacing), directory fsyncs, then the
+ *   commit   fdatasync data, compare the digests of a Repr-Digest sent at creation (a mismatch
+ *            removes the upload: nothing is renamed), rename into ROOT (never replacing),
+ *            directory fsyncs, then the
  *            record with `file`: a crash between the two leaves a record without `file` and no
  *            data file, which reads as "not found" (the file itself is in place);
  *   concat   the final's data assembled and flushed, then committed, then the parts removed.
@@ -27,135 +29,8 @@
 
 enum { K_CREATE, K_LOAD, K_SAVE, K_COMMIT, K_CONCAT, K_REMOVE };
 
-#define RECORD_MAX (SL_TUS_METADATA_MAX + SL_NAME_MAX + SL_TUS_PARTS_MAX * 33 + 256)
-
-int sl_tus_id_valid(const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < SL_TUS_ID_LEN; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return 0;
-    return id[i] == '\0';
-}
-
-void sl_tus_info_clear(sl_tus_info_t *info)
-{
-    free(info->metadata);
-    free(info->parts);
-    free(info->file);
-    info->metadata = info->parts = info->file = NULL;
-}
-
-void sl_tus_info_set(char **field, const char *s)
-{
-    free(*field);
-    *field = s != NULL ? sl_xstrdup(s) : NULL;
-}
-
-int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap)
-{
-    static const char *concat[] = {NULL, "partial", "final"};
-    int n = snprintf(out, cap,
-                     "sluice-tus 1\noffset %" PRIu64 "\nlength %" PRId64 "\nexpires %" PRId64 "\n",
-                     in->offset, in->length, in->expires);
-    size_t len = (size_t)n;
-
-    if (in->concat != SL_TUS_PLAIN && len < cap)
-        len += (size_t)snprintf(out + len, cap - len, "concat %s\n", concat[in->concat]);
-    if (in->metadata != NULL && in->metadata[0] != '\0' && len < cap)
-        len += (size_t)snprintf(out + len, cap - len, "metadata %s\n", in->metadata);
-    if (in->parts != NULL && in->parts[0] != '\0' && len < cap)
-        len += (size_t)snprintf(out + len, cap - len, "parts %s\n", in->parts);
-    if (in->file != NULL && in->file[0] != '\0' && len < cap)
-        len += (size_t)snprintf(out + len, cap - len, "file %s\n", in->file);
-    return len < cap ? (int)len : SL_ETOOLONG;
-}
-
-static int parse_int(const char *v, size_t n, int64_t *out)
-{
-    uint64_t x = 0;
-    size_t i;
-    int neg = n > 0 && v[0] == '-';
-
-    if (n == (size_t)neg)
-        return -1;
-    for (i = (size_t)neg; i < n; i++) {
-        unsigned d = (unsigned)(v[i] - '0');
-        if (d > 9 || x > ((uint64_t)INT64_MAX - d) / 10)
-            return -1;
-        x = x * 10 + d;
-    }
-    *out = neg ? -(int64_t)x : (int64_t)x;
-    return 0;
-}
-
-int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out)
-{
-    const char *p = text, *end = text + len;
-    int seen = 0;
-
-    out->offset = 0;
-    out->length = -1;
-    out->expires = 0;
-    out->concat = SL_TUS_PLAIN;
-    sl_tus_info_clear(out);
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp;
-        size_t klen, vlen;
-        int64_t x;
-
-        if (nl == NULL)
-            return SL_EBADREQUEST; /* a torn record */
-        sp = memchr(p, ' ', (size_t)(nl - p));
-        if (sp == NULL)
-            return SL_EBADREQUEST;
-        klen = (size_t)(sp - p);
-        vlen = (size_t)(nl - sp - 1);
-        sp++;
-#define KEY(k) (klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
-        if (seen == 0) {
-            if (!KEY("sluice-tus") || vlen != 1 || *sp != '1')
-                return SL_EBADREQUEST;
-        } else if (KEY("offset") || KEY("length") || KEY("expires")) {
-            if (parse_int(sp, vlen, &x) < 0)
-                return SL_EBADREQUEST;
-            if (KEY("offset") && x >= 0)
-                out->offset = (uint64_t)x;
-            else if (KEY("length") && x >= -1)
-                out->length = x;
-            else if (KEY("expires"))
-                out->expires = x;
-            else
-                return SL_EBADREQUEST;
-            seen |= KEY("offset") ? 2 : KEY("length") ? 4 : 0;
-        } else if (KEY("concat")) {
-            if (vlen == 7 && memcmp(sp, "partial", 7) == 0)
-                out->concat = SL_TUS_PARTIAL;
-            else if (vlen == 5 && memcmp(sp, "final", 5) == 0)
-                out->concat = SL_TUS_FINAL;
-            else
-                return SL_EBADREQUEST;
-        } else if (KEY("metadata") || KEY("file") || KEY("parts")) {
-            char **dst = KEY("file") ? &out->file : KEY("parts") ? &out->parts : &out->metadata;
-            size_t cap = KEY("file")    ? SL_NAME_MAX
-                         : KEY("parts") ? SL_TUS_PARTS_MAX * (SL_TUS_ID_LEN + 1)
-                                        : SL_TUS_METADATA_MAX;
-            if (vlen > cap || memchr(sp, '\0', vlen) != NULL)
-                return SL_EBADREQUEST;
-            free(*dst);
-            *dst = sl_xmalloc(vlen + 1);
-            memcpy(*dst, sp, vlen);
-            (*dst)[vlen] = '\0';
-        } /* unknown keys: from a newer version, ignored */
-#undef KEY
-        seen |= 1;
-        p = nl + 1;
-    }
-    if (seen != 7 || (out->length >= 0 && out->offset > (uint64_t)out->length))
-        return SL_EBADREQUEST;
-    return 0;
-}
+#define RECORD_MAX                                                                                 \
+    (SL_TUS_METADATA_MAX + SL_NAME_MAX + SL_TUS_PARTS_MAX * 33 + SL_TUS_REPR_MAX + 256)
 
 /* --- thread-pool side ------------------------------------------------------------------------ */
 
@@ -247,18 +122,19 @@ static void remove_files(sl_fs_t *st, const char *id)
     unlinkat(st->root_fd, path, 0);
 }
 
-/* The SHA-256 of the data file (fd) as hex into out[65]: 0 or a negative code. */
-static int hash_file(int fd, char out[65])
+/* The digest `md` (SHA-256 or SHA-512) of the data file (fd) as hex into out[129]: 0 or a
+ * negative code. */
+static int hash_file(int fd, const EVP_MD *type, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[32], *buf = malloc(1u << 20);
+    unsigned char md[EVP_MAX_MD_SIZE], *buf = malloc(1u << 20);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
+    unsigned int len = 0, i;
     off_t off = 0;
     ssize_t n;
-    int i, r = 0;
+    int r = 0;
 
-    if (buf == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+    if (buf == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, type, NULL) != 1)
         abort();
     while ((n = pread(fd, buf, 1u << 20, off)) > 0) {
         EVP_DigestUpdate(ctx, buf, (size_t)n);
@@ -267,13 +143,38 @@ static int hash_file(int fd, char out[65])
     if (n < 0)
         r = -errno;
     EVP_DigestFinal_ex(ctx, md, &len);
-    for (i = 0; i < 32; i++) {
+    for (i = 0; i < len; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
-    out[64] = '\0';
+    out[2 * len] = '\0';
     EVP_MD_CTX_free(ctx);
     free(buf);
+    return r;
+}
+
+/* The Repr-Digest sent at creation (info->repr) against the data file `from`: 0, SL_ECHECKSUM
+ * when a digest differs, or a read error. The SHA-256 comes from the job when the PATCHes carried
+ * it along, else from one read of the file (kept in job->sha256_hex for the commit). */
+static int check_repr(sl_fs_t *st, sl_tus_job_t *job, const sl_tus_info_t *info, const char *from)
+{
+    char want[129], got[129];
+    int fd, r = 0;
+
+    if (info->repr == NULL)
+        return 0;
+    if ((fd = openat(st->root_fd, from, O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (sl_tus_repr_get(info->repr, "sha-256", want, sizeof(want)) == 0) {
+        if (job->sha256_hex[0] == '\0')
+            r = hash_file(fd, EVP_sha256(), job->sha256_hex);
+        if (r == 0 && strcmp(want, job->sha256_hex) != 0)
+            r = SL_ECHECKSUM;
+    }
+    if (r == 0 && sl_tus_repr_get(info->repr, "sha-512", want, sizeof(want)) == 0 &&
+        (r = hash_file(fd, EVP_sha512(), got)) == 0 && strcmp(want, got) != 0)
+        r = SL_ECHECKSUM;
+    close(fd);
     return r;
 }
 
@@ -286,7 +187,7 @@ static int keep_digest(sl_fs_t *st, sl_tus_job_t *job, const char *from, sl_meta
 
     if (fd < 0)
         return 0;
-    if ((job->sha256_hex[0] != '\0' || hash_file(fd, job->sha256_hex) == 0) &&
+    if ((job->sha256_hex[0] != '\0' || hash_file(fd, EVP_sha256(), job->sha256_hex) == 0) &&
         fstat(fd, &sb) == 0) {
         m->size = (uint64_t)sb.st_size;
         m->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
@@ -307,6 +208,10 @@ static int do_commit(sl_fs_t *st, sl_tus_job_t *job, sl_tus_info_t *info, const 
     sl_meta_t m;
 
     path_of(from, info->id, "data");
+    if (r == 0 && job != NULL && (r = check_repr(st, job, info, from)) == SL_ECHECKSUM) {
+        remove_files(st, info->id); /* refused: the upload is over, its bytes go */
+        return r;
+    }
     if (r == 0 && job != NULL && job->digest)
         kept = keep_digest(st, job, from, &m);
     if (r == 0)

@@ -17,6 +17,8 @@
  *   metadata <Upload-Metadata as received, validated>
  *   parts <id> <id> …       a final upload's parts
  *   file <name>             once committed into ROOT/<name>
+ *   repr sha-256=<hex>[,sha-512=<hex>]   the Repr-Digest sent at creation (IETF draft): the
+ *                           commit refuses a file whose digest differs (tus_record.c)
  *
  * Every job runs on libuv's thread pool; only the pure functions run anywhere. Nothing here knows
  * HTTP: the server validates ids (sl_tus_id_valid) before naming one.
@@ -31,6 +33,7 @@
 #define SL_TUS_ID_LEN 32 /* hex digits: 128 random bits */
 #define SL_TUS_METADATA_MAX 8192
 #define SL_TUS_PARTS_MAX 64 /* parts of one concatenation */
+#define SL_TUS_REPR_MAX 256 /* the record's repr value: two hex digests and their names */
 
 enum { SL_TUS_PLAIN = 0, SL_TUS_PARTIAL = 1, SL_TUS_FINAL = 2 };
 
@@ -44,6 +47,7 @@ struct sl_tus_info_s {
     char *metadata; /* Upload-Metadata as received, at most SL_TUS_METADATA_MAX bytes */
     char *parts;    /* final: the part ids, space-separated */
     char *file;     /* the committed name, NULL until committed */
+    char *repr;     /* the expected digests, "sha-256=<hex>[,sha-512=<hex>]", or NULL */
 };
 
 /* Free the strings of `info` (zero-initialised or filled by these functions) and NULL them. */
@@ -58,6 +62,9 @@ int sl_tus_format(const sl_tus_info_t *in, char *out, size_t cap);
 /* Parse a record (text[0..len), borrowed) into *out (its id is left alone; its strings are
  * replaced). 0 or SL_EBADREQUEST for anything that is not a whole, valid record. */
 int sl_tus_parse(const char *text, size_t len, sl_tus_info_t *out);
+/* The hex digest for `alg` ("sha-256", "sha-512") in a record's repr value (borrowed; NULL is
+ * none) into hex[cap]: 0, or -1 when it has none (or it does not fit). */
+int sl_tus_repr_get(const char *repr, const char *alg, char *hex, size_t cap);
 
 typedef void (*sl_tus_job_cb)(sl_tus_job_t *job);
 /* The jobs themselves are the store's (store.h: tus_create, tus_load, …). */
@@ -72,6 +79,9 @@ struct sl_tus_job_s {
      * computed by reading the file once (the hash state was lost: a restart, another worker) */
     int digest;
     char sha256_hex[65];
+    /* commit: an info->repr digest that differs from the file's fails the job with SL_ECHECKSUM
+     * and removes the upload; the disk store reads the file for what sha256_hex does not give
+     * (the server compares a sha256_hex it has before any job; the S3 store reads nothing back) */
     /* private */
     uv_work_t work;
     void *store;

@@ -9,6 +9,14 @@
  *
  * --expires is seconds from now; --path is the URL's path as the client will send it (with the
  * mount, percent-encoded as sent). The key never leaves this process: only the URL is printed.
+ *
+ * A link to the upload page that lets whoever opens it upload (docs/security.md, "The upload
+ * page"): --page PAGE (the page's path, the mount with its slash: "/" or "/api/upload/") signs
+ * POST PAGE "uploads/" (a tus creation there, each file at most --max-size) and prints the page's
+ * URL with that query; the page passes it on to its creations unchanged:
+ *
+ *   sluice sign --key FILE --page / --expires 86400 --max-size 10G --base https://files.example.com
+ *   https://files.example.com/?sl-expires=1767225600&sl-max=10737418240&sl-sig=9e0a…
  */
 #include "http/auth.h"
 #include "cli/cli.h"
@@ -24,7 +32,9 @@ static int usage(const char *why)
 {
     fprintf(stderr,
             "sluice sign: %s\nusage: sluice sign --key FILE --method METHOD --path /files/NAME "
-            "--expires SECS [--max-size N[K|M|G]] [--base URL]\n",
+            "--expires SECS [--max-size N[K|M|G]] [--base URL]\n"
+            "       sluice sign --key FILE --page /MOUNT/ --expires SECS [--max-size N[K|M|G]] "
+            "[--base URL]   (a link to the upload page that may upload)\n",
             why);
     return 2;
 }
@@ -32,7 +42,8 @@ static int usage(const char *why)
 int sl__sign_main(int argc, char **argv)
 {
     const char *keyfile = NULL, *method = NULL, *path = NULL, *exp = NULL, *max = NULL;
-    const char *base = "";
+    const char *base = "", *page = NULL, *shown;
+    char signed_path[4200];
     unsigned char key[1024];
     char text[1025], sig[SL_SIG_HEX + 1];
     size_t keylen, n;
@@ -47,13 +58,25 @@ int sl__sign_main(int argc, char **argv)
                             : strcmp(argv[i], "--expires") == 0  ? &exp
                             : strcmp(argv[i], "--max-size") == 0 ? &max
                             : strcmp(argv[i], "--base") == 0     ? &base
+                            : strcmp(argv[i], "--page") == 0     ? &page
                                                                  : NULL;
         if (slot == NULL || i + 1 >= argc)
             return usage(slot == NULL ? "unknown argument" : "a value is missing");
         *slot = argv[++i];
     }
+    if (page != NULL) { /* the page's grant: a creation under it */
+        size_t plen = strlen(page);
+        if (method != NULL || path != NULL)
+            return usage("--page replaces --method and --path");
+        if (plen == 0 || page[plen - 1] != '/' ||
+            snprintf(signed_path, sizeof(signed_path), "%suploads/", page) >=
+                (int)sizeof(signed_path))
+            return usage("--page: the page's path, ending in '/', expected");
+        method = "POST";
+        path = signed_path;
+    }
     if (keyfile == NULL || method == NULL || path == NULL || exp == NULL)
-        return usage("--key, --method, --path and --expires are required");
+        return usage("--key, --method (or --page), --path and --expires are required");
     if (sl__method_of(method) == M_OTHER || path[0] != '/' || strpbrk(path, "?# \t\r\n") != NULL)
         return usage("a method (GET, HEAD, PUT, POST, DELETE, PATCH) and an absolute path without "
                      "query expected");
@@ -73,10 +96,11 @@ int sl__sign_main(int argc, char **argv)
     secs += (uint64_t)time(NULL);
     sl__sign(key, keylen, method, path, (int64_t)secs, max != NULL, limit, sig);
     OPENSSL_cleanse(key, sizeof(key));
+    shown = page != NULL ? page : path; /* the page's link carries the creation's signature */
     if (max != NULL)
-        printf("%s%s?sl-expires=%llu&sl-max=%llu&sl-sig=%s\n", base, path, (unsigned long long)secs,
-               (unsigned long long)limit, sig);
+        printf("%s%s?sl-expires=%llu&sl-max=%llu&sl-sig=%s\n", base, shown,
+               (unsigned long long)secs, (unsigned long long)limit, sig);
     else
-        printf("%s%s?sl-expires=%llu&sl-sig=%s\n", base, path, (unsigned long long)secs, sig);
+        printf("%s%s?sl-expires=%llu&sl-sig=%s\n", base, shown, (unsigned long long)secs, sig);
     return 0;
 }

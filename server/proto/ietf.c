@@ -20,6 +20,10 @@
  * for a server without interim responses is the final response's Location, so every creation
  * answer carries it, and clients are told to create with an empty request (docs/resumable.md).
  * Interop versions 5 (draft-03), 6 (draft-04/05), 7 (draft-06..08) and 8 (draft-09 onwards).
+ *
+ * A Repr-Digest on a creation describes the whole upload: its sha-256 and sha-512 go into the
+ * upload's record and are compared when it completes (tus.c's record(), the store's commit); a
+ * mismatch removes the upload and answers a 400 problem, nothing committed.
  */
 #include "http/http.h"
 #include "proto/proto.h"
@@ -106,6 +110,29 @@ static int named_metadata(const char *name, char *out, size_t cap)
     return 0;
 }
 
+/* The sha-256 and sha-512 of a creation's Repr-Digest as the upload's record keeps them
+ * ("sha-256=<hex>,sha-512=<hex>", "" for none) into out[SL_TUS_REPR_MAX + 1]. */
+static void repr_value(const sl_digests_t *d, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *md[2] = {d->sha256, d->sha512};
+    static const char *names[2] = {"sha-256", "sha-512"};
+    int algs[2] = {SL_DIGEST_SHA256, SL_DIGEST_SHA512}, len[2] = {32, 64}, i, j;
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < 2; i++) {
+        if (!(d->algs & algs[i]))
+            continue;
+        n += (size_t)snprintf(out + n, SL_TUS_REPR_MAX + 1 - n, "%s%s=", n ? "," : "", names[i]);
+        for (j = 0; j < len[i]; j++) {
+            out[n++] = hex[md[i][j] >> 4];
+            out[n++] = hex[md[i][j] & 15];
+        }
+        out[n] = '\0';
+    }
+}
+
 /* Everything the first call can judge; sets t's fields and *body. 0 or a code. */
 static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t mdcap)
 {
@@ -181,6 +208,12 @@ static int ietf_check(sl_req_t *r, sl_tus_req_t *t, int *body, char *md, size_t 
         (t->length == 0 ||
          (t->length > 0 && !r->chunked && r->content_length > (uint64_t)t->length)))
         return SL_ETOOLARGE; /* a body past the length (the chain's limit needs one byte) */
+    if (m == M_POST && (v = sl__header(r, "Repr-Digest")) != NULL) { /* the whole upload's */
+        memset(&d, 0, sizeof(d));
+        if (sl__digests_parse(v, &d) < 0)
+            return SL_EBADREQUEST;
+        repr_value(&d, t->repr); /* compared when it completes; unknown algorithms: ignored */
+    }
     if ((v = sl__header(r, "Content-Digest")) != NULL) { /* RFC 9530: this request's content */
         memset(&d, 0, sizeof(d));
         if (sl__digests_parse(v, &d) < 0)
@@ -345,6 +378,10 @@ static void ietf_error(sl_req_t *r, const sl_tus_t *u, int err)
                                     t->length != u->info.length))) {
         problem(r, MHD_HTTP_BAD_REQUEST, "inconsistent-upload-length",
                 "inconsistent length values for upload", err, "");
+    } else if (err == SL_ECHECKSUM && t->committing) { /* the creation's Repr-Digest */
+        problem(r, MHD_HTTP_BAD_REQUEST, NULL,
+                "Repr-Digest from the creation does not match the upload; it was removed",
+                SL_ECHECKSUM, "");
     } else if (err == SL_EUPLOADCHECKSUM || err == SL_ECHECKSUM) {
         problem(r, MHD_HTTP_BAD_REQUEST, NULL, "Content-Digest does not match the content",
                 SL_ECHECKSUM, "");

@@ -63,9 +63,10 @@ struct sl_tus_req_s {
     int concat;          /* SL_TUS_* from Upload-Concat */
     size_t nparts;       /* final: the parts */
     char (*parts)[33];
-    const char *metadata; /* borrowed from libmicrohttpd, valid for the request */
-    int check_alg;        /* SL_DIGEST_* of Upload-Checksum (header or trailer), 0 if none */
-    int trailer;          /* the checksum comes as a trailer */
+    const char *metadata;           /* borrowed from libmicrohttpd, valid for the request */
+    char repr[SL_TUS_REPR_MAX + 1]; /* IETF creation: its Repr-Digest as the record keeps it */
+    int check_alg; /* SL_DIGEST_* of Upload-Checksum (header or trailer), 0 if none */
+    int trailer;   /* the checksum comes as a trailer */
     unsigned char check[64];
     int status;     /* the chain's outcome, while the record is written */
     int body;       /* the request has a body */

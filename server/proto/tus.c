@@ -18,7 +18,9 @@
  * response. A PATCH that fails (past the length, a checksum mismatch, a full disk) counts nothing,
  * and a checksummed PATCH that is cut short fails: its bytes are cut again by the next append. A
  * PATCH that brings the offset to the length commits the file like a PUT; partial uploads wait for
- * their final.
+ * their final. An upload whose record has a Repr-Digest (an IETF creation's) is compared first: a
+ * SHA-256 carried along differing from it removes the upload here, anything else is compared by
+ * the store's commit job (which reads the file); either way the answer is SL_ECHECKSUM.
  */
 #include "http/http.h"
 #include "proto/proto.h"
@@ -61,7 +63,12 @@ static void on_recorded(sl_tus_job_t *job)
     sl_tus_t *u = r->tr->u;
     int status = r->tr->status;
 
-    if (job->status < 0) {
+    if (job->status == SL_ECHECKSUM && r->tr->committing) {
+        u->loaded = 1; /* the creation's Repr-Digest differs: the upload was removed */
+        u->load_err = SL_ENOTFOUND;
+        r->srv->m->failed[sl__fail_reason(SL_ECHECKSUM)]++;
+        status = SL_ECHECKSUM;
+    } else if (job->status < 0) {
         u->loaded = 0; /* the record on disk is the truth: read it again */
         if (status == 0)
             status = job->status;
@@ -99,7 +106,7 @@ static void file_digest(sl_tus_t *u)
 
     u->job.digest = (u->srv->cfg.digests & SL_DIGEST_SHA256) != 0;
     u->job.sha256_hex[0] = '\0';
-    if (!u->job.digest || u->md == NULL || u->info.length < 0 ||
+    if ((!u->job.digest && u->info.repr == NULL) || u->md == NULL || u->info.length < 0 ||
         u->md_offset != (uint64_t)u->info.length)
         return;
     EVP_DigestFinal_ex(u->md, md, &len);
@@ -117,7 +124,8 @@ static void file_digest(sl_tus_t *u)
  * the commit reads the file). */
 static void *carried_digest(sl_req_t *r, sl_tus_t *u)
 {
-    if (!(r->srv->cfg.digests & SL_DIGEST_SHA256) || u->info.concat == SL_TUS_FINAL)
+    if ((!(r->srv->cfg.digests & SL_DIGEST_SHA256) && u->info.repr == NULL) ||
+        u->info.concat == SL_TUS_FINAL)
         return NULL;
     if (u->md != NULL && u->md_offset != u->info.offset) {
         EVP_MD_CTX_free(u->md);
@@ -132,16 +140,29 @@ static void *carried_digest(sl_req_t *r, sl_tus_t *u)
     return u->md;
 }
 
+/* The store removed an upload whose SHA-256 differs from its creation's Repr-Digest. */
+static void on_refused(sl_tus_job_t *job)
+{
+    job->status = SL_ECHECKSUM;
+    on_recorded(job);
+}
+
 /* Record (and, once complete, commit) the upload after a chain or an empty PATCH. */
 static void record(sl_req_t *r, sl_tus_t *u, int flush)
 {
     sl__tus_job_started(u, NULL);
     u->job.data = r;
     if (complete(&u->info)) {
-        char name[SL_NAME_MAX + 1];
+        char name[SL_NAME_MAX + 1], want[129];
         r->tr->committing = 1;
         sl__tus_final_name(&u->info, name);
         file_digest(u);
+        if (u->job.sha256_hex[0] != '\0' &&
+            sl_tus_repr_get(u->info.repr, "sha-256", want, sizeof(want)) == 0 &&
+            strcmp(want, u->job.sha256_hex) != 0) { /* any store: nothing is committed */
+            sl_store_tus_remove(u->srv->store, &u->job, &u->info, 0, on_refused);
+            return;
+        }
         if (u->job.digest && u->job.sha256_hex[0] == '\0')
             r->srv->m->digest_reads++; /* the hash state was lost: the commit reads the file */
         sl_store_tus_commit(u->srv->store, &u->job, &u->info, name, on_recorded);
@@ -417,6 +438,7 @@ static void create(sl_req_t *r)
     info->length = t->concat == SL_TUS_FINAL || t->defer ? -1 : t->length;
     info->concat = t->concat;
     sl_tus_info_set(&info->metadata, t->metadata);
+    sl_tus_info_set(&info->repr, t->repr[0] != '\0' ? t->repr : NULL);
     if (t->nparts > 0) {
         info->parts = sl_xmalloc(t->nparts * (SL_TUS_ID_LEN + 1));
         for (i = 0; i < t->nparts; i++)

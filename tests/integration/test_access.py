@@ -385,6 +385,35 @@ class Signed(AccessTest):
             self.assertEqual(p.returncode, 2, bad)
             self.assertEqual(p.stdout, b"")
 
+    def test_sluice_sign_page_link(self):
+        """--page MOUNT/: the page's URL carrying a grant signed for POST MOUNT/uploads/ (what the
+        upload page passes on to its creations), and nothing else."""
+        p = subprocess.run([BIN, "sign", "--key", self.key, "--page", "/", "--expires", "300",
+                            "--max-size", "1K", "--base", "http://127.0.0.1:%d" % self.srv.port],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=LIMIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        url = p.stdout.decode().strip()
+        parts = urllib.parse.urlsplit(url)
+        self.assertEqual(parts.path, "/")
+        q = urllib.parse.parse_qs(parts.query)
+        exp = int(q["sl-expires"][0])
+        self.assertEqual(q["sl-sig"][0], sign("POST", "/uploads/", exp, 1024))
+        grant = "/uploads/?" + parts.query
+        tus = ["Tus-Resumable: 1.0.0"]
+        self.assertEqual(status_of(self.req("POST", grant, None,
+                                            headers=tus + ["Upload-Length: 6"])), 201)
+        self.refused(self.req("POST", grant, None, headers=tus + ["Upload-Length: 1025"]), 413,
+                     "SL_ETOOLARGE")
+        self.refused(self.req("PUT", "/files/x?" + parts.query, None, b"1", expect=True), 403,
+                     "SL_EDENIED")
+        self.refused(self.req("GET", "/files/?" + parts.query, None), 403, "SL_EDENIED")
+        for bad in (["--page", "/a", "--expires", "1"],  # not a page's path
+                    ["--page", "/", "--method", "PUT", "--expires", "1"]):
+            p = subprocess.run([BIN, "sign", "--key", self.key] + bad, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=LIMIT)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertEqual(p.stdout, b"")
+
 
 def local_address():
     """An address of this machine that is not loopback (the source of a route outward), or

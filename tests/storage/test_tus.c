@@ -277,6 +277,44 @@ START_TEST(unknown_keys_are_ignored)
 }
 END_TEST
 
+START_TEST(the_expected_repr_digest_reads_back_and_is_looked_up_by_algorithm)
+{
+    static const char bad[][96] = {
+        "sluice-tus 1\noffset 0\nlength 1\nrepr SHA-256=AB\n",     /* not as written: lowercase */
+        "sluice-tus 1\noffset 0\nlength 1\nrepr sha-256=:q80=:\n", /* base64, not hex */
+        "sluice-tus 1\noffset 0\nlength 1\nrepr sha-256 ab\n",
+    };
+    static char buf[1024];
+    static sl_tus_info_t in, out;
+    char hex[129];
+    size_t i;
+    int n;
+
+    memset(&in, 0, sizeof(in));
+    in.length = 5;
+    sl_tus_info_set(&in.repr, "sha-256=" ID_A ID_F ",sha-512=00ff");
+    n = sl_tus_format(&in, buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    memset(&out, 0, sizeof(out));
+    ck_assert_int_eq(sl_tus_parse(buf, (size_t)n, &out), 0);
+    ck_assert_str_eq(S(out.repr), in.repr);
+    ck_assert_int_eq(sl_tus_repr_get(out.repr, "sha-256", hex, sizeof(hex)), 0);
+    ck_assert_str_eq(hex, ID_A ID_F);
+    ck_assert_int_eq(sl_tus_repr_get(out.repr, "sha-512", hex, sizeof(hex)), 0);
+    ck_assert_str_eq(hex, "00ff");
+    ck_assert_int_eq(sl_tus_repr_get(out.repr, "sha-384", hex, sizeof(hex)), -1);
+    ck_assert_int_eq(sl_tus_repr_get(out.repr, "sha-256", hex, 64), -1); /* does not fit */
+    ck_assert_int_eq(sl_tus_repr_get(NULL, "sha-256", hex, sizeof(hex)), -1);
+    ck_assert_int_eq(sl_tus_repr_get("sha-2560=ab", "sha-256", hex, sizeof(hex)), -1);
+    sl_tus_info_clear(&in);
+    sl_tus_info_clear(&out);
+    ck_assert_ptr_null(out.repr);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(sl_tus_parse(bad[i], strlen(bad[i]), &out) == SL_EBADREQUEST, "accepted: %s",
+                      bad[i]);
+}
+END_TEST
+
 /* --- create, load, save ------------------------------------------------------------------ */
 
 START_TEST(create_then_load_gives_offset_zero_and_both_files)
@@ -616,6 +654,7 @@ Suite *tus_suite(void)
                         (int)(sizeof(bad_records) / sizeof(bad_records[0])));
     tcase_add_test(tc, metadata_longer_than_the_maximum_is_refused);
     tcase_add_test(tc, unknown_keys_are_ignored);
+    tcase_add_test(tc, the_expected_repr_digest_reads_back_and_is_looked_up_by_algorithm);
 
     tc = tcase_create("jobs");
     tcase_add_checked_fixture(tc, tus_setup, tus_teardown);

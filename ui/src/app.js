@@ -4,6 +4,13 @@
 //
 // Every URL is relative to the page, so the page works under --mount and behind a reverse proxy
 // that keeps the path: uploads go to ./uploads/, files are read from ./files/.
+//
+// On a server with access control (docs/security.md) the page needs a right to upload: either
+// the link it was opened with carries an upload grant (a URL signed for POST ./uploads/, made by
+// `sluice sign --page`: ?sl-expires=…[&sl-max=…]&sl-sig=…, passed on unchanged to the creation,
+// whose answer is a Location signed for the upload's PATCH and HEAD), or the person pastes a
+// bearer token (kept in sessionStorage for this tab only, sent as Authorization). The listing and
+// delete are shown only while the server allows them.
 import * as tus from 'tus-js-client';
 
 const MiB = 1024 * 1024;
@@ -18,6 +25,24 @@ const RETRY_DELAYS = [0, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000, 600
 
 const base = new URL('./', document.baseURI);
 const endpoint = new URL('uploads/', base).href;
+
+// The upload grant of the page's link, passed on as it came (its parts are what was signed).
+const grant = query.get('sl-sig')
+  ? { expires: Number(query.get('sl-expires')), max: query.has('sl-max') ? Number(query.get('sl-max')) : null }
+  : null;
+const grantQuery = grant
+  ? '?' + ['sl-expires', 'sl-max', 'sl-sig'].filter((k) => query.has(k)).map((k) => `${k}=${encodeURIComponent(query.get(k))}`).join('&')
+  : '';
+const grantExpired = () => grant && !(grant.expires * 1000 > Date.now());
+const TOKEN_KEY = 'sluice-token';
+let token = '';
+try {
+  token = sessionStorage.getItem(TOKEN_KEY) || '';
+} catch {
+  /* no storage: a token lasts until the page is left */
+}
+const authHeaders = () => (token ? { Authorization: 'Bearer ' + token } : {});
+const access = { required: false, list: true, remove: true }; // learnt from the server's answers
 const encodePath = (name) => name.split('/').map(encodeURIComponent).join('/');
 const fileURL = (name) => new URL('files/' + encodePath(name), base).href;
 
@@ -110,6 +135,10 @@ function explain(err) {
   } catch {
     /* no JSON body */
   }
+  if (status === 401) return 'This server takes files only through an upload link or with an access token (HTTP 401)';
+  if (status === 403 && grant && !token)
+    return (grantExpired() ? `The upload link expired on ${new Date(grant.expires * 1000).toLocaleString()}` : 'The upload link was refused: it is not valid for this upload') + ' (HTTP 403)';
+  if (status === 413 && grant && grant.max != null && !token) return `Larger than this upload link allows (at most ${fmtBytes(grant.max)}) (HTTP 413)`;
   const what = {
     403: 'The server refused this upload',
     404: 'The upload is gone from the server (expired or removed)',
@@ -169,7 +198,8 @@ async function start(item) {
   item.error = '';
   if (!item.upload) {
     item.upload = new tus.Upload(item.file, {
-      endpoint,
+      endpoint: endpoint + grantQuery,
+      headers: authHeaders(),
       chunkSize: CHUNK,
       retryDelays: RETRY_DELAYS,
       metadata: {
@@ -231,7 +261,7 @@ async function finish(item, res) {
   item.state = 'done';
   item.sent = item.size;
   try {
-    const head = await fetch(item.result.url, { method: 'HEAD', cache: 'no-store' });
+    const head = await fetch(item.result.url, { method: 'HEAD', cache: 'no-store', headers: authHeaders() });
     if (head.ok) {
       item.result.size = Number(head.headers.get('Content-Length'));
       item.result.sha256 = sha256Of(head.headers.get('Repr-Digest')) || item.result.sha256;
@@ -383,14 +413,14 @@ async function refreshUnfinished() {
       type: 'button',
       onclick: async () => {
         await storage.removeUpload(u.urlStorageKey);
-        fetch(u.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => {});
+        fetch(u.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0', ...authHeaders() } }).catch(() => {});
         refreshUnfinished();
       },
     }, 'Discard');
     discard.setAttribute('aria-label', 'Discard the unfinished upload of ' + path);
     li.append(' ', discard);
     list.append(li);
-    fetch(u.uploadUrl, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' }, cache: 'no-store' })
+    fetch(u.uploadUrl, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...authHeaders() }, cache: 'no-store' })
       .then((res) => {
         if (res.status === 404) {
           storage.removeUpload(u.urlStorageKey);
@@ -490,7 +520,7 @@ async function loadDigests(rows) {
       const key = row.name + '|' + row.mtime + '|' + row.size;
       if (!digestCache.has(key)) {
         try {
-          const res = await fetch(fileURL(row.name), { method: 'HEAD', cache: 'no-store' });
+          const res = await fetch(fileURL(row.name), { method: 'HEAD', cache: 'no-store', headers: authHeaders() });
           digestCache.set(key, res.ok ? sha256Of(res.headers.get('Repr-Digest')) : '');
         } catch {
           continue;
@@ -513,10 +543,16 @@ async function remove(name, tr) {
   if (!confirm(`Delete ${name} from the server?`)) return;
   let msg;
   try {
-    const res = await fetch(fileURL(name), { method: 'DELETE' });
+    const res = await fetch(fileURL(name), { method: 'DELETE', headers: authHeaders() });
     if (res.ok) {
       tr.remove();
       announce(`${name} deleted`);
+      return;
+    }
+    if (res.status === 401 || res.status === 403) {
+      access.remove = false; // not ours to delete: no more Delete buttons
+      for (const b of $('files').querySelectorAll('button.delete')) b.remove();
+      $('list-status').textContent = `Files cannot be deleted with ${token ? 'this token' : 'this link'} (HTTP ${res.status}).`;
       return;
     }
     let detail = '';
@@ -536,7 +572,15 @@ async function loadList() {
   const status = $('list-status');
   let data;
   try {
-    const res = await fetch(new URL('files/', base), { cache: 'no-store' });
+    const res = await fetch(new URL('files/', base), { cache: 'no-store', headers: authHeaders() });
+    if (res.status === 401 || res.status === 403) {
+      access.required = true; // the server has access control, and this page may not list
+      access.list = false;
+      drawAccess();
+      return;
+    }
+    access.list = true;
+    drawAccess();
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     data = await res.json();
   } catch (err) {
@@ -549,8 +593,8 @@ async function loadList() {
   tbody.replaceChildren(
     ...files.map((f) => {
       const cell = el('td', { class: 'digest' }, '…');
-      const del = el('button', { type: 'button', class: 'small', onclick: () => remove(f.name, tr) }, 'Delete');
-      del.setAttribute('aria-label', 'Delete ' + f.name);
+      const del = access.remove ? el('button', { type: 'button', class: 'small delete', onclick: () => remove(f.name, tr) }, 'Delete') : null;
+      if (del) del.setAttribute('aria-label', 'Delete ' + f.name);
       const when = new Date(f.mtime * 1000);
       const tr = el(
         'tr',
@@ -572,9 +616,68 @@ async function loadList() {
   loadDigests(rows);
 }
 
+// --- access: what the link or the token allows ----------------------------------------------------
+
+function drawAccess() {
+  const note = $('access-note');
+  let text = '';
+  let alert = false;
+  if (grant && !token) {
+    const until = new Date(grant.expires * 1000).toLocaleString();
+    if (grantExpired()) {
+      text = `This upload link expired on ${until}. Ask whoever sent it for a new one.`;
+      alert = true;
+    } else {
+      text = `This link lets you send files${grant.max != null ? ` of up to ${fmtBytes(grant.max)} each` : ''} until ${until}.`;
+    }
+  } else if (access.required && !token) {
+    text = 'This server takes files only through an upload link or with an access token: open the link you were given, or paste a token.';
+    alert = true;
+  } else if (token && !access.list) {
+    text = 'The token is in use for uploads; it does not allow listing the stored files.';
+  }
+  note.textContent = text;
+  note.hidden = !text;
+  note.className = alert ? 'access-note alert' : 'access-note';
+  note.setAttribute('role', alert ? 'alert' : 'status');
+  $('token-form').hidden = !!token || !!grant || !access.required;
+  $('token-in-use').hidden = !token;
+  $('stored').hidden = !access.list;
+  $('skip-stored').hidden = !access.list;
+}
+
+$('token-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const v = $('token').value.trim();
+  if (!v) return;
+  token = v;
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    /* kept in this page only */
+  }
+  $('token').value = '';
+  for (const item of items) if (item.upload) item.upload.options.headers = authHeaders();
+  access.remove = true;
+  drawAccess();
+  loadList();
+});
+$('token-forget').addEventListener('click', () => {
+  token = '';
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* nothing kept */
+  }
+  for (const item of items) if (item.upload) item.upload.options.headers = {};
+  drawAccess();
+  loadList();
+});
+
 $('refresh').addEventListener('click', loadList);
 $('curl-hint').textContent = `curl -T FILE ${new URL('files/', base).href}`;
 if (!tus.isSupported) $('drop').prepend(el('p', { role: 'alert' }, 'This browser cannot upload files with this page.'));
 loadList();
 refreshUnfinished();
-window.sluicePage = { items, CHUNK, PARALLEL_FILES }; // for the browser tests and the curious
+drawAccess();
+window.sluicePage = { items, CHUNK, PARALLEL_FILES, access }; // for the browser tests and the curious
