@@ -223,6 +223,12 @@ static size_t on_write(char *buf, size_t size, size_t n, void *arg)
         q->out_len += len;
         return len;
     }
+    if (q->on_data != NULL) {
+        long status = 0;
+        curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300)
+            return q->on_data(q, buf, len);
+    }
     if (q->body_len + len + 1 > SL_S3_ANSWER_MAX)
         return 0;
     if (q->body_len + len + 1 > q->body_cap) {
@@ -261,6 +267,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     if (header_is(buf, len, "ETag", q->etag, sizeof(q->etag)) ||
         header_is(buf, len, "x-amz-meta-sha256", q->sha256_hex, sizeof(q->sha256_hex)) ||
         header_is(buf, len, "x-amz-meta-crc32", q->crc32, sizeof(q->crc32)) ||
+        header_is(buf, len, "Content-Range", q->content_range, sizeof(q->content_range)) ||
         header_is(buf, len, "x-amz-meta-upload-id", q->upload_id, sizeof(q->upload_id)))
         return len;
     if (header_is(buf, len, "x-amz-meta-parts", v, sizeof(v)))
