@@ -10,9 +10,10 @@
  * (CURLOPT_AWS_SIGV4, with "x-amz-content-sha256: UNSIGNED-PAYLOAD": curl 7.88 does not hash a
  * streamed body); nothing here builds a signature or speaks HTTP by hand.
  *
- * A request's body is read from a spool file with pread, and a GET's answer written to one with
- * write, on the loop thread: spool files are written just before (page cache), so these do not
- * wait for a disk; docs/s3.md says why this was kept.
+ * A request's body is read from a spool file with pread, and a tus GET's answer written to one
+ * with write, on the loop thread: spool files are written just before (page cache), so these do
+ * not wait for a disk; docs/s3.md says why this was kept. A file's GET hands its answer's pieces
+ * to the request's on_data instead (s3_read.c), which may pause the transfer.
  */
 #include "s3_int.h"
 

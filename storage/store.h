@@ -165,7 +165,8 @@ struct sl_store_ops_s {
      * store: R1/R2), or is destroyed with a negative code (SL_EUNAVAILABLE: the store failed or
      * the file changed since open_read; UV_EIO: a short answer). Destroy it to cancel; free it
      * with read_free once it has closed (after on_close, or the pipeline's callback). NULL when
-     * the store keeps its files in descriptors (the filesystem: fd and sendfile). */
+     * the store keeps its files in descriptors (the filesystem: fd and sendfile). read_free
+     * needs no store: it may run after the store was closed. */
     sl_stream_t *(*read_new)(sl_store_t *st, const sl_store_job_t *job, uint64_t off, uint64_t len,
                              size_t hwm);
     void (*read_free)(sl_stream_t *s);
@@ -232,7 +233,6 @@ static inline int sl_store_streams(const sl_store_t *st, const sl_store_job_t *j
     return job->fd < 0 && st->ops->read_new != NULL;
 }
 #define sl_store_read_new(st, ...) ((st)->ops->read_new((st), __VA_ARGS__))
-#define sl_store_read_free(st, s) ((st)->ops->read_free(s))
 #define sl_store_preflight(st, ...) ((st)->ops->preflight((st), __VA_ARGS__))
 #define sl_store_open_read(st, ...) ((st)->ops->open_read((st), __VA_ARGS__))
 #define sl_store_delete(st, ...) ((st)->ops->remove((st), __VA_ARGS__))

@@ -40,8 +40,8 @@ struct sl_download_s {
     sl_stream_t sink; /* first: sink_mhd */
     sl_pipeline_t pl;
     sl_stream_t *src; /* the store's read stream (owned: read_free after the pipeline) */
-    sl_store_t *st;
-    sl_req_t *r; /* while the request lives */
+    void (*read_free)(sl_stream_t *s); /* the store's: the store may be closed by then */
+    sl_req_t *r;                       /* while the request lives */
     sl_download_ready_cb ready;
     sl_chunk_t *batch[SL_STREAM_MAX_BATCH];
     size_t n, i, off; /* the batch: n chunks, the i-th read up to off */
@@ -54,7 +54,7 @@ static void dl_release(sl_download_t *d)
 {
     if (--d->refs > 0)
         return;
-    sl_store_read_free(d->st, d->src);
+    d->read_free(d->src);
     free(d);
 }
 
@@ -207,13 +207,13 @@ struct MHD_Response *sl__download_start(sl_req_t *r, sl_store_job_t *j, uint64_t
     struct MHD_Response *resp;
 
     sl_stream_init(&d->sink, r->srv->loop, &sink_mhd_type, SL_STREAM_WRITABLE, SINK_HWM, 0);
-    d->st = r->srv->store;
+    d->read_free = r->srv->store->ops->read_free;
     d->r = r;
     d->ready = ready;
     d->len = len;
     d->refs = 1; /* the pipeline's */
     d->pl.data = d;
-    d->src = sl_store_read_new(d->st, j, off, len, READ_HWM);
+    d->src = sl_store_read_new(r->srv->store, j, off, len, READ_HWM);
     stages[0] = d->src;
     stages[1] = &d->sink;
     if (sl_pipeline_run(&d->pl, stages, 2, on_pipeline) < 0) {
