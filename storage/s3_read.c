@@ -15,10 +15,12 @@
  * Memory per read: the readable's hwm, one piece held by curl, curl's receive buffer.
  *
  * A paused transfer is not subject to curl's low-speed limit, so a slow reader may hold the GET
- * open as long as it reads; the service may close an idle connection meanwhile, and the stream
- * then fails like any other cut: destroyed with SL_EUNAVAILABLE. The end is pushed only when the
- * answer completed with exactly the bytes asked for; anything else destroys the stream, so a
- * reader never takes a short answer for the whole.
+ * open as long as it reads; the service may close the idle connection meanwhile (RGW after about
+ * a minute), or restart. A GET cut that way (a transport error, not an answer) is sent again
+ * for the bytes still wanted, Range from where it stopped and the same If-Match, up to RETRIES
+ * times in a row without a byte between; then the stream is destroyed with SL_EUNAVAILABLE.
+ * The end is pushed only when exactly the bytes asked for arrived; anything else destroys the
+ * stream, so a reader never takes a short answer for the whole.
  */
 #include "s3_int.h"
 
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #define BUFFER (64L << 10) /* CURLOPT_BUFFERSIZE: the pieces curl hands over */
+#define RETRIES 3          /* GETs cut in a row before a read fails */
 
 int sl__s3_range(uint64_t off, uint64_t len, uint64_t size, char *out, size_t cap)
 {
@@ -80,11 +83,16 @@ typedef struct s3_read_s {
     sl_s3_req_t req;
     sl_s3_t *s3;
     sl_budget_waiter_t budget;
-    uint64_t off, want, got;
-    int ranged;  /* a Range was sent: only a 206 of exactly those bytes will do */
-    int full;    /* a push returned 0: the next piece pauses the transfer */
-    int paused;  /* curl holds a piece (CURL_WRITEFUNC_PAUSE) */
-    int running; /* the GET is in flight */
+    uint64_t off, want, got, size;
+    uint64_t from;  /* the GET in flight asked from off + from */
+    int ranged;     /* it sent a Range: only a 206 of exactly those bytes will do */
+    int checked;    /* its answer's first piece was checked */
+    int full;       /* a push returned 0: the next piece pauses the transfer */
+    int paused;     /* curl holds a piece (CURL_WRITEFUNC_PAUSE) */
+    int running;    /* the GET is in flight */
+    unsigned tries; /* GETs cut in a row without a byte */
+    char tag[80];   /* the ETag open_read saw (If-Match) */
+    char key[SL_NAME_MAX + 600];
 } s3_read_t;
 
 static void go_on(s3_read_t *rd)
@@ -114,17 +122,19 @@ static size_t on_data(sl_s3_req_t *q, char *buf, size_t len)
         return CURL_WRITEFUNC_PAUSE; /* not taken: handed again */
     }
     rd->s3->base.read_bytes += len;
-    if (rd->got == 0 && rd->ranged) { /* a service that ignored the Range: not these bytes */
+    if (!rd->checked && rd->ranged) { /* a service that ignored the Range: not these bytes */
         uint64_t first, last, total;
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
         if (status != 206 || sl__s3_content_range(q->content_range, &first, &last, &total) < 0 ||
-            first != rd->off || last != rd->off + rd->want - 1)
+            first != rd->off + rd->from || last != rd->off + rd->want - 1)
             return 0;
     }
+    rd->checked = 1;
     if (len > rd->want - rd->got)
         return 0; /* more than asked for */
     c = sl_chunk_copy(rd->s.loop, buf, len);
     rd->got += len;
+    rd->tries = 0;
     r = sl_stream_push(&rd->s, c);
     sl_chunk_unref(c);
     if (r < 0)
@@ -135,12 +145,57 @@ static size_t on_data(sl_s3_req_t *q, char *buf, size_t len)
     return len;
 }
 
+static void on_done(sl_s3_req_t *q);
+
+/* Send the GET of what is still wanted: bytes [off + got, off + want). */
+static int start(s3_read_t *rd)
+{
+    char line[160];
+    int r;
+
+    rd->from = rd->got;
+    rd->checked = 0;
+    if ((r = sl__s3_req_init(&rd->req, rd->s3, "GET", rd->key, NULL)) < 0)
+        return r;
+    rd->req.on_data = on_data;
+    curl_easy_setopt(rd->req.easy, CURLOPT_BUFFERSIZE, BUFFER);
+    if ((r = sl__s3_range(rd->off + rd->got, rd->want - rd->got, rd->size, line, sizeof(line))) < 0)
+        return r;
+    rd->ranged = r == 1;
+    if (rd->ranged)
+        sl__s3_req_header(&rd->req, line);
+    if (rd->tag[0] != '\0') {
+        snprintf(line, sizeof(line), "If-Match: %s", rd->tag);
+        sl__s3_req_header(&rd->req, line);
+    }
+    if ((r = sl__s3_req_start(&rd->req, on_done)) < 0)
+        return r;
+    rd->running = 1;
+    return 0;
+}
+
+/* A transfer that failed on the way (not an answer of the service, not our own refusal). */
+static int cut(int cc)
+{
+    return cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+           cc == CURLE_GOT_NOTHING || cc == CURLE_COULDNT_CONNECT;
+}
+
 static void on_done(sl_s3_req_t *q)
 {
     s3_read_t *rd = q->data;
     int err = q->err;
 
     rd->running = 0;
+    free(q->body); /* an error's XML */
+    q->body = NULL;
+    q->body_len = q->body_cap = 0;
+    if (cut(q->curl_err) && rd->got < rd->want && ++rd->tries <= RETRIES) {
+        /* the connection was cut (an idle timeout of the service while the reader paused, a
+         * restart): ask again from where it stopped, the same version (If-Match) */
+        if ((err = start(rd)) == 0)
+            return;
+    }
     if (err == SL_EEXISTS)
         err = SL_EUNAVAILABLE; /* 412: the object changed since open_read */
     if (err == 0 && rd->got != rd->want)
@@ -190,36 +245,19 @@ sl_stream_t *sl__s3_read_new(sl_store_t *st, const sl_store_job_t *job, uint64_t
 {
     sl_s3_t *s3 = (sl_s3_t *)st;
     s3_read_t *rd = sl_xcalloc(1, sizeof(*rd));
-    char key[SL_NAME_MAX + 600], line[160];
     int r;
 
     sl_stream_init(&rd->s, st->loop, &s3_read_type, SL_STREAM_READABLE, 0, hwm);
     rd->s3 = s3;
     rd->off = off;
     rd->want = len;
+    rd->size = job->size;
     rd->req.data = rd;
-    if ((r = sl__s3_key(s3, job->name, key, sizeof(key))) < 0 ||
-        (r = sl__s3_req_init(&rd->req, s3, "GET", key, NULL)) < 0)
-        goto fail;
-    rd->req.on_data = on_data;
-    curl_easy_setopt(rd->req.easy, CURLOPT_BUFFERSIZE, BUFFER);
-    if ((r = sl__s3_range(off, len, job->size, line, sizeof(line))) < 0)
-        goto fail;
-    if (r == 1) {
-        sl__s3_req_header(&rd->req, line);
-        rd->ranged = 1;
+    snprintf(rd->tag, sizeof(rd->tag), "%s", job->tag);
+    if ((r = sl__s3_key(s3, job->name, rd->key, sizeof(rd->key))) < 0 || (r = start(rd)) < 0) {
+        rd->req.err = r; /* the reader sees it through on_close, once it watches (S4) */
+        sl_defer(st->loop, fail_later, rd);
     }
-    if (job->tag[0] != '\0') {
-        snprintf(line, sizeof(line), "If-Match: %s", job->tag);
-        sl__s3_req_header(&rd->req, line);
-    }
-    if ((r = sl__s3_req_start(&rd->req, on_done)) < 0)
-        goto fail;
-    rd->running = 1;
-    return &rd->s;
-fail:
-    rd->req.err = r; /* the reader sees it through on_close, once it watches (S4) */
-    sl_defer(st->loop, fail_later, rd);
     return &rd->s;
 }
 

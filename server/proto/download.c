@@ -217,7 +217,8 @@ struct MHD_Response *sl__download_start(sl_req_t *r, sl_store_job_t *j, uint64_t
     stages[0] = d->src;
     stages[1] = &d->sink;
     if (sl_pipeline_run(&d->pl, stages, 2, on_pipeline) < 0) {
-        free(d); /* (the read stream was just made: not destroyed, so this cannot happen) */
+        /* not reached: both stages are new. Stop the read; d stays with it (no callback). */
+        sl_stream_destroy(d->src, UV_ECANCELED);
         return NULL;
     }
     d->piped = 1;

@@ -80,7 +80,7 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j, int *wait)
          * once still gets its error status */
         sl__respond(r, status, sl__download_start(r, j, rg.start, len, on_ready));
         r->bytes_out = len;
-        *wait = 1; /* on_ready follows, even when the response could not be made */
+        *wait = r->dl != NULL; /* on_ready follows, even when the response could not be made */
     }
     if (status == MHD_HTTP_PARTIAL_CONTENT) {
         snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)rg.start,

@@ -16,8 +16,9 @@ failed or aborted one leaves neither an object nor a multipart upload.
   GET streams from the store (sluice_store_read_bytes_total counts what came from it): a Range
     costs exactly its bytes, the first MiB of 256 MiB arrives long before the object could have
     been read whole, a client that stops reading stops the store's transfer (the counter and
-    sluice's RSS stay put) and then gets the whole object byte-identical, and a store that fails
-    mid-body cuts the connection short of Content-Length (never a complete-looking short 200)
+    sluice's RSS stay put) and then gets the whole object byte-identical, a GET whose connection
+    to the store is cut is resumed from where it stopped, and a store that fails mid-body cuts
+    the connection short of Content-Length (never a complete-looking short 200)
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3.py -v
 """
@@ -370,6 +371,35 @@ class S3GetTest(S3Base):
             s.close()
         self.assertEqual(self.store_read() - m0, 256 * MIB, "each byte read from the store once")
 
+    def test_store_connection_cut_mid_body_is_resumed(self):
+        """The service drops the connection of a GET (an idle timeout while the client paused, a
+        restart): sluice asks again for the rest (Range from where it stopped, If-Match the same
+        ETag) and the client gets the whole file without noticing."""
+        proxy = Proxy(LAB["S3_ENDPOINT"])
+        srv = self.server(proxy.url)
+        try:
+            data = os.urandom(48 * MIB)
+            with tempfile.NamedTemporaryFile() as f:
+                f.write(data)
+                f.flush()
+                st, h, b = curl("-T", f.name, "http://127.0.0.1:%d/files/cut.bin" % srv.port)
+            self.assertEqual(st, 201, b)
+            m0 = self.store_read(srv)
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            st, h, body = get_head(s, "/files/cut.bin")
+            self.assertEqual((st, h["content-length"]), (200, str(len(data))))
+            sha = hashlib.sha256()
+            n, how = read_body(s, body, MIB, sha)
+            proxy.cut()  # the connections of now; new ones are relayed
+            n, how = read_body(s, b"", len(data) - n, sha)
+            s.close()
+            self.assertEqual(how, "whole")
+            self.assertEqual(sha.hexdigest(), hashlib.sha256(data).hexdigest(), "bytes differ")
+            self.assertEqual(self.store_read(srv) - m0, len(data), "no byte read twice")
+        finally:
+            proxy.close()
+            self.assertEqual(srv.stop(), 0)
+
     def test_store_failing_mid_body_cuts_the_connection(self):
         proxy = Proxy(LAB["S3_ENDPOINT"])
         srv = self.server(proxy.url)
@@ -435,6 +465,16 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def cut(self):
+        """Close the connections relayed now; new ones are still relayed."""
+        conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
     def close(self):
         self.closed = True
