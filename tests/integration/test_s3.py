@@ -371,58 +371,47 @@ class S3GetTest(S3Base):
             s.close()
         self.assertEqual(self.store_read() - m0, 256 * MIB, "each byte read from the store once")
 
-    def test_store_connection_cut_mid_body_is_resumed(self):
-        """The service drops the connection of a GET (an idle timeout while the client paused, a
-        restart): sluice asks again for the rest (Range from where it stopped, If-Match the same
-        ETag) and the client gets the whole file without noticing."""
+    def get_through_proxy(self, size, at_1mib):
+        """A file of `size` bytes stored by a sluice that reaches the store through a Proxy, then
+        read back: at_1mib(proxy) once the first MiB arrived, then the rest. Returns (the bytes
+        stored, the answer's body as read: count and how it ended, its SHA-256, the store bytes
+        read meanwhile)."""
         proxy = Proxy(LAB["S3_ENDPOINT"])
         srv = self.server(proxy.url)
         try:
-            data = os.urandom(48 * MIB)
+            data = os.urandom(size)
             with tempfile.NamedTemporaryFile() as f:
                 f.write(data)
                 f.flush()
                 st, h, b = curl("-T", f.name, "http://127.0.0.1:%d/files/cut.bin" % srv.port)
             self.assertEqual(st, 201, b)
             m0 = self.store_read(srv)
-            s = socket.create_connection(("127.0.0.1", srv.port))
-            st, h, body = get_head(s, "/files/cut.bin")
-            self.assertEqual((st, h["content-length"]), (200, str(len(data))))
-            sha = hashlib.sha256()
-            n, how = read_body(s, body, MIB, sha)
-            proxy.cut()  # the connections of now; new ones are relayed
-            n, how = read_body(s, b"", len(data) - n, sha)
-            s.close()
-            self.assertEqual(how, "whole")
-            self.assertEqual(sha.hexdigest(), hashlib.sha256(data).hexdigest(), "bytes differ")
-            self.assertEqual(self.store_read(srv) - m0, len(data), "no byte read twice")
+            with socket.create_connection(("127.0.0.1", srv.port)) as s:
+                st, h, body = get_head(s, "/files/cut.bin")
+                self.assertEqual((st, h["content-length"]), (200, str(size)))
+                sha = hashlib.sha256()
+                first, how = read_body(s, body, MIB, sha)
+                at_1mib(proxy)
+                n, how = read_body(s, b"", size - first, sha)
+            self.assertEqual(srv.proc.poll(), None, "still running")
+            return data, first + n, how, sha.hexdigest(), self.store_read(srv) - m0
         finally:
             proxy.close()
             self.assertEqual(srv.stop(), 0)
 
+    def test_store_connection_cut_mid_body_is_resumed(self):
+        """The service drops the connection of a GET (an idle timeout while the client paused, a
+        restart): sluice asks again for the rest (Range from where it stopped, If-Match the same
+        ETag) and the client gets the whole file without noticing."""
+        data, n, how, sha, read = self.get_through_proxy(48 * MIB, Proxy.cut)
+        self.assertEqual(how, "whole")
+        self.assertEqual(sha, hashlib.sha256(data).hexdigest(), "bytes differ")
+        self.assertEqual(read, len(data), "no byte read twice")
+
     def test_store_failing_mid_body_cuts_the_connection(self):
-        proxy = Proxy(LAB["S3_ENDPOINT"])
-        srv = self.server(proxy.url)
-        try:
-            data = os.urandom(64 * MIB)
-            with tempfile.NamedTemporaryFile() as f:
-                f.write(data)
-                f.flush()
-                st, h, b = curl("-T", f.name, "http://127.0.0.1:%d/files/cut.bin" % srv.port)
-            self.assertEqual(st, 201, b)
-            s = socket.create_connection(("127.0.0.1", srv.port))
-            st, h, body = get_head(s, "/files/cut.bin")
-            self.assertEqual((st, h["content-length"]), (200, str(len(data))))
-            n, how = read_body(s, body, MIB)
-            proxy.close()  # the store goes away mid-body
-            n, how = read_body(s, b"", len(data) - n)
-            s.close()
-            self.assertIn(how, ("closed", "reset"), "the connection is cut, not finished")
-            self.assertLess(MIB + n, len(data))
-            self.assertEqual(srv.proc.poll(), None, "still running")
-        finally:
-            proxy.close()
-            self.assertEqual(srv.stop(), 0)
+        data, n, how, sha, read = self.get_through_proxy(64 * MIB, Proxy.close)
+        self.assertIn(how, ("closed", "reset"), "the connection is cut, not finished")
+        self.assertLess(n, len(data))
 
 
 class Proxy:
