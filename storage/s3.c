@@ -4,8 +4,8 @@
  *
  * Each job is one or two requests (s3_http.c) whose last answer calls the job back on the loop:
  *   preflight   HEAD the name (create-only uploads): SL_EEXISTS when it is there
- *   open_read   GET into a spool file (unlinked), whose descriptor is handed out as a file's is;
- *               the object's digests come back as its x-amz-meta-sha256 / -crc32
+ *   open_read   HEAD: size, time, ETag and the digests kept as x-amz-meta-sha256 / -crc32; the
+ *               bytes are then streamed by read_new (s3_read.c), fd is -1
  *   remove      HEAD (S3 deletes a missing key without a word), then DELETE
  *   list        ListObjectsV2 pages under the prefix, the store's own ".sluice/" left out
  * The start-up (blocking, as the filesystem store's sweep is) asks HEAD of the bucket, so wrong
@@ -134,15 +134,17 @@ static int s3_preflight(sl_store_t *st, sl_store_job_t *j, const char *name, uin
     return job_start(sj, on_preflight);
 }
 
+/* The object's size, time, digests and ETag from HEAD; its bytes come through read_new, the
+ * GET pinned to that ETag (s3_read.c). */
 static void on_read(sl_s3_req_t *q)
 {
     s3_job_t *sj = q->data;
     sl_store_job_t *j = sj->job;
 
     if (q->err == 0) {
-        j->fd = q->out_fd;
-        j->size = q->out_len;
+        j->size = q->length;
         j->mtime_ns = q->mtime_ns;
+        snprintf(j->tag, sizeof(j->tag), "%s", q->etag);
         if (strlen(q->sha256_hex) == 64) {
             memset(&j->meta, 0, sizeof(j->meta));
             memcpy(j->meta.sha256_hex, q->sha256_hex, 65);
@@ -151,8 +153,6 @@ static void on_read(sl_s3_req_t *q)
             j->meta.mtime_ns = j->mtime_ns;
             j->has_meta = 1;
         }
-    } else if (q->out_fd >= 0) {
-        close(q->out_fd);
     }
     job_end(sj, q->err);
 }
@@ -160,18 +160,11 @@ static void on_read(sl_s3_req_t *q)
 static int s3_open_read(sl_store_t *st, sl_store_job_t *j, const char *name, sl_store_job_cb cb)
 {
     s3_job_t *sj;
-    int r, fd;
+    int r;
 
-    if ((fd = sl__s3_spool_open(s3_of(st))) < 0)
-        return fd;
-    if ((r = job_new(s3_of(st), j, "GET", name, NULL, cb, &sj)) < 0) {
-        close(fd);
+    if ((r = job_new(s3_of(st), j, "HEAD", name, NULL, cb, &sj)) < 0)
         return r;
-    }
-    sj->req.out_fd = fd;
-    if ((r = job_start(sj, on_read)) < 0)
-        close(fd);
-    return r;
+    return job_start(sj, on_read);
 }
 
 static void on_deleted(sl_s3_req_t *q)
@@ -427,6 +420,8 @@ static const sl_store_ops_t s3_ops = {
     .sink_free = sl__s3_sink_free,
     .preflight = s3_preflight,
     .open_read = s3_open_read,
+    .read_new = sl__s3_read_new,
+    .read_free = sl__s3_read_free,
     .remove = s3_remove,
     .list = s3_list,
     .stage_name = s3_stage_name,

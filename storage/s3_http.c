@@ -10,9 +10,10 @@
  * (CURLOPT_AWS_SIGV4, with "x-amz-content-sha256: UNSIGNED-PAYLOAD": curl 7.88 does not hash a
  * streamed body); nothing here builds a signature or speaks HTTP by hand.
  *
- * A request's body is read from a spool file with pread, and a GET's answer written to one with
- * write, on the loop thread: spool files are written just before (page cache), so these do not
- * wait for a disk; docs/s3.md says why this was kept.
+ * A request's body is read from a spool file with pread, and a tus GET's answer written to one
+ * with write, on the loop thread: spool files are written just before (page cache), so these do
+ * not wait for a disk; docs/s3.md says why this was kept. A file's GET hands its answer's pieces
+ * to the request's on_data instead (s3_read.c), which may pause the transfer.
  */
 #include "s3_int.h"
 
@@ -223,6 +224,12 @@ static size_t on_write(char *buf, size_t size, size_t n, void *arg)
         q->out_len += len;
         return len;
     }
+    if (q->on_data != NULL) {
+        long status = 0;
+        curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300)
+            return q->on_data(q, buf, len);
+    }
     if (q->body_len + len + 1 > SL_S3_ANSWER_MAX)
         return 0;
     if (q->body_len + len + 1 > q->body_cap) {
@@ -261,6 +268,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     if (header_is(buf, len, "ETag", q->etag, sizeof(q->etag)) ||
         header_is(buf, len, "x-amz-meta-sha256", q->sha256_hex, sizeof(q->sha256_hex)) ||
         header_is(buf, len, "x-amz-meta-crc32", q->crc32, sizeof(q->crc32)) ||
+        header_is(buf, len, "Content-Range", q->content_range, sizeof(q->content_range)) ||
         header_is(buf, len, "x-amz-meta-upload-id", q->upload_id, sizeof(q->upload_id)))
         return len;
     if (header_is(buf, len, "x-amz-meta-parts", v, sizeof(v)))

@@ -37,12 +37,16 @@ struct sl_s3_req_s {
     long status;
     int err, curl_err; /* curl_err: the CURLcode, for messages */
     int out_fd;        /* >= 0: the body goes here (GET) */
-    uint64_t out_len;  /* bytes written to out_fd */
-    char *body;        /* else up to SL_S3_ANSWER_MAX bytes kept here (owned, NUL-ended) */
+    /* else, when set: a 2xx answer's body goes here, piece by piece, on the loop; it returns
+     * len (taken), CURL_WRITEFUNC_PAUSE (handed again after curl_easy_pause) or 0 (fail) */
+    size_t (*on_data)(sl_s3_req_t *q, char *buf, size_t len);
+    uint64_t out_len; /* bytes written to out_fd */
+    char *body;       /* else up to SL_S3_ANSWER_MAX bytes kept here (owned, NUL-ended) */
     size_t body_len, body_cap;
     char etag[80];                  /* the ETag header, quotes kept */
     char sha256_hex[65];            /* x-amz-meta-sha256 */
     char crc32[16];                 /* x-amz-meta-crc32 */
+    char content_range[96];         /* Content-Range (a 206) */
     char upload_id[256];            /* x-amz-meta-upload-id (a tus record's multipart upload) */
     uint64_t m_parts, m_part_bytes; /* x-amz-meta-parts, -part-bytes (a tus record's) */
     uint64_t length;                /* Content-Length of the answer */
@@ -122,6 +126,19 @@ int sl__s3_stage_commit(sl_store_t *st, sl_store_job_t *j, const char *stage, co
                         const sl_meta_t *metas, const char *const *meta_names, size_t nmeta,
                         sl_store_job_cb cb);
 int sl__s3_stage_remove(sl_store_t *st, sl_store_job_t *j, const char *stage, sl_store_job_cb cb);
+
+/* --- reading (s3_read.c): the store's read_new and read_free ------------------------------ */
+
+/* The Range header that asks for bytes [off, off + len) of an object of `size` bytes into
+ * out[cap]: 1 (written), 0 (the whole object: no Range), or SL_ERANGE (len 0, or past the end). */
+int sl__s3_range(uint64_t off, uint64_t len, uint64_t size, char *out, size_t cap);
+/* A Content-Range value "bytes FIRST-LAST/TOTAL" (TOTAL may be '*'; *total is then UINT64_MAX):
+ * 0 and the three numbers, or -1 when it is anything else. */
+int sl__s3_content_range(const char *v, uint64_t *first, uint64_t *last, uint64_t *total);
+
+sl_stream_t *sl__s3_read_new(sl_store_t *st, const sl_store_job_t *job, uint64_t off, uint64_t len,
+                             size_t hwm);
+void sl__s3_read_free(sl_stream_t *s);
 
 /* --- the sink (s3_sink.c) --------------------------------------------------------------- */
 

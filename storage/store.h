@@ -120,7 +120,7 @@ struct sl_store_job_s {
     void *data; /* public: the owner's */
     int status; /* result: 0 or a negative code */
     /* open_read: a descriptor the answer is sent from (sendfile), returned owned (the caller
-     * closes it), else -1 */
+     * closes it), or -1: the file's bytes are then read with read_new (a remote store) */
     int fd;
     uint64_t size;
     int64_t mtime_ns;
@@ -136,6 +136,7 @@ struct sl_store_job_s {
     uint64_t need;
     sl_store_job_cb cb;
     char stage[64];
+    char tag[80]; /* open_read of a remote store: the version read_new must find (an ETag) */
     const sl_meta_t *metas;
     const char *const *meta_names;
     size_t nmeta;
@@ -155,8 +156,21 @@ struct sl_store_ops_s {
     /* Stat `name` (NULL: none) and check that `need` bytes fit (UV_ENOSPC). */
     int (*preflight)(sl_store_t *st, sl_store_job_t *job, const char *name, uint64_t need,
                      sl_store_job_cb cb);
-    /* Open `name` for reading: fd, size, mtime, meta; SL_ENOTFOUND when it is not a file. */
+    /* Open `name` for reading: fd, size, mtime, meta; SL_ENOTFOUND when it is not a file. A
+     * store that answers fd -1 (S3: only the object's metadata was asked) has read_new. */
     int (*open_read)(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb);
+    /* Stream bytes [off, off + len) of the file `job` found (open_read answered fd -1; `job`
+     * borrowed, what is needed is copied; len >= 1, off + len <= job->size): a readable stream,
+     * returned owned, which starts at once, pushes exactly those bytes in order and then its end,
+     * holding at most about `hwm` bytes beyond what its reader accepted (backpressure reaches the
+     * store: R1/R2), or is destroyed with a negative code (SL_EUNAVAILABLE: the store failed or
+     * the file changed since open_read; UV_EIO: a short answer). Destroy it to cancel; free it
+     * with read_free once it has closed (after on_close, or the pipeline's callback). NULL when
+     * the store keeps its files in descriptors (the filesystem: fd and sendfile). read_free
+     * needs no store: it may run after the store was closed. */
+    sl_stream_t *(*read_new)(sl_store_t *st, const sl_store_job_t *job, uint64_t off, uint64_t len,
+                             size_t hwm);
+    void (*read_free)(sl_stream_t *s);
     /* Remove `name`: SL_ENOTFOUND when missing. */
     int (*remove)(sl_store_t *st, sl_store_job_t *job, const char *name, sl_store_job_cb cb);
     /* Every finished file as JSON {"files":[{name,size,mtime}],"truncated":bool}, at most
@@ -191,10 +205,11 @@ struct sl_store_ops_s {
 struct sl_store_s {
     const sl_store_ops_t *ops;
     uv_loop_t *loop;
-    const char *where; /* for people: the root directory, the bucket URL */
-    int durable;       /* 1: a commit survives a crash once its sink finished */
-    size_t swept;      /* leftovers of dead processes removed at open */
-    int unreachable;   /* 1 while a remote store cannot be reached (/healthz answers 503) */
+    const char *where;   /* for people: the root directory, the bucket URL */
+    int durable;         /* 1: a commit survives a crash once its sink finished */
+    size_t swept;        /* leftovers of dead processes removed at open */
+    int unreachable;     /* 1 while a remote store cannot be reached (/healthz answers 503) */
+    uint64_t read_bytes; /* bytes its read streams received (read_new), discarded ones too */
     /* each durable commit's flush time in seconds (metrics), or NULL */
     void (*on_flush)(void *arg, double seconds);
     void *flush_arg;
@@ -213,6 +228,12 @@ static inline void sl_store_close(sl_store_t *st)
 {
     st->ops->close(st);
 }
+/* 1 if the file open_read found in job (borrowed) is read with sl_store_read_new, not its fd. */
+static inline int sl_store_streams(const sl_store_t *st, const sl_store_job_t *job)
+{
+    return job->fd < 0 && st->ops->read_new != NULL;
+}
+#define sl_store_read_new(st, ...) ((st)->ops->read_new((st), __VA_ARGS__))
 #define sl_store_preflight(st, ...) ((st)->ops->preflight((st), __VA_ARGS__))
 #define sl_store_open_read(st, ...) ((st)->ops->open_read((st), __VA_ARGS__))
 #define sl_store_delete(st, ...) ((st)->ops->remove((st), __VA_ARGS__))

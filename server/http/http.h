@@ -25,6 +25,7 @@ typedef struct sl_form_s sl_form_t;
 typedef struct sl_tus_req_s sl_tus_req_t;
 typedef struct sl_tus_s sl_tus_t;
 typedef struct sl_tus_registry_s sl_tus_registry_t;
+typedef struct sl_download_s sl_download_t;
 
 /* src_http: the readable at the head of an upload chain, fed by the access handler. */
 typedef struct sl_src_http_s {
@@ -122,6 +123,7 @@ struct sl_req_s {
     char *self_body;        /* the answer's body when self_answer (owned), self_len bytes */
     size_t self_len;
     sl_store_job_t *job; /* a store job of the request (sl__req_job), NULL before the first */
+    sl_download_t *dl;   /* a file streamed from the store (proto/download.c), else NULL */
     sl_budget_waiter_t budget_wait;
     struct sl_tokens_s *tokens;  /* the token set r was admitted with (a reference), or NULL */
     struct sl_token_s *token;    /* its entry in it, or NULL */
@@ -173,6 +175,7 @@ struct sl_server_s {
     struct sl_auth_s *auth;   /* tokens and the sign key (auth.c), NULL when off */
     struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
     struct sl_tls_s *tls;     /* the certificate in use (tls.c), NULL for plain HTTP */
+    uint64_t store_read_seen; /* store->read_bytes already counted in m->store_read_bytes */
 };
 
 /* http.c */

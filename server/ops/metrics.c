@@ -106,6 +106,10 @@ void sl__metrics_tick(sl_server_t *srv)
     m->buffer_bytes = (int64_t)sl_budget_in_use(srv->loop);
     m->pid = (int64_t)getpid();
     m->store_up = srv->store != NULL && !srv->store->unreachable;
+    if (srv->store != NULL) { /* the slot's counter goes on across a worker's restarts */
+        m->store_read_bytes += srv->store->read_bytes - srv->store_read_seen;
+        srv->store_read_seen = srv->store->read_bytes;
+    }
 }
 
 /* A slot some worker has used (the others of --workers' 2N are spares for SIGHUP). */
@@ -195,6 +199,10 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
     COUNTER("sluice_digest_reads_total",
             "Resumable uploads whose SHA-256 was computed by reading the file at the commit.",
             digest_reads);
+    COUNTER("sluice_store_read_bytes_total",
+            "File bytes GET answers read from the store: arrived from it (S3), or the answers' "
+            "lengths sent from its files (filesystem).",
+            store_read_bytes);
     COUNTER("sluice_responses_failed_total",
             "Answers libmicrohttpd could not create or queue (the connection was closed).",
             responses_failed);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * Reading the store over HTTP: GET/HEAD /files/<name> (sendfile through an fd response; Range,
- * If-Range and the preconditions as cond.c decides them: 200, 206, 304, 412, 416), GET /files/ (the
+ * Reading the store over HTTP: GET/HEAD /files/<name> (sendfile through an fd response, or, from
+ * a remote store, only the bytes asked for streamed through download.c; Range, If-Range and the
+ * preconditions as cond.c decides them against the file's metadata before any byte is read: 200,
+ * 206, 304, 412, 416), GET /files/ (the
  * JSON listing) and DELETE /files/<name>. Each starts one store job from the request's final call
  * with the connection suspended; the job's callback prepares the response and resumes, and the
  * handler queues it (responses are only accepted from inside the handler).
@@ -16,7 +18,19 @@
 #include <time.h>
 #include <unistd.h>
 
-static void respond_file(sl_req_t *r, sl_store_job_t *j)
+/* The store's first bytes of a streamed file came (err 0: the answer prepared is sent) or it
+ * failed first (an error answer instead). */
+static void on_ready(sl_req_t *r, int err)
+{
+    if (r->gone)
+        return;
+    if (err < 0)
+        sl__respond_error(r, err);
+    sl__req_resume(r);
+}
+
+/* The answer for the file j found; *wait set if it waits for the store's first bytes. */
+static void respond_file(sl_req_t *r, sl_store_job_t *j, int *wait)
 {
     sl_cond_t c = {
         .if_match = sl__header(r, MHD_HTTP_HEADER_IF_MATCH),
@@ -51,12 +65,22 @@ static void respond_file(sl_req_t *r, sl_store_job_t *j)
     len = status == MHD_HTTP_PARTIAL_CONTENT ? rg.end - rg.start + 1 : j->size;
     if (status == MHD_HTTP_NOT_MODIFIED || len == 0) {
         sl__respond(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-    } else {
+    } else if (!sl_store_streams(r->srv->store, j)) {
         sl__respond(r, status,
                     MHD_create_response_from_fd_at_offset64(len, j->fd, (int64_t)rg.start));
         if (r->resp != NULL)
             j->fd = -1; /* the response owns and closes it */
         r->bytes_out = r->method == M_HEAD ? 0 : len;
+        if (r->method == M_GET)
+            r->srv->m->store_read_bytes += len;
+    } else if (r->method == M_HEAD) {
+        sl__respond(r, status, sl__download_head(len)); /* nothing read from the store */
+    } else {
+        /* queued once the store's first bytes arrived (on_ready), so a store that fails at
+         * once still gets its error status */
+        sl__respond(r, status, sl__download_start(r, j, rg.start, len, on_ready));
+        r->bytes_out = len;
+        *wait = r->dl != NULL; /* on_ready follows, even when the response could not be made */
     }
     if (status == MHD_HTTP_PARTIAL_CONTENT) {
         snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)rg.start,
@@ -116,6 +140,7 @@ static void respond_listing(sl_req_t *r, sl_store_job_t *j)
 static void on_job(sl_store_job_t *j)
 {
     sl_req_t *r = j->data;
+    int wait = 0;
 
     if (r->route == ROUTE_FILES)
         sl_budget_release(r->srv->loop, LIST_CHARGE);
@@ -127,8 +152,9 @@ static void on_job(sl_store_job_t *j)
         else if (r->method == M_DELETE)
             sl__respond_json(r, MHD_HTTP_NO_CONTENT, "", 0);
         else
-            respond_file(r, j);
-        sl__req_resume(r);
+            respond_file(r, j, &wait);
+        if (!wait)
+            sl__req_resume(r);
     }
     if (j->fd >= 0)
         close(j->fd);
@@ -188,6 +214,7 @@ static enum MHD_Result files_final(sl_req_t *r, const char *method)
 
 const sl_proto_t sl__proto_files = {
     .name = "files",
+    .gone = sl__download_gone,
     .first = files_first,
     .body_start = sl__upload_start,
     .final = files_final,

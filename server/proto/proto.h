@@ -26,6 +26,19 @@ void sl__upload_abort(sl_req_t *r, int err);
  * encoding, digests, size, name), then the free-space preflight or the chain. */
 enum MHD_Result sl__upload_first(sl_req_t *r);
 
+/* download.c: a file of a remote store streamed to the client. start: the answer's body, bytes
+ * [off, off + len) of the file j found (borrowed; len >= 1), returned owned (a callback
+ * response of len bytes; NULL if libmicrohttpd could not make one, and ready still follows);
+ * the store's read starts now and ready(r, err) runs once, on a later turn, when the first bytes
+ * arrived (err 0: queue the answer) or the read failed first (an error answer instead); r is
+ * held until then. head: a body-less answer of len bytes (HEAD: nothing is read). gone: the
+ * files protocol's, when libmicrohttpd completed r. */
+typedef void (*sl_download_ready_cb)(sl_req_t *r, int err);
+struct MHD_Response *sl__download_start(sl_req_t *r, sl_store_job_t *j, uint64_t off, uint64_t len,
+                                        sl_download_ready_cb ready);
+struct MHD_Response *sl__download_head(uint64_t len);
+void sl__download_gone(sl_req_t *r);
+
 /* digests.c: RFC 9530 fields. parse: 0 or SL_EBADREQUEST (unknown algorithms skipped). */
 int sl__digests_parse(const char *v, sl_digests_t *d);
 void sl__base64(const unsigned char *in, size_t n, char *out);

@@ -13,6 +13,12 @@ failed or aborted one leaves neither an object nor a multipart upload.
     /healthz 503 for the load balancer
   wrong credentials: sluice refuses to start with a clear message
   radosgw restarted mid-upload: whole, or nothing visible and no multipart upload left
+  GET streams from the store (sluice_store_read_bytes_total counts what came from it): a Range
+    costs exactly its bytes, the first MiB of 256 MiB arrives long before the object could have
+    been read whole, a client that stops reading stops the store's transfer (the counter and
+    sluice's RSS stay put) and then gets the whole object byte-identical, a GET whose connection
+    to the store is cut is resumed from where it stopped, and a store that fails mid-body cuts
+    the connection short of Content-Length (never a complete-looking short 200)
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3.py -v
 """
@@ -27,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +46,9 @@ def sha256_etag(data):
     return '"%s"' % hashlib.sha256(data).hexdigest()
 
 
-class S3Test(ServerTest):
+class S3Base(ServerTest):
+    """A sluice on its own prefix of the bucket, and a spool directory left empty."""
+
     def setUp(self):
         self.prefix = "t-" + self._testMethodName.replace("_", "-")
         self.spool = tempfile.mkdtemp(prefix="sluice-spool-")
@@ -72,6 +81,8 @@ class S3Test(ServerTest):
         self.assertEqual(keys(self.prefix + "/"), [])
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
 
+
+class S3Test(S3Base):
     def test_small_put_get_head_range_list_delete(self):
         data = os.urandom(100_000)
         st, h, b = self.put("dir/a.bin", data)
@@ -254,6 +265,155 @@ class S3Test(ServerTest):
         self.assertIn(b"access denied", p.stdout)
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+
+
+def get_head(s, path, rcvbuf=1 << 16):
+    """Send GET path on the socket s and read up to the end of the answer's header: (status,
+    headers dict, the body bytes read with it)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(LIMIT)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("closed before the header: %r" % buf)
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    fields = dict((k.strip().lower(), v.strip()) for k, _, v in
+                  (line.partition(":") for line in lines[1:]))
+    return int(lines[0].split()[1]), fields, body
+
+
+def read_body(s, body, want, sha=None):
+    """Read until `want` body bytes (body: those read already) or the end: (count, how) with how
+    "whole", "closed" or "reset"; sha (a hashlib object) gets the bytes."""
+    n = len(body)
+    if sha is not None:
+        sha.update(body)
+    while n < want:
+        try:
+            chunk = s.recv(1 << 20)
+        except ConnectionResetError:
+            return n, "reset"
+        if not chunk:
+            return n, "closed"
+        n += len(chunk)
+        if sha is not None:
+            sha.update(chunk)
+    return n, "whole"
+
+
+class S3GetTest(S3Base):
+    """GET /files/<name> on the S3 store streams the object: only what is asked is read."""
+
+    def store_read(self, srv=None):
+        return (srv or self.srv).metric("sluice_store_read_bytes_total")
+
+    def test_range_reads_only_those_bytes(self):
+        data = os.urandom(40 * MIB)
+        self.assertEqual(self.put("r.bin", data)[0], 201)
+        m = self.store_read()
+        for rng, part in (("0-0", data[:1]), ("20000000-20999999", data[20000000:21000000]),
+                          ("-1", data[-1:]), ("%d-" % (len(data) - 5), data[-5:])):
+            st, h, b = curl("-r", rng, self.url("r.bin"))
+            self.assertEqual(st, 206, rng)
+            self.assertTrue(b == part, "the bytes of %s" % rng)
+            self.assertEqual(h["content-length"], str(len(part)))
+            self.assertEqual(self.store_read() - m, len(part),
+                             "only the bytes of %s came from the store" % rng)
+            m += len(part)
+        self.assertEqual(h["etag"], sha256_etag(data))
+        st, h, b = curl("-r", "0-0", "-H", "If-Range: " + sha256_etag(data), self.url("r.bin"))
+        self.assertEqual((st, b), (206, data[:1]))
+        for args in (["-I"], ["-H", "If-None-Match: " + sha256_etag(data)],
+                     ["-r", "%d-" % len(data)]):  # HEAD, 304, 416: nothing read
+            st, h, b = curl(*args, self.url("r.bin"))
+            self.assertIn(st, (200, 304, 416), args)
+        self.assertEqual(self.store_read() - m, 1)
+
+    def test_whole_get_streams_with_backpressure(self):
+        data = os.urandom(256 * MIB)
+        self.assertEqual(self.put("big.bin", data)[0], 201)
+        want = hashlib.sha256(data).hexdigest()
+        del data
+        pid = self.srv.proc.pid
+        m0, rss0 = self.store_read(), rss_kib(pid)
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        try:
+            st, h, body = get_head(s, "/files/big.bin")
+            self.assertEqual((st, h["content-length"]), (200, str(256 * MIB)))
+            sha = hashlib.sha256()
+            n, how = read_body(s, body, MIB, sha)
+            # the first MiB is here: the object was not read whole before it (socket buffers
+            # between sluice and this client hold a few MiB)
+            first = self.store_read() - m0
+            self.assertLess(first, 32 * MIB, "store bytes read before the first MiB arrived")
+            # the client stops reading: the store's transfer stops too, memory stays put
+            time.sleep(1)
+            m1 = self.store_read()
+            time.sleep(2)
+            paused = self.store_read() - m1
+            grown = rss_kib(pid) - rss0
+            sys.stderr.write("(first MiB after %.1f MiB from the store; %d bytes while paused; "
+                             "RSS +%d KiB) " % (first / MIB, paused, grown))
+            self.assertLess(paused, MIB, "the store kept sending to a client that does not read")
+            self.assertLess(m1 - m0, 48 * MIB)
+            self.assertLess(grown, 48 * 1024, "RSS grew while a client did not read")
+            n, how = read_body(s, b"", 256 * MIB - n, sha)
+            self.assertEqual(how, "whole")
+            self.assertEqual(sha.hexdigest(), want, "bytes differ")
+        finally:
+            s.close()
+        self.assertEqual(self.store_read() - m0, 256 * MIB, "each byte read from the store once")
+
+    def get_through_proxy(self, size, at_1mib):
+        """A file of `size` bytes stored by a sluice that reaches the store through a Proxy, then
+        read back: at_1mib(proxy) once the first MiB arrived, then the rest. Returns (the bytes
+        stored, the answer's body as read: count and how it ended, its SHA-256, the store bytes
+        read meanwhile)."""
+        proxy = Proxy(LAB["S3_ENDPOINT"])
+        srv = self.server(proxy.url)
+        try:
+            data = os.urandom(size)
+            with tempfile.NamedTemporaryFile() as f:
+                f.write(data)
+                f.flush()
+                st, h, b = curl("-T", f.name, "http://127.0.0.1:%d/files/cut.bin" % srv.port)
+            self.assertEqual(st, 201, b)
+            m0 = self.store_read(srv)
+            with socket.create_connection(("127.0.0.1", srv.port)) as s:
+                st, h, body = get_head(s, "/files/cut.bin")
+                self.assertEqual((st, h["content-length"]), (200, str(size)))
+                sha = hashlib.sha256()
+                first, how = read_body(s, body, MIB, sha)
+                at_1mib(proxy)
+                n, how = read_body(s, b"", size - first, sha)
+            self.assertEqual(srv.proc.poll(), None, "still running")
+            return data, first + n, how, sha.hexdigest(), self.store_read(srv) - m0
+        finally:
+            proxy.close()
+            self.assertEqual(srv.stop(), 0)
+
+    def test_store_connection_cut_mid_body_is_resumed(self):
+        """The service drops the connection of a GET (an idle timeout while the client paused, a
+        restart): sluice asks again for the rest (Range from where it stopped, If-Match the same
+        ETag) and the client gets the whole file without noticing."""
+        data, n, how, sha, read = self.get_through_proxy(48 * MIB, Proxy.cut)
+        self.assertEqual(how, "whole")
+        self.assertEqual(sha, hashlib.sha256(data).hexdigest(), "bytes differ")
+        self.assertEqual(read, len(data), "no byte read twice")
+
+    def test_store_failing_mid_body_cuts_the_connection(self):
+        data, n, how, sha, read = self.get_through_proxy(64 * MIB, Proxy.close)
+        self.assertIn(how, ("closed", "reset"), "the connection is cut, not finished")
+        self.assertLess(n, len(data))
+
+
 class Proxy:
     """A TCP relay to the S3 endpoint that can be closed: then nothing answers on its port."""
 
@@ -294,6 +454,16 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def cut(self):
+        """Close the connections relayed now; new ones are still relayed."""
+        conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
     def close(self):
         self.closed = True

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
  * The S3 store's pieces that need no service (storage/s3_http.c, s3.c's configuration): key and
- * query encoding as SigV4 wants it, the XML answers, ISO times, and a configuration that is
+ * query encoding as SigV4 wants it, the XML answers, ISO times, the Range a read asks for and
+ * the Content-Range it must get back (s3_read.c), and a configuration that is
  * refused, or whose endpoint does not answer, at start-up with a message. What it does against a
  * real service is tests/integration/test_s3.py's and test_s3_tus.py's (a real Ceph RGW).
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +64,48 @@ START_TEST(iso_time_reads_s3_dates)
     ck_assert_int_eq(sl__s3_iso_time("1970-01-02T00:00:01.000Z"), 86401);
     ck_assert_int_eq(sl__s3_iso_time("2026-12-06T23:57:14.123Z"), 1796601434);
     ck_assert_int_eq(sl__s3_iso_time("yesterday"), 0);
+}
+END_TEST
+
+START_TEST(range_asks_for_exactly_the_bytes_or_the_whole)
+{
+    char h[96] = "";
+
+    ck_assert_int_eq(sl__s3_range(0, 1, 1 << 30, h, sizeof(h)), 1);
+    ck_assert_str_eq(h, "Range: bytes=0-0");
+    ck_assert_int_eq(sl__s3_range(1000, 24, 1 << 30, h, sizeof(h)), 1);
+    ck_assert_str_eq(h, "Range: bytes=1000-1023");
+    ck_assert_int_eq(sl__s3_range(10, 90, 100, h, sizeof(h)), 1);
+    ck_assert_str_eq(h, "Range: bytes=10-99");
+    ck_assert_int_eq(sl__s3_range(0, 100, 100, h, sizeof(h)), 0); /* the whole: no Range */
+    ck_assert_int_eq(sl__s3_range(0, 0, 100, h, sizeof(h)), SL_ERANGE);
+    ck_assert_int_eq(sl__s3_range(100, 1, 100, h, sizeof(h)), SL_ERANGE);
+    ck_assert_int_eq(sl__s3_range(50, 51, 100, h, sizeof(h)), SL_ERANGE);
+    ck_assert_int_eq(sl__s3_range(1, UINT64_MAX, UINT64_MAX, h, sizeof(h)), SL_ERANGE);
+}
+END_TEST
+
+START_TEST(content_range_is_read_strictly)
+{
+    uint64_t a, b, t;
+
+    ck_assert_int_eq(sl__s3_content_range("bytes 0-0/1073741824", &a, &b, &t), 0);
+    ck_assert(a == 0 && b == 0 && t == 1073741824);
+    ck_assert_int_eq(sl__s3_content_range("bytes 10-19/*", &a, &b, &t), 0);
+    ck_assert(a == 10 && b == 19 && t == UINT64_MAX);
+    ck_assert_int_eq(sl__s3_content_range("bytes 18446744073709551614-18446744073709551614/"
+                                          "18446744073709551615",
+                                          &a, &b, &t),
+                     0);
+    ck_assert(a == UINT64_MAX - 1 && t == UINT64_MAX);
+    ck_assert_int_eq(sl__s3_content_range("bytes 5-4/10", &a, &b, &t), -1);  /* backwards */
+    ck_assert_int_eq(sl__s3_content_range("bytes 5-10/10", &a, &b, &t), -1); /* past the end */
+    ck_assert_int_eq(sl__s3_content_range("bytes */10", &a, &b, &t), -1);    /* a 416's */
+    ck_assert_int_eq(sl__s3_content_range("bytes 1-2/10 ", &a, &b, &t), -1); /* trailing */
+    ck_assert_int_eq(sl__s3_content_range("bytes -1-2/10", &a, &b, &t), -1); /* a sign */
+    ck_assert_int_eq(sl__s3_content_range("items 1-2/10", &a, &b, &t), -1);  /* another unit */
+    ck_assert_int_eq(sl__s3_content_range("bytes 1-18446744073709551616/*", &a, &b, &t), -1);
+    ck_assert_int_eq(sl__s3_content_range("", &a, &b, &t), -1);
 }
 END_TEST
 
@@ -129,6 +173,8 @@ Suite *s3_http_suite(void)
     tcase_add_test(tc, encode_refuses_what_does_not_fit);
     tcase_add_test(tc, xml_next_walks_tags_and_decodes_entities);
     tcase_add_test(tc, iso_time_reads_s3_dates);
+    tcase_add_test(tc, range_asks_for_exactly_the_bytes_or_the_whole);
+    tcase_add_test(tc, content_range_is_read_strictly);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
     tc = tcase_create("open");
