@@ -14,8 +14,9 @@
  * base hands us every queued chunk at once (W5), and one job on the thread pool writes them at
  * their offset (sl__fs_write_chunks): runs of memory chunks with one pwritev, going on after short
  * writes, and piped chunks (streams/pipe.c: bytes that wait in a kernel pipe) spliced out of their
- * pipe, in order, so exactly one write is in flight and the file gets the bytes as they came. The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create
- * missing parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
+ * pipe, in order, so exactly one write is in flight and the file gets the bytes as they came.
+ * The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create missing
+ * parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
  * create-only uploads), fsync the parent directory (durable mode); it is a group commit (commit.c):
  * the files that finish together share the flushes. `finish` therefore means committed. Destroy
  * waits for the operation in flight, then closes and unlinks the temp file unless the commit
