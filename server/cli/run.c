@@ -91,6 +91,8 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
         rn.srv->slots = w->slots;
         rn.srv->nslots = w->nslots;
         rn.srv->m = &w->slots[w->slot];
+        rn.srv->peer_share = w->peers;
+        rn.srv->peer_slot = w->slot;
         rn.srv->m->pid = (int64_t)getpid();
     }
     uv_signal_init(&loop, &rn.sigint);

@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define WORKERS_MAX 256
@@ -97,6 +98,8 @@ typedef struct sup_s {
     sl_config_t wcfg; /* the workers': the port the supervisor got */
     int listen_fd, n;
     sl_metrics_t *slots;
+    sl_peer_share_t *peers;      /* --max-conns-per-ip over every worker (limits.c) */
+    pid_t slot_pid[WORKERS_MAX]; /* the worker counting in each slot */
     wk_t wk[WORKERS_MAX];
     sigset_t old;
 } sup_t;
@@ -112,12 +115,14 @@ static pid_t start_worker(sup_t *s, int i, int slot, int wait_ready)
         return -1;
     pid = fork();
     if (pid == 0) {
-        sl_worker_t w = {s->listen_fd, i, slot, 2 * s->n, pfd[1], s->slots};
+        sl_worker_t w = {s->listen_fd, i, slot, 2 * s->n, pfd[1], s->slots, s->peers};
         close(pfd[0]);
         sigprocmask(SIG_SETMASK, &s->old, NULL);
         _exit(sl__serve(&s->wcfg, &w, NULL, NULL) == 0 ? 0 : 1);
     }
     close(pfd[1]);
+    if (pid > 0)
+        s->slot_pid[slot] = pid;
     if (pid > 0 && wait_ready && read(pfd[0], &b, 1) != 1)
         fprintf(stderr, "sluice: worker %d (pid %d) did not come up\n", i, (int)pid);
     close(pfd[0]);
@@ -198,6 +203,18 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s.slots == MAP_FAILED)
         return -errno;
+    s.peers = mmap(NULL, sl__peer_share_size(2 * s.n), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s.peers == MAP_FAILED) {
+        munmap(s.slots, 2 * (size_t)s.n * sizeof(sl_metrics_t));
+        return -errno;
+    }
+    {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+            seed = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+        sl__peer_share_seed(s.peers, seed);
+    }
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGTERM);
@@ -234,6 +251,11 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
                 if (s.wk[i].pid > 0)
                     kill(s.wk[i].pid, SIGUSR1);
         while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+            for (i = 0; i < 2 * s.n; i++)
+                if (s.slot_pid[i] == pid) { /* its connections died with it */
+                    sl__peer_share_clear(s.peers, i);
+                    s.slot_pid[i] = 0;
+                }
             for (i = 0; i < s.n && s.wk[i].pid != pid; i++)
                 ;
             if (i == s.n)
@@ -272,6 +294,7 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
     }
     close(s.listen_fd);
     munmap(s.slots, 2 * (size_t)s.n * sizeof(sl_metrics_t));
+    munmap(s.peers, sl__peer_share_size(2 * s.n));
     sigprocmask(SIG_SETMASK, &s.old, NULL);
     return 0;
 }

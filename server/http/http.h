@@ -174,6 +174,9 @@ struct sl_server_s {
     struct sl_ui_s *ui;       /* the upload page (ui.c), NULL when off or absent */
     struct sl_auth_s *auth;   /* tokens and the sign key (auth.c), NULL when off */
     struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
+    /* every worker's connections per client (limits.c; shared, the supervisor's), NULL alone */
+    struct sl_peer_share_s *peer_share;
+    int peer_slot;            /* this worker's rows in it */
     struct sl_tls_s *tls;     /* the certificate in use (tls.c), NULL for plain HTTP */
     uint64_t store_read_seen; /* store->read_bytes already counted in m->store_read_bytes */
 };
@@ -246,6 +249,13 @@ enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, sockle
 void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **peer);
 void sl__limits_peer_closed(sl_server_t *srv, void *peer);
 void sl__limits_free(sl_server_t *srv);
+/* The per-client counts of --workers (limits.c): the bytes to map shared for `nslots` worker
+ * slots (zeroed: mmap MAP_ANONYMOUS), and a dead worker's slot set back to 0 (ps borrowed). The
+ * supervisor sets ps->seed to random bytes before the first fork. */
+typedef struct sl_peer_share_s sl_peer_share_t;
+size_t sl__peer_share_size(int nslots);
+void sl__peer_share_clear(sl_peer_share_t *ps, int slot);
+void sl__peer_share_seed(sl_peer_share_t *ps, uint64_t seed);
 void sl__limits_tick(sl_server_t *srv, uint64_t now);
 int sl__limits_header_size(sl_req_t *r);
 /* conns.c, for the header timeout: every connection without a request in progress that has been

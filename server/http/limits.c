@@ -23,6 +23,17 @@
  * loopback (that proxy then limits per client). The counts live here, in a hash table keyed by
  * the client's 16-byte address (IPv4 mapped into ::ffff:0:0/96, IPv6 cut to its /64); conns.c
  * tells us when a connection opens and closes. All on the loop's thread: no locks.
+ *
+ * With --workers N the limit is the server's, not each worker's: the kernel spreads one client's
+ * connections over the workers (SO_REUSEPORT), so counting apart would let N times the limit
+ * in. The supervisor maps a table shared by every worker (sl_peer_share_t): per worker slot, two
+ * rows of SKETCH 16-bit counters, indexed by two halves of a keyed hash of the client (FNV-1a
+ * from a random seed, so no one can aim at another client's counters). A worker counts its open
+ * connections in its own rows only (one writer per row: relaxed atomic loads and stores, no
+ * lock); at accept it sums every slot's rows and takes the smaller of the two sums, which is
+ * never below the client's true count (a count-min sketch) and equal to it unless both of its
+ * counters are shared with other busy clients. Decrements stop at 0. When a worker dies, the
+ * supervisor zeroes its slot's rows (sl__peer_share_clear): its connections died with it.
  */
 #include "http/http.h"
 #include "proto/proto.h"
@@ -41,7 +52,67 @@ typedef struct peer_s {
     struct peer_s *next;
     unsigned char key[16];
     unsigned conns;
+    uint16_t h[2]; /* its counters in the shared rows */
 } peer_t;
+
+#define SKETCH 65536u
+
+struct sl_peer_share_s {
+    uint64_t seed;
+    uint16_t rows[][2][SKETCH]; /* per worker slot */
+};
+
+size_t sl__peer_share_size(int nslots)
+{
+    return sizeof(sl_peer_share_t) + (size_t)nslots * sizeof(uint16_t[2][SKETCH]);
+}
+
+void sl__peer_share_clear(sl_peer_share_t *ps, int slot)
+{
+    memset(ps->rows[slot], 0, sizeof(ps->rows[slot]));
+}
+
+void sl__peer_share_seed(sl_peer_share_t *ps, uint64_t seed)
+{
+    ps->seed = seed;
+}
+
+static void share_hash(const sl_peer_share_t *ps, const unsigned char key[16], uint16_t h[2])
+{
+    uint64_t x = 14695981039346656037u ^ ps->seed;
+    int i;
+
+    for (i = 0; i < 16; i++)
+        x = (x ^ key[i]) * 1099511628211u;
+    x ^= x >> 29; /* fold the high bits into both halves */
+    h[0] = (uint16_t)x;
+    h[1] = (uint16_t)(x >> 32);
+}
+
+/* The client's connections over every worker (never fewer than it has). */
+static unsigned share_count(const sl_server_t *srv, const uint16_t h[2])
+{
+    unsigned sum[2] = {0, 0};
+    int s, k;
+
+    for (s = 0; s < srv->nslots; s++)
+        for (k = 0; k < 2; k++)
+            sum[k] += __atomic_load_n(&srv->peer_share->rows[s][k][h[k]], __ATOMIC_RELAXED);
+    return sum[0] < sum[1] ? sum[0] : sum[1];
+}
+
+/* This worker's counters of the client, one up or one down (never below 0). */
+static void share_add(sl_server_t *srv, const uint16_t h[2], int d)
+{
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        uint16_t *c = &srv->peer_share->rows[srv->peer_slot][k][h[k]];
+        uint16_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+        if (d > 0 ? v < UINT16_MAX : v > 0)
+            __atomic_store_n(c, (uint16_t)(v + d), __ATOMIC_RELAXED);
+    }
+}
 
 struct sl_peers_s {
     peer_t *bucket[PEER_BUCKETS];
@@ -147,7 +218,17 @@ enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, sockle
     peer_t **pp;
 
     (void)addrlen;
-    if (srv->peers == NULL || limited_key(srv, addr, key) < 0)
+    if ((srv->peers == NULL && srv->peer_share == NULL) || limited_key(srv, addr, key) < 0)
+        return MHD_YES;
+    if (srv->peer_share != NULL) { /* every worker's connections */
+        uint16_t h[2];
+        share_hash(srv->peer_share, key, h);
+        if (share_count(srv, h) >= srv->cfg.max_conns_per_ip) {
+            srv->m->refused[SL_REFUSE_CONNS_PER_IP]++;
+            return MHD_NO;
+        }
+    }
+    if (srv->peers == NULL)
         return MHD_YES;
     pp = slot_of(srv->peers, key);
     if (*pp != NULL && (*pp)->conns >= srv->cfg.max_conns_per_ip) {
@@ -173,8 +254,12 @@ void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **p
     if (*pp == NULL) {
         *pp = sl_xcalloc(1, sizeof(**pp));
         memcpy((*pp)->key, key, 16);
+        if (srv->peer_share != NULL)
+            share_hash(srv->peer_share, key, (*pp)->h);
     }
     (*pp)->conns++;
+    if (srv->peer_share != NULL)
+        share_add(srv, (*pp)->h, 1);
     *peer = *pp;
 }
 
@@ -182,7 +267,11 @@ void sl__limits_peer_closed(sl_server_t *srv, void *peer)
 {
     peer_t *p = peer, **pp;
 
-    if (p == NULL || srv->peers == NULL || --p->conns > 0)
+    if (p == NULL || srv->peers == NULL)
+        return;
+    if (srv->peer_share != NULL)
+        share_add(srv, p->h, -1);
+    if (--p->conns > 0)
         return;
     pp = slot_of(srv->peers, p->key);
     if (*pp == p) {
