@@ -532,6 +532,7 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     }
     s3->part_size = conf->part_size ? conf->part_size : SL_S3_PART_DEFAULT;
     s3->lease = conf->lock_lease ? conf->lock_lease : 60;
+    s3->retries = conf->retries;
     if (s3->part_size < SL_S3_PART_MIN)
         s3->part_size = SL_S3_PART_MIN;
     n = strlen(s3->bucket) + strlen(s3->prefix) + 8;
@@ -566,7 +567,7 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     s3->lease_timer.data = s3->probe.data = s3;
     uv_timer_start(&s3->probe, on_probe, PROBE_MS, PROBE_MS);
     uv_unref((uv_handle_t *)&s3->probe); /* it never keeps a loop alive by itself */
-    s3->handles = 3;
+    s3->handles = 4;
     *out = &s3->base;
     return 0;
 fail:

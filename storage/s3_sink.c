@@ -131,8 +131,10 @@ static void start_parts(s3_sink_t *k)
         if (sl__s3_req_init(&p->req, k->s3, "PUT", k->key, q) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
         sl__s3_req_body_fd(&p->req, p->fd, 0, p->len);
-        if (k->resumable) /* never past the lock's lease */
+        if (k->resumable) { /* never past the lock's lease, its retries neither */
             curl_easy_setopt(p->req.easy, CURLOPT_TIMEOUT_MS, (long)SL_S3_PART_TIMEOUT_MS(k->s3));
+            p->req.deadline_ms = uv_now(k->s3->base.loop) + SL_S3_PART_TIMEOUT_MS(k->s3);
+        }
         if (sl__s3_req_start(&p->req, on_part_sent) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
     }
@@ -213,6 +215,7 @@ void sl__s3_sink_send_part(s3_sink_t *k)
     if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, "uploads=") < 0)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
+    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a lost answer: an empty upload the sweep aborts */
     if (sl__s3_req_start(&k->req, on_created) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -331,11 +334,40 @@ static void meta_headers(s3_sink_t *k)
         sl__s3_meta_headers(&k->req, d->sha256_hex, d->crc32);
 }
 
+static void on_committed(sl_s3_req_t *q);
+
+/* A completion sent again after a lost answer finds the upload already completed: 404
+ * NoSuchUpload. The object is ours when its ETag is the one our parts make (s3_retry.c). */
+static void on_confirmed(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    char want[80];
+
+    if (q->err == 0 && sl__s3_multipart_etag(k->etags, k->nparts, want, sizeof(want)) == 0 &&
+        strcmp(want, q->etag) == 0) {
+        k->confirming = 0;
+        return on_committed(q); /* completed: go on with its metadata */
+    }
+    sl__s3_sink_fail(k, q->err == 0 || q->err == SL_ENOTFOUND ? UV_EIO : q->err);
+}
+
 static void on_committed(sl_s3_req_t *q)
 {
     s3_sink_t *k = q->data;
     int err = q->err;
 
+    if (err == SL_ENOTFOUND && q->tries > 0 && k->upload_id != NULL && !k->meta_copied &&
+        !k->confirming) {
+        k->confirming = 1;
+        free(q->body);
+        q->body = NULL;
+        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        if (sl__s3_req_start(&k->req, on_confirmed) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
     if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
         err = UV_EIO; /* a completion or a copy can fail with 200 and an <Error> body */
     free(q->body);
@@ -385,6 +417,7 @@ static void complete(s3_sink_t *k)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
+    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a 404 on a retry is confirmed: on_committed */
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }

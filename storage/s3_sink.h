@@ -26,7 +26,7 @@ struct s3_sink_s {
     sl_s3_t *s3;
     char *key;
     unsigned flags;
-    int err, destroying, fs_busy, final, meta_copied;
+    int err, destroying, fs_busy, final, meta_copied, confirming;
     int fill_fd;
     uint64_t fill_len;
     s3_part_t parts[SL_S3_INFLIGHT];

@@ -168,14 +168,15 @@ struct sl_server_s {
     int access_fd;           /* --access-log, -1 if off */
     sl_metrics_t *m, *slots; /* this worker's slot; all of them (nslots) */
     int nslots;
-    sl_metrics_t own_slot;    /* the slot of a server without workers */
-    int worker;               /* this process's worker number (0 alone) */
-    size_t tus_jobs;          /* expiry sweep work in flight (the stop waits for it) */
-    struct sl_ui_s *ui;       /* the upload page (ui.c), NULL when off or absent */
-    struct sl_auth_s *auth;   /* tokens and the sign key (auth.c), NULL when off */
-    struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
-    struct sl_tls_s *tls;     /* the certificate in use (tls.c), NULL for plain HTTP */
-    uint64_t store_read_seen; /* store->read_bytes already counted in m->store_read_bytes */
+    sl_metrics_t own_slot;       /* the slot of a server without workers */
+    int worker;                  /* this process's worker number (0 alone) */
+    size_t tus_jobs;             /* expiry sweep work in flight (the stop waits for it) */
+    struct sl_ui_s *ui;          /* the upload page (ui.c), NULL when off or absent */
+    struct sl_auth_s *auth;      /* tokens and the sign key (auth.c), NULL when off */
+    struct sl_peers_s *peers;    /* connections per client (limits.c), NULL when off */
+    struct sl_tls_s *tls;        /* the certificate in use (tls.c), NULL for plain HTTP */
+    uint64_t store_read_seen;    /* store->read_bytes already counted in m->store_read_bytes */
+    uint64_t store_retries_seen; /* store->retries already counted in m->store_retries */
 };
 
 /* http.c */
