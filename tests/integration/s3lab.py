@@ -80,19 +80,27 @@ def multipart_uploads(prefix):
 
 
 
-_SLOWDOWN_XML = (b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
-                 b"<Message>Reduce your rate</Message></Error>")
-SLOWDOWN = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\n\r\n%s" % (len(_SLOWDOWN_XML), _SLOWDOWN_XML))
+
+
+def s3_error(status, code):
+    """An S3 error answer that closes its connection."""
+    xml = b'<?xml version="1.0"?><Error><Code>%s</Code></Error>' % code
+    return (b"HTTP/1.1 %s\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status, len(xml), xml))
+
+
+FAKE = {"503": s3_error(b"503 Slow Down", b"SlowDown"),
+        "404": s3_error(b"404 Not Found", b"NoSuchUpload")}
 
 
 class Proxy:
     """A TCP relay to the S3 endpoint that can be closed (then nothing answers on its port), cut
     (its connections dropped), or made to fail requests: fail(n, how, match) makes the next n
     requests whose request line matches the regular expression `match` (n < 0: all of them)
-    fail, each before it reaches the service: "503" answers RGW's SlowDown and closes, "reset"
-    resets the connection; "lost" sends the request on, waits for the service to act on it and
-    resets the connection before its answer (the answer is lost, the request was done).
+    fail, each before it reaches the service: "503" answers RGW's SlowDown and closes, "404"
+    answers NoSuchUpload, "reset" resets the connection; "lost" sends the request on, waits for
+    the service to act on it and resets the connection before its answer (the answer is lost, the
+    request was done). `how` may also be a list: the i-th request matched fails how[i].
     `faulted` counts the requests failed."""
 
     def __init__(self, target):
@@ -120,7 +128,7 @@ class Proxy:
                 return None
             self.faults -= 1 if self.faults > 0 else 0
             self.faulted += 1
-            return self.how
+            return self.how if isinstance(self.how, str) else self.how[self.faulted - 1]
 
     def accept(self):
         while not self.closed:
@@ -165,13 +173,13 @@ class Proxy:
                 how = self.take_fault(head.split(b"\r\n", 1)[0])
                 if how == "reset":
                     return self.reset(c, u)
-                if how == "503":
+                if how in FAKE:
                     while left > 0 and not expect:  # the body, read so the answer is not lost
                         take = buf[:left] or c.recv(min(65536, left))
                         if not take:
                             break
                         buf, left = buf[len(take):] if buf else buf, left - len(take)
-                    c.sendall(SLOWDOWN)
+                    c.sendall(FAKE[how])
                     c.shutdown(socket.SHUT_WR)
                     time.sleep(0.2)
                     return self.reset(c, u)
