@@ -15,10 +15,12 @@
  * filling, the others being sent), each about one part; nothing is left on disk by a crash.
  * Memory per upload is the stream's hwm and curl's buffers while a request runs, whatever the
  * body's size. The multipart upload is created when the first part is full, so a body of less
- * than one part (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE): a
- * single PUT carries If-None-Match: * (atomic on RGW and S3); a multipart upload asks HEAD just
- * before its completion, since RGW 16 has no conditional completion: two racing creators of a
- * large file can both succeed (the later wins); docs/s3.md says so.
+ * than one part (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE) under
+ * a name: the commit holds the name's create lock (s3_sink_create.c) across its check and its
+ * write: a single PUT carries If-None-Match: *, a multipart upload asks HEAD just before its
+ * completion (RGW 16 ignores If-None-Match there); of racing creators one wins, the others get
+ * SL_EEXISTS. Requests are sent again after transient failures as s3_retry.c says; a
+ * completion sent again that finds no upload is checked against the object's ETag.
  */
 #include "s3_sink.h"
 
@@ -81,7 +83,8 @@ static void destroy_finish(s3_sink_t *k)
     if (k->req.active && !k->s3->closing && strstr(k->key, ".sluice/stage/") != NULL)
         sl__s3_delete_later(k->s3, k->key);
     sl__s3_req_done(&k->req);
-    if (k->resumable) { /* the parts are the upload's: only the lock goes */
+    sl__s3_create_unlock(k); /* (one whose PUT was cancelled in flight expires) */
+    if (k->resumable) {      /* the parts are the upload's: only the lock goes */
         sl__s3_rsink_release(k);
         free(k->upload_id);
         k->upload_id = NULL;
@@ -356,6 +359,7 @@ static void on_committed(sl_s3_req_t *q)
     s3_sink_t *k = q->data;
     int err = q->err;
 
+    sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
     if (err == SL_ENOTFOUND && q->tries > 0 && k->upload_id != NULL && !k->meta_copied &&
         !k->confirming) {
         k->confirming = 1;
@@ -418,6 +422,7 @@ static void complete(s3_sink_t *k)
     k->req.data = k;
     sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
     k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a 404 on a retry is confirmed: on_committed */
+    sl__s3_create_deadline(k, &k->req);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -431,6 +436,7 @@ static void put_whole(s3_sink_t *k)
         sl__s3_req_header(&k->req, "If-None-Match: *");
     meta_headers(k);
     sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
+    sl__s3_create_deadline(k, &k->req);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -447,6 +453,8 @@ static void on_head(sl_s3_req_t *q)
 {
     s3_sink_t *k = q->data;
 
+    if (q->err != SL_ENOTFOUND)
+        sl__s3_create_unlock(k);
     if (q->err == 0)
         return sl__s3_sink_fail(k, SL_EEXISTS);
     if (q->err != SL_ENOTFOUND)
@@ -465,10 +473,13 @@ void sl__s3_sink_final_step(s3_sink_t *k)
         sl__s3_sink_send_part(k); /* the last part may be short */
         return;
     }
+    if (k->create_lock && !k->locked)
+        return sl__s3_create_lock(k, sl__s3_sink_final_step); /* s3_sink_create.c */
     if ((k->flags & SL_SINK_NOREPLACE) && k->upload_id != NULL) {
         if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
         k->req.data = k;
+        sl__s3_create_deadline(k, &k->req);
         if (sl__s3_req_start(&k->req, on_head) < 0)
             sl__s3_sink_fail(k, UV_ENOMEM);
         return;
@@ -541,6 +552,7 @@ sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
         snprintf(k->id, sizeof(k->id), "%s", spec->name);
     }
     k->key = sl_xstrdup(key);
+    k->create_lock = (k->flags & SL_SINK_NOREPLACE) && spec->kind == SL_SINK_NAME;
     return &k->base;
 }
 
@@ -556,6 +568,7 @@ void sl__s3_sink_free(sl_store_sink_t *sink)
     free(k->etags);
     free(k->xml);
     free(k->key);
+    free(k->lock_key);
     sl__s3_rsink_free(k);
     free(k);
 }

@@ -100,7 +100,7 @@ class Proxy:
     fail, each before it reaches the service: "503" answers RGW's SlowDown and closes, "404"
     answers NoSuchUpload, "reset" resets the connection; "lost" sends the request on, waits for
     the service to act on it and resets the connection before its answer (the answer is lost, the
-    request was done). `how` may also be a list: the i-th request matched fails how[i].
+    request was done); "delay" holds the request for 1.5 s, then sends it on. `how` may also be a list: the i-th request matched fails how[i].
     `faulted` counts the requests failed."""
 
     def __init__(self, target):
@@ -185,6 +185,8 @@ class Proxy:
                     return self.reset(c, u)
                 if how == "lost":
                     drop.append(1)
+                if how == "delay":
+                    time.sleep(1.5)
                 u.sendall(head)
                 while left > 0:
                     take = buf[:left] or c.recv(min(65536, left))

@@ -10,6 +10,8 @@ or a reset connection), or loses the answer of one the service did.
     was not done (503), never after a reset or a lost answer: 503, not a 412 for our own object
   a store that keeps failing longer than the retries: 503 with the JSON body, no object and no
     multipart upload left; --s3-retries 0: the first failure is the answer
+  two create-only uploads of one large name at once (their completions held up by the proxy so
+    that both check the name before either completes): one 201, one 412, and the lock is gone
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3_retry.py -v
 """
@@ -18,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,6 +169,33 @@ class S3RetryTest(S3Base):
         finally:
             self.assertEqual(srv.stop(), 0)
         self.assert_nothing_left()
+
+    def test_concurrent_create_only_of_one_large_name(self):
+        data = [os.urandom(20 * MIB), os.urandom(20 * MIB)]  # two parts each
+        out = [None, None]
+
+        def create(i):
+            out[i] = self.put("race.bin", data[i], "If-None-Match: *")
+
+        def both():
+            ts = [threading.Thread(target=create, args=(i,)) for i in (0, 1)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+
+        # each completion waits 1.5 s at the proxy: without the lock both would check the name
+        # (absent) before either completion lands, and both would answer 201
+        self.proxy.fail(2, "delay", self.line(b"POST", "race.bin", rb"\?uploadId="))
+        both()
+        self.proxy.fail(0)
+        sts = sorted(o[0] for o in out)
+        self.assertEqual(sts, [201, 412], [o[2] for o in out])
+        won = data[[o[0] for o in out].index(201)]
+        self.assertTrue(curl(self.url("race.bin"))[2] == won, "the object is the winner's")
+        self.assertEqual(self.put("race.bin", b"small", "If-None-Match: *")[0], 412)
+        self.assertEqual(keys(self.prefix + "/"), [self.prefix + "/race.bin"], "no lock left")
+        wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
 
 
 if __name__ == "__main__":
