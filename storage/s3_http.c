@@ -13,7 +13,8 @@
  * A request's body is read from a spool file with pread, and a tus GET's answer written to one
  * with write, on the loop thread: spool files are written just before (page cache), so these do
  * not wait for a disk; docs/s3.md says why this was kept. A file's GET hands its answer's pieces
- * to the request's on_data instead (s3_read.c), which may pause the transfer.
+ * to the request's on_data instead (s3_read.c), which may pause the transfer. A transfer that
+ * failed transiently may be sent again before its callback runs (s3_retry.c decides).
  */
 #include "s3_int.h"
 

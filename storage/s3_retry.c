@@ -62,10 +62,10 @@ int sl__s3_retryable(int retry, int cc, long status)
 
 uint64_t sl__s3_backoff_ms(unsigned tries, uint32_t rnd)
 {
-    uint64_t base = tries >= 7 ? BACKOFF_MAX_MS : (uint64_t)BACKOFF_FIRST_MS << (tries - 1);
+    uint64_t base = tries <= 1   ? BACKOFF_FIRST_MS
+                    : tries >= 7 ? BACKOFF_MAX_MS
+                                 : (uint64_t)BACKOFF_FIRST_MS << (tries - 1);
 
-    if (tries == 0)
-        base = BACKOFF_FIRST_MS;
     if (base > BACKOFF_MAX_MS)
         base = BACKOFF_MAX_MS;
     return base / 2 + rnd % (base / 2 + 1);
