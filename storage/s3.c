@@ -371,12 +371,18 @@ void sl__s3_delete_later(sl_s3_t *s3, const char *key)
     s3->aborts = a;
 }
 
-void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id)
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again)
 {
     abort_t *a = sl_xcalloc(1, sizeof(*a));
 
     snprintf(a->key, sizeof(a->key), "%s", key);
     snprintf(a->query, sizeof(a->query), "uploadId=%s", upload_id);
+    if (again) { /* once more at the next probe (a 404 then ends it) */
+        abort_t *b = sl_xcalloc(1, sizeof(*b));
+        *b = *a;
+        b->next = s3->aborts;
+        s3->aborts = b;
+    }
     abort_send(s3, a);
 }
 

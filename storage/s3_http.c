@@ -376,6 +376,8 @@ static void body_common(sl_s3_req_t *q, uint64_t len)
     curl_easy_setopt(q->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(q->easy, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(q->easy, CURLOPT_READDATA, q);
+    /* (no CURLOPT_SEEKFUNCTION: curl cannot send a body again by itself, CURLE_SEND_FAIL_REWIND;
+     * s3_retry.c does, counted, from the body's first byte) */
     /* (an empty "Expect:" to save the 100-continue turn would be signed by curl 7.88 as a
      * header with a value, and refused) */
 }
@@ -400,6 +402,10 @@ int sl__s3_req_start(sl_s3_req_t *q, sl_s3_cb cb)
     q->cb = cb;
     if (q->out_fd >= 0) /* a retry starts the answer again from here (s3_retry.c) */
         q->out_start = (int64_t)lseek(q->out_fd, 0, SEEK_CUR);
+    /* curl sends a request again by itself when a kept-alive connection it reused dies before
+     * any answer, which may follow a write the service did: not one that must not be repeated */
+    if (q->retry <= SL_S3_RETRY_UNSENT)
+        curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);
     if (curl_multi_add_handle(s3->multi, q->easy) != CURLM_OK)
         return UV_ENOMEM;

@@ -71,8 +71,9 @@ enum {
     SL_S3_RETRY_IDEMPOTENT = 2 /* any transient failure: a repeat does what the first did */
 };
 #define SL_S3_RETRIES_DEFAULT 4
-#define SL_S3_RETRY_BUDGET_MS 30000u /* retrying stops this long after a request's first failure   \
-                                      */
+#define SL_S3_RETRY_BUDGET_MS                                                                      \
+    30000u /* retrying stops this long after a request's first failure                             \
+            */
 
 struct sl_s3_s {
     sl_store_t base;       /* first: the interface's view */
@@ -136,8 +137,10 @@ int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, c
 
 /* Abort the multipart upload `upload_id` (encoded) of `key` (both borrowed, copied), in the
  * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
- * a minute (then the start-up sweep of a day-old upload is what is left). */
-void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id);
+ * a minute (then the start-up sweep of a day-old upload is what is left). `again`: also once more
+ * at the next probe (~2 s): a part cancelled in flight that RGW finishes after the abort makes
+ * the upload listed again. */
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again);
 /* Delete `key` (borrowed, copied) at the next probe (~2 s), retried like an abort: a staged
  * object whose cancelled PUT may still land. */
 void sl__s3_delete_later(sl_s3_t *s3, const char *key);

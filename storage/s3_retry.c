@@ -18,8 +18,11 @@
  *               read again from its file (pread from in_off) or memory, never kept whole.
  *               Owners also raise CreateMultipartUpload (a lost answer leaves at most an empty
  *               upload, aborted by the start-up sweep) and a file's CompleteMultipartUpload (a
- *               repeat after a lost success gets 404 NoSuchUpload: s3_sink.c then asks HEAD and
- *               compares the object's ETag with the one those parts make, sl__s3_multipart_etag).
+ *               repeat after a lost success may get 404 NoSuchUpload: s3_sink.c then asks HEAD
+ *               and compares the object's ETag with the one those parts make,
+ *               sl__s3_multipart_etag). curl cannot send a body again by itself (no seek
+ *               function: CURLE_SEND_FAIL_REWIND, retried here), but it does send a bodiless
+ *               request again on a reused connection found closed, uncounted.
  *   UNSENT      any other POST, and every write with If-Match or If-None-Match (the create-only
  *               PUT, tus's lock and record): only a failure that proves the service did nothing
  *               (not connected, 503, 429) is retried. After a reset or a timeout the write may
@@ -56,7 +59,8 @@ int sl__s3_retryable(int retry, int cc, long status)
     if (cc != CURLE_OK) /* cut, reset or timed out on the way: it may have happened */
         return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
                cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE || cc == CURLE_HTTP2 ||
-               cc == CURLE_HTTP2_STREAM || cc == CURLE_WEIRD_SERVER_REPLY;
+               cc == CURLE_HTTP2_STREAM || cc == CURLE_WEIRD_SERVER_REPLY ||
+               cc == CURLE_SEND_FAIL_REWIND; /* a reused connection found closed */
     return status == 500 || status == 502 || status == 504;
 }
 

@@ -76,7 +76,11 @@ static void drop_parts(s3_sink_t *k)
 static void destroy_finish(s3_sink_t *k)
 {
     s3_sink_t *kk = k;
+    int cancelled = 0; /* a part cancelled in flight */
+    size_t i;
 
+    for (i = 0; i < SL_S3_INFLIGHT; i++)
+        cancelled |= k->parts[i].req.active;
     /* A staged file's PUT (or completion) cancelled in flight may still land after the group's
      * removal listed the stage: delete its key once more, later. (Not a final name: that would
      * delete the object it was replacing.) */
@@ -92,7 +96,7 @@ static void destroy_finish(s3_sink_t *k)
     close_fd(&k->fill_fd);
     drop_parts(k);
     if (k->upload_id != NULL && !k->s3->closing) /* no orphaned parts */
-        sl__s3_abort(k->s3, k->key, k->upload_id);
+        sl__s3_abort(k->s3, k->key, k->upload_id, cancelled);
     free(k->upload_id);
     k->upload_id = NULL;
     kk->destroy_done(&k->base.s, 0);
@@ -360,8 +364,7 @@ static void on_committed(sl_s3_req_t *q)
     int err = q->err;
 
     sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
-    if (err == SL_ENOTFOUND && q->tries > 0 && k->upload_id != NULL && !k->meta_copied &&
-        !k->confirming) {
+    if (err == SL_ENOTFOUND && k->upload_id != NULL && !k->meta_copied && !k->confirming) {
         k->confirming = 1;
         free(q->body);
         q->body = NULL;

@@ -121,6 +121,7 @@ START_TEST(retry_classifies_failures_by_what_is_safe_to_repeat)
     ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_SEND_ERROR, 0), 1);
     ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OPERATION_TIMEDOUT, 0), 1);
     ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_GOT_NOTHING, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_SEND_FAIL_REWIND, 0), 1);
     /* answers, and our own failures, are final */
     ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 200), 0);
     ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 404), 0);
