@@ -371,12 +371,18 @@ void sl__s3_delete_later(sl_s3_t *s3, const char *key)
     s3->aborts = a;
 }
 
-void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id)
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again)
 {
     abort_t *a = sl_xcalloc(1, sizeof(*a));
 
     snprintf(a->key, sizeof(a->key), "%s", key);
     snprintf(a->query, sizeof(a->query), "uploadId=%s", upload_id);
+    if (again) { /* once more at the next probe (a 404 then ends it) */
+        abort_t *b = sl_xcalloc(1, sizeof(*b));
+        *b = *a;
+        b->next = s3->aborts;
+        s3->aborts = b;
+    }
     abort_send(s3, a);
 }
 
@@ -532,6 +538,7 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     }
     s3->part_size = conf->part_size ? conf->part_size : SL_S3_PART_DEFAULT;
     s3->lease = conf->lock_lease ? conf->lock_lease : 60;
+    s3->retries = conf->retries;
     if (s3->part_size < SL_S3_PART_MIN)
         s3->part_size = SL_S3_PART_MIN;
     n = strlen(s3->bucket) + strlen(s3->prefix) + 8;
@@ -566,7 +573,7 @@ int sl_s3_store_new(uv_loop_t *loop, const sl_s3_conf_t *conf, sl_store_t **out,
     s3->lease_timer.data = s3->probe.data = s3;
     uv_timer_start(&s3->probe, on_probe, PROBE_MS, PROBE_MS);
     uv_unref((uv_handle_t *)&s3->probe); /* it never keeps a loop alive by itself */
-    s3->handles = 3;
+    s3->handles = 4;
     *out = &s3->base;
     return 0;
 fail:

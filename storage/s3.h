@@ -35,6 +35,7 @@ typedef struct sl_s3_conf_s {
     const char *spool;   /* the directory parts are spooled in (NULL or "": TMPDIR or /tmp) */
     uint64_t part_size;  /* 0: 16 MiB (at least 5 MiB: S3's smallest part but the last) */
     unsigned lock_lease; /* seconds a tus PATCH's lock lives unrenewed (0: 60) */
+    unsigned retries;    /* tries after the first of a request that failed transiently (0: none) */
 } sl_s3_conf_t;
 
 /* 1 if `store` (borrowed) names an S3 store ("s3://..."). */

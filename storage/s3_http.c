@@ -13,7 +13,8 @@
  * A request's body is read from a spool file with pread, and a tus GET's answer written to one
  * with write, on the loop thread: spool files are written just before (page cache), so these do
  * not wait for a disk; docs/s3.md says why this was kept. A file's GET hands its answer's pieces
- * to the request's on_data instead (s3_read.c), which may pause the transfer.
+ * to the request's on_data instead (s3_read.c), which may pause the transfer. A transfer that
+ * failed transiently may be sent again before its callback runs (s3_retry.c decides).
  */
 #include "s3_int.h"
 
@@ -120,6 +121,7 @@ int sl__s3_http_init(sl_s3_t *s3)
     curl_multi_setopt(s3->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(s3->multi, CURLMOPT_TIMERDATA, s3);
     curl_multi_setopt(s3->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    sl__s3_retry_init(s3);
     return 0;
 }
 
@@ -133,6 +135,7 @@ void sl__s3_http_close(sl_s3_t *s3, uv_close_cb on_closed)
     }
     curl_multi_cleanup(s3->multi); /* its sockets' polls are closed through on_socket */
     s3->multi = NULL;
+    sl__s3_retry_close(s3, on_closed);
     uv_timer_stop(&s3->timer);
     uv_close((uv_handle_t *)&s3->timer, on_closed);
 }
@@ -178,6 +181,8 @@ static void check_done(sl_s3_t *s3)
         /* every answer on the loop tells whether the service is there (/healthz); the blocking
          * requests (start-up, the expiry scan on the thread pool) do not touch it */
         s3->base.unreachable = q->err == SL_EUNAVAILABLE;
+        if (sl__s3_retry_later(q, m->data.result))
+            continue;       /* sent again after its backoff (s3_retry.c) */
         sl__s3_req_done(q); /* unlinked and removed: the callback may start it again */
         q->cb(q);
     }
@@ -227,8 +232,12 @@ static size_t on_write(char *buf, size_t size, size_t n, void *arg)
     if (q->on_data != NULL) {
         long status = 0;
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 200 && status < 300)
-            return q->on_data(q, buf, len);
+        if (status >= 200 && status < 300) {
+            size_t took = q->on_data(q, buf, len);
+            if (took != CURL_WRITEFUNC_PAUSE)
+                q->data_len += took; /* handed on: never sent again from the start */
+            return took;
+        }
     }
     if (q->body_len + len + 1 > SL_S3_ANSWER_MAX)
         return 0;
@@ -316,6 +325,8 @@ int sl__s3_req_init(sl_s3_req_t *q, sl_s3_t *s3, const char *method, const char 
     q->data = data;
     q->s3 = s3;
     q->in_fd = q->out_fd = -1;
+    q->is_read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    q->retry = strcmp(method, "POST") == 0 ? SL_S3_RETRY_UNSENT : SL_S3_RETRY_IDEMPOTENT;
     if (key != NULL && sl__s3_encode(key, 1, path, sizeof(path)) < 0)
         return SL_ETOOLONG;
     if ((q->easy = curl_easy_init()) == NULL)
@@ -352,6 +363,9 @@ int sl__s3_req_init(sl_s3_req_t *q, sl_s3_t *s3, const char *method, const char 
 
 void sl__s3_req_header(sl_s3_req_t *q, const char *line)
 {
+    if (!q->is_read && q->retry > SL_S3_RETRY_UNSENT &&
+        (strncasecmp(line, "If-Match:", 9) == 0 || strncasecmp(line, "If-None-Match:", 14) == 0))
+        q->retry = SL_S3_RETRY_UNSENT; /* a repeat might meet our own write: s3_retry.c */
     q->hdrs = curl_slist_append(q->hdrs, line);
 }
 
@@ -362,6 +376,8 @@ static void body_common(sl_s3_req_t *q, uint64_t len)
     curl_easy_setopt(q->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(q->easy, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(q->easy, CURLOPT_READDATA, q);
+    /* (no CURLOPT_SEEKFUNCTION: curl cannot send a body again by itself, CURLE_SEND_FAIL_REWIND;
+     * s3_retry.c does, counted, from the body's first byte) */
     /* (an empty "Expect:" to save the 100-continue turn would be signed by curl 7.88 as a
      * header with a value, and refused) */
 }
@@ -384,6 +400,12 @@ int sl__s3_req_start(sl_s3_req_t *q, sl_s3_cb cb)
     sl_s3_t *s3 = q->s3;
 
     q->cb = cb;
+    if (q->out_fd >= 0) /* a retry starts the answer again from here (s3_retry.c) */
+        q->out_start = (int64_t)lseek(q->out_fd, 0, SEEK_CUR);
+    /* curl sends a request again by itself when a kept-alive connection it reused dies before
+     * any answer, which may follow a write the service did: not one that must not be repeated */
+    if (q->retry <= SL_S3_RETRY_UNSENT)
+        curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);
     if (curl_multi_add_handle(s3->multi, q->easy) != CURLM_OK)
         return UV_ENOMEM;
@@ -418,7 +440,9 @@ void sl__s3_req_done(sl_s3_req_t *q)
     sl_s3_t *s3 = q->s3;
 
     if (q->active) {
-        curl_multi_remove_handle(s3->multi, q->easy);
+        if (!q->waiting) /* (a request waiting for its retry is out of the multi handle) */
+            curl_multi_remove_handle(s3->multi, q->easy);
+        q->waiting = 0;
         if (q->prev != NULL)
             q->prev->next = q->next;
         else

@@ -51,8 +51,29 @@ struct sl_s3_req_s {
     uint64_t m_parts, m_part_bytes; /* x-amz-meta-parts, -part-bytes (a tus record's) */
     uint64_t length;                /* Content-Length of the answer */
     int64_t mtime_ns;               /* Last-Modified */
+    /* sending it again (s3_retry.c): the policy (SL_S3_RETRY_*: by method at init, lowered by a
+     * conditional header, raised by the owner), the tries made, the answer's bytes handed to
+     * on_data, where out_fd started, and loop times in ms: when the first try failed, when the
+     * next one goes, and a hard end for all tries (0: none; each try's timeout is cut to it) */
+    int retry, is_read, waiting;
+    unsigned tries;
+    uint64_t data_len;
+    int64_t out_start;
+    uint64_t failed_ms, due_ms, deadline_ms;
     sl_s3_cb cb;
 };
+
+/* What may be sent again after a transient failure (s3_retry.c says why). */
+enum {
+    SL_S3_RETRY_NEVER = 0,     /* the first answer is the answer */
+    SL_S3_RETRY_UNSENT = 1,    /* only when the failure proves it had no effect (503, 429, not
+                                  connected): a conditional write, a POST */
+    SL_S3_RETRY_IDEMPOTENT = 2 /* any transient failure: a repeat does what the first did */
+};
+#define SL_S3_RETRIES_DEFAULT 4
+#define SL_S3_RETRY_BUDGET_MS                                                                      \
+    30000u /* retrying stops this long after a request's first failure                             \
+            */
 
 struct sl_s3_s {
     sl_store_t base;       /* first: the interface's view */
@@ -74,7 +95,9 @@ struct sl_s3_s {
                                sends again the aborts that could not reach the service */
     void *aborts;           /* those aborts (s3.c) */
     sl_s3_req_t probe_req;
-    void *leases; /* those PATCHes' sinks */
+    void *leases;           /* those PATCHes' sinks */
+    unsigned retries;       /* --s3-retries: tries after the first of a failed request */
+    uv_timer_t retry_timer; /* sends again the requests waiting for their backoff (s3_retry.c) */
 };
 
 /* --- requests (s3_http.c) --------------------------------------------------------------- */
@@ -114,11 +137,33 @@ int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, c
 
 /* Abort the multipart upload `upload_id` (encoded) of `key` (both borrowed, copied), in the
  * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
- * a minute (then the start-up sweep of a day-old upload is what is left). */
-void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id);
+ * a minute (then the start-up sweep of a day-old upload is what is left). `again`: also once more
+ * at the next probe (~2 s): a part cancelled in flight that RGW finishes after the abort makes
+ * the upload listed again. */
+void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again);
 /* Delete `key` (borrowed, copied) at the next probe (~2 s), retried like an abort: a staged
  * object whose cancelled PUT may still land. */
 void sl__s3_delete_later(sl_s3_t *s3, const char *key);
+
+/* --- retries (s3_retry.c) ---------------------------------------------------------------- */
+
+/* 1 when a request of policy `retry` (SL_S3_RETRY_*) that ended with CURLcode cc and HTTP status
+ * (0: no answer) may be sent again: a transient failure, and one that proves nothing was done
+ * when the policy is SL_S3_RETRY_UNSENT. */
+int sl__s3_retryable(int retry, int cc, long status);
+/* The wait in ms before the try after `tries` tries (>= 1): 100 ms doubling, at most 5 s, its
+ * upper half random (rnd). */
+uint64_t sl__s3_backoff_ms(unsigned tries, uint32_t rnd);
+/* The ETag S3 gives the object of a multipart upload of parts with these ETags (quoted hex MD5):
+ * "\"<hex MD5 of the parts' MD5s>-<n>\"" into out[cap]. 0, or UV_EINVAL (an ETag that is no MD5).
+ */
+int sl__s3_multipart_etag(char (*etags)[80], size_t n, char *out, size_t cap);
+/* Start / stop the timer of the requests waiting to be sent again. */
+void sl__s3_retry_init(sl_s3_t *s3);
+void sl__s3_retry_close(sl_s3_t *s3, uv_close_cb on_closed);
+/* q (active, just answered with err set) failed: 1 when it waits to be sent again (its callback
+ * comes later), 0 when its answer is final. */
+int sl__s3_retry_later(sl_s3_req_t *q, CURLcode cc);
 
 /* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
 

@@ -15,10 +15,12 @@
  * filling, the others being sent), each about one part; nothing is left on disk by a crash.
  * Memory per upload is the stream's hwm and curl's buffers while a request runs, whatever the
  * body's size. The multipart upload is created when the first part is full, so a body of less
- * than one part (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE): a
- * single PUT carries If-None-Match: * (atomic on RGW and S3); a multipart upload asks HEAD just
- * before its completion, since RGW 16 has no conditional completion: two racing creators of a
- * large file can both succeed (the later wins); docs/s3.md says so.
+ * than one part (the usual small file) costs one request. Create-only (SL_SINK_NOREPLACE) under
+ * a name: the commit holds the name's create lock (s3_sink_create.c) across its check and its
+ * write: a single PUT carries If-None-Match: *, a multipart upload asks HEAD just before its
+ * completion (RGW 16 ignores If-None-Match there); of racing creators one wins, the others get
+ * SL_EEXISTS. Requests are sent again after transient failures as s3_retry.c says; a
+ * completion sent again that finds no upload is checked against the object's ETag.
  */
 #include "s3_sink.h"
 
@@ -74,14 +76,19 @@ static void drop_parts(s3_sink_t *k)
 static void destroy_finish(s3_sink_t *k)
 {
     s3_sink_t *kk = k;
+    int cancelled = 0; /* a part cancelled in flight */
+    size_t i;
 
+    for (i = 0; i < SL_S3_INFLIGHT; i++)
+        cancelled |= k->parts[i].req.active;
     /* A staged file's PUT (or completion) cancelled in flight may still land after the group's
      * removal listed the stage: delete its key once more, later. (Not a final name: that would
      * delete the object it was replacing.) */
     if (k->req.active && !k->s3->closing && strstr(k->key, ".sluice/stage/") != NULL)
         sl__s3_delete_later(k->s3, k->key);
     sl__s3_req_done(&k->req);
-    if (k->resumable) { /* the parts are the upload's: only the lock goes */
+    sl__s3_create_unlock(k); /* (one whose PUT was cancelled in flight expires) */
+    if (k->resumable) {      /* the parts are the upload's: only the lock goes */
         sl__s3_rsink_release(k);
         free(k->upload_id);
         k->upload_id = NULL;
@@ -89,7 +96,7 @@ static void destroy_finish(s3_sink_t *k)
     close_fd(&k->fill_fd);
     drop_parts(k);
     if (k->upload_id != NULL && !k->s3->closing) /* no orphaned parts */
-        sl__s3_abort(k->s3, k->key, k->upload_id);
+        sl__s3_abort(k->s3, k->key, k->upload_id, cancelled);
     free(k->upload_id);
     k->upload_id = NULL;
     kk->destroy_done(&k->base.s, 0);
@@ -131,8 +138,10 @@ static void start_parts(s3_sink_t *k)
         if (sl__s3_req_init(&p->req, k->s3, "PUT", k->key, q) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
         sl__s3_req_body_fd(&p->req, p->fd, 0, p->len);
-        if (k->resumable) /* never past the lock's lease */
+        if (k->resumable) { /* never past the lock's lease, its retries neither */
             curl_easy_setopt(p->req.easy, CURLOPT_TIMEOUT_MS, (long)SL_S3_PART_TIMEOUT_MS(k->s3));
+            p->req.deadline_ms = uv_now(k->s3->base.loop) + SL_S3_PART_TIMEOUT_MS(k->s3);
+        }
         if (sl__s3_req_start(&p->req, on_part_sent) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
     }
@@ -213,6 +222,7 @@ void sl__s3_sink_send_part(s3_sink_t *k)
     if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, "uploads=") < 0)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
+    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a lost answer: an empty upload the sweep aborts */
     if (sl__s3_req_start(&k->req, on_created) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -331,11 +341,40 @@ static void meta_headers(s3_sink_t *k)
         sl__s3_meta_headers(&k->req, d->sha256_hex, d->crc32);
 }
 
+static void on_committed(sl_s3_req_t *q);
+
+/* A completion sent again after a lost answer finds the upload already completed: 404
+ * NoSuchUpload. The object is ours when its ETag is the one our parts make (s3_retry.c). */
+static void on_confirmed(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    char want[80];
+
+    if (q->err == 0 && sl__s3_multipart_etag(k->etags, k->nparts, want, sizeof(want)) == 0 &&
+        strcmp(want, q->etag) == 0) {
+        k->confirming = 0;
+        return on_committed(q); /* completed: go on with its metadata */
+    }
+    sl__s3_sink_fail(k, q->err == 0 || q->err == SL_ENOTFOUND ? UV_EIO : q->err);
+}
+
 static void on_committed(sl_s3_req_t *q)
 {
     s3_sink_t *k = q->data;
     int err = q->err;
 
+    sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
+    if (err == SL_ENOTFOUND && k->upload_id != NULL && !k->meta_copied && !k->confirming) {
+        k->confirming = 1;
+        free(q->body);
+        q->body = NULL;
+        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        if (sl__s3_req_start(&k->req, on_confirmed) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
     if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
         err = UV_EIO; /* a completion or a copy can fail with 200 and an <Error> body */
     free(q->body);
@@ -385,6 +424,8 @@ static void complete(s3_sink_t *k)
         return sl__s3_sink_fail(k, UV_ENOMEM);
     k->req.data = k;
     sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
+    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a 404 on a retry is confirmed: on_committed */
+    sl__s3_create_deadline(k, &k->req);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -398,6 +439,7 @@ static void put_whole(s3_sink_t *k)
         sl__s3_req_header(&k->req, "If-None-Match: *");
     meta_headers(k);
     sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
+    sl__s3_create_deadline(k, &k->req);
     if (sl__s3_req_start(&k->req, on_committed) < 0)
         sl__s3_sink_fail(k, UV_ENOMEM);
 }
@@ -414,6 +456,8 @@ static void on_head(sl_s3_req_t *q)
 {
     s3_sink_t *k = q->data;
 
+    if (q->err != SL_ENOTFOUND)
+        sl__s3_create_unlock(k);
     if (q->err == 0)
         return sl__s3_sink_fail(k, SL_EEXISTS);
     if (q->err != SL_ENOTFOUND)
@@ -432,10 +476,13 @@ void sl__s3_sink_final_step(s3_sink_t *k)
         sl__s3_sink_send_part(k); /* the last part may be short */
         return;
     }
+    if (k->create_lock && !k->locked)
+        return sl__s3_create_lock(k, sl__s3_sink_final_step); /* s3_sink_create.c */
     if ((k->flags & SL_SINK_NOREPLACE) && k->upload_id != NULL) {
         if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
             return sl__s3_sink_fail(k, UV_ENOMEM);
         k->req.data = k;
+        sl__s3_create_deadline(k, &k->req);
         if (sl__s3_req_start(&k->req, on_head) < 0)
             sl__s3_sink_fail(k, UV_ENOMEM);
         return;
@@ -508,6 +555,7 @@ sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
         snprintf(k->id, sizeof(k->id), "%s", spec->name);
     }
     k->key = sl_xstrdup(key);
+    k->create_lock = (k->flags & SL_SINK_NOREPLACE) && spec->kind == SL_SINK_NAME;
     return &k->base;
 }
 
@@ -523,6 +571,7 @@ void sl__s3_sink_free(sl_store_sink_t *sink)
     free(k->etags);
     free(k->xml);
     free(k->key);
+    free(k->lock_key);
     sl__s3_rsink_free(k);
     free(k);
 }

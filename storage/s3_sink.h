@@ -26,7 +26,7 @@ struct s3_sink_s {
     sl_s3_t *s3;
     char *key;
     unsigned flags;
-    int err, destroying, fs_busy, final, meta_copied;
+    int err, destroying, fs_busy, final, meta_copied, confirming;
     int fill_fd;
     uint64_t fill_len;
     s3_part_t parts[SL_S3_INFLIGHT];
@@ -52,6 +52,12 @@ struct s3_sink_s {
     sl_done_cb pend_done;
     int part_waiting;                           /* a part waits for the renewal in flight */
     struct s3_sink_s *lease_next, **lease_prev; /* in the store's list while the lock is held */
+    /* create-only under a name (s3_sink_create.c): the name's create lock */
+    int create_lock, locked, lock_tries;
+    uint64_t lock_deadline_ms; /* loop time by which the commit's requests end */
+    char *lock_key;
+    char lock_etag[80], lock_text[128];
+    void (*lock_then)(s3_sink_t *k);
 };
 
 /* s3_sink.c */
@@ -63,6 +69,13 @@ int sl__s3_sink_busy(const s3_sink_t *k);
 void sl__s3_sink_upload_part(s3_sink_t *k);
 void sl__s3_sink_final_step(s3_sink_t *k);
 void sl__s3_sink_committed(s3_sink_t *k);
+
+/* s3_sink_create.c: take the create lock of k's name, then `then(k)` (a failure, or a lock held
+ * by another creator, fails the sink: SL_EEXISTS); release it (a DELETE in the background; no-op
+ * when not held); cut q's time (and its retries) to the lock's lease while it is held. */
+void sl__s3_create_lock(s3_sink_t *k, void (*then)(s3_sink_t *k));
+void sl__s3_create_unlock(s3_sink_t *k);
+void sl__s3_create_deadline(s3_sink_t *k, sl_s3_req_t *q);
 
 /* s3_sink_tus.c: open (then write the chunks), renew the lease (then upload the part), the end
  * (a last part of at least 5 MiB, or the tail; the record; the lock freed), release the lock of

@@ -243,6 +243,12 @@ static int step(sl_s3_tus_op_t *op)
     case S_TAIL_GET:
         op->req.out_fd = op->spool_fd;
         break;
+    case S_MPU_CREATE: /* a lost answer: an empty upload the sweep aborts (s3_retry.c) */
+        op->req.retry = SL_S3_RETRY_IDEMPOTENT;
+        break;
+    case S_LOCK_DELETE: /* a repeat could delete a lock another node took meanwhile */
+        op->req.retry = SL_S3_RETRY_UNSENT;
+        break;
     case S_TAIL_PUT:
         sl__s3_req_body_fd(&op->req, op->spool_fd, 0, op->new_offset - op->new_part_bytes);
         break;

@@ -210,6 +210,7 @@ struct sl_store_s {
     size_t swept;        /* leftovers of dead processes removed at open */
     int unreachable;     /* 1 while a remote store cannot be reached (/healthz answers 503) */
     uint64_t read_bytes; /* bytes its read streams received (read_new), discarded ones too */
+    uint64_t retries;    /* requests to a remote store sent again after a transient failure */
     /* each durable commit's flush time in seconds (metrics), or NULL */
     void (*on_flush)(void *arg, double seconds);
     void *flush_arg;

@@ -105,7 +105,8 @@ typedef struct sl_config_s {
     unsigned max_uploads_per_token; /* --token-uploads, concurrent (0 = no limit) */
     int metrics_public;             /* --metrics-public: /metrics needs no token from other hosts */
     /* 0.4.0 */
-    int no_splice; /* --no-splice: read bodies into memory even when no stage looks at them */
+    int no_splice;       /* --no-splice: read bodies into memory even when no stage looks at them */
+    unsigned s3_retries; /* --s3-retries: tries after the first of a failed S3 request (4) */
 } sl_config_t;
 
 /* --digest bits (sl_config_t.digests) */

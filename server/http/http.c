@@ -372,7 +372,8 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
                            .session_token = cfg->s3_session_token,
                            .spool = cfg->spool,
                            .part_size = cfg->s3_part_size,
-                           .lock_lease = cfg->s3_lock_lease};
+                           .lock_lease = cfg->s3_lock_lease,
+                           .retries = cfg->s3_retries};
         if ((r = sl_s3_store_new(loop, &s3, &srv->store, err, sizeof(err))) < 0)
             sl__log(srv, SL_LOG_ERROR, "%s", err);
     } else {

@@ -176,9 +176,10 @@ struct sl_server_s {
     struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
     /* every worker's connections per client (limits.c; shared, the supervisor's), NULL alone */
     struct sl_peer_share_s *peer_share;
-    int peer_slot;            /* this worker's rows in it */
-    struct sl_tls_s *tls;     /* the certificate in use (tls.c), NULL for plain HTTP */
-    uint64_t store_read_seen; /* store->read_bytes already counted in m->store_read_bytes */
+    int peer_slot;               /* this worker's rows in it */
+    struct sl_tls_s *tls;        /* the certificate in use (tls.c), NULL for plain HTTP */
+    uint64_t store_read_seen;    /* store->read_bytes already counted in m->store_read_bytes */
+    uint64_t store_retries_seen; /* store->retries already counted in m->store_retries */
 };
 
 /* http.c */

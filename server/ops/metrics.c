@@ -109,6 +109,8 @@ void sl__metrics_tick(sl_server_t *srv)
     if (srv->store != NULL) { /* the slot's counter goes on across a worker's restarts */
         m->store_read_bytes += srv->store->read_bytes - srv->store_read_seen;
         srv->store_read_seen = srv->store->read_bytes;
+        m->store_retries += srv->store->retries - srv->store_retries_seen;
+        srv->store_retries_seen = srv->store->retries;
     }
 }
 
@@ -203,6 +205,9 @@ char *sl__metrics_render(sl_server_t *srv, size_t *len)
             "File bytes GET answers read from the store: arrived from it (S3), or the answers' "
             "lengths sent from its files (filesystem).",
             store_read_bytes);
+    COUNTER("sluice_store_retries_total",
+            "Requests to the store sent again after a transient failure (S3: --s3-retries).",
+            store_retries);
     COUNTER("sluice_responses_failed_total",
             "Answers libmicrohttpd could not create or queue (the connection was closed).",
             responses_failed);

@@ -54,6 +54,7 @@ typedef struct sl_metrics_s {
     int64_t store_up; /* 0 while the store cannot be reached (S3), else 1 */
     uint64_t refused[SL_REFUSE_N];
     uint64_t store_read_bytes; /* file bytes read from the store for GET answers */
+    uint64_t store_retries;    /* requests to the store sent again (S3) */
 } sl_metrics_t;
 
 /* metrics.c: the figures and /metrics */

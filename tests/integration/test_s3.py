@@ -39,8 +39,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LIMIT, TOP, Server, ServerTest, curl, read_response, status_of,  # noqa: E402
                      wait_until)
-from s3lab import (LAB, MIB, keys, multipart_uploads, restart_rgw, s3, setUpModule,  # noqa: E402,F401
-                   tearDownModule)
+from s3lab import (LAB, MIB, Proxy, keys, multipart_uploads, restart_rgw, s3,  # noqa: E402,F401
+                   setUpModule, tearDownModule)
 
 def sha256_etag(data):
     return '"%s"' % hashlib.sha256(data).hexdigest()
@@ -53,7 +53,7 @@ class S3Base(ServerTest):
         self.prefix = "t-" + self._testMethodName.replace("_", "-")
         self.spool = tempfile.mkdtemp(prefix="sluice-spool-")
         self.env = {k: LAB[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-        self.srv = self.server(LAB["S3_ENDPOINT"])
+        self.srv = self.server(getattr(self, "endpoint", LAB["S3_ENDPOINT"]))
 
     def server(self, endpoint, *extra):
         os.environ.update(self.env)
@@ -412,67 +412,6 @@ class S3GetTest(S3Base):
         data, n, how, sha, read = self.get_through_proxy(64 * MIB, Proxy.close)
         self.assertIn(how, ("closed", "reset"), "the connection is cut, not finished")
         self.assertLess(n, len(data))
-
-
-class Proxy:
-    """A TCP relay to the S3 endpoint that can be closed: then nothing answers on its port."""
-
-    def __init__(self, target):
-        host, port = target.split("//")[1].split(":")
-        self.target = (host, int(port))
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.url = "http://127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.conns = []
-        self.closed = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            u = socket.create_connection(self.target)
-            self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    def pump(self, a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        """Close the connections relayed now; new ones are still relayed."""
-        conns, self.conns = self.conns, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.closed = True
-        for s in [self.ls] + self.conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
 
 
 if __name__ == "__main__":

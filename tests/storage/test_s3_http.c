@@ -109,6 +109,71 @@ START_TEST(content_range_is_read_strictly)
 }
 END_TEST
 
+START_TEST(retry_classifies_failures_by_what_is_safe_to_repeat)
+{
+    /* a request that may be repeated: any transient failure */
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 503), 1); /* SlowDown */
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 500), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 502), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 504), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_COULDNT_CONNECT, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_RECV_ERROR, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_SEND_ERROR, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OPERATION_TIMEDOUT, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_GOT_NOTHING, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_SEND_FAIL_REWIND, 0), 1);
+    /* answers, and our own failures, are final */
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 200), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 404), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 412), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 403), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_OK, 501), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_READ_ERROR, 0), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_WRITE_ERROR, 200), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_IDEMPOTENT, CURLE_ABORTED_BY_CALLBACK, 0), 0);
+    /* a conditional write: only what proves nothing was done */
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_OK, 503), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_OK, 429), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_COULDNT_CONNECT, 0), 1);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_RECV_ERROR, 0), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_OPERATION_TIMEDOUT, 0), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_OK, 500), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_UNSENT, CURLE_OK, 504), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_NEVER, CURLE_OK, 503), 0);
+    ck_assert_int_eq(sl__s3_retryable(SL_S3_RETRY_NEVER, CURLE_COULDNT_CONNECT, 0), 0);
+}
+END_TEST
+
+START_TEST(backoff_doubles_up_to_a_cap_with_jitter_in_its_upper_half)
+{
+    static const uint64_t base[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000};
+    unsigned t;
+
+    for (t = 1; t <= 10; t++) {
+        uint64_t b = base[t - 1];
+        ck_assert_uint_eq(sl__s3_backoff_ms(t, 0), b / 2);
+        ck_assert_uint_eq(sl__s3_backoff_ms(t, (uint32_t)(b / 2)), b);
+        ck_assert_uint_le(sl__s3_backoff_ms(t, 0xffffffffu), b);
+        ck_assert_uint_ge(sl__s3_backoff_ms(t, 0xffffffffu), b / 2);
+    }
+    ck_assert_uint_le(sl__s3_backoff_ms(100, 12345), 5000);
+}
+END_TEST
+
+START_TEST(multipart_etag_is_the_md5_of_the_parts_md5s)
+{
+    char etags[2][80] = {"\"5d41402abc4b2a76b9719d911017c592\"",  /* MD5("hello") */
+                         "\"7d793037a0760186574b0282f2f435e7\""}; /* MD5("world") */
+    char out[80];
+
+    ck_assert_int_eq(sl__s3_multipart_etag(etags, 2, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "\"065947336a2f2a95ba8899f3675c3be6-2\"");
+    snprintf(etags[1], sizeof(etags[1]), "\"not-an-md5\"");
+    ck_assert_int_eq(sl__s3_multipart_etag(etags, 2, out, sizeof(out)), UV_EINVAL);
+    ck_assert_int_eq(sl__s3_multipart_etag(etags, 1, out, 10), SL_ETOOLONG);
+}
+END_TEST
+
 static int open_store(const sl_s3_conf_t *c, char *err, size_t n)
 {
     uv_loop_t loop;
@@ -175,6 +240,9 @@ Suite *s3_http_suite(void)
     tcase_add_test(tc, iso_time_reads_s3_dates);
     tcase_add_test(tc, range_asks_for_exactly_the_bytes_or_the_whole);
     tcase_add_test(tc, content_range_is_read_strictly);
+    tcase_add_test(tc, retry_classifies_failures_by_what_is_safe_to_repeat);
+    tcase_add_test(tc, backoff_doubles_up_to_a_cap_with_jitter_in_its_upper_half);
+    tcase_add_test(tc, multipart_etag_is_the_md5_of_the_parts_md5s);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
     tc = tcase_create("open");

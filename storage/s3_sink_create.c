@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The create lock of a create-only upload on S3 (SL_SINK_NOREPLACE under a name: PUT with
+ * If-None-Match: *, POST).
+ *
+ * A single PUT with If-None-Match: * is atomic on RGW and S3, but a multipart upload is not:
+ * RGW 16 ignores If-None-Match on CompleteMultipartUpload and on a copy (tested: both replace the
+ * object), so "HEAD, then complete" lets two creators of one large name both succeed, and a
+ * large creator's completion can replace what a small creator's PUT created in between. So every
+ * create-only commit under a name holds the name's lock across its check and its write:
+ *
+ *   PUT PREFIX/.sluice/create/<SHA-256 of the name>  If-None-Match: *   "held <node> <n> <until>"
+ *     412 ─▶ GET it: held and not past its lease ─▶ SL_EEXISTS (another creator is committing)
+ *            past its lease (its node died) ─▶ PUT If-Match: <its ETag> (of two, one wins)
+ *            gone meanwhile ─▶ PUT If-None-Match again (3 times at most)
+ *   held ─▶ multipart: HEAD the name (there: SL_EEXISTS), CompleteMultipartUpload
+ *           single: PUT If-None-Match: * (412: SL_EEXISTS)
+ *        ─▶ DELETE the lock as soon as that write answered (in the background)
+ *
+ * The lease is --s3-lock-lease; the check and the write, retries included, are cut at three
+ * quarters of it (sl__s3_create_deadline), so a lock that expired (a node that stalled or died)
+ * is never taken over while its holder can still write. The lock's writes are conditional: they
+ * are sent again only after a failure that proves nothing was done (s3_retry.c); any other
+ * failure answers 503 and leaves a lock that expires. docs/s3.md states the guarantee.
+ */
+#include "s3_sink.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOCK_TRIES 3
+
+static void on_lock_put(sl_s3_req_t *q);
+static void on_lock_get(sl_s3_req_t *q);
+
+/* The lock's key for k's name: PREFIX/.sluice/create/<hex SHA-256 of the key>. */
+static char *lock_key(const s3_sink_t *k)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0, i;
+    size_t n = strlen(k->s3->prefix) + 16 + 2 * EVP_MAX_MD_SIZE + 1, o;
+    char *key = sl_xmalloc(n);
+
+    EVP_Digest(k->key, strlen(k->key), md, &len, EVP_sha256(), NULL);
+    o = (size_t)snprintf(key, n, "%s.sluice/create/", k->s3->prefix);
+    for (i = 0; i < len; i++)
+        o += (size_t)snprintf(key + o, n - o, "%02x", md[i]);
+    return key;
+}
+
+void sl__s3_create_deadline(s3_sink_t *k, sl_s3_req_t *q)
+{
+    uint64_t now = uv_now(k->s3->base.loop);
+
+    if (!k->locked)
+        return;
+    q->deadline_ms = k->lock_deadline_ms;
+    curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS,
+                     (long)(k->lock_deadline_ms > now ? k->lock_deadline_ms - now : 1));
+}
+
+/* PUT the lock: If-None-Match: * (a new lock), or If-Match: etag (one past its lease). */
+static void lock_put(s3_sink_t *k, const char *etag)
+{
+    char h[128];
+    size_t n;
+
+    if (sl__s3_req_init(&k->req, k->s3, "PUT", k->lock_key, NULL) < 0)
+        return sl__s3_sink_fail(k, UV_ENOMEM);
+    k->req.data = k;
+    if (etag == NULL) {
+        sl__s3_req_header(&k->req, "If-None-Match: *");
+    } else { /* RGW compares If-Match on a PUT without the quotes */
+        n = strlen(etag);
+        if (n >= 2 && etag[0] == '"')
+            snprintf(h, sizeof(h), "If-Match: %.*s", (int)(n - 2), etag + 1);
+        else
+            snprintf(h, sizeof(h), "If-Match: %s", etag);
+        sl__s3_req_header(&k->req, h);
+    }
+    snprintf(k->lock_text, sizeof(k->lock_text), "held %s %llu %lld\n", sl_store_owner(),
+             (unsigned long long)++k->s3->seq, (long long)time(NULL) + (long long)k->s3->lease);
+    sl__s3_req_body_mem(&k->req, k->lock_text, strlen(k->lock_text));
+    k->lock_deadline_ms = uv_now(k->s3->base.loop) + 750u * k->s3->lease;
+    if (sl__s3_req_start(&k->req, on_lock_put) < 0)
+        sl__s3_sink_fail(k, UV_ENOMEM);
+}
+
+static void on_lock_put(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+
+    free(q->body);
+    q->body = NULL;
+    if (q->err == SL_EEXISTS) { /* someone's lock: whose, and is it alive? */
+        if (++k->lock_tries > LOCK_TRIES)
+            return sl__s3_sink_fail(k, SL_EEXISTS);
+        if (sl__s3_req_init(&k->req, k->s3, "GET", k->lock_key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        if (sl__s3_req_start(&k->req, on_lock_get) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
+    if (q->err < 0)
+        return sl__s3_sink_fail(k, q->err);
+    k->locked = 1;
+    snprintf(k->lock_etag, sizeof(k->lock_etag), "%s", q->etag);
+    k->lock_then(k);
+}
+
+static void on_lock_get(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    long long until = 0;
+    char etag[80];
+    int held;
+
+    if (q->err == SL_ENOTFOUND) { /* released meanwhile: try again */
+        free(q->body);
+        q->body = NULL;
+        return lock_put(k, NULL);
+    }
+    if (q->err < 0) {
+        free(q->body);
+        q->body = NULL;
+        return sl__s3_sink_fail(k, q->err);
+    }
+    held = q->body != NULL && sscanf(q->body, "held %*s %*s %lld", &until) == 1 &&
+           until > (long long)time(NULL);
+    free(q->body);
+    q->body = NULL;
+    if (held) /* another creator of this name is committing */
+        return sl__s3_sink_fail(k, SL_EEXISTS);
+    snprintf(etag, sizeof(etag), "%s", q->etag);
+    lock_put(k, etag); /* past its lease: take it over, if no one else did */
+}
+
+void sl__s3_create_lock(s3_sink_t *k, void (*then)(s3_sink_t *k))
+{
+    if (k->lock_key == NULL)
+        k->lock_key = lock_key(k);
+    k->lock_then = then;
+    k->lock_tries = 0;
+    lock_put(k, NULL);
+}
+
+void sl__s3_create_unlock(s3_sink_t *k)
+{
+    sl_s3_req_t *q;
+
+    if (!k->locked)
+        return;
+    k->locked = 0;
+    if (k->s3->closing)
+        return; /* it expires */
+    q = sl_xcalloc(1, sizeof(*q));
+    if (sl__s3_req_init(q, k->s3, "DELETE", k->lock_key, NULL) < 0) {
+        sl__s3_req_done(q);
+        free(q);
+        return;
+    }
+    q->owned = 1;
+    q->retry = SL_S3_RETRY_UNSENT; /* a repeat could delete the lock of the next creator */
+    if (sl__s3_req_start(q, sl__s3_req_free) < 0) {
+        sl__s3_req_done(q);
+        free(q);
+    }
+}
