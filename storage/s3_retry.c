@@ -75,11 +75,6 @@ uint64_t sl__s3_backoff_ms(unsigned tries, uint32_t rnd)
     return base / 2 + rnd % (base / 2 + 1);
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int sl__s3_multipart_etag(char (*etags)[80], size_t n, char *out, size_t cap)
 {
     unsigned char md[EVP_MAX_MD_SIZE], raw[16];
@@ -95,10 +90,11 @@ int sl__s3_multipart_etag(char (*etags)[80], size_t n, char *out, size_t cap)
     for (k = 0; k < n && r == 0; k++) {
         const char *e = etags[k] + (etags[k][0] == '"');
         for (i = 0; i < 16 && r == 0; i++) {
-            int hi = hexval(e[2 * i]), lo = hi < 0 ? -1 : hexval(e[2 * i + 1]);
+            int hi = sl_hexval(e[2 * i]), lo = hi < 0 ? -1 : sl_hexval(e[2 * i + 1]);
             if (lo < 0)
-                r = UV_EINVAL;
-            raw[i] = (unsigned char)(hi << 4 | lo);
+                r = UV_EINVAL; /* not an MD5 ETag */
+            else
+                raw[i] = (unsigned char)(hi << 4 | lo);
         }
         if (r == 0)
             EVP_DigestUpdate(c, raw, sizeof(raw));
