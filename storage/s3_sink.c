@@ -68,6 +68,8 @@ static void drop_parts(s3_sink_t *k)
 
     for (i = 0; i < SL_S3_INFLIGHT; i++) {
         sl__s3_req_done(&k->parts[i].req);
+        free(k->parts[i].req.body); /* an error's answer (a part retried, or failed) */
+        k->parts[i].req.body = NULL;
         close_fd(&k->parts[i].fd);
     }
     k->ninflight = 0;
@@ -158,6 +160,8 @@ static void on_part_sent(sl_s3_req_t *q)
     s3_sink_t *k = p->k;
     sl_done_cb d;
 
+    free(q->body); /* an UploadPart answers nothing but errors (kept across its retries) */
+    q->body = NULL;
     if (q->err < 0)
         return sl__s3_sink_fail(k, q->err);
     snprintf(k->etags[p->num - 1], sizeof(k->etags[0]), "%s", q->etag);
