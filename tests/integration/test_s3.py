@@ -354,9 +354,14 @@ class S3GetTest(S3Base):
             first = self.store_read() - m0
             self.assertLess(first, 32 * MIB, "store bytes read before the first MiB arrived")
             # the client stops reading: the store's transfer stops too, memory stays put
-            time.sleep(1)
+            # settled: the transfer's pieces in flight have arrived (two equal readings)
+            def settled():
+                before = self.store_read()
+                time.sleep(0.3)
+                return self.store_read() == before
+            wait_until(settled, "the store reads to stop while the client pauses")
             m1 = self.store_read()
-            time.sleep(2)
+            time.sleep(2)  # the pause observed: a paused transfer reads nothing in it
             paused = self.store_read() - m1
             grown = rss_kib(pid) - rss0
             sys.stderr.write("(first MiB after %.1f MiB from the store; %d bytes while paused; "

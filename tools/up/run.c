@@ -148,14 +148,14 @@ static void completed(run_t *R, item_t *it, const su_resp_t *resp)
 static void join_parts(run_t *R, item_t *it)
 {
     job_t *j = &it->fin;
-    char md[3000], *v = malloc(16 + it->nparts * 2050);
-    size_t n;
+    size_t cap = 32 + it->nparts * (sizeof(it->jobs[0].url) + 1), n;
+    char md[3000], *v = malloc(cap);
 
     if (v == NULL)
         abort();
-    n = (size_t)sprintf(v, "Upload-Concat: final;");
-    for (unsigned i = 0; i < it->nparts; i++)
-        n += (size_t)sprintf(v + n, "%s%s", i ? " " : "", it->jobs[i].url);
+    n = (size_t)snprintf(v, cap, "Upload-Concat: final;");
+    for (unsigned i = 0; i < it->nparts && n < cap; i++)
+        n += (size_t)snprintf(v + n, cap - n, "%s%s", i ? " " : "", it->jobs[i].url);
     j->step = S_FINAL;
     j->hdrs = curl_slist_append(j->hdrs, v);
     free(v);

@@ -46,7 +46,7 @@ static int add(su_list_t *l, const char *path, const char *name, const char *des
                const struct stat *st, FILE *err)
 {
     su_file_t *f;
-    size_t dl = dest != NULL ? strlen(dest) : 0;
+    size_t dl = dest != NULL ? strlen(dest) : 0, cap;
 
     while (dl > 0 && dest[dl - 1] == '/')
         dl--;
@@ -58,10 +58,11 @@ static int add(su_list_t *l, const char *path, const char *name, const char *des
     }
     f = &l->v[l->n];
     f->path = strdup(path);
-    f->name = malloc(dl + strlen(name) + 2);
+    cap = dl + strlen(name) + 2;
+    f->name = malloc(cap);
     if (f->path == NULL || f->name == NULL)
         abort();
-    sprintf(f->name, "%.*s%s%s", (int)dl, dl ? dest : "", dl ? "/" : "", name);
+    snprintf(f->name, cap, "%.*s%s%s", (int)dl, dl ? dest : "", dl ? "/" : "", name);
     if (!name_ok(f->name)) {
         fprintf(err, "sluice-up: %s: cannot be uploaded under the name \"%s\"\n", path, f->name);
         free(f->path);
