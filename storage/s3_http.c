@@ -423,8 +423,12 @@ int sl__s3_req_run(sl_s3_req_t *q)
     CURLcode cc;
 
     curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);
-    cc = curl_easy_perform(q->easy);
-    finish(q, cc);
+    if (q->out_fd >= 0)
+        q->out_start = (int64_t)lseek(q->out_fd, 0, SEEK_CUR);
+    do {
+        cc = curl_easy_perform(q->easy);
+        finish(q, cc);
+    } while (sl__s3_retry_blocking(q, cc));
     return q->err;
 }
 

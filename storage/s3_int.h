@@ -164,6 +164,9 @@ void sl__s3_retry_close(sl_s3_t *s3, uv_close_cb on_closed);
 /* q (active, just answered with err set) failed: 1 when it waits to be sent again (its callback
  * comes later), 0 when its answer is final. */
 int sl__s3_retry_later(sl_s3_req_t *q, CURLcode cc);
+/* The same for a blocking request (sl__s3_req_run, off the loop): 1 after its backoff was slept
+ * and its answer forgotten (perform it again), 0 when its answer is final. */
+int sl__s3_retry_blocking(sl_s3_req_t *q, CURLcode cc);
 
 /* --- staged groups (s3_stage.c): the store's stage_commit and stage_remove ------------- */
 

@@ -29,16 +29,20 @@
  *               have happened: a repeat could get 412 for our own write (a lock we hold, a name
  *               we created) and answer wrongly, so the first failure is the answer (503).
  *   NEVER       a GET whose answer went to on_data or out_fd once bytes arrived (s3_read.c
- *               resumes its own GETs with a Range), and the blocking requests (start-up).
+ *               resumes its own GETs with a Range).
+ * The blocking requests (start-up, the expiry scan on the thread pool) follow the same rule and
+ * backoff, sleeping their thread between tries (sl__s3_retry_blocking).
  * Each try after the first counts in base.retries (sluice_store_retries_total). The last
  * failure's code is the request's err, mapped as before (s3_http.c's error_of: 503).
  */
 #include "s3_int.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BACKOFF_FIRST_MS 100u
@@ -187,10 +191,11 @@ static void on_retry_timer(uv_timer_t *t)
     arm(s3);
 }
 
-int sl__s3_retry_later(sl_s3_req_t *q, CURLcode cc)
+/* The wait before q (just answered with err set, at now ms) goes again; 0: its answer is final. */
+static uint64_t plan(sl_s3_req_t *q, CURLcode cc, uint64_t now)
 {
     sl_s3_t *s3 = q->s3;
-    uint64_t now = uv_now(s3->base.loop), wait;
+    uint64_t wait;
     int retry = q->retry;
     long status = q->status;
 
@@ -210,13 +215,38 @@ int sl__s3_retry_later(sl_s3_req_t *q, CURLcode cc)
     if (now + wait - q->failed_ms > SL_S3_RETRY_BUDGET_MS ||
         (q->deadline_ms != 0 && now + wait + TRY_MIN_MS > q->deadline_ms))
         return 0;
-    q->tries++;
-    s3->base.retries++;
+    q->tries++; /* (the blocking requests of the thread pool count too: atomically) */
+    __atomic_fetch_add(&s3->base.retries, 1, __ATOMIC_RELAXED);
+    return wait;
+}
+
+int sl__s3_retry_later(sl_s3_req_t *q, CURLcode cc)
+{
+    sl_s3_t *s3 = q->s3;
+    uint64_t now = uv_now(s3->base.loop), wait = plan(q, cc, now);
+
+    if (wait == 0)
+        return 0;
     curl_multi_remove_handle(s3->multi, q->easy);
     q->waiting = 1;
     q->due_ms = now + wait;
     arm(s3);
     return 1;
+}
+
+int sl__s3_retry_blocking(sl_s3_req_t *q, CURLcode cc)
+{
+    uint64_t wait = plan(q, cc, uv_hrtime() / 1000000u);
+    struct timespec ts;
+
+    if (wait == 0)
+        return 0;
+    ts.tv_sec = (time_t)(wait / 1000u);
+    ts.tv_nsec = (long)(wait % 1000u) * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    reset_answer(q);
+    return q->err == 0;
 }
 
 void sl__s3_retry_init(sl_s3_t *s3)

@@ -109,8 +109,9 @@ void sl__metrics_tick(sl_server_t *srv)
     if (srv->store != NULL) { /* the slot's counter goes on across a worker's restarts */
         m->store_read_bytes += srv->store->read_bytes - srv->store_read_seen;
         srv->store_read_seen = srv->store->read_bytes;
-        m->store_retries += srv->store->retries - srv->store_retries_seen;
-        srv->store_retries_seen = srv->store->retries;
+        uint64_t retries = __atomic_load_n(&srv->store->retries, __ATOMIC_RELAXED);
+        m->store_retries += retries - srv->store_retries_seen;
+        srv->store_retries_seen = retries;
     }
 }
 
