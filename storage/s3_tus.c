@@ -55,6 +55,7 @@ enum {
     S_MPU_ABORT,
     S_LOCK_DELETE,
     S_REC_DELETE,
+    S_DATA_READ,
     S_DONE,
 };
 
@@ -148,6 +149,75 @@ static void copy_source(sl_s3_tus_op_t *op, char *out, size_t cap)
     snprintf(out, cap, "x-amz-copy-source: /%s/%s", op->s3->bucket, enc);
 }
 
+/* --- a commit whose SHA-256 did not come along the PATCHes (another node, a restart) ----------
+ * The completed data is read back once (a GET of .data, hashed on the loop as it arrives) when
+ * the file is to keep its SHA-256 or the creation's Repr-Digest names sha-256 or sha-512; a
+ * digest that differs refuses the upload (SL_ECHECKSUM) and removes it, as the filesystem store
+ * does (storage/tus.c). */
+
+static int wants(const sl_s3_tus_op_t *op, const char *alg)
+{
+    char hex[129];
+
+    return sl_tus_repr_get(op->rec.repr, alg, hex, sizeof(hex)) == 0;
+}
+
+static int read_back(const sl_s3_tus_op_t *op)
+{
+    return (op->sha256_hex[0] == '\0' && (op->digest || wants(op, "sha-256"))) ||
+           wants(op, "sha-512");
+}
+
+static size_t hash_data(sl_s3_req_t *q, char *buf, size_t len)
+{
+    sl_s3_tus_op_t *op = q->data;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        if (op->md[i] != NULL)
+            EVP_DigestUpdate(op->md[i], buf, len);
+    return len;
+}
+
+/* Before the read: the hashes it feeds. */
+static void hash_start(sl_s3_tus_op_t *op)
+{
+    const EVP_MD *type[2] = {EVP_sha256(), EVP_sha512()};
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (op->md[i] == NULL && (i == 1 ? wants(op, "sha-512") : op->sha256_hex[0] == '\0'))
+            op->md[i] = EVP_MD_CTX_new();
+        if (op->md[i] != NULL && EVP_DigestInit_ex(op->md[i], type[i], NULL) != 1)
+            abort();
+    }
+}
+
+/* After it: the SHA-256 kept (sha256_hex), and 0 or SL_ECHECKSUM against the creation's. */
+static int hash_check(sl_s3_tus_op_t *op)
+{
+    static const char *const alg[2] = {"sha-256", "sha-512"};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    char got[129], want[129];
+    unsigned len = 0, i, k;
+    int r = 0;
+
+    for (i = 0; i < 2; i++) {
+        if (op->md[i] == NULL)
+            continue;
+        EVP_DigestFinal_ex(op->md[i], md, &len);
+        for (k = 0; k < len; k++)
+            snprintf(got + 2 * k, 3, "%02x", md[k]);
+        if (i == 0)
+            memcpy(op->sha256_hex, got, 65);
+    }
+    for (i = 0; i < 2 && r == 0; i++)
+        if (sl_tus_repr_get(op->rec.repr, alg[i], want, sizeof(want)) == 0 &&
+            strcmp(want, i == 0 ? op->sha256_hex : got) != 0)
+            r = SL_ECHECKSUM;
+    return r;
+}
+
 static int step(sl_s3_tus_op_t *op)
 {
     static const char *const methods[S_DONE] = {
@@ -158,6 +228,7 @@ static int step(sl_s3_tus_op_t *op)
         [S_LIST_PARTS] = "GET",   [S_COMPLETE] = "POST",      [S_NAME_HEAD] = "HEAD",
         [S_COPY] = "PUT",         [S_DATA_DELETE] = "DELETE", [S_TAIL_DELETE] = "DELETE",
         [S_MPU_ABORT] = "DELETE", [S_LOCK_DELETE] = "DELETE", [S_REC_DELETE] = "DELETE",
+        [S_DATA_READ] = "GET",
     };
     sl_s3_t *s3 = op->s3;
     char key[SL_NAME_MAX + 700], q[1024], enc[768], h[3700];
@@ -210,6 +281,9 @@ static int step(sl_s3_tus_op_t *op)
         query = "uploads=";
         r = key_of(s3, id, "data", 0, key, sizeof(key));
         break;
+    case S_DATA_READ: /* the completed data, before it is copied to its name */
+        r = key_of(s3, id, "data", 0, key, sizeof(key));
+        break;
     default: /* complete, abort, the data's delete (an empty upload: its abort) */
         snprintf(q, sizeof(q), "uploadId=%s", enc);
         query = op->step == S_DATA_DELETE && !op->empty ? NULL : q;
@@ -242,6 +316,9 @@ static int step(sl_s3_tus_op_t *op)
         break;
     case S_TAIL_GET:
         op->req.out_fd = op->spool_fd;
+        break;
+    case S_DATA_READ:
+        op->req.on_data = hash_data;
         break;
     case S_MPU_CREATE: /* a lost answer: an empty upload the sweep aborts (s3_retry.c) */
         op->req.retry = SL_S3_RETRY_IDEMPOTENT;
@@ -335,12 +412,20 @@ static void after_record(sl_s3_tus_op_t *op)
         op->rec.concat = op->from->concat;
         sl_tus_info_set(&op->rec.metadata, op->from->metadata);
         sl_tus_info_set(&op->rec.parts, op->from->parts);
+        sl_tus_info_set(&op->rec.repr, op->from->repr);
         return go(op, S_REC_PUT);
     case SL_S3_TUS_COMMIT:
         if (op->rec.file != NULL)
             return finish(op, 0); /* committed already (by another node) */
         op->empty = op->rec.offset == 0;
         op->want_parts = op->nparts;
+        if (op->empty && read_back(op)) { /* the digests of nothing */
+            hash_start(op);
+            if (hash_check(op) < 0) {
+                op->refused = 1;
+                return go(op, S_DATA_DELETE);
+            }
+        }
         return go(op, op->empty ? S_NAME_HEAD : tail > 0 ? S_TAIL_GET : S_LIST_PARTS);
     default: /* remove */
         if (op->expired_before > 0 &&
@@ -435,7 +520,17 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return go(op, S_LIST_PARTS);
         return op->netags != op->want_parts ? finish(op, UV_EIO) : go(op, S_COMPLETE);
     case S_COMPLETE:
-        return err < 0 ? finish(op, err) : go(op, S_NAME_HEAD);
+        if (err < 0)
+            return finish(op, err);
+        if (!read_back(op))
+            return go(op, S_NAME_HEAD);
+        hash_start(op);
+        return go(op, S_DATA_READ);
+    case S_DATA_READ:
+        if (err < 0)
+            return finish(op, err);
+        op->refused = hash_check(op) < 0;
+        return go(op, op->refused ? S_DATA_DELETE : S_NAME_HEAD);
     case S_NAME_HEAD:
         if (err == 0 && strncmp(op->name, op->rec.id, SL_TUS_ID_LEN) != 0) {
             char alt[SL_NAME_MAX + 1]; /* taken: the id makes a free name */
@@ -450,16 +545,19 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return finish(op, err);
         sl_tus_info_set(&op->rec.file, op->name);
         return go(op, S_DATA_DELETE);
-    case S_DATA_DELETE: /* leftovers of a commit only cost space: errors are not the client's */
+    case S_DATA_DELETE:  /* leftovers of a commit only cost space: errors are not the client's */
+        if (op->refused) /* the upload is over: then as a remove */
+            return go(op, S_LOCK_DELETE);
         return go(op, !op->empty && tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
     case S_TAIL_DELETE:
         return op->kind == SL_S3_TUS_CLOSE
                    ? finish(op, 0)
-                   : go(op, op->kind == SL_S3_TUS_COMMIT ? S_REC_PUT : S_REC_DELETE);
+                   : go(op,
+                        op->kind == SL_S3_TUS_COMMIT && !op->refused ? S_REC_PUT : S_REC_DELETE);
     case S_MPU_ABORT:
         return go(op, S_LOCK_DELETE);
     case S_LOCK_DELETE:
-        if (op->kind == SL_S3_TUS_COMMIT)
+        if (op->kind == SL_S3_TUS_COMMIT && !op->refused)
             return finish(op, 0);
         return go(op, tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_DELETE);
     case S_LOCK_FREE: /* a lock not freed runs out with its lease; then the tail it replaced */
@@ -467,6 +565,7 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return go(op, S_TAIL_DELETE);
         return finish(op, 0);
     case S_REC_DELETE:
+        return finish(op, op->refused ? SL_ECHECKSUM : err);
     case S_REC_NEW:
     default:
         return finish(op, err);
@@ -485,7 +584,7 @@ int sl__s3_tus_start(sl_s3_tus_op_t *op)
     int r;
 
     op->step = first[op->kind];
-    op->reread = 0;
+    op->reread = op->refused = 0;
     if (op->kind == SL_S3_TUS_CLOSE) {
         op->rec.offset = op->new_offset;
         op->nparts = op->new_nparts;
@@ -508,6 +607,9 @@ void sl__s3_tus_op_clear(sl_s3_tus_op_t *op)
     free(op->name);
     free(op->etags);
     free(op->xml);
+    EVP_MD_CTX_free(op->md[0]);
+    EVP_MD_CTX_free(op->md[1]);
+    op->md[0] = op->md[1] = NULL;
     op->name = op->xml = NULL;
     op->etags = NULL;
     op->netags = 0;

@@ -8,6 +8,7 @@
 #define SL_STORAGE_S3_TUS_H
 
 #include "s3_int.h"
+#include <openssl/evp.h>
 #include "tus.h"
 
 enum {
@@ -47,6 +48,8 @@ struct sl_s3_tus_op_s {
     uint64_t tail_len;   /* open: bytes read into spool_fd */
     char *name;          /* commit: the final name (owned) */
     char sha256_hex[65]; /* commit: kept with the file when not "" */
+    int digest, refused; /* commit: keep a SHA-256 (--digest); refused: Repr-Digest differs */
+    EVP_MD_CTX *md[2];   /* commit: the data read back: SHA-256, SHA-512 (EVP_MD_CTX, owned) */
     char (*etags)[80];   /* commit: the parts' */
     size_t netags;
     uint64_t want_parts;

@@ -28,6 +28,8 @@ static void on_done(sl_s3_tus_op_t *op)
         memset(&op->rec, 0, sizeof(op->rec));
     } else if (op->err == 0 && op->kind == SL_S3_TUS_COMMIT) {
         sl_tus_info_set(&info->file, op->rec.file);
+        if (job->digest && job->sha256_hex[0] == '\0') /* read back (s3_tus.c) */
+            memcpy(job->sha256_hex, op->sha256_hex, sizeof(job->sha256_hex));
     }
     job->status = op->err;
     if (op->spool_fd >= 0) /* the commit's */
@@ -84,6 +86,7 @@ int sl__s3_tus_create(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
     tj->op.rec.concat = info->concat;
     sl_tus_info_set(&tj->op.rec.metadata, info->metadata);
     sl_tus_info_set(&tj->op.rec.parts, info->parts);
+    sl_tus_info_set(&tj->op.rec.repr, info->repr);
     return run(tj, 0);
 }
 
@@ -109,7 +112,8 @@ int sl__s3_tus_commit(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, co
     tus_job_t *tj = job_new(st, job, info, info->id, SL_S3_TUS_COMMIT, cb);
 
     tj->op.name = sl_xstrdup(name);
-    if (job->digest)
+    tj->op.digest = job->digest;
+    if (job->digest || job->sha256_hex[0] != '\0') /* (carried for a Repr-Digest only) */
         memcpy(tj->op.sha256_hex, job->sha256_hex, sizeof(tj->op.sha256_hex));
     tj->op.spool_fd = sl__s3_spool_open(tj->op.s3);
     return run(tj, tj->op.spool_fd < 0 ? tj->op.spool_fd : 0);

@@ -80,8 +80,8 @@ struct sl_tus_job_s {
     int digest;
     char sha256_hex[65];
     /* commit: an info->repr digest that differs from the file's fails the job with SL_ECHECKSUM
-     * and removes the upload; the disk store reads the file for what sha256_hex does not give
-     * (the server compares a sha256_hex it has before any job; the S3 store reads nothing back) */
+     * and removes the upload; a store reads the file for what sha256_hex does not give (the
+     * server compares a sha256_hex it has before any job; S3: a GET of the completed data) */
     /* private */
     uv_work_t work;
     void *store;

@@ -8,6 +8,8 @@ Ceph cluster (tests/s3/ceph.sh, up for this module).
     through B and the file is byte-identical
   termination through B of an upload A holds parts of: nothing left, 404 on both
   an upload past --tus-expire is removed by the expiry sweep: its parts, tail, lock and record
+  a Repr-Digest sent at creation (IETF draft) with the appends on both nodes: the commit reads
+    the data back; a mismatch is refused, a match stored with its digest
   tus-js-client through HAProxy (round-robin, one request per server connection) to both nodes,
     its PATCHes spread over them: byte-identical
 After each: no multipart upload, no tail and no lock left; only the upload's record.
@@ -16,6 +18,7 @@ Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3_tus.py -v
 """
 import base64
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -142,6 +145,68 @@ class TwoNodes(unittest.TestCase):
         self.assertTrue(st == 200 and body == data, "bytes differ")
         self.assertEqual(h["etag"], '"%s"' % hashlib.sha256(data).hexdigest())
         self.assert_clean(uid)
+
+    def ietf(self, srv, method, path, headers, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=LIMIT)
+        try:
+            c.request(method, path, body=body, headers=dict(headers, **{
+                "Upload-Draft-Interop-Version": "8"}))
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def test_repr_digest_across_nodes(self):
+        """A Repr-Digest sent at creation (IETF draft) holds when the appends go through two
+        nodes: the commit has no SHA-256 carried along and reads the completed data back. A
+        match is stored with its digest; a mismatch (sha-256, or sha-512: always read back) is
+        refused, nothing under the name, the upload gone; a tus upload spread over the nodes
+        gets its SHA-256 too."""
+        data = os.urandom(7 * MIB)
+        sha256 = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        sha512 = base64.b64encode(hashlib.sha512(data).digest()).decode()
+        bad = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        for name, digest, ok in (("good.bin", "sha-256=:%s:" % sha256, True),
+                                 ("bad.bin", "sha-256=:%s:" % bad, False),
+                                 ("bad512.bin", "sha-256=:%s:, sha-512=:%s:"
+                                  % (sha256, base64.b64encode(bytes(64)).decode()), False),
+                                 ("good512.bin", "sha-512=:%s:" % sha512, True)):
+            st, h, b = self.ietf(self.a, "POST", "/uploads/", {
+                "Upload-Complete": "?0", "Upload-Length": str(len(data)), "Repr-Digest": digest,
+                "Content-Disposition": 'attachment; filename="%s"' % name})
+            self.assertEqual(st, 201, b)
+            loc = h["location"]
+            loc = loc[loc.index("/uploads/"):]
+            st, h, b = self.ietf(self.a, "PATCH", loc, {
+                "Upload-Offset": "0", "Upload-Complete": "?0",
+                "Content-Type": "application/partial-upload"}, data[:4 * MIB])
+            self.assertEqual(st, 204, b)
+            st, h, b = self.ietf(self.b, "PATCH", loc, {
+                "Upload-Offset": str(4 * MIB), "Upload-Complete": "?1",
+                "Content-Type": "application/partial-upload"}, data[4 * MIB:])
+            if ok:
+                self.assertEqual(st, 200, b)
+                self.assertEqual(h.get("repr-digest"), "sha-256=:%s:" % sha256, h)
+                st, h, body = curl(self.url(self.a, "/files/" + name))
+                self.assertTrue(st == 200 and body == data, "bytes differ")
+                self.assertEqual(h.get("repr-digest"), "sha-256=:%s:" % sha256, h)
+            else:
+                self.assertEqual((st, json.loads(b)["code"]), (400, "SL_ECHECKSUM"), b)
+                self.assertEqual(self.ietf(self.a, "HEAD", loc, {})[0], 404)
+                self.assertNotIn(self.prefix + "/" + name, keys(self.prefix + "/"))
+        wait_until(lambda: [k for k in keys(self.prefix + "/") if "/.sluice/tus/" in k and
+                            not k.endswith(".info")] == [], "only records left")
+        self.assertEqual(sorted(k for k in keys(self.prefix + "/") if "/.sluice/" not in k),
+                         [self.prefix + "/good.bin", self.prefix + "/good512.bin"])
+        self.assertEqual(len([k for k in keys(self.prefix + "/.sluice/tus/")]), 2,
+                         "the refused uploads' records are gone")
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+        # tus 1.0 over both nodes: the file's SHA-256 read back (sluice_digest_reads_total)
+        uid = self.create(self.a, len(data), "tus.bin")
+        self.assertEqual(self.patch(self.a, uid, 0, data[:4 * MIB]), 204)
+        self.assertEqual(self.patch(self.b, uid, 4 * MIB, data[4 * MIB:]), 204)
+        st, h, body = curl("-I", self.url(self.b, "/files/tus.bin"))
+        self.assertEqual(h.get("repr-digest"), "sha-256=:%s:" % sha256, h)
 
     def test_terminate_on_other_node(self):
         data = os.urandom(20 * MIB)  # a part and a tail
