@@ -29,6 +29,33 @@ enum {
 #define SL_S3_RENEW_MS(s3) ((s3)->lease * 250u)
 #define SL_S3_PART_TIMEOUT_MS(s3) ((s3)->lease * 750u)
 
+/* The steps of an op, in the order of s3_tus.c's answers (S_DONE: none left). */
+enum {
+    S_MPU_CREATE,
+    S_REC_NEW,
+    S_REC_GET,
+    S_REC_PUT,
+    S_LOCK_NEW,
+    S_LOCK_GET,
+    S_LOCK_TAKE,
+    S_LOCK_RENEW,
+    S_LOCK_FREE,
+    S_TAIL_GET,
+    S_TAIL_PUT,
+    S_TAIL_PART,
+    S_LIST_PARTS,
+    S_COMPLETE,
+    S_NAME_HEAD,
+    S_COPY,
+    S_DATA_DELETE,
+    S_TAIL_DELETE,
+    S_MPU_ABORT,
+    S_LOCK_DELETE,
+    S_REC_DELETE,
+    S_DATA_READ,
+    S_DONE,
+};
+
 typedef struct sl_s3_tus_op_s sl_s3_tus_op_t;
 
 struct sl_s3_tus_op_s {
@@ -80,6 +107,18 @@ int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, ch
 int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
                       int64_t expired_before, void (*cb)(sl_tus_job_t *));
 size_t sl__s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap);
+/* Send op's step (s3_tus_step.c): 0, or an error (nothing sent). */
+int sl__s3_tus_step(sl_s3_tus_op_t *op);
+/* The bytes of the record's offset past its parts: the tail. */
+static inline uint64_t sl__s3_tus_tail(const sl_s3_tus_op_t *op)
+{
+    return op->rec.offset - op->part_bytes;
+}
+/* A commit: 1 if its data is to be read back for its digests; before the read, the hashes it
+ * feeds; after it, sha256_hex kept and 0 or SL_ECHECKSUM against the creation's Repr-Digest. */
+int sl__s3_tus_read_back(const sl_s3_tus_op_t *op);
+void sl__s3_tus_hash_start(sl_s3_tus_op_t *op);
+int sl__s3_tus_hash_check(sl_s3_tus_op_t *op);
 /* The callback of every request of an op. */
 void sl__s3_tus_answer(sl_s3_req_t *q);
 /* The body of a CompleteMultipartUpload of parts 1..n into *xml (owned, replaced) as q's body. */
