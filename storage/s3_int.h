@@ -89,6 +89,8 @@ struct sl_s3_s {
     uv_timer_t timer;
     sl_s3_req_t *reqs; /* in flight */
     uint64_t seq;
+    /* the tus expiry scan goes on after this key ("": from the first; s3_tus_jobs.c) */
+    char scan_after[SL_NAME_MAX + 700];
     int closing, handles;
     uv_timer_t lease_timer; /* renews the locks of the PATCHes in progress (s3_sink_tus.c) */
     uv_timer_t probe;       /* asks HEAD of the bucket every few seconds (/healthz), and

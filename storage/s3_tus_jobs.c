@@ -2,8 +2,8 @@
  *
  * The S3 store's tus jobs (store.h: tus_create … tus_expired): each is one operation of
  * s3_tus.c on an op of its own, whose result goes back into the server's record. Concatenation
- * and the expiry scan are not kept in S3 yet: the first answers SL_ENOTIMPL, the second finds
- * nothing (docs/s3.md).
+ * is not kept in S3 yet: it answers SL_ENOTIMPL (docs/s3.md). The expiry scan (below) runs on
+ * the thread pool with blocking requests.
  */
 #include "s3_tus.h"
 
@@ -146,41 +146,63 @@ int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, ch
     return 0;
 }
 
-/* Thread-pool side, blocking (the interface's expiry scan runs there): the first page of the
- * records under .sluice/tus/, each read to see whether it expired. */
+/* Thread-pool side, blocking (the interface's expiry scan runs there, one at a time): up to
+ * SCAN_PAGES pages of keys under .sluice/tus/ from where the last scan stopped (start-after:
+ * round the whole prefix over successive scans, however many uploads are open), each record read
+ * to see whether it expired. */
+#define SCAN_PAGES 10
+
 size_t sl__s3_tus_expired(sl_store_t *st, int64_t now, char (*ids)[33], size_t cap)
 {
     sl_s3_t *s3 = (sl_s3_t *)st;
-    sl_s3_req_t list = {0};
     sl_tus_info_t info = {0};
-    char pfx[SL_NAME_MAX + 600], enc[3 * sizeof(pfx)], query[sizeof(enc) + 64];
-    char key[SL_NAME_MAX + 700];
-    size_t pos = 0, n = 0, plen;
+    char pfx[SL_NAME_MAX + 600], enc[3 * sizeof(pfx)], after[3 * sizeof(s3->scan_after)];
+    char query[sizeof(enc) + sizeof(after) + 64], key[sizeof(s3->scan_after)], more[8];
+    size_t n = 0, plen;
+    int page;
 
     snprintf(pfx, sizeof(pfx), "%s.sluice/tus/", s3->prefix);
     plen = strlen(pfx);
     sl__s3_encode(pfx, 0, enc, sizeof(enc));
-    snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s", enc);
-    if (sl__s3_req_init(&list, s3, "GET", NULL, query) < 0 || sl__s3_req_run(&list) < 0)
-        goto out;
-    while (n < cap && sl__s3_xml_next(list.body, list.body_len, &pos, "Key", key, sizeof(key))) {
-        sl_s3_req_t get = {0};
-        char id[SL_TUS_ID_LEN + 1];
-        if (strlen(key) != plen + SL_TUS_ID_LEN + 5 || strcmp(key + plen + SL_TUS_ID_LEN, ".info"))
-            continue;
-        memcpy(id, key + plen, SL_TUS_ID_LEN);
-        id[SL_TUS_ID_LEN] = '\0';
-        if (sl_tus_id_valid(id) && sl__s3_req_init(&get, s3, "GET", key, NULL) == 0 &&
-            sl__s3_req_run(&get) == 0 && get.body != NULL &&
-            sl_tus_parse(get.body, get.body_len, &info) == 0 && info.expires > 0 &&
-            info.expires < now)
-            memcpy(ids[n++], id, sizeof(id));
-        sl__s3_req_done(&get);
-        free(get.body);
+    for (page = 0; page < SCAN_PAGES && n < cap; page++) {
+        sl_s3_req_t list = {0};
+        size_t pos = 0;
+        sl__s3_encode(s3->scan_after, 0, after, sizeof(after));
+        snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s%s%s", enc,
+                 after[0] ? "&start-after=" : "", after);
+        if (sl__s3_req_init(&list, s3, "GET", NULL, query) < 0 || sl__s3_req_run(&list) < 0) {
+            sl__s3_req_done(&list);
+            free(list.body);
+            break;
+        }
+        while (n < cap &&
+               sl__s3_xml_next(list.body, list.body_len, &pos, "Key", key, sizeof(key))) {
+            sl_s3_req_t get = {0};
+            char id[SL_TUS_ID_LEN + 1];
+            snprintf(s3->scan_after, sizeof(s3->scan_after), "%s", key);
+            if (strlen(key) != plen + SL_TUS_ID_LEN + 5 ||
+                strcmp(key + plen + SL_TUS_ID_LEN, ".info"))
+                continue;
+            memcpy(id, key + plen, SL_TUS_ID_LEN);
+            id[SL_TUS_ID_LEN] = '\0';
+            if (sl_tus_id_valid(id) && sl__s3_req_init(&get, s3, "GET", key, NULL) == 0 &&
+                sl__s3_req_run(&get) == 0 && get.body != NULL &&
+                sl_tus_parse(get.body, get.body_len, &info) == 0 && info.expires > 0 &&
+                info.expires < now)
+                memcpy(ids[n++], id, sizeof(id));
+            sl__s3_req_done(&get);
+            free(get.body);
+        }
+        pos = 0;
+        if (n < cap &&
+            !(sl__s3_xml_next(list.body, list.body_len, &pos, "IsTruncated", more, sizeof(more)) &&
+              strcmp(more, "true") == 0))
+            s3->scan_after[0] = '\0'; /* the end: the next scan starts again */
+        sl__s3_req_done(&list);
+        free(list.body);
+        if (s3->scan_after[0] == '\0')
+            break;
     }
-out:
-    sl__s3_req_done(&list);
-    free(list.body);
     sl_tus_info_clear(&info);
     return n;
 }

@@ -7,7 +7,8 @@ Ceph cluster (tests/s3/ceph.sh, up for this module).
   node A kill -9'd mid-PATCH: its lock runs out (--s3-lock-lease 2), the client sends again
     through B and the file is byte-identical
   termination through B of an upload A holds parts of: nothing left, 404 on both
-  an upload past --tus-expire is removed by the expiry sweep: its parts, tail, lock and record
+  an upload past --tus-expire is removed by the expiry sweep: its parts, tail, lock and record;
+    also one listed after more than a page of other keys
   a Repr-Digest sent at creation (IETF draft) with the appends on both nodes: the commit reads
     the data back; a mismatch is refused, a match stored with its digest
   tus-js-client through HAProxy (round-robin, one request per server connection) to both nodes,
@@ -17,6 +18,7 @@ After each: no multipart upload, no tail and no lock left; only the upload's rec
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3_tus.py -v
 """
 import base64
+import concurrent.futures
 import hashlib
 import http.client
 import json
@@ -232,6 +234,36 @@ class TwoNodes(unittest.TestCase):
                    interval=0.5)
         self.assertEqual(multipart_uploads(self.prefix + "/"), [])
         self.assertEqual(curl("-I", "-H", TUS, self.url(self.a, "/uploads/" + uid))[0], 404)
+
+    def junk(self, method, n):
+        """n small objects under .sluice/tus/ named to sort before every upload's keys, created
+        (PUT) or removed (DELETE), sixteen requests at a time."""
+        def one(i):
+            return s3(method, "/%s/.sluice/tus/-junk-%05d" % (self.prefix, i),
+                      *(["--data-binary", "x"] if method == "PUT" else []))[0]
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            sts = set(pool.map(one, range(n)))
+        self.assertEqual(sts, {200 if method == "PUT" else 204}, "%s of the junk" % method)
+
+    def test_expiry_scan_pages_through_many_keys(self):
+        """Past a first page of 1,000 keys that are not records, an expired upload is found:
+        the scan reads page after page (start-after), going on where the last scan stopped."""
+        self.junk("PUT", 1001)
+        try:
+            self.assertEqual(len(keys(self.prefix + "/.sluice/tus/-")), 1000, "a full page")
+            self.b.stop()
+            self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
+                            "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
+                            "--tus-expire", "1").start()
+            uid = self.create(self.b, 100, "late.bin")
+            self.assertEqual(self.patch(self.b, uid, 0, b"x" * 10), 204)
+            mine = self.prefix + "/.sluice/tus/" + uid
+            self.assertTrue(keys(mine), "its record")
+            wait_until(lambda: keys(mine) == [], "the expiry sweep found it past the junk",
+                       interval=0.5)
+            self.assertEqual(curl("-I", "-H", TUS, self.url(self.a, "/uploads/" + uid))[0], 404)
+        finally:
+            self.junk("DELETE", 1001)
 
     def test_tus_js_client_through_haproxy(self):
         node = shutil.which("node")
