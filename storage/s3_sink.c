@@ -367,6 +367,8 @@ static void on_committed(sl_s3_req_t *q)
     s3_sink_t *k = q->data;
     int err = q->err;
 
+    if (sl__s3_create_lost(k, q))
+        return;
     sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
     if (err == SL_ENOTFOUND && k->upload_id != NULL && !k->meta_copied && !k->confirming) {
         k->confirming = 1;

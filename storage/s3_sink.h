@@ -27,6 +27,7 @@ struct s3_sink_s {
     char *key;
     unsigned flags;
     int err, destroying, fs_busy, final, meta_copied, confirming;
+    int lost_err; /* a create-only PUT's lost answer, while HEAD tells whether it was done */
     int fill_fd;
     uint64_t fill_len;
     s3_part_t parts[SL_S3_INFLIGHT];
@@ -76,6 +77,9 @@ void sl__s3_sink_committed(s3_sink_t *k);
 void sl__s3_create_lock(s3_sink_t *k, void (*then)(s3_sink_t *k));
 void sl__s3_create_unlock(s3_sink_t *k);
 void sl__s3_create_deadline(s3_sink_t *k, sl_s3_req_t *q);
+/* k's write q failed: when it was a create-only single PUT whose answer was lost, ask HEAD
+ * whether it was done (then k commits, or fails with q's error) and return 1; else 0. */
+int sl__s3_create_lost(s3_sink_t *k, sl_s3_req_t *q);
 
 /* s3_sink_tus.c: open (then write the chunks), renew the lease (then upload the part), the end
  * (a last part of at least 5 MiB, or the tail; the record; the lock freed), release the lock of

@@ -16,6 +16,8 @@
  *   held ─▶ multipart: HEAD the name (there: SL_EEXISTS), CompleteMultipartUpload
  *           single: PUT If-None-Match: * (412: SL_EEXISTS)
  *        ─▶ DELETE the lock as soon as that write answered (in the background)
+ *   a single PUT whose answer was lost ─▶ HEAD the name, the lock still held: the object with
+ *           our SHA-256 and length is ours (sl__s3_create_lost)
  *
  * The lease is --s3-lock-lease; the check and the write, retries included, are cut at three
  * quarters of it (sl__s3_create_deadline), so a lock that expired (a node that stalled or died)
@@ -169,4 +171,38 @@ void sl__s3_create_unlock(s3_sink_t *k)
         sl__s3_req_done(q);
         free(q);
     }
+}
+
+/* A create-only PUT whose answer was lost (a reset or a timeout after it was sent) may have been
+ * done: it is not sent again (s3_retry.c), but while this creator still holds the name's lock,
+ * HEAD tells. The object there with our SHA-256 and length is ours: committed. */
+static void on_put_confirmed(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    const char *sha = k->base.digest->sha256_hex;
+
+    sl__s3_create_unlock(k);
+    if (q->err == 0 && strcmp(q->sha256_hex, sha) == 0 && q->length == k->fill_len)
+        return sl__s3_sink_committed(k);
+    sl__s3_sink_fail(k, k->lost_err);
+}
+
+int sl__s3_create_lost(s3_sink_t *k, sl_s3_req_t *q)
+{
+    if (q->err >= 0 || q->status != 0 || q->curl_err == CURLE_COULDNT_CONNECT ||
+        k->upload_id != NULL || !(k->flags & SL_SINK_NOREPLACE) || k->lost_err < 0 ||
+        k->base.digest == NULL || k->base.digest->sha256_hex[0] == '\0')
+        return 0;
+    k->lost_err = q->err; /* the answer if the object is not ours */
+    free(q->body);
+    q->body = NULL;
+    if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) == 0) {
+        k->req.data = k;
+        sl__s3_create_deadline(k, &k->req); /* within the lock's lease */
+        if (sl__s3_req_start(&k->req, on_put_confirmed) == 0)
+            return 1;
+    }
+    sl__s3_create_unlock(k);
+    sl__s3_sink_fail(k, k->lost_err);
+    return 1;
 }
