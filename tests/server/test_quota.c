@@ -114,16 +114,18 @@ START_TEST(charges_stay_within_the_quota)
 }
 END_TEST
 
-/* Four processes charge one byte at a time on one shared table: exactly the quota is taken. */
+/* Four processes charge one byte at a time on one shared table, all let go at once: exactly the
+ * quota is taken (a charge that read and then wrote the count would lose updates and let more
+ * through). */
 START_TEST(processes_share_one_count)
 {
-    enum { PROCS = 4, TRIES = 20000, QUOTA = 50000 };
+    enum { PROCS = 4, TRIES = 200000, QUOTA = PROCS * TRIES / 2 };
     sl_quota_share_t *qs = mmap(NULL, sl__quota_share_size(), PROT_READ | PROT_WRITE,
                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    unsigned *ok = mmap(NULL, PROCS * sizeof(unsigned), PROT_READ | PROT_WRITE,
+    unsigned *ok = mmap(NULL, (PROCS + 1) * sizeof(unsigned), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     unsigned char k[SL_QUOTA_KEY] = {42};
-    unsigned total = 0;
+    unsigned total = 0, *go = &ok[PROCS];
     pid_t pid[PROCS];
     int i, st;
 
@@ -132,12 +134,15 @@ START_TEST(processes_share_one_count)
     for (i = 0; i < PROCS; i++) {
         if ((pid[i] = fork()) == 0) {
             int s = sl__quota_slot(qs, k), n; /* each finds (or adds) the one slot */
+            while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+                ;
             for (n = 0; n < TRIES; n++)
                 ok[i] += sl__quota_charge(qs, s, QUOTA, 1) == 0;
             _exit(0);
         }
         ck_assert_int_gt(pid[i], 0);
     }
+    __atomic_store_n(go, 1, __ATOMIC_RELEASE);
     for (i = 0; i < PROCS; i++) {
         ck_assert_int_eq(waitpid(pid[i], &st, 0), pid[i]);
         total += ok[i];
@@ -145,7 +150,7 @@ START_TEST(processes_share_one_count)
     ck_assert_uint_eq(total, QUOTA);
     ck_assert_uint_eq(sl__quota_used(qs, sl__quota_slot(qs, k)), QUOTA);
     munmap(qs, sl__quota_share_size());
-    munmap(ok, PROCS * sizeof(unsigned));
+    munmap(ok, (PROCS + 1) * sizeof(unsigned));
 }
 END_TEST
 
