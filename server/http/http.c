@@ -555,7 +555,8 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
  * no request left (a pending on_request decision, a commit job), no tus job. */
 void sl__server_maybe_free(sl_server_t *srv)
 {
-    if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed)
+    if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed ||
+        srv->quota_busy)
         return;
     store_close(srv);
     sl__quota_close(srv); /* every request ended: its last count written */

@@ -185,6 +185,7 @@ struct sl_server_s {
                                        without --token-file */
     int quota_own;                  /* srv->quota is this server's: it keeps the ledger */
     int quota_save_failed;          /* the last write of the ledger failed (said once) */
+    int quota_busy;                 /* a write of the ledger is in the thread pool */
     uint64_t quota_saved;           /* sl__quota_gen of the ledger last written */
 };
 
@@ -244,8 +245,9 @@ void sl__auth_warn(sl_server_t *srv, const char *host);
 /* quota.c: token quotas, one count per token for every worker, kept in <root>/.sluice/quota.
  * open: in server_alloc with --token-file: the supervisor's table `shared` (borrowed, it keeps
  * the ledger), else a table of srv's own read from the ledger; 0 or a negative code (a corrupt
- * ledger: SL_EBADREQUEST, logged). flush: write the ledger if srv owns it and it changed (each
- * tick); close: flush, and free srv's own table. admit: charge n bytes to t (borrowed from the
+ * ledger: SL_EBADREQUEST, logged). flush: write the ledger in the thread pool if srv owns it and
+ * it changed (each tick; srv is not freed before the write ends); close: the last write, on the
+ * loop, and free srv's own table. admit: charge n bytes to t (borrowed from the
  * token set r holds): 0 (r->quota_charged set) or SL_EQUOTA; release: when r ends, what never
  * arrived is given back. */
 int sl__quota_open(sl_server_t *srv, sl_quota_share_t *shared);

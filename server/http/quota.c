@@ -198,7 +198,7 @@ int sl__quota_parse(sl_quota_share_t *qs, const char *text, size_t len, char *er
     int ended = 0;
 
     if (len == 0)
-        return 0;
+        why = "the file is empty (a write cut short by a crash?)";
     while (p < end && why == NULL) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         unsigned char key[SL_QUOTA_KEY];
@@ -236,7 +236,7 @@ int sl__quota_parse(sl_quota_share_t *qs, const char *text, size_t len, char *er
         why = "the end line is missing (a torn file)";
     }
     if (why != NULL) {
-        snprintf(err, errlen, "line %zu: %s", line, why);
+        snprintf(err, errlen, "line %zu: %s", line > 0 ? line : 1, why);
         return SL_EBADREQUEST;
     }
     return 0;
@@ -307,10 +307,10 @@ static int make_dirs(const char *path)
     return make_dir(dir);
 }
 
-int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable)
+int sl__quota_write(const char *path, const char *text, size_t len, int durable)
 {
-    char tmp[4096 + 8], *text, *slash;
-    size_t len, off = 0;
+    char tmp[4096 + 8], *slash;
+    size_t off = 0;
     ssize_t w = 0;
     int fd, r;
 
@@ -318,14 +318,8 @@ int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable)
         return -ENAMETOOLONG;
     if ((r = make_dirs(path)) < 0)
         return r;
-    if ((text = sl__quota_format(qs, &len)) == NULL)
-        return -ENOMEM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = -errno;
-        free(text);
-        return r;
-    }
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+        return -errno;
     while (off < len && (w = write(fd, text + off, len - off)) > 0)
         off += (size_t)w;
     if (off < len)
@@ -334,7 +328,6 @@ int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable)
         r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;
-    free(text);
     if (r == 0 && rename(tmp, path) < 0)
         r = -errno;
     if (r < 0) {
@@ -349,6 +342,19 @@ int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable)
         }
     }
     return 0;
+}
+
+int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable)
+{
+    size_t len;
+    char *text = sl__quota_format(qs, &len);
+    int r;
+
+    if (text == NULL)
+        return -ENOMEM;
+    r = sl__quota_write(path, text, len, durable);
+    free(text);
+    return r;
 }
 
 /* The server's side: its table, its ledger, a request's charge. */
@@ -383,16 +389,28 @@ int sl__quota_open(sl_server_t *srv, sl_quota_share_t *shared)
     return 0;
 }
 
-void sl__quota_flush(sl_server_t *srv)
-{
+/* A write of the ledger in the thread pool: the text is made on the loop, the file written, and
+ * fsync'd with --durable, off it. */
+typedef struct quota_job_s {
+    uv_work_t work;
+    sl_server_t *srv;
+    uint64_t gen; /* the counts the text holds */
+    char *text;
+    size_t len;
+    int durable, r;
     char path[4096];
-    uint64_t gen;
-    int r;
+} quota_job_t;
 
-    if (!srv->quota_own || (gen = sl__quota_gen(srv->quota)) == srv->quota_saved)
-        return;
-    if ((r = sl__quota_path(srv->cfg.root, path, sizeof(path))) == 0)
-        r = sl__quota_save(srv->quota, path, srv->cfg.durable);
+static void save_work(uv_work_t *w)
+{
+    quota_job_t *j = w->data;
+
+    j->r = sl__quota_write(j->path, j->text, j->len, j->durable);
+}
+
+/* The outcome of a write (r) of the counts at gen, into path: said once when it fails. */
+static void saved(sl_server_t *srv, int r, uint64_t gen, const char *path)
+{
     if (r < 0 && !srv->quota_save_failed)
         sl__log(srv, SL_LOG_WARN, "quota ledger %s not written: %s (tried again each second)", path,
                 sl_strerror(r));
@@ -401,11 +419,51 @@ void sl__quota_flush(sl_server_t *srv)
         srv->quota_saved = gen;
 }
 
+static void save_after(uv_work_t *w, int status)
+{
+    quota_job_t *j = w->data;
+    sl_server_t *srv = j->srv;
+
+    saved(srv, status < 0 ? status : j->r, j->gen, j->path);
+    free(j->text);
+    free(j);
+    srv->quota_busy = 0;
+    sl__server_maybe_free(srv); /* sl_server_free may have come while it wrote */
+}
+
+void sl__quota_flush(sl_server_t *srv)
+{
+    quota_job_t *j;
+    uint64_t gen;
+
+    if (!srv->quota_own || srv->quota_busy || (gen = sl__quota_gen(srv->quota)) == srv->quota_saved)
+        return;
+    j = sl_xcalloc(1, sizeof(*j));
+    j->work.data = j;
+    j->srv = srv;
+    j->gen = gen;
+    j->durable = srv->cfg.durable;
+    if ((j->r = sl__quota_path(srv->cfg.root, j->path, sizeof(j->path))) < 0 ||
+        (j->text = sl__quota_format(srv->quota, &j->len)) == NULL) {
+        saved(srv, j->r < 0 ? j->r : -ENOMEM, gen, j->path);
+        free(j);
+        return;
+    }
+    srv->quota_busy = 1;
+    uv_queue_work(srv->loop, &j->work, save_work, save_after);
+}
+
 void sl__quota_close(sl_server_t *srv)
 {
+    char path[4096];
+    uint64_t gen;
+
     if (srv->quota == NULL)
         return;
-    sl__quota_flush(srv);
+    if (srv->quota_own && (gen = sl__quota_gen(srv->quota)) != srv->quota_saved) {
+        int r = sl__quota_path(srv->cfg.root, path, sizeof(path)); /* the last: on the loop */
+        saved(srv, r < 0 ? r : sl__quota_save(srv->quota, path, srv->cfg.durable), gen, path);
+    }
     if (srv->quota_own)
         free(srv->quota);
     srv->quota = NULL;

@@ -39,13 +39,17 @@ uint64_t sl__quota_gen(const sl_quota_share_t *qs);
  * "KEYHEX USED" per token with bytes counted, "end N". NULL if out of memory. */
 char *sl__quota_format(const sl_quota_share_t *qs, size_t *len);
 /* Add a ledger's text[0..len) (borrowed) to qs: 0, or SL_EBADREQUEST with "line N: why" in
- * err[errlen] (qs may then hold part of it). An empty text is an empty ledger. */
+ * err[errlen] (qs may then hold part of it). An empty text is refused too: a ledger has at least
+ * its magic and end lines, so an empty file is a write a crash cut short. */
 int sl__quota_parse(sl_quota_share_t *qs, const char *text, size_t len, char *err, size_t errlen);
 /* <root>/.sluice/quota into out[cap]: 0, or -ENAMETOOLONG. */
 int sl__quota_path(const char *root, char *out, size_t cap);
 /* Read the ledger at path into qs: 0 (a missing file is an empty ledger), SL_EBADREQUEST (a
  * corrupt one: "PATH: line N: why" in err), or a negative errno (err says it too). */
 int sl__quota_load(sl_quota_share_t *qs, const char *path, char *err, size_t errlen);
+/* Write text[0..len) (borrowed) to path atomically (PATH.tmp, fsync when durable, rename; the
+ * folder made if missing). 0 or a negative errno. Any thread. */
+int sl__quota_write(const char *path, const char *text, size_t len, int durable);
 /* Write qs to path atomically (PATH.tmp, fsync when durable, rename; the folder made if
  * missing). 0 or a negative errno. */
 int sl__quota_save(const sl_quota_share_t *qs, const char *path, int durable);

@@ -137,6 +137,18 @@ class QuotaTest(unittest.TestCase):
         self.assertEqual(self.put("b", 401), 507)
         self.assertEqual(self.put("b", 400), 201)
 
+    def test_a_stop_writes_the_last_count(self):
+        # SIGTERM loses nothing: the end writes what the last tick may not have (the stop
+        # follows the answer at once, well within the once-a-second write)
+        self.start()
+        self.assertEqual(self.put("a", 100), 201)
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.ledger(), {key_of(TOKEN): 100})
+        self.start("--workers", "2")
+        self.assertEqual(self.put("b", 200), 201)
+        self.assertEqual(self.stop(), 0)
+        self.assertEqual(self.ledger(), {key_of(TOKEN): 300})
+
     def test_sighup_keeps_the_count_and_applies_the_new_quota(self):
         self.start()
         self.assertEqual(self.put("a", 600), 201)
@@ -170,6 +182,8 @@ class QuotaTest(unittest.TestCase):
         with open(self.ledger_path, "w") as f:  # torn: its end line lost
             f.write("sluice-quota-v1\n%s 600\n" % key_of(TOKEN))
         self.assert_refused_start(why="line 3: the end line is missing")
+        open(self.ledger_path, "w").close()  # empty: a write a crash cut short
+        self.assert_refused_start(why="line 1: the file is empty")
         with open(self.ledger_path, "w") as f:
             f.write("sluice-quota-v1\n%s 6x0\nend 1\n" % key_of(TOKEN))
         self.assert_refused_start(why="line 2: \"KEY USED\" expected")
