@@ -135,7 +135,18 @@ class QuotaTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.ledger_path + ".tmp"))
         self.start()
         self.assertEqual(self.put("b", 401), 507)
-        self.assertEqual(self.put("b", 400), 201)
+        self.assertEqual(self.put("b", 300), 201)
+        self.assertEqual(self.stop(), 0)
+        # --workers: the supervisor writes it; a kill -9 of the whole group keeps what it wrote
+        self.start("--workers", "2")
+        self.assertEqual(self.put("c", 100), 201)
+        wait_until(lambda: self.used() == QUOTA, "the supervisor's ledger to count the quota")
+        workers = self.srv.children()
+        self.stop(signal.SIGKILL)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        self.start()
+        self.assertEqual(self.put("d", 1), 507)
 
     def test_a_stop_writes_the_last_count(self):
         # SIGTERM loses nothing: the end writes what the last tick may not have (the stop
