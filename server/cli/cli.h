@@ -9,7 +9,8 @@
 typedef struct sl_worker_s {
     int listen_fd, index, slot, nslots, ready_fd;
     sl_metrics_t *slots;
-    sl_peer_share_t *peers; /* connections per client, every worker's (limits.c) */
+    sl_peer_share_t *peers;  /* connections per client, every worker's (limits.c) */
+    sl_quota_share_t *quota; /* token counts, every worker's (quota.c), NULL without tokens */
 } sl_worker_t;
 /* run.c: serve until SIGINT/SIGTERM, alone (w NULL) or as a worker. workers.c: the supervisor. */
 int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,

@@ -78,7 +78,8 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
     uv_loop_init(&loop);
     r = sl__hook_cmd_new(&loop, cfg, &hc);
     if (r == 0)
-        r = sl__server_new_fd(&loop, cfg, w != NULL ? w->listen_fd : -1, &rn.srv);
+        r = sl__server_new_fd(&loop, cfg, w != NULL ? w->listen_fd : -1,
+                              w != NULL ? w->quota : NULL, &rn.srv);
     if (r < 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);

@@ -25,6 +25,7 @@
  * never write one upload: the second one answers 423 until the first is done.
  */
 #include "http/http.h"
+#include "http/quota.h"
 #include "cli/cli.h"
 
 #include <arpa/inet.h>
@@ -99,6 +100,10 @@ typedef struct sup_s {
     int listen_fd, n;
     sl_metrics_t *slots;
     sl_peer_share_t *peers;      /* --max-conns-per-ip over every worker (limits.c) */
+    sl_quota_share_t *quota;     /* token counts of every worker (quota.c), NULL without tokens */
+    char quota_path[4096];       /* their ledger, written by the supervisor alone */
+    uint64_t quota_saved;        /* sl__quota_gen when it was last written */
+    int quota_failed;            /* the last write failed (said once) */
     pid_t slot_pid[WORKERS_MAX]; /* the worker counting in each slot */
     wk_t wk[WORKERS_MAX];
     sigset_t old;
@@ -115,7 +120,7 @@ static pid_t start_worker(sup_t *s, int i, int slot, int wait_ready)
         return -1;
     pid = fork();
     if (pid == 0) {
-        sl_worker_t w = {s->listen_fd, i, slot, 2 * s->n, pfd[1], s->slots, s->peers};
+        sl_worker_t w = {s->listen_fd, i, slot, 2 * s->n, pfd[1], s->slots, s->peers, s->quota};
         close(pfd[0]);
         sigprocmask(SIG_SETMASK, &s->old, NULL);
         _exit(sl__serve(&s->wcfg, &w, NULL, NULL) == 0 ? 0 : 1);
@@ -178,6 +183,53 @@ static void replace_all(sup_t *s)
     fprintf(stderr, "sluice: SIGHUP: %d workers replaced\n", s->n);
 }
 
+/* --token-file: the token counts, mapped shared before the first fork and read from the
+ * ledger: 0, or a negative code (said on stderr: a corrupt ledger stops the start). */
+static int quota_map(sup_t *s)
+{
+    char err[4096 + 256];
+    int r;
+
+    if (s->cfg->token_file[0] == '\0')
+        return 0;
+    if ((r = sl__quota_path(s->cfg->root, s->quota_path, sizeof(s->quota_path))) < 0)
+        return r;
+    s->quota = mmap(NULL, sl__quota_share_size(), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s->quota == MAP_FAILED) {
+        s->quota = NULL;
+        return -errno;
+    }
+    if ((r = sl__quota_load(s->quota, s->quota_path, err, sizeof(err))) < 0) {
+        fprintf(stderr,
+                "sluice: quota ledger %s (fix it, or remove it to give every token its whole "
+                "quota back)\n",
+                err);
+        munmap(s->quota, sl__quota_share_size());
+        s->quota = NULL;
+        return r;
+    }
+    s->quota_saved = sl__quota_gen(s->quota);
+    return 0;
+}
+
+/* The ledger written when the counts changed (each turn of the loop, and at the end). */
+static void quota_flush(sup_t *s)
+{
+    uint64_t gen;
+    int r;
+
+    if (s->quota == NULL || (gen = sl__quota_gen(s->quota)) == s->quota_saved)
+        return;
+    r = sl__quota_save(s->quota, s->quota_path, s->cfg->durable);
+    if (r < 0 && !s->quota_failed)
+        fprintf(stderr, "sluice: quota ledger %s not written: %s (tried again each second)\n",
+                s->quota_path, sl_strerror(r));
+    s->quota_failed = r < 0;
+    if (r == 0)
+        s->quota_saved = gen;
+}
+
 int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void *arg), void *arg)
 {
     static sup_t s;
@@ -205,9 +257,13 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
         return -errno;
     s.peers = mmap(NULL, sl__peer_share_size(2 * s.n), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (s.peers == MAP_FAILED) {
+    if (s.peers == MAP_FAILED || (i = quota_map(&s)) < 0) {
+        int e = s.peers == MAP_FAILED ? -errno : i;
         munmap(s.slots, 2 * (size_t)s.n * sizeof(sl_metrics_t));
-        return -errno;
+        if (s.peers != MAP_FAILED)
+            munmap(s.peers, sl__peer_share_size(2 * s.n));
+        close(s.listen_fd);
+        return e;
     }
     {
         uint64_t seed = 0;
@@ -244,6 +300,7 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
             stop_all(&s, &set);
             break;
         }
+        quota_flush(&s);
         if (sig == SIGHUP)
             replace_all(&s);
         if (sig == SIGUSR1)
@@ -293,6 +350,9 @@ int sl__run_workers(const sl_config_t *cfg, void (*ready)(sl_server_t *srv, void
             }
     }
     close(s.listen_fd);
+    quota_flush(&s); /* every worker has ended: what they gave back is in */
+    if (s.quota != NULL)
+        munmap(s.quota, sl__quota_share_size());
     munmap(s.slots, 2 * (size_t)s.n * sizeof(sl_metrics_t));
     munmap(s.peers, sl__peer_share_size(2 * s.n));
     sigprocmask(SIG_SETMASK, &s.old, NULL);

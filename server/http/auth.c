@@ -16,7 +16,8 @@
  *       a token's uploads=N reached          429
  *       a token's quota=N used up            507 (a body's Content-Length is charged when it is
  *                                            admitted, what did not arrive is given back when
- *                                            the request ends; a chunked body is 411)
+ *                                            the request ends; a chunked body is 411; one count
+ *                                            for all workers, kept on disk: quota.c)
  *       a signed sl-max exceeded             413 (Content-Length, or tus Upload-Length)
  *
  * What a request needs: GET/HEAD /files/<name> read, GET /files/ list, PUT /files/<name> and
@@ -221,10 +222,8 @@ static int by_token(sl_req_t *r, struct sl_auth_s *a, const char *token, int m)
                 return err;
             if (r->chunked)
                 return SL_ELENGTHREQUIRED;
-            if (r->content_length > t->quota - t->used)
-                return SL_EQUOTA;
-            t->used += r->content_length;
-            r->quota_charged = r->content_length;
+            if ((err = sl__quota_admit(r, t, r->content_length)) < 0)
+                return err; /* one count for every worker, kept across restarts (quota.c) */
         }
         t->active++;
         r->token_upload = 1;
@@ -303,10 +302,7 @@ void sl__auth_release(sl_req_t *r)
 {
     if (r->token_upload && r->token != NULL && r->token->active > 0)
         r->token->active--;
-    if (r->token != NULL && r->quota_charged > 0) { /* what never arrived is not spent */
-        uint64_t unsent = r->received < r->quota_charged ? r->quota_charged - r->received : 0;
-        r->token->used -= unsent < r->token->used ? unsent : r->token->used;
-    }
+    sl__quota_release(r); /* what never arrived is not spent */
     r->quota_charged = 0;
     r->token_upload = 0;
     r->token = NULL;

@@ -27,8 +27,8 @@ typedef struct sl_token_s {
     unsigned rights;        /* SL_RIGHT_* */
     unsigned max_uploads;   /* uploads=N: concurrent uploads (0: --token-uploads) */
     unsigned active;        /* uploads of this token in progress */
-    uint64_t quota; /* quota=N: body bytes its uploads may send while the server runs (0: none) */
-    uint64_t used;  /* body bytes admitted so far (declared lengths) */
+    uint64_t quota; /* quota=N: body bytes its uploads may send, counted in quota.c (0: none) */
+    int qslot;      /* its slot in the quota table + 1 (0: not looked up yet in this load) */
     char prefix[SL_NAME_MAX + 1]; /* names it is confined to: "" (all), or "a/b" (a/b/…) */
 } sl_token_t;
 

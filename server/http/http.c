@@ -295,6 +295,7 @@ static void on_tick(uv_timer_t *h)
     sl__conns_sweep(srv, now); /* clients gone: connections closed, uploads aborted */
     sl__tus_tick(srv, now);
     sl__metrics_tick(srv);
+    sl__quota_flush(srv);                         /* the token counts' ledger, when they changed */
     srv->m->heartbeat_ms = uv_hrtime() / 1000000; /* the loop turns: --workers' watchdog */
     if (srv->nreqs > 0 || srv->tus_jobs > 0)
         srv->busy_at = now;
@@ -340,7 +341,8 @@ static int mount_prefix(const char *mount, char *out, size_t cap)
 
 /* What a server needs whether it listens itself or is attached to the host's daemon: the
  * configuration, the store (server_alloc), and the timers (server_start). */
-static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
+static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_quota_share_t *quota,
+                        sl_server_t **out)
 {
     sl_server_t *srv;
     int r;
@@ -360,7 +362,8 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         free(srv);
         return r;
     }
-    if ((r = sl__auth_load(srv)) < 0 || (r = sl__tls_load(srv)) < 0) {
+    if ((r = sl__auth_load(srv)) < 0 || (r = sl__tls_load(srv)) < 0 ||
+        (r = sl__quota_open(srv, quota)) < 0) {
         /* refused: said by the loader */
     } else if (sl_s3_is_url(cfg->store)) {
         char err[512];
@@ -380,6 +383,7 @@ static int server_alloc(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **o
         r = sl_fs_store_new(loop, cfg->root, cfg->durable, cfg->min_free, &srv->store);
     }
     if (r < 0) {
+        sl__quota_close(srv);
         sl__auth_free(srv);
         sl__tls_free(srv);
         sl__log_close(srv);
@@ -407,10 +411,11 @@ static void server_start(sl_server_t *srv)
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
-    return sl__server_new_fd(loop, cfg, -1, out);
+    return sl__server_new_fd(loop, cfg, -1, NULL, out);
 }
 
-int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out)
+int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd,
+                      sl_quota_share_t *quota, sl_server_t **out)
 {
     struct MHD_OptionItem listen_opt[4];
     sl_server_t *srv;
@@ -435,7 +440,7 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
     } else {
         return UV_EINVAL;
     }
-    if ((r = server_alloc(loop, cfg, &srv)) < 0)
+    if ((r = server_alloc(loop, cfg, quota, &srv)) < 0)
         return r;
     /* Our own socket, or the one the workers share (opened by the supervisor). */
     listen_opt[0].option = listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR;
@@ -458,6 +463,7 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
         if (srv->mhd != NULL)
             MHD_stop_daemon(srv->mhd);
         store_close(srv);
+        sl__quota_close(srv);
         sl__auth_free(srv);
         sl__tls_free(srv);
         sl__log_close(srv);
@@ -481,7 +487,7 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl
 int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void *arg), void *arg,
                      sl_server_t **out)
 {
-    int r = server_alloc(loop, cfg, out);
+    int r = server_alloc(loop, cfg, NULL, out);
 
     if (r < 0)
         return r;
@@ -549,9 +555,11 @@ void sl_server_stop(sl_server_t *srv, sl_server_stop_cb cb, void *arg)
  * no request left (a pending on_request decision, a commit job), no tus job. */
 void sl__server_maybe_free(sl_server_t *srv)
 {
-    if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed)
+    if (!srv->free_requested || srv->nreqs > 0 || srv->tus_jobs > 0 || !srv->closed ||
+        srv->quota_busy)
         return;
     store_close(srv);
+    sl__quota_close(srv); /* every request ended: its last count written */
     sl__log_close(srv);
     sl__tus_registry_free(srv);
     sl__ui_stop(srv);

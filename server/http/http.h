@@ -26,6 +26,7 @@ typedef struct sl_tus_req_s sl_tus_req_t;
 typedef struct sl_tus_s sl_tus_t;
 typedef struct sl_tus_registry_s sl_tus_registry_t;
 typedef struct sl_download_s sl_download_t;
+typedef struct sl_quota_share_s sl_quota_share_t; /* quota.c */
 
 /* src_http: the readable at the head of an upload chain, fed by the access handler. */
 typedef struct sl_src_http_s {
@@ -128,7 +129,7 @@ struct sl_req_s {
     struct sl_tokens_s *tokens;  /* the token set r was admitted with (a reference), or NULL */
     struct sl_token_s *token;    /* its entry in it, or NULL */
     int token_upload;            /* counted in token->active until r ends */
-    uint64_t quota_charged;      /* Content-Length charged to token->used (auth.c) */
+    uint64_t quota_charged;      /* Content-Length charged to the token's count (quota.c) */
     int64_t sig_expires;         /* admitted by a signed URL expiring then (0: not signed) */
     uint64_t rate_t0, rate_mark; /* --min-rate: the window's start (uv_now) and `received` then */
     char name[SL_NAME_MAX + 1];
@@ -176,10 +177,16 @@ struct sl_server_s {
     struct sl_peers_s *peers; /* connections per client (limits.c), NULL when off */
     /* every worker's connections per client (limits.c; shared, the supervisor's), NULL alone */
     struct sl_peer_share_s *peer_share;
-    int peer_slot;               /* this worker's rows in it */
-    struct sl_tls_s *tls;        /* the certificate in use (tls.c), NULL for plain HTTP */
-    uint64_t store_read_seen;    /* store->read_bytes already counted in m->store_read_bytes */
-    uint64_t store_retries_seen; /* store->retries already counted in m->store_retries */
+    int peer_slot;                  /* this worker's rows in it */
+    struct sl_tls_s *tls;           /* the certificate in use (tls.c), NULL for plain HTTP */
+    uint64_t store_read_seen;       /* store->read_bytes already counted in m->store_read_bytes */
+    uint64_t store_retries_seen;    /* store->retries already counted in m->store_retries */
+    struct sl_quota_share_s *quota; /* token counts (quota.c): own, or the supervisor's; NULL
+                                       without --token-file */
+    int quota_own;                  /* srv->quota is this server's: it keeps the ledger */
+    int quota_save_failed;          /* the last write of the ledger failed (said once) */
+    int quota_busy;                 /* a write of the ledger is in the thread pool */
+    uint64_t quota_saved;           /* sl__quota_gen of the ledger last written */
 };
 
 /* http.c */
@@ -190,8 +197,10 @@ void sl__req_unref(sl_req_t *r);
 /* r's store job (made on first use, owned by r: 1.1 KiB that most uploads never need). */
 sl_store_job_t *sl__req_job(sl_req_t *r);
 void sl__server_maybe_free(sl_server_t *srv);
-/* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one). */
-int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd, sl_server_t **out);
+/* sl_server_new on an already listening socket (listen_fd >= 0: the workers' shared one), with
+ * the token counts `quota` of the workers (borrowed; NULL: the server's own, from its ledger). */
+int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd,
+                      sl_quota_share_t *quota, sl_server_t **out);
 /* Stop like sl_server_stop, but serve requests on connections already open (each answer closes
  * its connection) and wait for them all: a worker being replaced refuses nothing. */
 void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg);
@@ -233,6 +242,21 @@ int sl__auth_check(sl_req_t *r);
 void sl__auth_release(sl_req_t *r);
 void sl__auth_location(sl_req_t *r, char *loc, size_t cap);
 void sl__auth_warn(sl_server_t *srv, const char *host);
+/* quota.c: token quotas, one count per token for every worker, kept in <root>/.sluice/quota.
+ * open: in server_alloc with --token-file: the supervisor's table `shared` (borrowed, it keeps
+ * the ledger), else a table of srv's own read from the ledger; 0 or a negative code (a corrupt
+ * ledger: SL_EBADREQUEST, logged). flush: write the ledger in the thread pool if srv owns it and
+ * it changed (each tick; srv is not freed before the write ends); close: the last write, on the
+ * loop, and free srv's own table. admit: charge n bytes to t (borrowed from the
+ * token set r holds): 0 (r->quota_charged set) or SL_EQUOTA; release: when r ends, what never
+ * arrived is given back. */
+int sl__quota_open(sl_server_t *srv, sl_quota_share_t *shared);
+void sl__quota_flush(sl_server_t *srv);
+void sl__quota_close(sl_server_t *srv);
+struct sl_token_s;
+int sl__quota_admit(sl_req_t *r, struct sl_token_s *t, uint64_t n);
+void sl__quota_release(sl_req_t *r);
+
 /* SIGHUP in the binary: --token-file, --sign-key and the certificate read again (what cannot be
  * read is kept as it was, and logged); uploads in flight go on. 0 or the first error. */
 int sl__server_reload(sl_server_t *srv);

@@ -22,6 +22,7 @@ Suite *tus_suite(void);
 Suite *hooks_suite(void);
 Suite *ui_suite(void);
 Suite *auth_suite(void);
+Suite *quota_suite(void);
 
 int main(void)
 {
@@ -43,6 +44,7 @@ int main(void)
     srunner_add_suite(sr, hooks_suite());
     srunner_add_suite(sr, ui_suite());
     srunner_add_suite(sr, auth_suite());
+    srunner_add_suite(sr, quota_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
