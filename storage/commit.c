@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
+ * Writing files: the blocking steps the filesystem store's jobs share (a temp file made with
+ * O_EXCL, pwritev runs going on after short writes, piped chunks spliced in order, and the hash
+ * behind the sink reading back what was spliced), then the group commit.
+ *
  * Group commit: the uploads that finish while a commit is running are committed together, with
  * one flush for all of them instead of one (or three) per file.
  *
@@ -20,11 +24,108 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq)
+{
+    unsigned tries = 0;
+    int fd;
+
+    for (;;) {
+        fd = openat(st->root_fd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST || ++tries >= 8)
+            break;
+        /* a leftover with our pid (a restart that reused it): another name */
+        snprintf(tmp, 64, ".sluice/tmp/%s-%llu-%u.part", sl_store_owner(), (unsigned long long)seq,
+                 tries);
+    }
+    return fd >= 0 ? fd : -errno;
+}
+
+/* pwritev every buffer of v[0..n) (modified) at `off`, going on after short writes. */
+static int pwrite_all(int fd, struct iovec *v, size_t n, uint64_t off, uint64_t *written)
+{
+    size_t i = 0;
+
+    *written = 0;
+    while (i < n) {
+        ssize_t r = pwritev(fd, v + i, (int)(n - i < 1024 ? n - i : 1024), (off_t)(off + *written));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        *written += (uint64_t)r;
+        while (i < n && (size_t)r >= v[i].iov_len) {
+            r -= (ssize_t)v[i].iov_len;
+            i++;
+        }
+        if (i < n && r > 0) {
+            v[i].iov_base = (char *)v[i].iov_base + r;
+            v[i].iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
+int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written)
+{
+    return pwrite_all(fd, (struct iovec *)bufs, n, 0, written); /* same layout on Unix */
+}
+
+int sl__fs_write_chunks(int fd, sl_chunk_t *const *chunks, size_t n, uint64_t off,
+                        uint64_t *written)
+{
+    struct iovec v[64];
+    size_t i = 0;
+    int err;
+
+    *written = 0;
+    while (i < n) {
+        uint64_t w = 0;
+        size_t k = 0;
+
+        if (chunks[i]->pipe != NULL) { /* the one copy: the pipe's pages into the page cache */
+            if ((err = sl_pipe_drain(chunks[i], fd, off + *written)) < 0)
+                return err;
+            *written += chunks[i++]->len;
+            continue;
+        }
+        for (; i + k < n && chunks[i + k]->pipe == NULL && k < 64; k++) {
+            v[k].iov_base = chunks[i + k]->base;
+            v[k].iov_len = chunks[i + k]->len;
+        }
+        err = pwrite_all(fd, v, k, off + *written, &w);
+        *written += w;
+        if (err < 0)
+            return err;
+        i += k;
+    }
+    return 0;
+}
+
+/* The bytes a sink wrote, into the hash behind it: read back from the page cache through a small
+ * buffer of the pool thread (cache-resident: the hash reads it where the copy put it). */
+int sl__fs_hash_range(int fd, sl_xf_digest_t *x, uint64_t from, uint64_t to)
+{
+    static __thread char buf[128u << 10];
+
+    while (from < to) {
+        size_t want = to - from < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+        ssize_t r = pread(fd, buf, want, (off_t)from);
+        if (r <= 0)
+            return r < 0 ? -errno : UV_EIO;
+        sl_xf_digest_update(x, buf, (size_t)r);
+        from += (uint64_t)r;
+    }
+    return 0;
+}
 
 static void start_batch(sl_fs_t *st);
 

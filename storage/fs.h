@@ -115,6 +115,9 @@ int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written);
  * bytes written. */
 int sl__fs_write_chunks(int fd, sl_chunk_t *const *chunks, size_t n, uint64_t off,
                         uint64_t *written);
+/* Thread pool: feed x (borrowed) bytes [from, to) of fd (readable), read back from the page cache
+ * through a small buffer of the thread. 0 or a negative errno. */
+int sl__fs_hash_range(int fd, sl_xf_digest_t *x, uint64_t from, uint64_t to);
 
 /* --- the file sink (sink_file.c) ------------------------------------------------------------ */
 
@@ -128,6 +131,7 @@ typedef struct sl_sink_file_s {
             uint64_t offset;  /* read-only: where the next write goes (append: bytes on file) */
             const sl_xf_digest_t *digest; /* borrowed: its digests go into the metadata */
             int piped;                    /* 1: piped chunks are spliced into the file */
+            sl_xf_digest_t *hash;         /* borrowed: fed what was written (hash behind) */
         };
     };
     /* private */
@@ -151,6 +155,11 @@ typedef struct sl_sink_file_s {
     sl_chunk_t **held;  /* is held (referenced) until the commit, which writes it: one job */
     size_t nheld;
     uv_buf_t *bufs; /* the first write's or the held body's buffers, for their job */
+    /* the hash behind the writes: a job of its own reads back [hashed, hash_to) while the next
+     * write goes on; the commit waits for it (commit_wait) */
+    uv_work_t hash_work;
+    uint64_t hashed, hash_to;
+    int hashing, hash_err, commit_wait;
 } sl_sink_file_t;
 
 /* A writable that streams into a new temp file (O_EXCL) and, at end, commits it as `name`

@@ -15,6 +15,11 @@
  * their offset (sl__fs_write_chunks): runs of memory chunks with one pwritev, going on after short
  * writes, and piped chunks (streams/pipe.c: bytes that wait in a kernel pipe) spliced out of their
  * pipe, in order, so exactly one write is in flight and the file gets the bytes as they came.
+ * With a hash behind it (store.h: a digest stage that forwards piped chunks unhashed), a job of
+ * its own reads back what was written and hashes it, in order, one at a time, while the next
+ * write goes on (on two cores the copy and the hash overlap); the commit waits for it and
+ * finishes the digests first: one that differs from what was expected fails the sink
+ * (SL_ECHECKSUM) before anything is published. A body held for its commit is hashed there.
  * The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create missing
  * parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
  * create-only uploads), fsync the parent directory (durable mode); it is a group commit (commit.c):
@@ -126,6 +131,50 @@ static void on_open(uv_fs_t *req)
     open_done(f, r);
 }
 
+/* --- the hash behind the writes ---------------------------------------------------------- */
+
+static void hash_more(sl_sink_file_t *f);
+
+static void hash_job(uv_work_t *w)
+{
+    sl_sink_file_t *f = w->data;
+
+    f->hash_err = sl__fs_hash_range(f->fd, f->hash, f->hashed, f->hash_to);
+}
+
+static void after_hash(uv_work_t *w, int status)
+{
+    sl_sink_file_t *f = w->data;
+
+    f->hashing = 0;
+    f->hashed = f->hash_to;
+    if (status < 0 && f->hash_err == 0)
+        f->hash_err = status;
+    if (f->state & ST_DESTROYING) {
+        if (!(f->state & ST_BUSY))
+            finish_destroy(f);
+        return;
+    }
+    if (f->hash_err == 0 && f->hashed < f->offset)
+        return hash_more(f);
+    if (f->commit_wait) {
+        f->commit_wait = 0;
+        start_commit(f);
+    }
+}
+
+/* Hash what was written and not yet hashed, in a job of its own (one at a time, in order). */
+static void hash_more(sl_sink_file_t *f)
+{
+    if (f->hash == NULL || f->hashing || f->hash_err < 0 || f->hashed >= f->offset ||
+        (f->flags & SL_SINK_APPEND) || (f->state & ST_DESTROYING))
+        return;
+    f->hashing = 1;
+    f->hash_to = f->offset;
+    f->hash_work.data = f;
+    uv_queue_work(f->s.loop, &f->hash_work, hash_job, after_hash);
+}
+
 static void write_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
@@ -139,86 +188,9 @@ static void after_write(uv_work_t *w, int status)
     sl_done_cb d = f->op_done;
 
     f->offset += f->work_bytes;
+    hash_more(f);
     op_complete(f);
     d(&f->s, status < 0 ? status : f->work_err);
-}
-
-int sl__fs_open_tmp(const sl_fs_t *st, char tmp[64], uint64_t seq)
-{
-    unsigned tries = 0;
-    int fd;
-
-    for (;;) {
-        fd = openat(st->root_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd >= 0 || errno != EEXIST || ++tries >= 8)
-            break;
-        /* a leftover with our pid (a restart that reused it): another name */
-        snprintf(tmp, 64, ".sluice/tmp/%s-%llu-%u.part", sl_store_owner(), (unsigned long long)seq,
-                 tries);
-    }
-    return fd >= 0 ? fd : -errno;
-}
-
-/* pwritev every buffer of v[0..n) (modified) at `off`, going on after short writes. */
-static int pwrite_all(int fd, struct iovec *v, size_t n, uint64_t off, uint64_t *written)
-{
-    size_t i = 0;
-
-    *written = 0;
-    while (i < n) {
-        ssize_t r = pwritev(fd, v + i, (int)(n - i < 1024 ? n - i : 1024), (off_t)(off + *written));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        *written += (uint64_t)r;
-        while (i < n && (size_t)r >= v[i].iov_len) {
-            r -= (ssize_t)v[i].iov_len;
-            i++;
-        }
-        if (i < n && r > 0) {
-            v[i].iov_base = (char *)v[i].iov_base + r;
-            v[i].iov_len -= (size_t)r;
-        }
-    }
-    return 0;
-}
-
-int sl__fs_write_all(int fd, uv_buf_t *bufs, size_t n, uint64_t *written)
-{
-    return pwrite_all(fd, (struct iovec *)bufs, n, 0, written); /* same layout on Unix */
-}
-
-int sl__fs_write_chunks(int fd, sl_chunk_t *const *chunks, size_t n, uint64_t off,
-                        uint64_t *written)
-{
-    struct iovec v[64];
-    size_t i = 0;
-    int err;
-
-    *written = 0;
-    while (i < n) {
-        uint64_t w = 0;
-        size_t k = 0;
-
-        if (chunks[i]->pipe != NULL) { /* the one copy: the pipe's pages into the page cache */
-            if ((err = sl_pipe_drain(chunks[i], fd, off + *written)) < 0)
-                return err;
-            *written += chunks[i++]->len;
-            continue;
-        }
-        for (; i + k < n && chunks[i + k]->pipe == NULL && k < 64; k++) {
-            v[k].iov_base = chunks[i + k]->base;
-            v[k].iov_len = chunks[i + k]->len;
-        }
-        err = pwrite_all(fd, v, k, off + *written, &w);
-        *written += w;
-        if (err < 0)
-            return err;
-        i += k;
-    }
-    return 0;
 }
 
 /* The first write: create the temp file and write the batch, in one job. */
@@ -245,6 +217,7 @@ static void after_open_write(uv_work_t *w, int status)
     if (f->fd >= 0)
         f->state |= ST_CREATED;
     f->offset += f->work_bytes;
+    hash_more(f);
     op_complete(f);
     d(&f->s, status < 0 ? status : f->work_err);
 }
@@ -396,7 +369,25 @@ static void after_commit(sl_commit_t *c)
 static void start_commit(sl_sink_file_t *f)
 {
     sl_commit_t *c = &f->commit;
+    size_t i;
+    int err;
 
+    if (f->hash != NULL && !(f->flags & SL_SINK_APPEND)) { /* every byte written and hashed */
+        if (f->hash_err == 0 && (f->hashing || f->hashed < f->offset) && !(f->state & ST_HELD)) {
+            f->commit_wait = 1; /* after_hash comes back */
+            hash_more(f);
+            return;
+        }
+        for (i = 0; (f->state & ST_HELD) && i < f->nheld; i++) /* (a held body: not yet) */
+            sl_xf_digest_update(f->hash, f->held[i]->base, f->held[i]->len);
+        err = f->hash_err < 0 ? f->hash_err : sl_xf_digest_finish(f->hash);
+        sl_xf_digest_release(f->hash);
+        f->hash = NULL;
+        if (err < 0) {
+            f->op_done(&f->s, err); /* a digest that differs: nothing commits */
+            return;
+        }
+    }
     f->state |= ST_BUSY;
     if (f->flags & SL_SINK_APPEND) {
         f->work.data = f;
@@ -468,6 +459,12 @@ static void after_cleanup(uv_work_t *w, int status)
 
 static void finish_destroy(sl_sink_file_t *f)
 {
+    if (f->hashing)
+        return;            /* after_hash comes back */
+    if (f->hash != NULL) { /* no job of ours hashes any more */
+        sl_xf_digest_release(f->hash);
+        f->hash = NULL;
+    }
     f->work.data = f;
     if (f->fd < 0 && (!(f->state & ST_CREATED) || (f->state & ST_COMMITTED))) {
         after_cleanup(&f->work, 0); /* committed (or never created): nothing left on disk */
@@ -489,6 +486,10 @@ static void sink_destroy(sl_stream_t *s, int err, sl_done_cb done)
     }
     if (f->state & ST_FINAL_WAIT) {
         f->state &= ~ST_FINAL_WAIT;
+        f->op_done(s, SL_EDESTROYED);
+    }
+    if (f->commit_wait) { /* the commit waited for the hash */
+        f->commit_wait = 0;
         f->op_done(s, SL_EDESTROYED);
     }
     f->destroy_done = done;
@@ -516,6 +517,9 @@ static void sink_init(sl_sink_file_t *f, sl_fs_t *st, const char *name, unsigned
     f->wait_done = NULL;
     f->digest = NULL;
     f->piped = 1;
+    f->hash = NULL;
+    f->hashed = f->hash_to = 0;
+    f->hashing = f->hash_err = f->commit_wait = 0;
     f->size_hint = 0;
     f->held = NULL;
     f->bufs = NULL;
@@ -558,8 +562,7 @@ static void start_open(sl_sink_file_t *f)
     name_tmp(f);
     snprintf(path, sizeof(path), "%s/%s", st->root, f->tmp);
     f->req.data = f;
-    uv_fs_open(st->loop, &f->req, path, UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_WRONLY, 0644,
-               on_open);
+    uv_fs_open(st->loop, &f->req, path, UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_RDWR, 0644, on_open);
 }
 
 void sl_sink_file_set_digest(sl_sink_file_t *f, const sl_xf_digest_t *d)

@@ -106,6 +106,10 @@ typedef struct sl_store_sink_s {
      * the first write; a stage upstream of the sink in the same pipeline finishes first) */
     const sl_xf_digest_t *digest;
     int piped; /* read-only: 1 if it takes piped chunks (streams/chunk.h), 0 if it needs bytes */
+    /* borrowed, set before the first write, only where `piped`: a digest stage upstream that
+     * forwards the bytes unhashed (sl_xf_digest_behind); the sink feeds it what it wrote, in
+     * order, and finishes it before it commits (a mismatch: no commit, SL_ECHECKSUM) */
+    sl_xf_digest_t *hash;
 } sl_store_sink_t;
 
 /* --- jobs ------------------------------------------------------------------------------------ */

@@ -59,6 +59,8 @@ typedef struct sl_xf_digest_s {
     int hashing, forwarding; /* a batch's two halves: its hash job, its push downstream */
     int borrowed;            /* md is the caller's (sl_xf_digest_adopt): never final, never freed */
     int hash_status, fwd_status;
+    int behind; /* the sink hashes what it wrote (sl_xf_digest_behind), until its release */
+    int orphan; /* destroyed while behind: the release frees the hash */
 } sl_xf_digest_t;
 
 enum { SL_INFLATE_GZIP = 1, SL_INFLATE_DEFLATE = 2 };
@@ -105,6 +107,20 @@ int sl_xf_digest_want(sl_xf_digest_t *x, int alg);
  * downstream commits. Before the end of the stream (a trailer may supply it late). Returns 0 or
  * SL_EUNSUPPORTED (a second digest of another algorithm was asked for already). */
 int sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest);
+
+/* Hashing behind the sink: the stage forwards every chunk (piped ones included) untouched, and
+ * the writable at the end feeds it, in order, what it wrote (sl_xf_digest_update, off the loop
+ * thread while nothing else touches x), then calls sl_xf_digest_finish before it commits. Before
+ * the first write; not with a borrowed hash. */
+void sl_xf_digest_behind(sl_xf_digest_t *x);
+/* The sink is done with x's hash (after sl_xf_digest_finish, or when it is destroyed): once the
+ * stage is destroyed too, the hash is freed. */
+void sl_xf_digest_release(sl_xf_digest_t *x);
+/* Hash len bytes at p (borrowed) into every digest x computes. */
+void sl_xf_digest_update(sl_xf_digest_t *x, const void *p, size_t len);
+/* The digests final (sha256_hex set) and compared with what was expected: 0, or SL_ECHECKSUM
+ * with failed_alg set. Once, at the end of the body (the stage's flush does it, unless behind). */
+int sl_xf_digest_finish(sl_xf_digest_t *x);
 
 /* mode: SL_INFLATE_GZIP (one or more gzip members) or SL_INFLATE_DEFLATE (zlib stream, or raw
  * deflate as some clients send). Output comes in chunks of at most SL_XF_INFLATE_CHUNK bytes and

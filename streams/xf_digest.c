@@ -24,20 +24,23 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+void sl_xf_digest_update(sl_xf_digest_t *x, const void *p, size_t len)
+{
+    if (x->algs & SL_DIGEST_CRC32)
+        x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)p, len);
+    if (x->md != NULL)
+        EVP_DigestUpdate(x->md, p, len);
+    if (x->mdx != NULL)
+        EVP_DigestUpdate(x->mdx, p, len);
+    x->size += len;
+}
+
 static void hash_batch(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        sl_chunk_t *c = chunks[i];
-        if (x->algs & SL_DIGEST_CRC32)
-            x->crc32 = (uint32_t)crc32_z(x->crc32, (const Bytef *)c->base, c->len);
-        if (x->md != NULL)
-            EVP_DigestUpdate(x->md, c->base, c->len);
-        if (x->mdx != NULL)
-            EVP_DigestUpdate(x->mdx, c->base, c->len);
-        x->size += c->len;
-    }
+    for (i = 0; i < n; i++)
+        sl_xf_digest_update(x, chunks[i]->base, chunks[i]->len);
 }
 
 static void forward(sl_xf_digest_t *x, sl_chunk_t **chunks, size_t n, sl_done_cb done)
@@ -95,12 +98,17 @@ static void after_hash(uv_work_t *w, int status)
         batch_done(x);
 }
 
-static void free_md(sl_xf_digest_t *x)
+static void free_contexts(sl_xf_digest_t *x)
 {
     if (!x->borrowed)
         EVP_MD_CTX_free(x->md);
     EVP_MD_CTX_free(x->mdx);
     x->md = x->mdx = NULL;
+}
+
+static void free_md(sl_xf_digest_t *x)
+{
+    free_contexts(x);
     x->destroy_done(&x->s, 0);
 }
 
@@ -109,6 +117,10 @@ static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_
     sl_xf_digest_t *x = (sl_xf_digest_t *)s;
     size_t i, bytes = 0;
 
+    if (x->behind) { /* the sink hashes what it writes */
+        forward(x, chunks, n, done);
+        return;
+    }
     for (i = 0; i < n; i++)
         bytes += chunks[i]->len;
     if (bytes < SL_XF_DIGEST_INLINE || (x->md == NULL && x->mdx == NULL)) {
@@ -126,9 +138,8 @@ static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_
     forward(x, chunks, n, on_forwarded); /* the sink writes while the worker hashes */
 }
 
-static void digest_flush(sl_stream_t *s, sl_done_cb done)
+int sl_xf_digest_finish(sl_xf_digest_t *x)
 {
-    sl_xf_digest_t *x = (sl_xf_digest_t *)s;
     static const char hex[] = "0123456789abcdef";
     unsigned int len = 0;
     int i;
@@ -149,7 +160,15 @@ static void digest_flush(sl_stream_t *s, sl_done_cb done)
         x->failed_alg = x->xalg;
     else if ((x->expects & SL_DIGEST_CRC32) && x->expect_crc != x->crc32)
         x->failed_alg = SL_DIGEST_CRC32;
-    done(s, x->failed_alg ? SL_ECHECKSUM : 0); /* before the sink's commit (L3) */
+    return x->failed_alg ? SL_ECHECKSUM : 0;
+}
+
+static void digest_flush(sl_stream_t *s, sl_done_cb done)
+{
+    sl_xf_digest_t *x = (sl_xf_digest_t *)s;
+
+    /* before the sink's commit (L3); behind, the sink finishes it before its own */
+    done(s, x->behind ? 0 : sl_xf_digest_finish(x));
 }
 
 static void digest_destroy(sl_stream_t *s, int err, sl_done_cb done)
@@ -158,8 +177,12 @@ static void digest_destroy(sl_stream_t *s, int err, sl_done_cb done)
 
     (void)err;
     x->destroy_done = done;
-    if (!x->hashing)
+    if (x->behind) { /* the sink still feeds the hash: its release frees it */
+        x->orphan = 1;
+        done(s, 0);
+    } else if (!x->hashing) {
         free_md(x); /* else after_hash frees it once the worker is done with it */
+    }
 }
 
 static const sl_stream_type_t digest_type = {
@@ -180,9 +203,21 @@ void sl_xf_digest_init(sl_xf_digest_t *x, uv_loop_t *loop, size_t hwm)
     x->md = x->mdx = NULL;
     x->xalg = 0;
     x->algs = 0;
-    x->borrowed = 0;
+    x->borrowed = x->behind = x->orphan = 0;
     x->expects = x->failed_alg = 0;
     sl_xf_digest_set(x, SL_DIGEST_SHA256 | SL_DIGEST_CRC32);
+}
+
+void sl_xf_digest_behind(sl_xf_digest_t *x)
+{
+    x->behind = 1;
+}
+
+void sl_xf_digest_release(sl_xf_digest_t *x)
+{
+    x->behind = 0;
+    if (x->orphan)
+        free_contexts(x);
 }
 
 void sl_xf_digest_adopt(sl_xf_digest_t *x, void *md)

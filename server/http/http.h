@@ -225,6 +225,9 @@ int sl__takeover_start(sl_req_t *r);
 /* After a body piece was consumed: the rest of the body taken over when libmicrohttpd holds
  * nothing more of it (1; r->self_answer set, the connection suspended for good), else 0. */
 int sl__takeover_mid(sl_req_t *r);
+/* 1 if r's body may be spliced into its file when sluice reads it (its chain may then hash it
+ * behind the sink: proto/chain.c), else 0. Before the body. */
+int sl__takeover_may_splice(sl_req_t *r);
 void sl__takeover_read(sl_req_t *r);
 void sl__takeover_stop(sl_req_t *r);
 /* Once a second: a fast client that paused gets its bytes read again (SO_RCVLOWAT back to 1). */

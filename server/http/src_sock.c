@@ -47,9 +47,9 @@
  *
  * Spliced bodies: when no stage of the chain reads the bytes (chain.piped: --digest none, no
  * digest fields, identity encoding; a file sink), a fast client's body (the low-water mark is
- * raised) with PIPE_FROM bytes or more left goes socket → pipe → file with splice(2) and never
- * through user memory (streams/pipe.c): the loop thread fills one of PIPES pipes with what the
- * socket holds and pushes a piped chunk; the sink's job empties it into the file. One chunk per
+ * raised) with SL_CHAIN_SPLICE_FROM bytes or more left goes socket → pipe → file with splice(2) and
+ * never through user memory (streams/pipe.c): the loop thread fills one of PIPES pipes with what
+ * the socket holds and pushes a piped chunk; the sink's job empties it into the file. One chunk per
  * pipe, so the loop and a worker never wait on one pipe's lock (measured: one shared pipe cost
  * more in lock hand-offs than the copy it saved); all pipes busy stops the poll until a chunk is
  * written (pipe->drained), which is the backpressure. A pipe that cannot be had (descriptors,
@@ -79,7 +79,6 @@
 #define PIPES 4                     /* a spliced upload's pipes: one chunk in each at a time */
 #define PIPE_CAP (1u << 20)         /* the size asked for each */
 #define PIPE_MIN (64u << 10)        /* a smaller one (pipe memory used up): recv instead */
-#define PIPE_FROM (4u << 20)        /* a fast body with this much left is spliced */
 
 /* The kernel's tcp_info goes on after the fields glibc's struct names (Linux uAPI, stable): the
  * bytes received on the connection come 3 counters after them. */
@@ -242,7 +241,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
             avail = -1;
         n = 0;
         /* spliced: a fast client's body, with enough left, that no stage of its chain reads */
-        if (!tk->no_pipe && (tk->npipes > 0 || (tk->lowat > 1 && left >= PIPE_FROM &&
+        if (!tk->no_pipe && (tk->npipes > 0 || (tk->lowat > 1 && left >= SL_CHAIN_SPLICE_FROM &&
                                                 r->up->chain.piped && !r->srv->cfg.no_splice))) {
             n = splice_some(tk, r, left, avail, &c);
             if (n == 0 && !tk->no_pipe)
@@ -345,6 +344,11 @@ static int may_take(sl_req_t *r)
     /* a TLS socket carries records, not the body: libmicrohttpd reads it */
     return r->srv->mhd != NULL && r->srv->tls == NULL && !r->srv->cfg.no_takeover && r->http11 &&
            !r->chunked && r->content_length > 0 && r->sock != NULL;
+}
+
+int sl__takeover_may_splice(sl_req_t *r)
+{
+    return may_take(r) && !r->srv->cfg.no_splice && r->content_length >= SL_CHAIN_SPLICE_FROM;
 }
 
 static sl_takeover_t *take(sl_req_t *r, int fd)

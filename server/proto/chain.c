@@ -19,7 +19,11 @@
  * A stage exists only when asked for: a PUT with --digest none, no digest fields and no
  * --max-size is src ─▶ sink. When no stage looks at the bytes (at most a limit, which counts
  * them) and the sink takes piped chunks, the chain says so (`piped`): a source that reads a
- * socket may then splice the body into the file without copying it through user memory. Stages are
+ * socket may then splice the body into the file without copying it through user memory. So may
+ * a body whose only reader is the digest stage, when the source may splice it (spec.splice): the
+ * stage then forwards the chunks unhashed and the file sink hashes what it wrote, in order, read
+ * back from the page cache in the same job (one copy fewer than recv + pwritev), and finishes
+ * the digests before it commits (a mismatch: nothing published). Stages are
  * allocated here and freed by sl__chain_free once the pipeline has called back (every stage closed,
  * rule L4).
  */
@@ -107,9 +111,15 @@ void sl__chain_build(sl_chain_t *c, uv_loop_t *loop, sl_store_t *store, const sl
         st[n++] = &c->sink->s;
     }
     c->head = st[0];
-    /* splice(2) socket → file when nothing but a byte count stands between them (streams/pipe.c) */
+    /* splice(2) socket → file when nothing but a byte count stands between them (streams/pipe.c),
+     * or a digest stage that lets the sink hash what it wrote (read back from the page cache) */
     c->piped = c->sink != NULL && c->sink->piped && c->sent == NULL && c->sent_md5 == NULL &&
-               c->inflate == NULL && c->digest == NULL && c->carry == NULL;
+               c->inflate == NULL && c->carry == NULL &&
+               (c->digest == NULL || (spec->splice && spec->sink.kind == SL_SINK_NAME));
+    if (c->piped && c->digest != NULL) {
+        sl_xf_digest_behind(c->digest);
+        c->sink->hash = c->digest;
+    }
     c->pl.data = data;
     if (sl_pipeline_run(&c->pl, st, n, cb) < 0)
         abort(); /* fresh streams: only a programming error gets here */

@@ -7,7 +7,8 @@
 #include "streams/pipeline.h"
 #include "streams/xf.h"
 
-#define SL_CHAIN_HWM (64u << 10) /* the transforms' high-water mark */
+#define SL_CHAIN_HWM (64u << 10)        /* the transforms' high-water mark */
+#define SL_CHAIN_SPLICE_FROM (4u << 20) /* a fast body with this much left is spliced */
 
 /* The digests a request names (RFC 9530 fields, digests.c). */
 typedef struct sl_digests_s {
@@ -33,6 +34,8 @@ typedef struct sl_chain_spec_s {
     sl_stream_t *tail;        /* ends the chain instead of a sink (a form: its parts) */
     sl_sink_spec_t sink;      /* else: the store's sink, which commits at the end */
     size_t hwm;               /* the sink's high-water mark (--upload-buffer) */
+    int splice; /* the source may splice the body into the file (src_sock.c): the digests are
+                   then taken behind the sink, from what it wrote (sl_xf_digest_behind) */
 } sl_chain_spec_t;
 
 /* A built chain: its stages (each NULL when absent; owned) and its pipeline. */

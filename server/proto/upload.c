@@ -156,6 +156,7 @@ int sl__upload_start(sl_req_t *r)
         spec.sink.flags = (r->noreplace || r->create_only) ? SL_SINK_NOREPLACE : 0;
         if (!r->chunked && !r->encoding)
             spec.sink.size = r->content_length; /* the bytes the sink gets: identity */
+        spec.splice = sl__takeover_may_splice(r);
     }
     sl__chain_build(&up->chain, srv->loop, srv->store, &spec, on_pipeline_done, r);
     up->running = 1;
