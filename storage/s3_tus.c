@@ -5,7 +5,8 @@
  *
  *   .info        the record (tus.h's text) with, as metadata, the multipart upload of the data
  *                (upload-id), how many of its parts count (parts) and their bytes (part-bytes)
- *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts
+ *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts (a
+ *                partial upload sealed for a concatenation: the completed object, s3_concat.c)
  *   .tail-<off>  the bytes past the parts (offset - part-bytes of them, under 8 MiB), when any
  *   .lock        who is writing: "held <owner> <n> <until>" or "free"
  *
@@ -66,6 +67,22 @@ static int key_of(const sl_s3_t *s3, const char *id, const char *what, uint64_t 
                 : snprintf(out, cap, "%s.sluice/tus/%s.%s", s3->prefix, id, what);
 
     return n < 0 || (size_t)n >= cap ? SL_ETOOLONG : 0;
+}
+
+int sl__s3_tus_sealed_name(const char *id, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, ".sluice/tus/%s.data", id);
+
+    return n < 0 || (size_t)n >= cap ? SL_ETOOLONG : 0;
+}
+
+/* 1 when the record is a partial sealed by a concatenation (its data an object of its own). */
+static int sealed(const sl_s3_tus_op_t *op)
+{
+    char name[64];
+
+    return op->rec.file != NULL && sl__s3_tus_sealed_name(op->rec.id, name, sizeof(name)) == 0 &&
+           strcmp(op->rec.file, name) == 0;
 }
 
 static void drop_body(sl_s3_req_t *q)
@@ -340,13 +357,15 @@ static void after_record(sl_s3_tus_op_t *op)
         if (op->rec.file != NULL)
             return finish(op, 0); /* committed already (by another node) */
         op->empty = op->rec.offset == 0;
+        if (op->seal && op->empty)
+            return finish(op, 0); /* nothing to seal: it adds no byte */
         op->want_parts = op->nparts;
         return go(op, op->empty ? S_NAME_HEAD : tail > 0 ? S_TAIL_GET : S_LIST_PARTS);
     default: /* remove */
         if (op->expired_before > 0 &&
             (op->rec.expires == 0 || op->rec.expires >= op->expired_before))
             return finish(op, SL_EEXISTS);
-        return go(op, S_MPU_ABORT);
+        return go(op, sealed(op) ? S_DATA_DELETE : S_MPU_ABORT); /* a sealed one: its object */
     }
 }
 
@@ -435,7 +454,14 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return go(op, S_LIST_PARTS);
         return op->netags != op->want_parts ? finish(op, UV_EIO) : go(op, S_COMPLETE);
     case S_COMPLETE:
-        return err < 0 ? finish(op, err) : go(op, S_NAME_HEAD);
+        if (err < 0)
+            return finish(op, err);
+        if (!op->seal)
+            return go(op, S_NAME_HEAD);
+        if ((err = sl__s3_tus_sealed_name(op->rec.id, v, sizeof(v))) < 0)
+            return finish(op, err);
+        sl_tus_info_set(&op->rec.file, v); /* the data is whole where it is */
+        return go(op, tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
     case S_NAME_HEAD:
         if (err == 0 && strncmp(op->name, op->rec.id, SL_TUS_ID_LEN) != 0) {
             char alt[SL_NAME_MAX + 1]; /* taken: the id makes a free name */
@@ -451,6 +477,8 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
         sl_tus_info_set(&op->rec.file, op->name);
         return go(op, S_DATA_DELETE);
     case S_DATA_DELETE: /* leftovers of a commit only cost space: errors are not the client's */
+        if (op->kind == SL_S3_TUS_REMOVE)
+            return go(op, S_LOCK_DELETE); /* a sealed partial's: no multipart upload is left */
         return go(op, !op->empty && tail_of(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
     case S_TAIL_DELETE:
         return op->kind == SL_S3_TUS_CLOSE
@@ -466,8 +494,11 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
         if (op->kind == SL_S3_TUS_CLOSE && op->tail_len > 0 && op->want_offset != op->new_offset)
             return go(op, S_TAIL_DELETE);
         return finish(op, 0);
-    case S_REC_DELETE:
     case S_REC_NEW:
+        if (err == 0) /* a commit that follows (a concatenation's) writes with If-Match it */
+            snprintf(op->rec_etag, sizeof(op->rec_etag), "%s", q->etag);
+        return finish(op, err);
+    case S_REC_DELETE:
     default:
         return finish(op, err);
     }
@@ -495,6 +526,13 @@ int sl__s3_tus_start(sl_s3_tus_op_t *op)
     }
     if (op->kind == SL_S3_TUS_LOAD || op->kind == SL_S3_TUS_COMMIT)
         op->netags = 0;
+    if (op->kind == SL_S3_TUS_COMMIT && op->have_record) { /* after_record's, without a tail */
+        if (op->part_bytes != op->rec.offset)
+            return UV_EINVAL;
+        op->empty = op->rec.offset == 0;
+        op->want_parts = op->nparts;
+        op->step = op->empty ? S_NAME_HEAD : S_LIST_PARTS;
+    }
     if ((r = step(op)) < 0)
         sl__s3_req_done(&op->req);
     return r;

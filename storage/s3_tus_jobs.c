@@ -2,8 +2,9 @@
  *
  * The S3 store's tus jobs (store.h: tus_create … tus_expired): each is one operation of
  * s3_tus.c on an op of its own, whose result goes back into the server's record. Concatenation
- * and the expiry scan are not kept in S3 yet: the first answers SL_ENOTIMPL, the second finds
- * nothing (docs/s3.md).
+ * is s3_concat.c's (it seals the partials, then copies or sends them as the final's parts). The
+ * expiry scan runs on the thread pool with blocking requests: the first page of records only
+ * (docs/s3.md).
  */
 #include "s3_tus.h"
 
@@ -122,24 +123,6 @@ int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
 
     tj->op.expired_before = expired_before;
     return run(tj, 0);
-}
-
-static void not_here(void *arg)
-{
-    sl_tus_job_t *job = arg;
-
-    job->status = SL_ENOTIMPL;
-    job->cb(job);
-}
-
-int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
-                      size_t nparts, uint64_t max, const char *name, void (*cb)(sl_tus_job_t *))
-{
-    (void)parts, (void)nparts, (void)max, (void)name;
-    job->info = info;
-    job->cb = cb;
-    sl_defer(st->loop, not_here, job); /* answered on a later turn (S4) */
-    return 0;
 }
 
 /* Thread-pool side, blocking (the interface's expiry scan runs there): the first page of the
