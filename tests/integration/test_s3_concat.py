@@ -1,16 +1,17 @@
 """tus concatenation on the S3 store (storage/s3_concat.c), against a real Ceph cluster
 (tests/s3/ceph.sh, up for this module), with two sluice nodes on one bucket prefix (node B
-through a proxy that can fail a request, with --s3-retries 0):
+through a proxy that can fail a request, with --s3-retries 0 and --s3-part-size 5M):
 
   partials of mixed sizes across S3's 5 MiB part minimum (6 MiB, 1 MiB, 6 MiB, 1 MiB: copied
     parts and read ones), written through node A, joined through node B: the object is
     byte-identical, its Repr-Digest is its SHA-256, the final's HEAD is that of the fs store,
     the partials are gone (404) and nothing is left in the bucket but the final's record
-  small partials only (and an empty one): one data part
+  small partials (and an empty one) gathered with a 12 MiB one in data parts of 5 MiB: ranged
+    reads
   a final whose second part copy fails (503): nothing visible, the final's multipart upload
     aborted, only the sealed partials left; the same final again then works from them
-  refused finals (an unfinished partial, an unknown one, a plain upload) answer 400 as on the
-    filesystem store: nothing visible, no object or multipart upload of the final; the partials
+  refused finals (an unfinished partial, an unknown one, a plain upload) answer 400, a sum past
+    --max-size 413, as on the filesystem store: nothing visible, no object or multipart upload of the final; the partials
     survive and a final of them then works
   sluice-up --parts against the S3 server: the file arrives whole, verified
 
@@ -45,7 +46,7 @@ class Concat(unittest.TestCase):
         os.environ.update({k: LAB[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
         self.proxy = Proxy(LAB["S3_ENDPOINT"])  # node B's way to the service, faults on demand
         self.a = self.node(LAB["S3_ENDPOINT"])
-        self.b = self.node(self.proxy.url, "--s3-retries", "0")
+        self.b = self.node(self.proxy.url, "--s3-retries", "0", "--s3-part-size", "5M")
 
     def node(self, endpoint, *args):
         return Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix), "--s3-endpoint",
@@ -127,9 +128,11 @@ class Concat(unittest.TestCase):
         st, h, b = self.final(self.b, uids, "joined.bin")
         self.assert_joined(st, h, b, uids, data, "joined.bin")
 
-    def test_small_partials(self):
-        data = os.urandom(3 * MIB + 7)
-        cuts = [0, MIB, MIB, 2 * MIB + 5, len(data)]  # an empty one among them: one data part
+    def test_small_partials_gathered(self):
+        # small ones (one empty) gathered with the 12 MiB that follows them, read in 5 MiB parts
+        # (node B's --s3-part-size): ranged reads of the large one, none of them copied
+        data = os.urandom(15 * MIB + 7)
+        cuts = [0, MIB, MIB, 2 * MIB + 5, 3 * MIB + 7, len(data)]
         uids = [self.partial(self.a, data[x:y]) for x, y in zip(cuts, cuts[1:])]
         st, h, b = self.final(self.b, uids, "small.bin")
         self.assert_joined(st, h, b, uids, data, "small.bin")
@@ -167,6 +170,16 @@ class Concat(unittest.TestCase):
                 self.assertEqual(sorted(multipart_uploads(self.prefix + "/")), mpus)
                 st, _, _ = curl("-I", self.url(self.a, "/files/no.bin"))
                 self.assertEqual(st, 404)
+        small = self.partial(self.a, b"0123456789")
+        before = self.tus_keys()
+        c = self.node(LAB["S3_ENDPOINT"], "--max-size", "6M")  # a node with a limit
+        try:
+            st, _, b = self.final(c, [a, small], "big.bin")  # 6 MiB and 10 bytes
+            self.assertEqual(st, 413, b)
+            self.assertEqual(self.tus_keys(), before, "the final left something")
+        finally:
+            out = c.output()
+            self.assertEqual(c.stop(), 0, out)
         # the partials survived: finish the unfinished one, then join them
         with tempfile.NamedTemporaryFile() as f:
             f.write(b"de")
