@@ -302,13 +302,11 @@ static int start_sub(concat_t *c, int kind)
 static int take_partial(concat_t *c, int err)
 {
     const sl_tus_info_t *r = &c->sub.rec;
-    char name[64];
 
     if (err == SL_ENOTFOUND || (err == 0 && (r->concat != SL_TUS_PARTIAL || r->length < 0 ||
                                              r->offset != (uint64_t)r->length)))
         return SL_EBADREQUEST;
-    if (err == 0 && r->file != NULL &&
-        (sl__s3_tus_sealed_name(r->id, name, sizeof(name)) < 0 || strcmp(r->file, name) != 0))
+    if (err == 0 && r->file != NULL && !sl__s3_tus_sealed(r))
         return SL_EBADREQUEST;
     if (err == 0 && c->max && c->total + r->offset > c->max)
         return SL_ETOOLARGE;

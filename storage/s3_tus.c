@@ -76,13 +76,12 @@ int sl__s3_tus_sealed_name(const char *id, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? SL_ETOOLONG : 0;
 }
 
-/* 1 when the record is a partial sealed by a concatenation (its data an object of its own). */
-static int sealed(const sl_s3_tus_op_t *op)
+int sl__s3_tus_sealed(const sl_tus_info_t *rec)
 {
     char name[64];
 
-    return op->rec.file != NULL && sl__s3_tus_sealed_name(op->rec.id, name, sizeof(name)) == 0 &&
-           strcmp(op->rec.file, name) == 0;
+    return rec->file != NULL && sl__s3_tus_sealed_name(rec->id, name, sizeof(name)) == 0 &&
+           strcmp(rec->file, name) == 0;
 }
 
 static void drop_body(sl_s3_req_t *q)
@@ -365,7 +364,8 @@ static void after_record(sl_s3_tus_op_t *op)
         if (op->expired_before > 0 &&
             (op->rec.expires == 0 || op->rec.expires >= op->expired_before))
             return finish(op, SL_EEXISTS);
-        return go(op, sealed(op) ? S_DATA_DELETE : S_MPU_ABORT); /* a sealed one: its object */
+        return go(op, sl__s3_tus_sealed(&op->rec) ? S_DATA_DELETE
+                                                  : S_MPU_ABORT); /* a sealed one: its object */
     }
 }
 

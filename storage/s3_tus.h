@@ -67,6 +67,8 @@ struct sl_s3_tus_op_s {
 /* The name (relative to the prefix) a sealed partial's record keeps as its `file`: its data
  * completed in place, ".sluice/tus/<id>.data", into out[cap]. 0 or SL_ETOOLONG. */
 int sl__s3_tus_sealed_name(const char *id, char *out, size_t cap);
+/* 1 when the record `rec` (borrowed) is that of a sealed partial. */
+int sl__s3_tus_sealed(const sl_tus_info_t *rec);
 
 /* Start op (its kind, s3, rec.id, cb and the kind's inputs set; spool_fd -1 or a spool file):
  * 0 or an error (no callback). The op is borrowed until cb. */

@@ -24,6 +24,8 @@ static void on_done(sl_s3_tus_op_t *op)
     sl_tus_info_t *info = job->info;
 
     if (op->err == 0 && op->kind == SL_S3_TUS_LOAD) {
+        if (sl__s3_tus_sealed(&op->rec)) /* a partial sealed by a concatenation is no file */
+            sl_tus_info_set(&op->rec.file, NULL);
         sl_tus_info_clear(info);
         *info = op->rec; /* its strings move over */
         memset(&op->rec, 0, sizeof(op->rec));

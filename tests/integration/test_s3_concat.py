@@ -148,6 +148,10 @@ class Concat(unittest.TestCase):
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "the final's upload aborted")
         sealed = ["%s/.sluice/tus/%s.%s" % (self.prefix, u, x) for u in uids for x in ("data", "info")]
         self.assertEqual(self.tus_keys(), sorted(sealed), "only the sealed partials are left")
+        st, hh, _ = curl("-I", "-H", TUS, self.url(self.a, "/uploads/" + uids[0]))
+        self.assertEqual((st, hh.get("upload-concat"), hh.get("upload-offset")),
+                         (200, "partial", str(6 * MIB)), hh)
+        self.assertNotIn("sluice-file", hh, "a sealed partial shows the store's own object")
         st, h, b = self.final(self.b, uids, "late.bin")  # the sealed partials serve again
         self.assert_joined(st, h, b, uids, data, "late.bin")
 
