@@ -131,6 +131,8 @@ static void deliver(concat_t *c)
     free(c->req.body);
     if (c->fd >= 0)
         close(c->fd);
+    if (c->sub.spool_fd >= 0) /* a seal that could not start */
+        close(c->sub.spool_fd);
     EVP_MD_CTX_free(c->sha256);
     free(c->name), free(c->sizes), free(c->starts), free(c->plan);
     free(c);
@@ -454,7 +456,7 @@ int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, ch
     c->s3 = (sl_s3_t *)st;
     c->name = sl_xstrdup(name);
     c->max = max;
-    c->fd = -1;
+    c->fd = c->sub.spool_fd = -1;
     c->sizes = sl_xcalloc(nparts, sizeof(*c->sizes));
     c->starts = sl_xcalloc(nparts, sizeof(*c->starts));
     c->req.data = c;
