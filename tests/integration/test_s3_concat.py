@@ -13,12 +13,14 @@ through a proxy that can fail a request, with --s3-retries 0 and --s3-part-size 
   refused finals (an unfinished partial, an unknown one, a plain upload) answer 400, a sum past
     --max-size 413, as on the filesystem store: nothing visible, no object or multipart upload of the final; the partials
     survive and a final of them then works
-  sluice-up --parts against the S3 server: the file arrives whole, verified
+  sluice-up --parts and tus-js-client's parallelUploads against the S3 nodes: the file arrives
+    whole (sluice-up: verified)
 
 Run: SLUICE_BIN=build/sluice python3 tests/integration/test_s3_concat.py -v
 """
 import base64
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -33,6 +35,7 @@ from s3lab import LAB, MIB, Proxy, keys, multipart_uploads, setUpModule, tearDow
 
 TUS = "Tus-Resumable: 1.0.0"
 UP = os.environ.get("SLUICE_UP_BIN", os.path.join(TOP, "build", "sluice-up"))
+UPLOAD_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tus", "upload.js")
 
 
 def b64(s):
@@ -213,6 +216,31 @@ class Concat(unittest.TestCase):
             st, _, body = curl(self.url(self.a, "/files/up.bin"))
             self.assertTrue(st == 200 and body == data, "bytes differ")
             self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def test_tus_js_client_parallel_uploads(self):
+        node = shutil.which("node")
+        self.assertTrue(node and os.path.exists(os.path.join(os.path.dirname(UPLOAD_JS),
+                                                             "node_modules")),
+                        "needs node and `npm ci --prefix tests/integration/tus`")
+        work = tempfile.mkdtemp(prefix="sluice-js-")
+        try:
+            path = os.path.join(work, "js.bin")
+            data = os.urandom(20 * MIB + 1)  # three partials of about 6.7 MiB: copied parts
+            with open(path, "wb") as f:
+                f.write(data)
+            p = subprocess.run([node, UPLOAD_JS, path, self.url(self.a, "/uploads/"),
+                                "--parallel", "3", "--metadata", "filename=js.bin", "--timeout",
+                                "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=130)
+            res = json.loads(p.stdout.decode().strip().splitlines()[-1])
+            self.assertEqual(p.returncode, 0, res)
+            self.assertTrue(res["complete"], res)
+            st, h, body = curl(self.url(self.b, "/files/js.bin"))
+            self.assertTrue(st == 200 and body == data, "bytes differ")
+            self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+            self.assertEqual(self.files(), ["%s/js.bin" % self.prefix])
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
