@@ -5,7 +5,8 @@
  *
  *   .info        the record (tus.h's text) with, as metadata, the multipart upload of the data
  *                (upload-id), how many of its parts count (parts) and their bytes (part-bytes)
- *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts
+ *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts (a
+ *                partial upload sealed for a concatenation: the completed object, s3_concat.c)
  *   .tail-<off>  the bytes past the parts (offset - part-bytes of them, under 8 MiB), when any
  *   .lock        who is writing: "held <owner> <n> <until>" or "free"
  *
@@ -32,6 +33,21 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+int sl__s3_tus_sealed_name(const char *id, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, ".sluice/tus/%s.data", id);
+
+    return n < 0 || (size_t)n >= cap ? SL_ETOOLONG : 0;
+}
+
+int sl__s3_tus_sealed(const sl_tus_info_t *rec)
+{
+    char name[64];
+
+    return rec->file != NULL && sl__s3_tus_sealed_name(rec->id, name, sizeof(name)) == 0 &&
+           strcmp(rec->file, name) == 0;
+}
 
 static void drop_body(sl_s3_req_t *q)
 {
@@ -128,6 +144,8 @@ static void after_record(sl_s3_tus_op_t *op)
         if (op->rec.file != NULL)
             return finish(op, 0); /* committed already (by another node) */
         op->empty = op->rec.offset == 0;
+        if (op->seal && op->empty)
+            return finish(op, 0); /* nothing to seal: it adds no byte */
         op->want_parts = op->nparts;
         if (op->empty && sl__s3_tus_read_back(op)) { /* the digests of nothing */
             sl__s3_tus_hash_start(op);
@@ -141,7 +159,8 @@ static void after_record(sl_s3_tus_op_t *op)
         if (op->expired_before > 0 &&
             (op->rec.expires == 0 || op->rec.expires >= op->expired_before))
             return finish(op, SL_EEXISTS);
-        return go(op, S_MPU_ABORT);
+        return go(op, sl__s3_tus_sealed(&op->rec) ? S_DATA_DELETE
+                                                  : S_MPU_ABORT); /* a sealed one: its object */
     }
 }
 
@@ -232,6 +251,12 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
     case S_COMPLETE:
         if (err < 0)
             return finish(op, err);
+        if (op->seal) {
+            if ((err = sl__s3_tus_sealed_name(op->rec.id, v, sizeof(v))) < 0)
+                return finish(op, err);
+            sl_tus_info_set(&op->rec.file, v); /* the data is whole where it is */
+            return go(op, sl__s3_tus_tail(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
+        }
         if (!sl__s3_tus_read_back(op))
             return go(op, S_NAME_HEAD);
         sl__s3_tus_hash_start(op);
@@ -255,8 +280,9 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
             return finish(op, err);
         sl_tus_info_set(&op->rec.file, op->name);
         return go(op, S_DATA_DELETE);
-    case S_DATA_DELETE:  /* leftovers of a commit only cost space: errors are not the client's */
-        if (op->refused) /* the upload is over: then as a remove */
+    case S_DATA_DELETE: /* leftovers of a commit only cost space: errors are not the client's */
+        if (op->refused || op->kind == SL_S3_TUS_REMOVE) /* the upload is over (refused), or a
+                                                              sealed partial's: as a remove */
             return go(op, S_LOCK_DELETE);
         return go(op, !op->empty && sl__s3_tus_tail(op) > 0 ? S_TAIL_DELETE : S_REC_PUT);
     case S_TAIL_DELETE:
@@ -277,6 +303,9 @@ void sl__s3_tus_answer(sl_s3_req_t *q)
     case S_REC_DELETE:
         return finish(op, op->refused ? SL_ECHECKSUM : err);
     case S_REC_NEW:
+        if (err == 0) /* a commit that follows (a concatenation's) writes with If-Match it */
+            snprintf(op->rec_etag, sizeof(op->rec_etag), "%s", q->etag);
+        return finish(op, err);
     default:
         return finish(op, err);
     }
@@ -304,6 +333,13 @@ int sl__s3_tus_start(sl_s3_tus_op_t *op)
     }
     if (op->kind == SL_S3_TUS_LOAD || op->kind == SL_S3_TUS_COMMIT)
         op->netags = 0;
+    if (op->kind == SL_S3_TUS_COMMIT && op->have_record) { /* after_record's, without a tail */
+        if (op->part_bytes != op->rec.offset)
+            return UV_EINVAL;
+        op->empty = op->rec.offset == 0;
+        op->want_parts = op->nparts;
+        op->step = op->empty ? S_NAME_HEAD : S_LIST_PARTS;
+    }
     if ((r = sl__s3_tus_step(op)) < 0)
         sl__s3_req_done(&op->req);
     return r;

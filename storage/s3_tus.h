@@ -81,12 +81,24 @@ struct sl_s3_tus_op_s {
     size_t netags;
     uint64_t want_parts;
     int empty, tail_gone, reread;
+    /* commit: seal a partial upload (s3_concat.c): complete its data in place, its record's
+     * `file` becomes SL_S3_SEALED's name, no copy and no name check */
+    int seal;
+    /* commit: the record's state is in the op already (rec, upload_id, nparts, part_bytes ==
+     * rec.offset, rec_etag): start from the parts, not from reading the record */
+    int have_record;
     uint64_t open_nparts; /* open: the record's parts when the PATCH began */
     char *xml;
     char text[SL_TUS_METADATA_MAX + 2 * SL_NAME_MAX + 512];
     void (*cb)(sl_s3_tus_op_t *op); /* on the loop, with op->err */
     void *data;
 };
+
+/* The name (relative to the prefix) a sealed partial's record keeps as its `file`: its data
+ * completed in place, ".sluice/tus/<id>.data", into out[cap]. 0 or SL_ETOOLONG. */
+int sl__s3_tus_sealed_name(const char *id, char *out, size_t cap);
+/* 1 when the record `rec` (borrowed) is that of a sealed partial. */
+int sl__s3_tus_sealed(const sl_tus_info_t *rec);
 
 /* Start op (its kind, s3, rec.id, cb and the kind's inputs set; spool_fd -1 or a spool file):
  * 0 or an error (no callback). The op is borrowed until cb. */
@@ -119,6 +131,27 @@ static inline uint64_t sl__s3_tus_tail(const sl_s3_tus_op_t *op)
 int sl__s3_tus_read_back(const sl_s3_tus_op_t *op);
 void sl__s3_tus_hash_start(sl_s3_tus_op_t *op);
 int sl__s3_tus_hash_check(sl_s3_tus_op_t *op);
+/* --- concatenation (s3_concat.c) ------------------------------------------------------------ */
+
+/* One part of a final upload's multipart upload: bytes [off, off + len) of the concatenated
+ * partials, either the whole partial `src` copied by the service (copy: UploadPartCopy without a
+ * range) or read through sluice and sent as the part's data. */
+typedef struct {
+    uint64_t off, len;
+    size_t src;
+    int copy;
+} sl_s3_plan_part_t;
+
+#define SL_S3_COPY_MAX ((uint64_t)5 << 30) /* S3's largest source of one UploadPartCopy */
+
+/* Plan the parts of n partials of sizes[] (borrowed): a partial of at least `min` bytes (and at
+ * most SL_S3_COPY_MAX) that starts a part is copied whole; runs of smaller ones (and what follows
+ * them up to a partial's end) are data parts of at least `min` bytes (the last may be smaller),
+ * cut at most `chunk` + `min` long (chunk >= min). Empty partials add nothing. Writes up to cap
+ * parts into out (the caller's): their count, or SL_ETOOLONG when more are needed. */
+int sl__s3_concat_plan(const uint64_t *sizes, size_t n, uint64_t min, uint64_t chunk,
+                       sl_s3_plan_part_t *out, size_t cap);
+
 /* The callback of every request of an op. */
 void sl__s3_tus_answer(sl_s3_req_t *q);
 /* The body of a CompleteMultipartUpload of parts 1..n into *xml (owned, replaced) as q's body. */

@@ -2,8 +2,8 @@
  *
  * The S3 store's tus jobs (store.h: tus_create … tus_expired): each is one operation of
  * s3_tus.c on an op of its own, whose result goes back into the server's record. Concatenation
- * is not kept in S3 yet: it answers SL_ENOTIMPL (docs/s3.md). The expiry scan (below) runs on
- * the thread pool with blocking requests.
+ * is s3_concat.c's (it seals the partials, then copies or sends them as the final's parts). The
+ * expiry scan (below) runs on the thread pool with blocking requests.
  */
 #include "s3_tus.h"
 
@@ -23,6 +23,8 @@ static void on_done(sl_s3_tus_op_t *op)
     sl_tus_info_t *info = job->info;
 
     if (op->err == 0 && op->kind == SL_S3_TUS_LOAD) {
+        if (sl__s3_tus_sealed(&op->rec)) /* a partial sealed by a concatenation is no file */
+            sl_tus_info_set(&op->rec.file, NULL);
         sl_tus_info_clear(info);
         *info = op->rec; /* its strings move over */
         memset(&op->rec, 0, sizeof(op->rec));
@@ -126,24 +128,6 @@ int sl__s3_tus_remove(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info,
 
     tj->op.expired_before = expired_before;
     return run(tj, 0);
-}
-
-static void not_here(void *arg)
-{
-    sl_tus_job_t *job = arg;
-
-    job->status = SL_ENOTIMPL;
-    job->cb(job);
-}
-
-int sl__s3_tus_concat(sl_store_t *st, sl_tus_job_t *job, sl_tus_info_t *info, char (*parts)[33],
-                      size_t nparts, uint64_t max, const char *name, void (*cb)(sl_tus_job_t *))
-{
-    (void)parts, (void)nparts, (void)max, (void)name;
-    job->info = info;
-    job->cb = cb;
-    sl_defer(st->loop, not_here, job); /* answered on a later turn (S4) */
-    return 0;
 }
 
 /* Thread-pool side, blocking (the interface's expiry scan runs there, one at a time): up to

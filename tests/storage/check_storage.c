@@ -17,6 +17,7 @@ Suite *store_iface_suite(void);
 Suite *sink_held_suite(void);
 Suite *sink_piped_suite(void);
 Suite *s3_http_suite(void);
+Suite *s3_concat_suite(void);
 
 int main(void)
 {
@@ -32,6 +33,7 @@ int main(void)
     srunner_add_suite(sr, tus_suite());
     srunner_add_suite(sr, store_iface_suite());
     srunner_add_suite(sr, s3_http_suite());
+    srunner_add_suite(sr, s3_concat_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
