@@ -26,6 +26,9 @@
 #define SWEEP_AGE (24 * 3600)
 #define PROBE_MS 2000  /* how often an idle store is asked whether it is there */
 #define ABORT_TRIES 30 /* an abort is sent again with each probe for about a minute */
+#define ABORT_AGAIN                                                                                \
+    8 /* after cancelled parts: at each of the next probes (~16 s), whatever the                   \
+         answer, for a part that lands late makes the upload listed again */
 
 typedef struct s3_job_s {
     sl_s3_req_t req; /* first */
@@ -40,7 +43,7 @@ typedef struct s3_job_s {
 typedef struct abort_s {
     sl_s3_req_t req; /* first */
     struct abort_s *next;
-    unsigned tries;
+    unsigned tries, again; /* again: sends left at the next probes (ABORT_AGAIN) */
     char key[SL_NAME_MAX + 600], query[600];
 } abort_t;
 
@@ -343,7 +346,8 @@ static void on_aborted(sl_s3_req_t *q)
 
     free(q->body);
     q->body = NULL;
-    if (q->err == SL_EUNAVAILABLE && ++a->tries < ABORT_TRIES && !q->s3->closing) {
+    if (!q->s3->closing && ((q->err == SL_EUNAVAILABLE && ++a->tries < ABORT_TRIES) ||
+                            (q->err != SL_EUNAVAILABLE && a->again > 0 && a->again--))) {
         a->next = q->s3->aborts; /* the probe sends it again */
         q->s3->aborts = a;
         return;
@@ -377,9 +381,11 @@ void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again
 
     snprintf(a->key, sizeof(a->key), "%s", key);
     snprintf(a->query, sizeof(a->query), "uploadId=%s", upload_id);
-    if (again) { /* once more at the next probe (a 404 then ends it) */
+    if (again) { /* at the next probes too: a cancelled part may still land (RGW lists the
+                  * upload again then), and a 404 now says nothing of later */
         abort_t *b = sl_xcalloc(1, sizeof(*b));
         *b = *a;
+        b->again = ABORT_AGAIN - 1;
         b->next = s3->aborts;
         s3->aborts = b;
     }

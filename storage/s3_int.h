@@ -139,9 +139,9 @@ int sl__s3_xml_next(const char *xml, size_t len, size_t *pos, const char *tag, c
 
 /* Abort the multipart upload `upload_id` (encoded) of `key` (both borrowed, copied), in the
  * background: an abort that cannot reach the service is sent again with the probe, every 2 s for
- * a minute (then the start-up sweep of a day-old upload is what is left). `again`: also once more
- * at the next probe (~2 s): a part cancelled in flight that RGW finishes after the abort makes
- * the upload listed again. */
+ * a minute (then the start-up sweep of a day-old upload is what is left). `again`: also at each
+ * of the next 7 probes (~16 s), whatever they answer: a part cancelled in flight that RGW
+ * finishes after the abort makes the upload listed again, and that may come after a 404. */
 void sl__s3_abort(sl_s3_t *s3, const char *key, const char *upload_id, int again);
 /* Delete `key` (borrowed, copied) at the next probe (~2 s), retried like an abort: a staged
  * object whose cancelled PUT may still land. */

@@ -81,6 +81,11 @@ static void destroy_finish(s3_sink_t *k)
     int cancelled = 0; /* a part cancelled in flight */
     size_t i;
 
+    /* A creation cancelled in flight may still create the upload, whose id we would never learn:
+     * on_created comes back here with it, and it is aborted like any other. */
+    if (k->creating && !k->s3->closing)
+        return;
+
     for (i = 0; i < SL_S3_INFLIGHT; i++)
         cancelled |= k->parts[i].req.active;
     /* A staged file's PUT (or completion) cancelled in flight may still land after the group's
@@ -184,14 +189,22 @@ static void on_created(sl_s3_req_t *q)
     char id[512];
     size_t pos = 0;
 
-    if (q->err < 0)
-        return sl__s3_sink_fail(k, q->err);
-    if (q->body == NULL || !sl__s3_xml_next(q->body, q->body_len, &pos, "UploadId", id, sizeof(id)))
-        return sl__s3_sink_fail(k, UV_EIO);
+    k->creating = 0;
+    if (q->err == 0 && q->body != NULL &&
+        sl__s3_xml_next(q->body, q->body_len, &pos, "UploadId", id, sizeof(id))) {
+        k->upload_id = sl_xmalloc(3 * strlen(id) + 1);
+        sl__s3_encode(id, 0, k->upload_id, 3 * strlen(id) + 1);
+    }
     free(q->body);
     q->body = NULL;
-    k->upload_id = sl_xmalloc(3 * strlen(id) + 1);
-    sl__s3_encode(id, 0, k->upload_id, 3 * strlen(id) + 1);
+    if (k->destroying && !k->fs_busy)
+        return destroy_finish(k); /* it waited for this answer: the upload is aborted */
+    if (k->destroying)
+        return; /* on_written finishes it */
+    if (q->err < 0)
+        return sl__s3_sink_fail(k, q->err);
+    if (k->upload_id == NULL)
+        return sl__s3_sink_fail(k, UV_EIO);
     start_parts(k);
 }
 
@@ -228,7 +241,8 @@ void sl__s3_sink_send_part(s3_sink_t *k)
     k->req.data = k;
     k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a lost answer: an empty upload the sweep aborts */
     if (sl__s3_req_start(&k->req, on_created) < 0)
-        sl__s3_sink_fail(k, UV_ENOMEM);
+        return sl__s3_sink_fail(k, UV_ENOMEM);
+    k->creating = 1;
 }
 
 /* --- writes ----------------------------------------------------------------------------------- */

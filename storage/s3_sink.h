@@ -27,6 +27,7 @@ struct s3_sink_s {
     char *key;
     unsigned flags;
     int err, destroying, fs_busy, final, meta_copied, confirming;
+    int creating; /* CreateMultipartUpload in flight: a destroy waits for it, then aborts it */
     int lost_err; /* a create-only PUT's lost answer, while HEAD tells whether it was done */
     int fill_fd;
     uint64_t fill_len;
