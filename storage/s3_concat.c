@@ -20,7 +20,8 @@
  *          is wanted) into a spool file and sent as the part's data (UploadPart), so every part
  *          but the last has S3's 5 MiB. The SHA-256 is computed over all the bytes in
  *          order: a copied partial is also read once (a GET
- *          streamed into the hash, nothing kept), a data part is hashed from its spool file;
+ *          streamed into the hash, nothing kept), a data part is hashed from its spool file on
+ *          the thread pool;
  *   commit s3_tus.c's commit from that state: completion, a copy to the name (never replacing:
  *          <id>/<name> when it is taken) with the digests, the final's record with its `file`;
  *   clean  the partials are removed (records, sealed objects), as the filesystem store does.
@@ -64,6 +65,8 @@ typedef struct {
     int hashed;               /* a copied part's bytes went through the hash */
     uint64_t at, want;        /* a data part's bytes in the spool file; the read's */
     EVP_MD_CTX *sha256;       /* NULL: digests are not kept (--digests) */
+    uv_work_t work;           /* a data part hashed from its spool file (thread pool) */
+    int work_err;
 } concat_t;
 
 int sl__s3_concat_plan(const uint64_t *sizes, size_t n, uint64_t min, uint64_t chunk,
@@ -165,9 +168,11 @@ static size_t hash_data(sl_s3_req_t *q, char *buf, size_t len)
     return len;
 }
 
-/* The data part in the spool file, into the hash: 0 or a negative code. */
-static int hash_spool(concat_t *c)
+/* Thread pool: the data part in the spool file, into the hash (nothing else touches c meanwhile:
+ * the job makes one request at a time, and none is in flight). */
+static void hash_spool(uv_work_t *w)
 {
+    concat_t *c = w->data;
     char *buf = sl_xmalloc(1u << 16);
     uint64_t off = 0;
     ssize_t n = 0;
@@ -177,7 +182,16 @@ static int hash_spool(concat_t *c)
         off += (uint64_t)n;
     }
     free(buf);
-    return off == c->at ? 0 : UV_EIO;
+    c->work_err = off == c->at ? 0 : UV_EIO;
+}
+
+static void after_hash_spool(uv_work_t *w, int status)
+{
+    concat_t *c = w->data;
+
+    if (status < 0 || c->work_err < 0)
+        return fail(c, status < 0 ? status : c->work_err);
+    step(c);
 }
 
 /* The SHA-256 of the whole, as hex, for the commit to keep with the object. */
@@ -270,8 +284,11 @@ static void on_req(sl_s3_req_t *q)
         c->hashed = 1;
     } else if (c->what == R_READ) {
         c->at += c->want;
-        if (c->at == pt->len && c->sha256 != NULL && (err = hash_spool(c)) < 0)
-            return fail(c, err);
+        if (c->at == pt->len && c->sha256 != NULL) { /* a whole data part: hashed off the loop */
+            c->work.data = c;
+            uv_queue_work(c->s3->base.loop, &c->work, hash_spool, after_hash_spool);
+            return;
+        }
     } else { /* the part is stored */
         if (c->fd >= 0)
             close(c->fd);
