@@ -357,8 +357,11 @@ static void on_aborted(sl_s3_req_t *q)
 
 static void abort_send(sl_s3_t *s3, abort_t *a)
 {
-    if (sl__s3_req_init(&a->req, s3, "DELETE", a->key, a->query) < 0 ||
-        sl__s3_req_start(&a->req, on_aborted) < 0) {
+    int r = sl__s3_req_init(&a->req, s3, "DELETE", a->key, a->query);
+
+    if (r == 0)
+        a->req.retry = SL_S3_RETRY_NEVER; /* the probe sends it again (on_aborted) */
+    if (r < 0 || sl__s3_req_start(&a->req, on_aborted) < 0) {
         sl__s3_req_done(&a->req);
         free(a);
         return;
@@ -410,8 +413,10 @@ static void on_probe(uv_timer_t *t)
     if (s3->probe_req.active)
         return;
     sl__s3_req_done(&s3->probe_req);
-    if (sl__s3_req_init(&s3->probe_req, s3, "HEAD", NULL, NULL) < 0 ||
-        sl__s3_req_start(&s3->probe_req, on_probed) < 0)
+    if (sl__s3_req_init(&s3->probe_req, s3, "HEAD", NULL, NULL) < 0)
+        return sl__s3_req_done(&s3->probe_req);
+    s3->probe_req.retry = SL_S3_RETRY_NEVER; /* it reports; the next one comes in 2 s */
+    if (sl__s3_req_start(&s3->probe_req, on_probed) < 0)
         sl__s3_req_done(&s3->probe_req);
 }
 

@@ -2,7 +2,7 @@
  *
  * The S3 store's sink: a body becomes one object, visible only when whole (store.h S1).
  *
- *   write ─▶ spool file (uv_fs_write) ─▶ full (≥ part size)? ─▶ UploadPart from it ──┐
+ *   write ─▶ spool file (a pool job) ─▶ full (≥ part size)? ─▶ UploadPart from it ────┐
  *                 ▲   the next part spools while up to SL_S3_INFLIGHT are sent; one   │
  *                 └── more full part holds the write's done (backpressure) until a    │
  *                     part is stored ◀──────────────────────────────────────────────┘
@@ -20,9 +20,17 @@
  * write: a single PUT carries If-None-Match: *, a multipart upload asks HEAD just before its
  * completion (RGW 16 ignores If-None-Match there); of racing creators one wins, the others get
  * SL_EEXISTS. Requests are sent again after transient failures as s3_retry.c says; a
- * completion sent again that finds no upload is checked against the object's ETag.
+ * completion sent again that finds no upload is checked against the object's ETag. The commit's
+ * requests are s3_sink_create.c's.
+ *
+ * The spool file is written by a job on the thread pool: memory chunks with pwritev, piped ones
+ * (a fast body spliced from the socket, streams/pipe.c) spliced out of their pipe; with a hash
+ * behind the sink (store.h: the digest stage forwards the chunks unhashed) the same job then
+ * reads back what it wrote and hashes it, and the final step finishes the digests before any
+ * byte can become the object (a mismatch: SL_ECHECKSUM, the upload aborted).
  */
 #include "s3_sink.h"
+#include "fs.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,6 +102,9 @@ static void destroy_finish(s3_sink_t *k)
     if (k->req.active && !k->s3->closing && strstr(k->key, ".sluice/stage/") != NULL)
         sl__s3_delete_later(k->s3, k->key);
     sl__s3_req_done(&k->req);
+    if (k->base.hash != NULL) /* no job of ours hashes any more */
+        sl_xf_digest_release(k->base.hash);
+    k->base.hash = NULL;
     sl__s3_create_unlock(k); /* (one whose PUT was cancelled in flight expires) */
     if (k->resumable) {      /* the parts are the upload's: only the lock goes */
         sl__s3_rsink_release(k);
@@ -247,14 +258,25 @@ void sl__s3_sink_send_part(s3_sink_t *k)
 
 /* --- writes ----------------------------------------------------------------------------------- */
 
-static void on_written(uv_fs_t *fs)
+/* Thread pool: the batch into the filling spool file at its end, memory chunks with pwritev and
+ * piped ones spliced (storage/commit.c), then, with a hash behind, the same bytes read back. */
+static void write_work(uv_work_t *w)
 {
-    s3_sink_t *k = fs->data;
-    ssize_t r = fs->result;
+    s3_sink_t *k = w->data;
+
+    k->work_err = sl__fs_write_chunks(k->fill_fd, k->chunks, k->nchunks, k->fill_len, &k->written);
+    if (k->work_err == 0 && k->base.hash != NULL)
+        k->work_err =
+            sl__fs_hash_range(k->fill_fd, k->base.hash, k->fill_len, k->fill_len + k->written);
+}
+
+static void on_written(uv_work_t *w, int status)
+{
+    s3_sink_t *k = w->data;
+    int r = status < 0 ? status : k->work_err;
     sl_done_cb d = k->write_done;
     size_t i;
 
-    uv_fs_req_cleanup(fs);
     k->fs_busy = 0;
     for (i = 0; i < k->nchunks; i++)
         sl_chunk_unref(k->chunks[i]);
@@ -264,14 +286,14 @@ static void on_written(uv_fs_t *fs)
         destroy_finish(k);
         return d(&k->base.s, SL_EDESTROYED);
     }
-    if (r >= 0 && (uint64_t)r != k->wlen)
-        r = UV_ENOSPC; /* libuv loops over short writes: only a full disk stops one */
+    if (r == 0 && k->written != k->wlen)
+        r = UV_ENOSPC;
     if (r < 0)
-        return d(&k->base.s, (int)r);
-    k->fill_len += (uint64_t)r;
-    k->patch_bytes += (uint64_t)r;
+        return d(&k->base.s, r);
+    k->fill_len += k->written;
+    k->patch_bytes += k->written;
     if (!k->resumable)
-        k->base.offset += (uint64_t)r; /* resumable: at its end, once stored */
+        k->base.offset += k->written; /* resumable: at its end, once stored */
     if (k->fill_len < k->s3->part_size)
         return d(&k->base.s, 0);
     if (k->ninflight == SL_S3_INFLIGHT) { /* as many parts in flight as we send: wait */
@@ -296,24 +318,14 @@ void sl__s3_sink_write_now(s3_sink_t *k, sl_chunk_t **chunks, size_t n, sl_done_
     }
     k->wlen = 0;
     for (i = 0; i < n; i++) {
-        sl_chunk_ref(chunks[i]);
-        k->chunks[i] = chunks[i];
-        k->bufs[i] = uv_buf_init(chunks[i]->base, (unsigned)chunks[i]->len);
+        k->chunks[i] = sl_chunk_ref(chunks[i]);
         k->wlen += chunks[i]->len;
     }
     k->nchunks = n;
     k->write_done = done;
-    k->fs.data = k;
-    r = uv_fs_write(s->loop, &k->fs, k->fill_fd, k->bufs, (unsigned)n, (int64_t)k->fill_len,
-                    on_written);
-    if (r < 0) {
-        for (i = 0; i < n; i++)
-            sl_chunk_unref(k->chunks[i]);
-        k->nchunks = 0;
-        k->write_done = NULL;
-        return done(s, r);
-    }
+    k->work.data = k;
     k->fs_busy = 1;
+    uv_queue_work(s->loop, &k->work, write_work, on_written);
 }
 
 static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb done)
@@ -340,156 +352,19 @@ void sl__s3_sink_committed(s3_sink_t *k)
     d(&k->base.s, 0);
 }
 
-void sl__s3_meta_headers(sl_s3_req_t *q, const char *sha256_hex, uint32_t crc32)
-{
-    char h[128];
-
-    snprintf(h, sizeof(h), "x-amz-meta-sha256: %s", sha256_hex);
-    sl__s3_req_header(q, h);
-    snprintf(h, sizeof(h), "x-amz-meta-crc32: %08x", (unsigned)crc32);
-    sl__s3_req_header(q, h);
-}
-
-/* The digests as the object's metadata headers, when there are any. */
-static void meta_headers(s3_sink_t *k)
-{
-    const sl_xf_digest_t *d = k->base.digest;
-
-    if (d != NULL && d->sha256_hex[0] != '\0')
-        sl__s3_meta_headers(&k->req, d->sha256_hex, d->crc32);
-}
-
-static void on_committed(sl_s3_req_t *q);
-
-/* A completion sent again after a lost answer finds the upload already completed: 404
- * NoSuchUpload. The object is ours when its ETag is the one our parts make (s3_retry.c). */
-static void on_confirmed(sl_s3_req_t *q)
-{
-    s3_sink_t *k = q->data;
-    char want[80];
-
-    if (q->err == 0 && sl__s3_multipart_etag(k->etags, k->nparts, want, sizeof(want)) == 0 &&
-        strcmp(want, q->etag) == 0) {
-        k->confirming = 0;
-        return on_committed(q); /* completed: go on with its metadata */
-    }
-    sl__s3_sink_fail(k, q->err == 0 || q->err == SL_ENOTFOUND ? UV_EIO : q->err);
-}
-
-static void on_committed(sl_s3_req_t *q)
-{
-    s3_sink_t *k = q->data;
-    int err = q->err;
-
-    if (sl__s3_create_lost(k, q))
-        return;
-    sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
-    if (err == SL_ENOTFOUND && k->upload_id != NULL && !k->meta_copied && !k->confirming) {
-        k->confirming = 1;
-        free(q->body);
-        q->body = NULL;
-        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
-            return sl__s3_sink_fail(k, UV_ENOMEM);
-        k->req.data = k;
-        if (sl__s3_req_start(&k->req, on_confirmed) < 0)
-            sl__s3_sink_fail(k, UV_ENOMEM);
-        return;
-    }
-    if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
-        err = UV_EIO; /* a completion or a copy can fail with 200 and an <Error> body */
-    free(q->body);
-    q->body = NULL;
-    if (err < 0)
-        return sl__s3_sink_fail(k, err);
-    if (k->upload_id != NULL && !k->meta_copied && k->base.digest != NULL &&
-        k->base.digest->sha256_hex[0] != '\0') { /* completed: now its metadata */
-        char src[3 * (SL_NAME_MAX + 256) + 64], enc[3 * (SL_NAME_MAX + 256)];
-        k->meta_copied = 1;
-        if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
-            return sl__s3_sink_fail(k, UV_ENOMEM);
-        k->req.data = k;
-        sl__s3_encode(k->key, 1, enc, sizeof(enc));
-        snprintf(src, sizeof(src), "x-amz-copy-source: /%s/%s", k->s3->bucket, enc);
-        sl__s3_req_header(&k->req, src);
-        sl__s3_req_header(&k->req, "x-amz-metadata-directive: REPLACE");
-        meta_headers(k);
-        if (sl__s3_req_start(&k->req, on_committed) < 0)
-            sl__s3_sink_fail(k, UV_ENOMEM);
-        return;
-    }
-    sl__s3_sink_committed(k);
-}
-
-void sl__s3_complete_body(sl_s3_req_t *q, char **xml, char (*etags)[80], size_t n)
-{
-    size_t i, cap = 64 + n * 160, o;
-
-    free(*xml);
-    *xml = sl_xmalloc(cap);
-    o = (size_t)snprintf(*xml, cap, "<CompleteMultipartUpload>");
-    for (i = 0; i < n; i++)
-        o += (size_t)snprintf(*xml + o, cap - o,
-                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
-                              etags[i]);
-    o += (size_t)snprintf(*xml + o, cap - o, "</CompleteMultipartUpload>");
-    sl__s3_req_body_mem(q, *xml, o);
-}
-
-static void complete(s3_sink_t *k)
-{
-    char q[600];
-
-    snprintf(q, sizeof(q), "uploadId=%s", k->upload_id);
-    if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, q) < 0)
-        return sl__s3_sink_fail(k, UV_ENOMEM);
-    k->req.data = k;
-    sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
-    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a 404 on a retry is confirmed: on_committed */
-    sl__s3_create_deadline(k, &k->req);
-    if (sl__s3_req_start(&k->req, on_committed) < 0)
-        sl__s3_sink_fail(k, UV_ENOMEM);
-}
-
-static void put_whole(s3_sink_t *k)
-{
-    if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
-        return sl__s3_sink_fail(k, UV_ENOMEM);
-    k->req.data = k;
-    if (k->flags & SL_SINK_NOREPLACE) /* 412 (SL_EEXISTS) if it is there */
-        sl__s3_req_header(&k->req, "If-None-Match: *");
-    meta_headers(k);
-    sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
-    sl__s3_create_deadline(k, &k->req);
-    if (sl__s3_req_start(&k->req, on_committed) < 0)
-        sl__s3_sink_fail(k, UV_ENOMEM);
-}
-
-static void commit_now(s3_sink_t *k)
-{
-    if (k->upload_id == NULL)
-        put_whole(k);
-    else
-        complete(k);
-}
-
-static void on_head(sl_s3_req_t *q)
-{
-    s3_sink_t *k = q->data;
-
-    if (q->err != SL_ENOTFOUND)
-        sl__s3_create_unlock(k);
-    if (q->err == 0)
-        return sl__s3_sink_fail(k, SL_EEXISTS);
-    if (q->err != SL_ENOTFOUND)
-        return sl__s3_sink_fail(k, q->err);
-    commit_now(k);
-}
-
-/* Called at do_final and after each part while final: send what is left, then commit. */
 void sl__s3_sink_final_step(s3_sink_t *k)
 {
+    int err;
+
     if (sl__s3_sink_busy(k))
-        return; /* on_part_sent comes back here */
+        return;                 /* on_part_sent comes back here */
+    if (k->base.hash != NULL) { /* every byte is spooled and hashed: the digests, before any */
+        err = sl_xf_digest_finish(k->base.hash); /* byte can become the object */
+        sl_xf_digest_release(k->base.hash);
+        k->base.hash = NULL;
+        if (err < 0)
+            return sl__s3_sink_fail(k, err);
+    }
     if (k->resumable)
         return sl__s3_rsink_final(k);
     if (k->upload_id != NULL && (k->fill_len > 0 || k->nparts == 0)) {
@@ -498,16 +373,7 @@ void sl__s3_sink_final_step(s3_sink_t *k)
     }
     if (k->create_lock && !k->locked)
         return sl__s3_create_lock(k, sl__s3_sink_final_step); /* s3_sink_create.c */
-    if ((k->flags & SL_SINK_NOREPLACE) && k->upload_id != NULL) {
-        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
-            return sl__s3_sink_fail(k, UV_ENOMEM);
-        k->req.data = k;
-        sl__s3_create_deadline(k, &k->req);
-        if (sl__s3_req_start(&k->req, on_head) < 0)
-            sl__s3_sink_fail(k, UV_ENOMEM);
-        return;
-    }
-    commit_now(k);
+    sl__s3_sink_commit(k);                                    /* s3_sink_create.c */
 }
 
 static void sink_final(sl_stream_t *s, sl_done_cb done)
@@ -576,6 +442,7 @@ sl_store_sink_t *sl__s3_sink_new(sl_store_t *st, const sl_sink_spec_t *spec)
     }
     k->key = sl_xstrdup(key);
     k->create_lock = (k->flags & SL_SINK_NOREPLACE) && spec->kind == SL_SINK_NAME;
+    k->base.piped = !k->resumable; /* spliced into the spool file (storage/commit.c) */
     return &k->base;
 }
 

@@ -33,11 +33,11 @@ struct s3_sink_s {
     uint64_t fill_len;
     s3_part_t parts[SL_S3_INFLIGHT];
     size_t ninflight; /* parts spooled and not yet stored */
-    uv_fs_t fs;
+    uv_work_t work;   /* a batch written to the spool file (and hashed behind, base.hash) */
     sl_chunk_t *chunks[SL_STREAM_MAX_BATCH];
-    uv_buf_t bufs[SL_STREAM_MAX_BATCH];
     size_t nchunks;
-    uint64_t wlen;
+    uint64_t wlen, written;
+    int work_err, hash_done;
     sl_done_cb write_done, held_done, final_done, destroy_done;
     sl_s3_req_t req;
     char *upload_id;
@@ -81,6 +81,9 @@ void sl__s3_create_deadline(s3_sink_t *k, sl_s3_req_t *q);
 /* k's write q failed: when it was a create-only single PUT whose answer was lost, ask HEAD
  * whether it was done (then k commits, or fails with q's error) and return 1; else 0. */
 int sl__s3_create_lost(s3_sink_t *k, sl_s3_req_t *q);
+/* The last step of k's final (s3_sink_create.c): a single PUT of the spool file, or the
+ * completion (a create-only one after HEAD), then the digests as metadata; k commits or fails. */
+void sl__s3_sink_commit(s3_sink_t *k);
 
 /* s3_sink_tus.c: open (then write the chunks), renew the lease (then upload the part), the end
  * (a last part of at least 5 MiB, or the tail; the record; the lock freed), release the lock of

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * The create lock of a create-only upload on S3 (SL_SINK_NOREPLACE under a name: PUT with
+ * The commit of the S3 store's sink (below: a single PUT of the spool file, or the multipart
+ * upload's completion and then its digests as metadata, and the checks after a lost answer), and
+ * the create lock of a create-only upload on S3 (SL_SINK_NOREPLACE under a name: PUT with
  * If-None-Match: *, POST).
  *
  * A single PUT with If-None-Match: * is atomic on RGW and S3, but a multipart upload is not:
@@ -205,4 +207,167 @@ int sl__s3_create_lost(s3_sink_t *k, sl_s3_req_t *q)
     sl__s3_create_unlock(k);
     sl__s3_sink_fail(k, k->lost_err);
     return 1;
+}
+
+/* --- the commit: a single PUT or the completion, then the digests as metadata ----------------- */
+
+void sl__s3_meta_headers(sl_s3_req_t *q, const char *sha256_hex, uint32_t crc32)
+{
+    char h[128];
+
+    snprintf(h, sizeof(h), "x-amz-meta-sha256: %s", sha256_hex);
+    sl__s3_req_header(q, h);
+    snprintf(h, sizeof(h), "x-amz-meta-crc32: %08x", (unsigned)crc32);
+    sl__s3_req_header(q, h);
+}
+
+/* The digests as the object's metadata headers, when there are any. */
+static void meta_headers(s3_sink_t *k)
+{
+    const sl_xf_digest_t *d = k->base.digest;
+
+    if (d != NULL && d->sha256_hex[0] != '\0')
+        sl__s3_meta_headers(&k->req, d->sha256_hex, d->crc32);
+}
+
+static void on_committed(sl_s3_req_t *q);
+
+/* A completion sent again after a lost answer finds the upload already completed: 404
+ * NoSuchUpload. The object is ours when its ETag is the one our parts make (s3_retry.c). */
+static void on_confirmed(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    char want[80];
+
+    if (q->err == 0 && sl__s3_multipart_etag(k->etags, k->nparts, want, sizeof(want)) == 0 &&
+        strcmp(want, q->etag) == 0) {
+        k->confirming = 0;
+        return on_committed(q); /* completed: go on with its metadata */
+    }
+    sl__s3_sink_fail(k, q->err == 0 || q->err == SL_ENOTFOUND ? UV_EIO : q->err);
+}
+
+static void on_committed(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+    int err = q->err;
+
+    if (sl__s3_create_lost(k, q))
+        return;
+    sl__s3_create_unlock(k); /* the write answered: the next creator sees the name (or not) */
+    if (err == SL_ENOTFOUND && k->upload_id != NULL && !k->meta_copied && !k->confirming) {
+        k->confirming = 1;
+        free(q->body);
+        q->body = NULL;
+        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        if (sl__s3_req_start(&k->req, on_confirmed) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
+    if (err == 0 && q->body != NULL && strstr(q->body, "<Error>") != NULL)
+        err = UV_EIO; /* a completion or a copy can fail with 200 and an <Error> body */
+    free(q->body);
+    q->body = NULL;
+    if (err < 0)
+        return sl__s3_sink_fail(k, err);
+    if (k->upload_id != NULL && !k->meta_copied && k->base.digest != NULL &&
+        k->base.digest->sha256_hex[0] != '\0') { /* completed: now its metadata */
+        char src[3 * (SL_NAME_MAX + 256) + 64], enc[3 * (SL_NAME_MAX + 256)];
+        k->meta_copied = 1;
+        if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        sl__s3_encode(k->key, 1, enc, sizeof(enc));
+        snprintf(src, sizeof(src), "x-amz-copy-source: /%s/%s", k->s3->bucket, enc);
+        sl__s3_req_header(&k->req, src);
+        sl__s3_req_header(&k->req, "x-amz-metadata-directive: REPLACE");
+        meta_headers(k);
+        if (sl__s3_req_start(&k->req, on_committed) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
+    sl__s3_sink_committed(k);
+}
+
+void sl__s3_complete_body(sl_s3_req_t *q, char **xml, char (*etags)[80], size_t n)
+{
+    size_t i, cap = 64 + n * 160, o;
+
+    free(*xml);
+    *xml = sl_xmalloc(cap);
+    o = (size_t)snprintf(*xml, cap, "<CompleteMultipartUpload>");
+    for (i = 0; i < n; i++)
+        o += (size_t)snprintf(*xml + o, cap - o,
+                              "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                              etags[i]);
+    o += (size_t)snprintf(*xml + o, cap - o, "</CompleteMultipartUpload>");
+    sl__s3_req_body_mem(q, *xml, o);
+}
+
+static void complete(s3_sink_t *k)
+{
+    char q[600];
+
+    snprintf(q, sizeof(q), "uploadId=%s", k->upload_id);
+    if (sl__s3_req_init(&k->req, k->s3, "POST", k->key, q) < 0)
+        return sl__s3_sink_fail(k, UV_ENOMEM);
+    k->req.data = k;
+    sl__s3_complete_body(&k->req, &k->xml, k->etags, k->nparts);
+    k->req.retry = SL_S3_RETRY_IDEMPOTENT; /* a 404 on a retry is confirmed: on_committed */
+    sl__s3_create_deadline(k, &k->req);
+    if (sl__s3_req_start(&k->req, on_committed) < 0)
+        sl__s3_sink_fail(k, UV_ENOMEM);
+}
+
+static void put_whole(s3_sink_t *k)
+{
+    if (sl__s3_req_init(&k->req, k->s3, "PUT", k->key, NULL) < 0)
+        return sl__s3_sink_fail(k, UV_ENOMEM);
+    k->req.data = k;
+    if (k->flags & SL_SINK_NOREPLACE) /* 412 (SL_EEXISTS) if it is there */
+        sl__s3_req_header(&k->req, "If-None-Match: *");
+    meta_headers(k);
+    sl__s3_req_body_fd(&k->req, k->fill_fd, 0, k->fill_len);
+    sl__s3_create_deadline(k, &k->req);
+    if (sl__s3_req_start(&k->req, on_committed) < 0)
+        sl__s3_sink_fail(k, UV_ENOMEM);
+}
+
+static void commit_now(s3_sink_t *k)
+{
+    if (k->upload_id == NULL)
+        put_whole(k);
+    else
+        complete(k);
+}
+
+static void on_head(sl_s3_req_t *q)
+{
+    s3_sink_t *k = q->data;
+
+    if (q->err != SL_ENOTFOUND)
+        sl__s3_create_unlock(k);
+    if (q->err == 0)
+        return sl__s3_sink_fail(k, SL_EEXISTS);
+    if (q->err != SL_ENOTFOUND)
+        return sl__s3_sink_fail(k, q->err);
+    commit_now(k);
+}
+
+/* Called at do_final and after each part while final: send what is left, then commit. */
+
+void sl__s3_sink_commit(s3_sink_t *k)
+{
+    if ((k->flags & SL_SINK_NOREPLACE) && k->upload_id != NULL) {
+        if (sl__s3_req_init(&k->req, k->s3, "HEAD", k->key, NULL) < 0)
+            return sl__s3_sink_fail(k, UV_ENOMEM);
+        k->req.data = k;
+        sl__s3_create_deadline(k, &k->req);
+        if (sl__s3_req_start(&k->req, on_head) < 0)
+            sl__s3_sink_fail(k, UV_ENOMEM);
+        return;
+    }
+    commit_now(k);
 }

@@ -120,7 +120,8 @@ class Proxy:
     def fail(self, n, how="503", match=rb""):
         with self.lock:
             self.faults, self.how, self.match, self.faulted = n, how, re.compile(match), 0
-        self.cut()  # kept-alive connections would carry requests past the check: new ones
+        if n != 0:  # kept-alive connections would carry requests past the check: new ones
+            self.cut()
 
     def take_fault(self, line):
         with self.lock:

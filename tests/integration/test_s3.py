@@ -172,11 +172,30 @@ class S3Test(S3Base):
                                                    self.prefix + "/g/s.bin"])
         wait_until(lambda: multipart_uploads(self.prefix + "/") == [], "no multipart upload left")
 
+    def test_large_body_spliced_into_the_spool_with_its_digest(self):
+        """A fast body with the default SHA-256 is spliced socket -> pipe -> spool file and hashed
+        behind the sink (read back from the spool): the object and its digest are the body's."""
+        data = os.urandom(40 * MIB)
+        s0 = self.srv.metric("sluice_spliced_bytes_total")
+        st, h, b = self.put("spliced.bin", data)
+        self.assertEqual(st, 201, b)
+        self.assertEqual(json.loads(b)["sha256"], hashlib.sha256(data).hexdigest())
+        self.assertGreater(self.srv.metric("sluice_spliced_bytes_total") - s0, len(data) // 2)
+        st, h, body = curl(self.url("spliced.bin"))
+        self.assertTrue(st == 200 and body == data, "bytes differ")
+        self.assertEqual(h["repr-digest"], "sha-256=:%s:" % base64.b64encode(
+            hashlib.sha256(data).digest()).decode())
+        self.assertEqual(multipart_uploads(self.prefix + "/"), [])
+
     def test_digest_mismatch_leaves_nothing(self):
-        data = os.urandom(33 * MIB)  # parts sent before the mismatch is known
-        wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        data = os.urandom(33 * MIB)  # parts sent before the mismatch is known (spliced, hashed
+        wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()  # behind the sink)
+        s0 = self.srv.metric("sluice_spliced_bytes_total")
         st, h, b = self.put("bad.bin", data, "Repr-Digest: sha-256=:%s:" % wrong)
         self.assertEqual(st, 400, b)
+        self.assertEqual(json.loads(b)["actual"], base64.b64encode(
+            hashlib.sha256(data).digest()).decode())
+        self.assertGreater(self.srv.metric("sluice_spliced_bytes_total") - s0, len(data) // 2)
         self.assertEqual(curl(self.url("bad.bin"))[0], 404)
         self.assert_nothing_left()
 
