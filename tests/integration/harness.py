@@ -111,7 +111,10 @@ class Server:
 
     def start(self, timeout=LIMIT):
         self.log = open(self.log_path, "w+b")
-        self.proc = subprocess.Popen([BIN] + self.args, stdout=self.log, stderr=self.log)
+        # the child writes through its own O_APPEND description: a seek of ours to read the log
+        # must not move where its next line goes (a shared offset put a line over another)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen([BIN] + self.args, stdout=out, stderr=out)
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.log.seek(0)

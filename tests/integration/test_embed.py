@@ -34,9 +34,9 @@ AUTH = "Authorization: Bearer %s\r\n" % TOKEN
 class Embedded:
     def __init__(self, binary):
         self.root = tempfile.mkdtemp(prefix="sluice-embed-")
-        self.log = tempfile.TemporaryFile()
-        self.p = subprocess.Popen([binary, "0", self.root, TOKEN], stdout=self.log,
-                                  stderr=self.log)
+        self.log = tempfile.NamedTemporaryFile()
+        with open(self.log.name, "ab") as out:  # its own offset, past our seeks (harness.py)
+            self.p = subprocess.Popen([binary, "0", self.root, TOKEN], stdout=out, stderr=out)
         m = wait_until(lambda: self.p.poll() is not None or re.search(
             rb"listening on http://127\.0\.0\.1:(\d+)", self.output().encode()),
             lambda: "embed to start: " + self.output())

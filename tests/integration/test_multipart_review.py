@@ -57,7 +57,8 @@ class StaleStage(unittest.TestCase):
                   'echo partial > "$1/.sluice/tmp/$$-zzzzzzzz-1.part" && '
                   'exec "$2" --listen 127.0.0.1:0 --root "$1"')
         log = open(os.path.join(root, "..", os.path.basename(root) + ".log"), "w+b")
-        p = subprocess.Popen(["sh", "-c", script, "sh", root, BIN], stdout=log, stderr=log)
+        with open(log.name, "ab") as out:  # its own offset, past our seeks (harness.py)
+            p = subprocess.Popen(["sh", "-c", script, "sh", root, BIN], stdout=out, stderr=out)
         try:
             def listening():
                 log.seek(0)

@@ -53,7 +53,9 @@ class S3Base(ServerTest):
         self.prefix = "t-" + self._testMethodName.replace("_", "-")
         self.spool = tempfile.mkdtemp(prefix="sluice-spool-")
         self.env = {k: LAB[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-        self.srv = self.server(getattr(self, "endpoint", LAB["S3_ENDPOINT"]))
+        self.srv = self.server(getattr(self, "endpoint", LAB["S3_ENDPOINT"]), *self.extra)
+
+    extra = ()  # more arguments for every server of the class
 
     def server(self, endpoint, *extra):
         os.environ.update(self.env)
