@@ -96,6 +96,7 @@ int sl__serve(const sl_config_t *cfg, const sl_worker_t *w,
         rn.srv->peer_slot = w->slot;
         rn.srv->m->pid = (int64_t)getpid();
     }
+    sl__server_begin(rn.srv); /* accepts from here: counted in the worker's slots */
     uv_signal_init(&loop, &rn.sigint);
     uv_signal_init(&loop, &rn.sigterm);
     rn.sigint.data = rn.sigterm.data = &rn;

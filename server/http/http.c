@@ -411,7 +411,11 @@ static void server_start(sl_server_t *srv)
 
 int sl_server_new(uv_loop_t *loop, const sl_config_t *cfg, sl_server_t **out)
 {
-    return sl__server_new_fd(loop, cfg, -1, NULL, out);
+    int r = sl__server_new_fd(loop, cfg, -1, NULL, out);
+
+    if (r == 0)
+        sl__server_begin(*out);
+    return r;
 }
 
 int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd,
@@ -479,9 +483,13 @@ int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd,
     srv->poll.data = srv;
     srv->has_poll = 1;
     uv_poll_start(&srv->poll, UV_READABLE, on_poll);
-    run_mhd(srv);
     *out = srv;
     return 0;
+}
+
+void sl__server_begin(sl_server_t *srv)
+{
+    run_mhd(srv);
 }
 
 int sl_server_attach(uv_loop_t *loop, const sl_config_t *cfg, void (*kick)(void *arg), void *arg,

@@ -201,6 +201,10 @@ void sl__server_maybe_free(sl_server_t *srv);
  * the token counts `quota` of the workers (borrowed; NULL: the server's own, from its ledger). */
 int sl__server_new_fd(uv_loop_t *loop, const sl_config_t *cfg, int listen_fd,
                       sl_quota_share_t *quota, sl_server_t **out);
+/* The first run of libmicrohttpd after sl__server_new_fd: nothing is accepted before it (then
+ * the loop's poll), so a worker sets its shared slots first; a replacement worker starts with
+ * clients already waiting on the listening socket. */
+void sl__server_begin(sl_server_t *srv);
 /* Stop like sl_server_stop, but serve requests on connections already open (each answer closes
  * its connection) and wait for them all: a worker being replaced refuses nothing. */
 void sl__server_retire(sl_server_t *srv, sl_server_stop_cb cb, void *arg);

@@ -34,6 +34,13 @@
  * never below the client's true count (a count-min sketch) and equal to it unless both of its
  * counters are shared with other busy clients. Decrements stop at 0. When a worker dies, the
  * supervisor zeroes its slot's rows (sl__peer_share_clear): its connections died with it.
+ *
+ * The check at accept and the count that follows are two steps, so two workers accepting the
+ * same client at once could both pass it (both see MAX - 1): each counts its connection first
+ * and sums again after (sequentially consistent stores and loads, as in Dekker's algorithm, so at
+ * least one of two such workers sees both); one that finds more than MAX shuts the connection
+ * down before reading anything from it, as refused. Two at once may both refuse: the limit errs
+ * on the side of fewer, never more.
  */
 #include "http/http.h"
 #include "proto/proto.h"
@@ -97,7 +104,7 @@ static unsigned share_count(const sl_server_t *srv, const uint16_t h[2])
 
     for (s = 0; s < srv->nslots; s++)
         for (k = 0; k < 2; k++)
-            sum[k] += __atomic_load_n(&srv->peer_share->rows[s][k][h[k]], __ATOMIC_RELAXED);
+            sum[k] += __atomic_load_n(&srv->peer_share->rows[s][k][h[k]], __ATOMIC_SEQ_CST);
     return sum[0] < sum[1] ? sum[0] : sum[1];
 }
 
@@ -110,7 +117,7 @@ static void share_add(sl_server_t *srv, const uint16_t h[2], int d)
         uint16_t *c = &srv->peer_share->rows[srv->peer_slot][k][h[k]];
         uint16_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
         if (d > 0 ? v < UINT16_MAX : v > 0)
-            __atomic_store_n(c, (uint16_t)(v + d), __ATOMIC_RELAXED);
+            __atomic_store_n(c, (uint16_t)(v + d), __ATOMIC_SEQ_CST);
     }
 }
 
@@ -258,9 +265,17 @@ void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **p
             share_hash(srv->peer_share, key, (*pp)->h);
     }
     (*pp)->conns++;
-    if (srv->peer_share != NULL)
-        share_add(srv, (*pp)->h, 1);
     *peer = *pp;
+    if (srv->peer_share == NULL)
+        return;
+    share_add(srv, (*pp)->h, 1);
+    if (share_count(srv, (*pp)->h) > srv->cfg.max_conns_per_ip) { /* another worker took one too */
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        srv->m->refused[SL_REFUSE_CONNS_PER_IP]++;
+        if (fi != NULL)
+            shutdown(fi->connect_fd, SHUT_RDWR); /* closed by libmicrohttpd, counted down then */
+    }
 }
 
 void sl__limits_peer_closed(sl_server_t *srv, void *peer)

@@ -96,6 +96,22 @@ class ConnsPerIpWorkers(unittest.TestCase):
         self.assertEqual(len(survivors) + (1 if want else 0) + len(more), MAX,
                          (len(survivors), len(more)))
 
+    def test_replacement_workers_count_the_clients_waiting_at_their_start(self):
+        """Both workers killed: the clients that connect meanwhile wait on the listening socket,
+        and the replacements find them there at their start. A replacement that accepted before
+        it had its shared slot counted a client apart from the other worker: each let MAX in."""
+        for pid in self.srv.children():
+            os.kill(pid, signal.SIGKILL)
+        waiting = [connect(self.srv.port) for _ in range(3 * MAX)]  # in the kernel's queue
+        self.held += waiting
+        let_in = [s for s in waiting if served(s)]
+        self.assertLessEqual(len(let_in), MAX)
+        # two workers racing for one client may both refuse (limits.c): then it gets up to MAX
+        wait_until(lambda: len(let_in) == MAX or let_in.extend(self.open_many(1)),
+                   "MAX connections let in")
+        self.assertEqual(self.open_many(MAX), [], "more than MAX let in")
+        self.assertEqual(len(self.srv.children()), 2)
+
 
 if __name__ == "__main__":
     unittest.main()
