@@ -39,7 +39,9 @@ exit 0
 """)
         for ev in ("complete", "abort"):
             self.script(ev, '#!/bin/sh\ncat >> "$(dirname "$0")/%s.log"\n' % ev)
-        self.srv = Server("--hook-exec", self.dir, "--hook-timeout", "1").start()
+        # time enough for a shell's fork and exec on a loaded machine under ASan; the timeout
+        # itself is tested with 1 s (test_a_slow_hook_times_out_with_503)
+        self.srv = Server("--hook-exec", self.dir, "--hook-timeout", "10").start()
 
     def tearDown(self):
         out = self.srv.output()
@@ -94,8 +96,14 @@ exit 0
         # No event may follow. Barrier: the server has finished the refused request (any event
         # of it is sent by then), a later upload's complete event has arrived, and no hook
         # program is still running; only then are the logs final.
-        wait_until(lambda: self.srv.metric("sluice_requests_total") >= 1,
-                   "the refused request to end")
+        # (requests are counted as they end: each scrape counts the ones before it, not itself)
+        scrapes = [0]
+
+        def ended():
+            scrapes[0] += 1
+            return self.srv.metric("sluice_requests_total") >= scrapes[0]
+
+        wait_until(ended, "the refused request to end")
         r = exchange(self.srv.port, put("barrier.bin", b"later"))
         self.assertEqual(status_of(r), 201, r)
         wait_until(lambda: self.lines("complete"), "the later upload's complete event")
@@ -133,6 +141,8 @@ exit 0
     def test_a_slow_hook_times_out_with_503(self):
         # The hook never ends on its own (it waits for a file the test creates only after the
         # answer): the 503 can only come from --hook-timeout, not from the hook's exit.
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv = Server("--hook-exec", self.dir, "--hook-timeout", "1").start()
         try:
             r = exchange(self.srv.port, put("sleepy.bin", b"zz"), timeout=LIMIT)
         finally:
