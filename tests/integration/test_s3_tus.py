@@ -226,8 +226,9 @@ class TwoNodes(unittest.TestCase):
         self.b.stop()
         self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
                         "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
-                        "--tus-expire", "1").start()
+                        "--tus-expire", "3").start()
         uid = self.create(self.b, 30 * MIB, "old.bin")
+        # (3 s: it is still there for the check below after a slow PATCH, then the sweep comes)
         self.assertEqual(self.patch(self.b, uid, 0, os.urandom(20 * MIB)), 204)  # part and tail
         self.assertEqual(len(multipart_uploads(self.prefix + "/")), 1)
         wait_until(lambda: keys(self.prefix + "/") == [], "the expiry sweep removed it",
@@ -254,7 +255,7 @@ class TwoNodes(unittest.TestCase):
             self.b.stop()
             self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
                             "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
-                            "--tus-expire", "1").start()
+                            "--tus-expire", "3").start()
             uid = self.create(self.b, 100, "late.bin")
             self.assertEqual(self.patch(self.b, uid, 0, b"x" * 10), 204)
             mine = self.prefix + "/.sluice/tus/" + uid
