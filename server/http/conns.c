@@ -55,7 +55,7 @@ void sl__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         k->c = c;
         k->fd = ci != NULL ? ci->connect_fd : -1;
         k->since = uv_now(srv->loop);
-        sl__limits_peer_opened(srv, c, &k->peer);
+        sl__limits_peer_opened(srv, c, k->fd, &k->peer);
         k->next = srv->conns;
         if (srv->conns != NULL)
             srv->conns->prev = k;

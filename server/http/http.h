@@ -270,7 +270,8 @@ int sl__server_reload(sl_server_t *srv);
 
 /* limits.c: limits per client. host_is_loopback: 127/8, ::1, ::ffff:127/104 as text;
  * req_is_loopback: r's peer. accept: libmicrohttpd's accept policy (--max-conns-per-ip; the
- * count follows sl__conn_notify's peer_opened / peer_closed). sweep: once a second,
+ * count follows sl__conn_notify's peer_opened / peer_closed; peer_opened shuts the connection's
+ * socket fd down when workers raced past the limit). sweep: once a second,
  * --header-timeout and --min-rate. header_size: 0 or SL_EHEADERSIZE for r's header fields. */
 int sl__host_is_loopback(const char *host);
 /* The per-IP key of an address (AF_INET: 4 bytes, mapped into ::ffff:0:0/96; AF_INET6: 16, cut
@@ -278,7 +279,7 @@ int sl__host_is_loopback(const char *host);
 int sl__addr_key(int family, const unsigned char *addr, unsigned char key[16], int *loopback);
 int sl__req_is_loopback(sl_req_t *r);
 enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
-void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **peer);
+void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, int fd, void **peer);
 void sl__limits_peer_closed(sl_server_t *srv, void *peer);
 void sl__limits_free(sl_server_t *srv);
 /* The per-client counts of --workers (limits.c): the bytes to map shared for `nslots` worker

@@ -245,7 +245,7 @@ enum MHD_Result sl__limits_accept(void *cls, const struct sockaddr *addr, sockle
     return MHD_YES;
 }
 
-void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **peer)
+void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, int fd, void **peer)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -270,11 +270,9 @@ void sl__limits_peer_opened(sl_server_t *srv, struct MHD_Connection *c, void **p
         return;
     share_add(srv, (*pp)->h, 1);
     if (share_count(srv, (*pp)->h) > srv->cfg.max_conns_per_ip) { /* another worker took one too */
-        const union MHD_ConnectionInfo *fi =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         srv->m->refused[SL_REFUSE_CONNS_PER_IP]++;
-        if (fi != NULL)
-            shutdown(fi->connect_fd, SHUT_RDWR); /* closed by libmicrohttpd, counted down then */
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR); /* closed by libmicrohttpd, counted down then */
     }
 }
 

@@ -43,6 +43,14 @@ def wait_until(pred, what, limit=LIMIT, interval=0.02):
         time.sleep(interval)
 
 
+def popen_logged(args, log):
+    """subprocess.Popen(args) with stdout and stderr appended to the file `log` (open, with a
+    name) through a description of the child's own: a seek of ours to read the log must not move
+    where its next line goes (a shared offset put one line over another)."""
+    with open(log.name, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=out)
+
+
 def parse_metrics(text):
     """Prometheus text into {(name, frozenset of (label, value))}: value} (lenient; test_workers.py
     has the strict reader)."""
@@ -111,10 +119,7 @@ class Server:
 
     def start(self, timeout=LIMIT):
         self.log = open(self.log_path, "w+b")
-        # the child writes through its own O_APPEND description: a seek of ours to read the log
-        # must not move where its next line goes (a shared offset put a line over another)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([BIN] + self.args, stdout=out, stderr=out)
+        self.proc = popen_logged([BIN] + self.args, self.log)
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.log.seek(0)

@@ -20,7 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, TOP, read_until_done, status_of, wait_until  # noqa: E402
+from harness import (LIMIT, TOP, popen_logged, read_until_done, status_of,  # noqa: E402
+                     wait_until)
 
 BINS = [b for b in os.environ.get("SLUICE_EMBED_BINS",
                                   os.path.join(TOP, "build", "sluice_embed")).split(":") if b]
@@ -35,8 +36,7 @@ class Embedded:
     def __init__(self, binary):
         self.root = tempfile.mkdtemp(prefix="sluice-embed-")
         self.log = tempfile.NamedTemporaryFile()
-        with open(self.log.name, "ab") as out:  # its own offset, past our seeks (harness.py)
-            self.p = subprocess.Popen([binary, "0", self.root, TOKEN], stdout=out, stderr=out)
+        self.p = popen_logged([binary, "0", self.root, TOKEN], self.log)
         m = wait_until(lambda: self.p.poll() is not None or re.search(
             rb"listening on http://127\.0\.0\.1:(\d+)", self.output().encode()),
             lambda: "embed to start: " + self.output())

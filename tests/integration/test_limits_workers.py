@@ -53,6 +53,12 @@ class ConnsPerIpWorkers(unittest.TestCase):
         self.held += kept
         return kept
 
+    def assert_tops_up_to_max(self, let_in, what):
+        """One connection at a time until MAX are let in with those of let_in (counts given back
+        come as each worker sees a close), and then no more."""
+        wait_until(lambda: len(let_in) == MAX or let_in.extend(self.open_many(1)), what)
+        self.assertEqual(self.open_many(MAX), [], "more than MAX let in")
+
     def test_the_limit_counts_every_worker(self):
         kept = self.open_many(4 * MAX)
         # counted per worker, each of the two would have let MAX in (2 * MAX)
@@ -64,12 +70,8 @@ class ConnsPerIpWorkers(unittest.TestCase):
         for s in kept:
             s.close()
         self.held = []
-        # closed connections give their counts back, whichever worker had them (each as its
-        # worker sees the close): MAX get in again, and no more
-        let_in = []
-        wait_until(lambda: len(let_in) == MAX or let_in.extend(self.open_many(1)),
-                   "MAX connections let in again")
-        self.assertEqual(self.open_many(MAX), [], "more than MAX let in")
+        # closed connections give their counts back, whichever worker had them
+        self.assert_tops_up_to_max([], "MAX connections let in again")
 
     def test_a_killed_workers_connections_are_given_back(self):
         kept = self.open_many(2 * MAX)
@@ -110,9 +112,7 @@ class ConnsPerIpWorkers(unittest.TestCase):
         let_in = [s for s in waiting if served(s)]
         self.assertLessEqual(len(let_in), MAX)
         # two workers racing for one client may both refuse (limits.c): then it gets up to MAX
-        wait_until(lambda: len(let_in) == MAX or let_in.extend(self.open_many(1)),
-                   "MAX connections let in")
-        self.assertEqual(self.open_many(MAX), [], "more than MAX let in")
+        self.assert_tops_up_to_max(let_in, "MAX connections let in")
         self.assertEqual(len(self.srv.children()), 2)
 
 

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, curl, wait_until
+from harness import BIN, curl, popen_logged, wait_until
 from test_multipart import CTYPE, MultipartTest, form, fpart
 
 
@@ -57,8 +57,7 @@ class StaleStage(unittest.TestCase):
                   'echo partial > "$1/.sluice/tmp/$$-zzzzzzzz-1.part" && '
                   'exec "$2" --listen 127.0.0.1:0 --root "$1"')
         log = open(os.path.join(root, "..", os.path.basename(root) + ".log"), "w+b")
-        with open(log.name, "ab") as out:  # its own offset, past our seeks (harness.py)
-            p = subprocess.Popen(["sh", "-c", script, "sh", root, BIN], stdout=out, stderr=out)
+        p = popen_logged(["sh", "-c", script, "sh", root, BIN], log)
         try:
             def listening():
                 log.seek(0)

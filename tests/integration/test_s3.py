@@ -375,13 +375,16 @@ class S3GetTest(S3Base):
             first = self.store_read() - m0
             self.assertLess(first, 32 * MIB, "store bytes read before the first MiB arrived")
             # the client stops reading: the store's transfer stops too, memory stays put
-            # settled: the transfer's pieces in flight have arrived (equal readings 1 s apart:
-            # a slow radosgw may pause a shorter while mid-piece)
+            # settled: the transfer's pieces in flight have arrived (the count unchanged for 1 s
+            # of polling: a slow radosgw may pause a shorter while mid-piece)
+            last = [self.store_read(), time.time()]
+
             def settled():
-                before = self.store_read()
-                time.sleep(1)
-                return self.store_read() == before
-            wait_until(settled, "the store reads to stop while the client pauses")
+                now = self.store_read()
+                if now != last[0]:
+                    last[:] = [now, time.time()]
+                return time.time() - last[1] >= 1
+            wait_until(settled, "the store reads to stop while the client pauses", interval=0.1)
             m1 = self.store_read()
             time.sleep(2)  # the pause observed: a paused transfer reads nothing in it
             paused = self.store_read() - m1

@@ -33,7 +33,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, Server, sha256_file, tus_record, wait_until  # noqa: E402
+from harness import (LIMIT, Server, popen_logged, sha256_file, tus_record,  # noqa: E402
+                     wait_until)
 from test_tus_client import Proxy  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -419,10 +420,8 @@ class UpToolTest(unittest.TestCase):
         # IPv6 and a mount prefix
         v6root = os.path.join(self.work, "v6root")
         log = open(os.path.join(self.work, "v6.log"), "w+b")
-        with open(log.name, "ab") as out:  # its own offset, past our seeks (harness.py)
-            binary = os.environ.get("SLUICE_BIN", os.path.join(TOP, "build", "sluice"))
-            v6 = subprocess.Popen([binary, "--listen", "[::1]:0", "--root", v6root, "--mount",
-                                   "/m"], stdout=out, stderr=out)
+        v6 = popen_logged([os.environ.get("SLUICE_BIN", os.path.join(TOP, "build", "sluice")),
+                           "--listen", "[::1]:0", "--root", v6root, "--mount", "/m"], log)
         try:
             def port():
                 log.seek(0)
