@@ -20,6 +20,7 @@
 
 typedef struct sl_conn_s sl_conn_t;
 typedef struct sl_takeover_s sl_takeover_t;
+typedef struct sl_tls_reader_s sl_tls_reader_t;
 typedef struct sl_upload_s sl_upload_t;
 typedef struct sl_form_s sl_form_t;
 typedef struct sl_tus_req_s sl_tus_req_t;
@@ -305,6 +306,20 @@ void sl__tls_free(sl_server_t *srv);
 int sl__tls_options(sl_server_t *srv, struct MHD_OptionItem *opt);
 int sl__tls_register(sl_server_t *srv);
 extern const char sl__tls_priorities[];
+/* A body sluice reads through the connection's TLS session (src_sock.c): reader_new (NULL for
+ * plain HTTP) takes over the session's reads of socket fd, reader_free gives them back (the
+ * reader's buffer is empty once the body's records are read); pending: what the session and the
+ * reader hold that the socket will not announce; recv fills buf (at most len) with the body's
+ * next bytes, `left` of them still to come, reading ahead of GnuTLS if `ahead` (a fast client):
+ * bytes, 0 at the stream's end, UV_EAGAIN or UV_EPROTO. send_all writes a small answer whole
+ * (1) or not (0), then close_notify. */
+/* the most bytes one TLS record takes on the wire (header, 16 KiB, tag, padding) */
+#define SL_TLS_RECORD_MAX ((16u << 10) + 512)
+sl_tls_reader_t *sl__tls_reader_new(sl_req_t *r, int fd);
+void sl__tls_reader_free(sl_tls_reader_t *rd);
+size_t sl__tls_pending(sl_tls_reader_t *rd);
+ssize_t sl__tls_recv(sl_tls_reader_t *rd, void *buf, size_t len, uint64_t left, int ahead);
+int sl__tls_send_all(sl_req_t *r, const void *buf, size_t len);
 
 /* routes.c */
 int sl__method_of(const char *m);

@@ -15,8 +15,9 @@
  * One answer cannot be queued: that of a body sluice took over mid-way (src_sock.c), for which
  * libmicrohttpd still waits for body bytes and would refuse any response. sl__queue_self writes
  * it to the socket itself (status line, the response's headers as libmicrohttpd would send them,
- * Date, Content-Length, "Connection: close", the body kept by sl__respond_json), then shuts the
- * socket down: libmicrohttpd, resumed, reads the end of the stream and closes the connection.
+ * Date, Content-Length, "Connection: close", the body kept by sl__respond_json; through the
+ * connection's TLS session under HTTPS, with its close_notify), then shuts the socket down:
+ * libmicrohttpd, resumed, reads the end of the stream and closes the connection.
  */
 #include "http/http.h"
 
@@ -242,7 +243,10 @@ void sl__queue_self(sl_req_t *r)
         if (r->method != M_HEAD && r->self_len > 0)
             text_add(&t, r->self_body, r->self_len);
         /* a fresh socket's send buffer holds a small answer whole */
-        ok = send(ci->connect_fd, t.buf, t.len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)t.len;
+        if (r->srv->tls != NULL)
+            ok = sl__tls_send_all(r, t.buf, t.len);
+        else
+            ok = send(ci->connect_fd, t.buf, t.len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)t.len;
     }
     free(t.buf);
     r->self_sent = answer_done(r, ok);

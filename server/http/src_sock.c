@@ -55,6 +55,16 @@
  * written (pipe->drained), which is the backpressure. A pipe that cannot be had (descriptors,
  * pipe memory) leaves the body to recv. --no-splice turns it off.
  *
+ * HTTPS: the socket carries records, so whether libmicrohttpd read body bytes with the header
+ * cannot be told from its byte counts, and the first call never takes a body over; mid-way can:
+ * libmicrohttpd gives the handler every body byte its buffer holds (identity encoding), so once
+ * a piece is consumed, the rest is in the TLS session or the socket. sluice then reads through
+ * the session (tls.c: gnutls_record_recv, with a reader of its own that fetches a fast client's
+ * records a slab at a time instead of GnuTLS's two reads per 16 KiB record, never past the body)
+ * and writes the answer through it. Bytes the session holds are not on the socket, so the poll
+ * also waits for "writable" while there are any. Measured (1 GiB `curl -T`, --digest none):
+ * 1.42–1.54 → 0.73–0.85 server CPU-s, 131,000 → 4,300 recvfrom, 93,000 → 5,900 epoll_wait.
+ *
  * A client that goes away (recv 0 or an error before the end) aborts the chain; --idle-timeout
  * applies as for any upload. The poll handle is closed before the connection is resumed, so
  * libmicrohttpd alone owns the socket again when it closes it.
@@ -94,8 +104,9 @@ struct sl_takeover_s {
     int lowat;               /* the socket's SO_RCVLOWAT: 1, or more for a fast client */
     sl_pipe_t *pipes[PIPES]; /* owned: the body is spliced through them (streams/pipe.c) */
     int npipes;
-    int pipe_full; /* every pipe holds a chunk: the poll stopped until one is written */
-    int no_pipe;   /* splice is not for this body: recv to the end */
+    int pipe_full;        /* every pipe holds a chunk: the poll stopped until one is written */
+    int no_pipe;          /* splice is not for this body: recv to the end */
+    sl_tls_reader_t *tls; /* owned, HTTPS: the body read through the connection's session */
 };
 
 /* Wake the poll only once v bytes are there (a fast client's fuller reads), or at each byte. */
@@ -131,6 +142,8 @@ void sl__takeover_stop(sl_req_t *r)
     r->tk = NULL;
     tk->req = NULL;
     drop_pipes(tk);
+    sl__tls_reader_free(tk->tls); /* the session reads the socket itself again */
+    tk->tls = NULL;
     set_lowat(tk, 1); /* libmicrohttpd's socket again, as it was */
     uv_close((uv_handle_t *)&tk->poll, on_closed);
 }
@@ -187,6 +200,19 @@ static void stop_poll(sl_takeover_t *tk)
     tk->polling = 0;
 }
 
+static void on_readable(uv_poll_t *h, int status, int events);
+
+/* Poll for the body's next bytes. Bytes a TLS session already decrypted are not on the socket,
+ * so its poll would not wake for them: then it also waits for "writable", which is at once. */
+static int start_poll(sl_takeover_t *tk)
+{
+    int events = UV_READABLE | (tk->tls != NULL && sl__tls_pending(tk->tls) > 0 ? UV_WRITABLE : 0);
+    int err = uv_poll_start(&tk->poll, events, on_readable);
+
+    tk->polling = err == 0;
+    return err;
+}
+
 /* Splice what the socket holds (up to the body's `left`; `avail` unread, -1 unknown) into a free
  * pipe: the bytes moved, with *c their piped chunk (owned); 0 when there is nothing to read, or
  * when every pipe holds a chunk (the poll stops until one is written); or a negative errno (the
@@ -217,19 +243,32 @@ static ssize_t splice_some(sl_takeover_t *tk, sl_req_t *r, uint64_t left, int av
     return n;
 }
 
+/* The low-water mark after a read of n bytes with `left` to come: 1 for a slow client or at the
+ * end, else a slab or the rest. A TLS session may hold a record's first part, read from the
+ * socket but not decrypted, so the socket may never see the whole rest: less by a record. */
+static int lowat_for(sl_takeover_t *tk, size_t n, uint64_t left)
+{
+    uint64_t v = n < LOWAT_FAST || left == 0 ? 1 : left < SL_CHUNK_SLAB ? left : SL_CHUNK_SLAB;
+
+    if (tk->tls != NULL && v > 1)
+        v = v > 2 * SL_TLS_RECORD_MAX ? v - SL_TLS_RECORD_MAX : 1;
+    return (int)v;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     sl_takeover_t *tk = h->data;
     sl_req_t *r = tk->req;
     size_t turn = 0;
 
-    (void)events;
     if (r == NULL)
         return;
     if (status < 0) {
         fail(r, SL_EPREMATURE);
         return;
     }
+    if (events & UV_WRITABLE) /* woken for a session's decrypted bytes: read them, then wait */
+        uv_poll_start(h, UV_READABLE, on_readable);
     while (turn < SOCK_TURN_MAX && r->received < r->content_length) {
         uint64_t left = r->content_length - r->received;
         int avail = 0, ret;
@@ -249,7 +288,9 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
         if (n == 0) {
             if (avail <= 0)
-                avail = 4096; /* EOF or an error shows in the recv */
+                avail = 4096;    /* EOF or an error shows in the recv */
+            if (tk->tls != NULL) /* records, at least as long as what they carry, and the rest */
+                avail += (int)sl__tls_pending(tk->tls);
             want = (size_t)avail < SOCK_READ_MAX ? (size_t)avail : SOCK_READ_MAX;
             if (want > left)
                 want = (size_t)left;
@@ -257,9 +298,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
             c = sl_chunk_new(r->srv->loop, want >= SL_CHUNK_SLAB / 2 ? SL_CHUNK_SLAB : want);
             if (want >= SL_CHUNK_SLAB / 2)
                 want = left < SL_CHUNK_SLAB ? (size_t)left : SL_CHUNK_SLAB;
-            n = recv(tk->fd, c->base, want, 0);
-            if (n < 0)
+            if (tk->tls != NULL) {
+                n = sl__tls_recv(tk->tls, c->base, want, left, tk->lowat > 1);
+            } else if ((n = recv(tk->fd, c->base, want, 0)) < 0) {
                 n = -errno;
+            }
             if (n > 0)
                 c->len = (size_t)n;
             else
@@ -275,9 +318,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
         r->received += (uint64_t)n;
         left = r->content_length - r->received;
         /* a browser's bytes come in bursts of ~90 KiB: wait for a slab's worth, or the rest */
-        set_lowat(tk, (size_t)n < LOWAT_FAST || left == 0 ? 1
-                      : left < SL_CHUNK_SLAB              ? (int)left
-                                                          : (int)SL_CHUNK_SLAB);
+        set_lowat(tk, lowat_for(tk, (size_t)n, left));
         r->srv->m->bytes_received += (uint64_t)n;
         r->last_progress = uv_now(r->srv->loop);
         ret = sl_stream_push(&r->up->src.s, c);
@@ -305,19 +346,17 @@ static void on_readable(uv_poll_t *h, int status, int events)
             return;
         }
     }
+    if (tk->tls != NULL && r->received < r->content_length)
+        start_poll(tk); /* the turn ended: bytes the session holds wake the poll at once */
 }
 
 void sl__takeover_read(sl_req_t *r)
 {
     sl_takeover_t *tk = r->tk;
+    int err;
 
-    if (tk != NULL && !tk->polling && r->received < r->content_length) {
-        int err = uv_poll_start(&tk->poll, UV_READABLE, on_readable);
-        if (err < 0)
-            fail(r, err);
-        else
-            tk->polling = 1;
-    }
+    if (tk != NULL && !tk->polling && r->received < r->content_length && (err = start_poll(tk)) < 0)
+        fail(r, err);
 }
 
 /* Nothing of the body is in libmicrohttpd's buffer: every byte it took from the socket is the
@@ -341,14 +380,15 @@ static int mhd_holds_nothing(sl_req_t *r, int fd)
  * sockets (whether libmicrohttpd holds none of it is mhd_holds_nothing's to say). */
 static int may_take(sl_req_t *r)
 {
-    /* a TLS socket carries records, not the body: libmicrohttpd reads it */
-    return r->srv->mhd != NULL && r->srv->tls == NULL && !r->srv->cfg.no_takeover && r->http11 &&
-           !r->chunked && r->content_length > 0 && r->sock != NULL;
+    return r->srv->mhd != NULL && !r->srv->cfg.no_takeover && r->http11 && !r->chunked &&
+           r->content_length > 0 && r->sock != NULL;
 }
 
 int sl__takeover_may_splice(sl_req_t *r)
 {
-    return may_take(r) && !r->srv->cfg.no_splice && r->content_length >= SL_CHAIN_SPLICE_FROM;
+    /* a TLS socket carries records: its bytes must be decrypted */
+    return may_take(r) && r->srv->tls == NULL && !r->srv->cfg.no_splice &&
+           r->content_length >= SL_CHAIN_SPLICE_FROM;
 }
 
 static sl_takeover_t *take(sl_req_t *r, int fd)
@@ -363,6 +403,8 @@ static sl_takeover_t *take(sl_req_t *r, int fd)
     tk->req = r;
     tk->fd = fd;
     tk->lowat = 1;
+    if ((tk->tls = sl__tls_reader_new(r, fd)) != NULL)
+        tk->no_pipe = 1; /* records: decrypted into chunks, never spliced */
     return tk;
 }
 
@@ -375,7 +417,9 @@ int sl__takeover_mid(sl_req_t *r)
         return 0;
     r->mid_tries++;
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL || !mhd_holds_nothing(r, ci->connect_fd) ||
+    /* HTTPS: libmicrohttpd gives the handler every body byte it holds (identity encoding), and
+     * this piece was consumed whole; what it read past it is in the session, which sluice reads */
+    if (ci == NULL || (r->srv->tls == NULL && !mhd_holds_nothing(r, ci->connect_fd)) ||
         (r->tk = take(r, ci->connect_fd)) == NULL)
         return 0;
     r->self_answer = 1; /* libmicrohttpd will wait for the body's end: sluice answers */
@@ -395,7 +439,9 @@ int sl__takeover_start(sl_req_t *r)
     ssize_t n;
     int fd;
 
-    if (!may_take(r) || (expect != NULL && strcasecmp(expect, "100-continue") != 0) ||
+    /* HTTPS: whether libmicrohttpd read some body with the header cannot be told: mid-way only */
+    if (!may_take(r) || r->srv->tls != NULL ||
+        (expect != NULL && strcasecmp(expect, "100-continue") != 0) ||
         (expect == NULL && r->content_length < MID_MIN)) /* a small body comes with its header */
         return 0;
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

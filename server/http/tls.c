@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -208,4 +209,130 @@ void sl__tls_free(sl_server_t *srv)
     cred_free(srv->tls->old);
     free(srv->tls);
     srv->tls = NULL;
+}
+
+/* --- a body read by sluice through the connection's session (src_sock.c) ---------------------- */
+
+/* GnuTLS reads a record in two reads of the socket, its header, then the rest: two system calls
+ * and a window update per 16 KiB. The reader reads ahead into a buffer of its own instead, a
+ * slab at a time, but never past the body's records: the caller says how much of the body is
+ * still to come (`left`), records are never shorter than what they carry, and a record the
+ * session has begun may carry at most SL_TLS_RECORD_MAX of it, so what the socket still owes the
+ * body is at least left - pending - SL_TLS_RECORD_MAX. So the buffer is empty when the body ends,
+ * and the socket is libmicrohttpd's again as it would have left it. Only a fast client (`ahead`)
+ * gets a buffer; a slow one is read as GnuTLS asks. */
+#define AHEAD_MAX (256u << 10)
+
+struct sl_tls_reader_s {
+    gnutls_session_t session;
+    int fd;
+    uint64_t ahead; /* what the next socket read may take beyond GnuTLS's request */
+    char *buf;      /* owned: AHEAD_MAX, once a fast client needs it */
+    size_t off, len;
+};
+
+static ssize_t reader_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+    sl_tls_reader_t *rd = ptr;
+    size_t want;
+    ssize_t n;
+
+    if (rd->len == rd->off) {
+        want = rd->ahead > size ? (rd->ahead < AHEAD_MAX ? (size_t)rd->ahead : AHEAD_MAX) : 0;
+        if (want > 0 && rd->buf == NULL && (rd->buf = malloc(AHEAD_MAX)) == NULL)
+            want = 0;
+        if (want == 0) { /* exactly what GnuTLS asks */
+            n = recv(rd->fd, data, size, 0);
+            gnutls_transport_set_errno(rd->session, n < 0 ? errno : 0);
+            return n;
+        }
+        if ((n = recv(rd->fd, rd->buf, want, 0)) <= 0) {
+            gnutls_transport_set_errno(rd->session, n < 0 ? errno : 0);
+            return n;
+        }
+        rd->off = 0;
+        rd->len = (size_t)n;
+        rd->ahead = rd->ahead > (uint64_t)n ? rd->ahead - (uint64_t)n : 0;
+    }
+    n = (ssize_t)(rd->len - rd->off < size ? rd->len - rd->off : size);
+    memcpy(data, rd->buf + rd->off, (size_t)n);
+    rd->off += (size_t)n;
+    return n;
+}
+
+/* libmicrohttpd's transport again: GnuTLS's own reads of the socket (the descriptor as pointer) */
+static ssize_t fd_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+    return recv((int)(intptr_t)ptr, data, size, 0);
+}
+
+sl_tls_reader_t *sl__tls_reader_new(sl_req_t *r, int fd)
+{
+    const union MHD_ConnectionInfo *ci;
+    sl_tls_reader_t *rd;
+
+    if (r->srv->tls == NULL ||
+        (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL)
+        return NULL;
+    rd = sl_xcalloc(1, sizeof(*rd));
+    rd->session = ci->tls_session;
+    rd->fd = fd;
+    gnutls_transport_set_ptr2(rd->session, rd, (gnutls_transport_ptr_t)(intptr_t)fd);
+    gnutls_transport_set_pull_function(rd->session, reader_pull);
+    return rd;
+}
+
+void sl__tls_reader_free(sl_tls_reader_t *rd)
+{
+    if (rd == NULL)
+        return;
+    gnutls_transport_set_pull_function(rd->session, fd_pull);
+    gnutls_transport_set_int(rd->session, rd->fd);
+    free(rd->buf);
+    free(rd);
+}
+
+size_t sl__tls_pending(sl_tls_reader_t *rd)
+{
+    return gnutls_record_check_pending(rd->session) + (rd->len - rd->off);
+}
+
+ssize_t sl__tls_recv(sl_tls_reader_t *rd, void *buf, size_t len, uint64_t left, int ahead)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        uint64_t owed = left - got,
+                 held = gnutls_record_check_pending(rd->session) + SL_TLS_RECORD_MAX;
+        ssize_t n;
+
+        rd->ahead =
+            ahead && owed > held + (rd->len - rd->off) ? owed - held - (rd->len - rd->off) : 0;
+        n = gnutls_record_recv(rd->session, (char *)buf + got, len - got);
+        if (n == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (got > 0)
+            break; /* what came; the end or the error shows at the next call */
+        return n == 0 ? 0 : n == GNUTLS_E_AGAIN ? UV_EAGAIN : UV_EPROTO;
+    }
+    return (ssize_t)got;
+}
+
+int sl__tls_send_all(sl_req_t *r, const void *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci;
+    ssize_t n;
+
+    if ((ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL)
+        return 0;
+    do
+        n = gnutls_record_send(ci->tls_session, buf, len);
+    while (n == GNUTLS_E_INTERRUPTED);
+    if (n == (ssize_t)len)
+        gnutls_bye(ci->tls_session, GNUTLS_SHUT_WR); /* close_notify: the answer is all there is */
+    return n == (ssize_t)len;
 }
