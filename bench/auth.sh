@@ -1,9 +1,11 @@
 #!/bin/sh
 # bench/auth.sh: what access control costs small uploads. 4 KiB PUTs with sluice-bench against
 # two servers of the same build, same run: one open, one with --token-file (every request sends
-# its bearer token, the last of 101 in the file). Alternates ROUNDS times and prints each round's
+# its bearer token, the last of 101 in the file); then 4 KiB tus uploads against the open one and
+# one with --sign-key, through a signed creation URL. Alternates ROUNDS times and prints each round's
 # uploads/s and the server's CPU time per upload (--server-pid: the whole run's, divided), the
-# steadier figure on a shared machine; noise shows as spread rather than as a difference.
+# steadier figure on a shared machine; noise shows as spread rather than as a difference. Each
+# round starts on empty roots; the last line gives the medians of the rounds' ratios.
 #
 #   bench/auth.sh [ROUNDS=3] [UPLOADS=20000] [CONCURRENCY=32]     (after a build)
 set -eu
@@ -12,11 +14,12 @@ N=${2:-20000}
 C=${3:-32}
 BIN=${SLUICE_BIN:-build/sluice}
 SB=${SLUICE_BENCH:-build/sluice-bench}
-W=$(mktemp -d /tmp/sluice-auth-bench.XXXXXX)
+W=$(mktemp -d "${TMPDIR:-/dev/shm}/sluice-auth-bench.XXXXXX") # tmpfs: the disk is not measured
 trap 'kill $(cat "$W"/pids 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT INT TERM
 TOKEN=$(openssl rand -hex 24)
 { i=0; while [ $i -lt 100 ]; do echo "$(openssl rand -hex 24) read"; i=$((i+1)); done
   echo "$TOKEN write"; } > "$W/tokens" # the token matched is the last of 101
+openssl rand -hex 32 > "$W/signkey"
 
 start() { # start PORT [flags…]
     port=$1; shift
@@ -29,21 +32,55 @@ start() { # start PORT [flags…]
 
 rate() { # rate PID URL [bench flags…]: "uploads/s, server CPU µs per upload (ok)"
     pid=$1 url=$2; shift 2
-    "$SB" -c "$C" -n "$N" -s 4K --no-verify --json --server-pid "$pid" "$@" "$url" | python3 -c '
+    "$SB" -c "$C" -n "$N" -s 4K --no-verify --json --name-prefix ab --server-pid "$pid" "$@" "$url" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print("%6.0f/s %5.1f us CPU (%d ok)" % (d["uploads_per_s"], 1e6 * d["server"]["cpu_s"] / d["ok"],
                                        d["ok"]))'
 }
 
+# compare LABEL OPEN_PID OPEN_URL AUTH_PID AUTH_URL [bench flags for both…]: ROUNDS rounds in
+# alternating order (neither server always goes second), each on empty roots, then the medians
+# of the rounds' ratios (with access control / open): uploads/s and server CPU per upload
+compare() {
+    label=$1 op=$2 ou=$3 ap=$4 au=$5; shift 5
+    : > "$W/rounds"
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        if [ $((r % 2)) -eq 1 ]; then
+            open=$(rate "$op" "$ou" "$@"); auth=$(rate "$ap" "$au" "$@")
+        else
+            auth=$(rate "$ap" "$au" "$@"); open=$(rate "$op" "$ou" "$@")
+        fi
+        echo "$label round $r: open $open uploads/s, $label $auth uploads/s" | tee -a "$W/rounds"
+        find "$W"/root* -mindepth 1 -maxdepth 1 -name "ab-*" -exec rm -rf {} +
+        find "$W"/root*/.sluice/tus -mindepth 1 -delete 2>/dev/null || true # finished uploads
+        r=$((r + 1))
+    done
+    python3 - "$W/rounds" "$label" <<'PY'
+import re, statistics, sys
+rate, cpu = [], []
+for line in open(sys.argv[1]):
+    (ro, co), (rt, ct) = re.findall(r"(\d+)/s\s+([\d.]+) us CPU", line)
+    rate.append(float(rt) / float(ro))
+    cpu.append(float(ct) / float(co))
+print("median %s / open: uploads/s %.3f (%.3f-%.3f), server CPU per upload %.3f (%.3f-%.3f)"
+      % (sys.argv[2], statistics.median(rate), min(rate), max(rate), statistics.median(cpu),
+         min(cpu), max(cpu)))
+PY
+}
+
 start 18611
 P=$(tail -n 1 "$W/pids")
 start 18612 --token-file "$W/tokens"
 T=$(tail -n 1 "$W/pids")
-r=1
-while [ "$r" -le "$ROUNDS" ]; do
-    open=$(rate "$P" http://127.0.0.1:18611/files/)
-    auth=$(rate "$T" http://127.0.0.1:18612/files/ --header "Authorization: Bearer $TOKEN")
-    echo "round $r: open $open uploads/s, with a token $auth uploads/s"
-    r=$((r + 1))
-done
+start 18613 --sign-key "$W/signkey"
+S=$(tail -n 1 "$W/pids")
+# 4 KiB PUTs, each with the bearer token
+compare "with a token" "$P" http://127.0.0.1:18611/files/ "$T" http://127.0.0.1:18612/files/ \
+    --header "Authorization: Bearer $TOKEN"
+# 4 KiB tus uploads (a creation, then a PATCH) through one signed creation URL: the server checks
+# its signature, then signs each upload's Location, and checks that at the PATCH
+SIGNED=$("$BIN" sign --key "$W/signkey" --method POST --path /uploads/ --expires 3600 \
+    --max-size 1M --base http://127.0.0.1:18613)
+compare "signed tus" "$P" http://127.0.0.1:18611/uploads/ "$S" "$SIGNED" --mode tus

@@ -38,8 +38,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
-
 #define LEDGER_MAX (64u << 20) /* SL_QUOTA_SLOTS lines of at most 55 bytes fit well within */
 #define FILL_SPINS 1000000     /* a slot left half-filled by a process killed in between */
 
@@ -65,7 +63,7 @@ void sl__quota_key(const unsigned char hash[32], unsigned char key[SL_QUOTA_KEY]
 
     memcpy(in, SL_QUOTA_MAGIC "\n", sizeof(SL_QUOTA_MAGIC));
     memcpy(in + sizeof(SL_QUOTA_MAGIC), hash, 32);
-    SHA256(in, sizeof(in), out);
+    sl__sha256(in, sizeof(in), out);
     memcpy(key, out, SL_QUOTA_KEY);
 }
 

@@ -13,12 +13,13 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOP, ServerTest  # noqa: E402
+from harness import BIN, TOP, Server, ServerTest  # noqa: E402
 
 BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(TOP, "build", "sluice-bench"))
 DIRECT = "sluice_direct_reads_total"
@@ -232,6 +233,43 @@ class BenchExpect(ServerTest):
         rc, out, err = bench(self.srv.url + "/", "--no-progress", "-c", "1", "-n", "1", "-s", "2M")
         self.assertIn(", Expect: 100-continue over 1M (wait 1 s)\n", out)
         self.assertIn("1 requests: 1 continued", out)
+
+
+class BenchSignedUrl(unittest.TestCase):
+    """A URL's query goes with every creation: tus through a signed creation URL (`sluice sign`),
+    each PATCH through the signed Location the server answers with."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-bench-signed-")
+        self.key = os.path.join(self.dir, "key")
+        with open(self.key, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        self.srv = Server("--durability", "none", "--sign-key", self.key).start()
+
+    def tearDown(self):
+        self.srv.stop()
+        subprocess.run(["rm", "-rf", self.dir])
+
+    def test_tus_through_a_signed_creation_url(self):
+        p = subprocess.run([BIN, "sign", "--key", self.key, "--method", "POST", "--path",
+                            "/uploads/", "--expires", "600", "--max-size", "1M", "--base",
+                            self.srv.url], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        url = p.stdout.strip()
+        self.assertIn("?sl-expires=", url)
+        rc, out, err = bench(url, "--mode", "tus", "-c", "4", "-n", "20", "-s", "1K-64K",
+                             "--json", "--no-progress", "--name-prefix", "signed")
+        self.assertEqual(rc, 0, (out, err))
+        rep = json.loads(out)
+        self.assertEqual((rep["ok"], rep["failed"]), (20, 0))
+        self.assertEqual(sorted(f for f in files_under(self.srv.root) if f.startswith("signed")),
+                         sorted("signed-1-%d.bin" % i for i in range(20)))
+        # without the query every creation is refused (401): nothing stored
+        rc, out, err = bench(self.srv.url + "/uploads/", "--mode", "tus", "-c", "2", "-n", "4",
+                             "-s", "1K", "--json", "--no-progress", "--name-prefix", "open")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(json.loads(out)["failed"], 4)
+        self.assertFalse([f for f in files_under(self.srv.root) if f.startswith("open")])
 
 
 class BenchExpectRefused(ServerTest):

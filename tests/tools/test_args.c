@@ -357,30 +357,14 @@ END_TEST
 
 START_TEST(bad_urls_are_refused_and_leave_the_options_alone)
 {
-    static const char *const bad[] = {"https://h/",
-                                      "ftp://h/",
-                                      "h:8080/files/",
-                                      "http://",
-                                      "http:///files/",
-                                      "http://:80/",
-                                      "http://h:0/",
-                                      "http://h:65536/",
-                                      "http://h:80x/",
-                                      "http://h:/",
-                                      "http://h:-1/",
-                                      "http://[::1/",
-                                      "http://[]:80/",
-                                      "http://[::1]x/",
-                                      "http://[g::1]/",
-                                      "http://u@h/",
-                                      "http://h/a b/",
-                                      "http://h/a\tb/",
-                                      "http://h/?x=1",
-                                      "http://h/a#b",
-                                      "http://h?x",
-                                      "http://h h/",
-                                      "",
-                                      "http://h:99999999999/"};
+    static const char *const bad[] = {
+        "https://h/",           "ftp://h/",           "h:8080/files/",  "http://",
+        "http:///files/",       "http://:80/",        "http://h:0/",    "http://h:65536/",
+        "http://h:80x/",        "http://h:/",         "http://h:-1/",   "http://[::1/",
+        "http://[]:80/",        "http://[::1]x/",     "http://[g::1]/", "http://u@h/",
+        "http://h/a b/",        "http://h/a\tb/",     "http://h/?a b",  "http://h/a#b",
+        "http://h/?x#y",        "http://h/a?b/?\x01", "http://h h/",    "",
+        "http://h:99999999999/"};
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -417,6 +401,21 @@ START_TEST(sb_parse_url_uses_the_mode_set_so_far)
     o.mode = SB_MULTIPART;
     ck_assert_int_eq(sb_parse_url("http://10.0.0.1:1080/", &o), 0);
     ck_assert_str_eq(o.base, "/files/");
+}
+END_TEST
+
+START_TEST(a_query_goes_with_the_uploads)
+{
+    o.mode = SB_TUS;
+    ck_assert_int_eq(sb_parse_url("http://h:81/uploads/?sl-expires=9&sl-sig=ab", &o), 0);
+    ck_assert_str_eq(o.base, "/uploads/");
+    ck_assert_str_eq(o.query, "?sl-expires=9&sl-sig=ab");
+    ck_assert_int_eq(sb_parse_url("http://h?x=1", &o), 0);
+    ck_assert_str_eq(o.base, "/uploads/");
+    ck_assert_str_eq(o.query, "?x=1");
+    ck_assert_int_eq(sb_parse_url("http://h/in", &o), 0);
+    ck_assert_str_eq(o.base, "/in/");
+    ck_assert_str_eq(o.query, "");
 }
 END_TEST
 
@@ -618,6 +617,7 @@ Suite *args_suite(void)
     tcase_add_test(tc, bad_urls_are_refused_and_leave_the_options_alone);
     tcase_add_test(tc, https_is_refused_with_a_reason);
     tcase_add_test(tc, sb_parse_url_uses_the_mode_set_so_far);
+    tcase_add_test(tc, a_query_goes_with_the_uploads);
     tcase_add_test(tc, a_missing_or_second_url_is_refused);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);

@@ -6,7 +6,8 @@
  * Expect: every request kind with a body (put, post, chunked put, multipart, tus PATCH) carries
  * the header when its body is over --expect-threshold, not at or below it, never with
  * --no-expect, and never on a request without a body (tus creation, HEAD, GET); multipart counts
- * its framing. sb_request_expects agrees with the head. The parser: a 100 Continue then a 201 in
+ * its framing. sb_request_expects agrees with the head. The URL's query goes with uploads and tus
+ * creations, not with the PATCHes that follow a Location. The parser: a 100 Continue then a 201 in
  * one buffer, and the same bytes fed in every split (as reads may bring them): 0 until the last
  * byte, `continued` from the 100's last byte on; 1xx answers nobody asked for are skipped too.
  */
@@ -69,6 +70,26 @@ START_TEST(each_body_kind_says_expect_above_the_threshold_only)
     ck_assert_int_eq(head_expects(SB_REQ_TUS_CREATE, 100 << 20), 0); /* no body */
     ck_assert_int_eq(head_expects(SB_REQ_TUS_HEAD, 100 << 20), 0);
     ck_assert_int_eq(head_expects(SB_REQ_GET, 100 << 20), 0);
+}
+END_TEST
+
+START_TEST(a_query_goes_with_uploads_and_creations_only)
+{
+    snprintf(o.query, sizeof(o.query), "?sl-sig=ab");
+    ck_assert_int_eq(head_expects(SB_REQ_UPLOAD, 10), 0);
+    ck_assert_ptr_nonnull(strstr(head, "PUT /files/f.bin?sl-sig=ab HTTP/1.1\r\n"));
+    o.mode = SB_POST;
+    head_expects(SB_REQ_UPLOAD, 10);
+    ck_assert_ptr_nonnull(strstr(head, "POST /files/?sl-sig=ab HTTP/1.1\r\n"));
+    o.mode = SB_MULTIPART;
+    head_expects(SB_REQ_UPLOAD, 10);
+    ck_assert_ptr_nonnull(strstr(head, "POST /files/?sl-sig=ab HTTP/1.1\r\n"));
+    o.mode = SB_TUS;
+    snprintf(o.base, sizeof(o.base), "/uploads/");
+    head_expects(SB_REQ_TUS_CREATE, 10);
+    ck_assert_ptr_nonnull(strstr(head, "POST /uploads/?sl-sig=ab HTTP/1.1\r\n"));
+    head_expects(SB_REQ_TUS_PATCH, 10); /* the server's Location says where, signed or not */
+    ck_assert_ptr_nonnull(strstr(head, "PATCH /uploads/abc HTTP/1.1\r\n"));
 }
 END_TEST
 
@@ -189,6 +210,7 @@ Suite *http_suite(void)
     tcase_add_checked_fixture(tc, http_setup, NULL);
     tcase_add_test(tc, each_body_kind_says_expect_above_the_threshold_only);
     tcase_add_test(tc, the_head_keeps_its_other_fields);
+    tcase_add_test(tc, a_query_goes_with_uploads_and_creations_only);
     tcase_add_test(tc, multipart_counts_its_framing);
     tcase_add_test(tc, no_expect_and_threshold_zero);
     tcase_set_timeout(tc, 10);

@@ -61,8 +61,10 @@ void sb_usage(FILE *f)
 {
     fputs(
         "usage: sluice-bench [options] URL\n"
-        "  URL                      http://HOST[:PORT][/PATH] of a sluice server (IPv6 as\n"
-        "                           [::1]); PATH defaults to /files/, or /uploads/ for tus\n"
+        "  URL                      http://HOST[:PORT][/PATH][?QUERY] of a sluice server (IPv6\n"
+        "                           as [::1]); PATH defaults to /files/, or /uploads/ for\n"
+        "                           tus; QUERY goes with every upload and tus creation (a\n"
+        "                           signed URL's fields)\n"
         "  --mode MODE              put, post, multipart or tus (default put)\n"
         "  -c, --concurrency N      connections, 1..100000 (default 8)\n"
         "  -n, --uploads N          uploads in total (default 100, none with --duration)\n"
@@ -145,11 +147,11 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 static int parse_url(const char *url, sb_opts_t *o, const char **why)
 {
     char host[sizeof(o->host)], base[sizeof(o->base)];
-    const char *h, *hend, *p;
+    const char *h, *hend, *p, *q;
     uint64_t port = 80;
-    size_t hlen, i;
+    size_t hlen, plen, i;
 
-    *why = "expected http://HOST[:PORT][/PATH]";
+    *why = "expected http://HOST[:PORT][/PATH][?QUERY]";
     if (strncasecmp(url, "http://", 7) != 0) {
         if (strstr(url, "://") != NULL)
             *why = "only http:// is supported";
@@ -166,7 +168,7 @@ static int parse_url(const char *url, sb_opts_t *o, const char **why)
                 return -1;
         p = hend + 1;
     } else {
-        for (hend = h; *hend != '\0' && *hend != ':' && *hend != '/'; hend++)
+        for (hend = h; *hend != '\0' && *hend != ':' && *hend != '/' && *hend != '?'; hend++)
             if (strchr("-._", *hend) == NULL && !(*hend >= '0' && *hend <= '9') &&
                 !((*hend | 0x20) >= 'a' && (*hend | 0x20) <= 'z'))
                 return -1;
@@ -177,7 +179,7 @@ static int parse_url(const char *url, sb_opts_t *o, const char **why)
         return -1;
     if (*p == ':') {
         char digits[8];
-        size_t n = strcspn(p + 1, "/");
+        size_t n = strcspn(p + 1, "/?");
 
         if (n == 0 || n >= sizeof(digits)) {
             *why = "the port must be 1..65535";
@@ -191,14 +193,25 @@ static int parse_url(const char *url, sb_opts_t *o, const char **why)
         }
         p += 1 + n;
     }
-    if (*p != '\0' && *p != '/')
+    if (*p != '\0' && *p != '/' && *p != '?')
         return -1;
+    q = strchr(p, '?'); /* a query (a signed URL's fields) goes with every upload's target */
+    if (q != NULL) {
+        for (i = 1; q[i] != '\0'; i++)
+            if ((unsigned char)q[i] <= ' ' || q[i] == 0x7f || q[i] == '#') {
+                *why = "the query may not hold spaces, control characters or '#'";
+                return -1;
+            }
+        if (strlen(q) >= sizeof(o->query)) {
+            *why = "the query is too long";
+            return -1;
+        }
+    }
     /* The path: uploads go below it, so it ends with '/'; "" and "/" take the mode's default. */
-    if (*p == '\0' || strcmp(p, "/") == 0) {
+    plen = q != NULL ? (size_t)(q - p) : strlen(p);
+    if (plen == 0 || (plen == 1 && *p == '/')) {
         snprintf(base, sizeof(base), "%s", o->mode == SB_TUS ? "/uploads/" : "/files/");
     } else {
-        size_t plen = strlen(p);
-
         for (i = 0; i < plen; i++)
             if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f || p[i] == '?' || p[i] == '#') {
                 *why = "the path may not hold spaces, control characters, '?' or '#'";
@@ -208,8 +221,9 @@ static int parse_url(const char *url, sb_opts_t *o, const char **why)
             *why = "the path is too long";
             return -1;
         }
-        snprintf(base, sizeof(base), "%s%s", p, p[plen - 1] == '/' ? "" : "/");
+        snprintf(base, sizeof(base), "%.*s%s", (int)plen, p, p[plen - 1] == '/' ? "" : "/");
     }
+    snprintf(o->query, sizeof(o->query), "%s", q != NULL ? q : "");
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     memcpy(o->host, host, sizeof(host));

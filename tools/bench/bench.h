@@ -42,6 +42,8 @@ typedef struct sb_opts_s {
     char host[256];       /* from the URL: IPv4 or IPv6 literal, or a name resolved once */
     unsigned port;        /* from the URL (default 80) */
     char base[512];       /* the URL's path: where uploads go ("/files/", "/uploads/") */
+    char query[1024];     /* the URL's query with its '?' ("" without): added to every upload's
+                             and tus creation's target (a signed URL's fields) */
     sb_mode_t mode;       /* --mode put|post|multipart|tus (default put) */
     unsigned concurrency; /* -c, --concurrency N connections (default 8) */
     uint64_t uploads;     /* -n, --uploads N in total (default 100 unless --duration) */

@@ -53,15 +53,15 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
             uint64_t total =
                 sb_multipart_head(name, mp, sizeof(mp)) + len + (sizeof(sb_multipart_tail) - 1);
             n = snprintf(out, cap,
-                         "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: multipart/form-data; "
+                         "POST %s%s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: multipart/form-data; "
                          "boundary=" SB_BOUNDARY "\r\nContent-Length: %llu\r\n\r\n",
-                         o->base, host, conn, (unsigned long long)total);
+                         o->base, o->query, host, conn, (unsigned long long)total);
         } else if (o->mode == SB_POST) {
-            n = snprintf(out, cap, "POST %s HTTP/1.1\r\nHost: %s\r\n%s", o->base, host,
+            n = snprintf(out, cap, "POST %s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, o->query, host,
                          conn); /* the server names it: Location says where */
         } else {
-            n = snprintf(out, cap, "PUT %s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, name, host,
-                         conn);
+            n = snprintf(out, cap, "PUT %s%s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, name, o->query,
+                         host, conn);
         }
         if (n > 0 && (size_t)n < cap && o->mode != SB_MULTIPART)
             n += snprintf(out + n, cap - (size_t)n,
@@ -85,9 +85,9 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
         }
         b64[j] = '\0';
         n = snprintf(out, cap,
-                     "POST %s HTTP/1.1\r\nHost: %s\r\n%sTus-Resumable: 1.0.0\r\nUpload-Length: "
+                     "POST %s%s HTTP/1.1\r\nHost: %s\r\n%sTus-Resumable: 1.0.0\r\nUpload-Length: "
                      "%llu\r\nUpload-Metadata: filename %s\r\nContent-Length: 0\r\n\r\n",
-                     o->base, host, conn, (unsigned long long)len, b64);
+                     o->base, o->query, host, conn, (unsigned long long)len, b64);
         break;
     }
     case SB_REQ_TUS_PATCH:
