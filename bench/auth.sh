@@ -1,11 +1,13 @@
 #!/bin/sh
 # bench/auth.sh: what access control costs small uploads. 4 KiB PUTs with sluice-bench against
 # two servers of the same build, same run: one open, one with --token-file (every request sends
-# its bearer token, the last of 101 in the file); then 4 KiB tus uploads against the open one and
-# one with --sign-key, through a signed creation URL. Alternates ROUNDS times and prints each round's
-# uploads/s and the server's CPU time per upload (--server-pid: the whole run's, divided), the
-# steadier figure on a shared machine; noise shows as spread rather than as a difference. Each
-# round starts on empty roots; the last line gives the medians of the rounds' ratios.
+# its bearer token, the last of 101 in the file); then against one with --sign-key, each PUT to a
+# URL signed for its name; then 4 KiB tus uploads against the open one and the --sign-key one,
+# through a signed creation URL. Both servers of a pair get the same requests (the open one
+# ignores the token and the signatures), so what differs is the check. Alternates ROUNDS times
+# and prints each round's uploads/s and the server's CPU time per upload (--server-pid: the whole
+# run's, divided), the steadier figure on a shared machine; noise shows as spread rather than as
+# a difference. Each round starts on empty roots; a median line ends each comparison.
 #
 #   bench/auth.sh [ROUNDS=3] [UPLOADS=20000] [CONCURRENCY=32]     (after a build)
 set -eu
@@ -79,6 +81,9 @@ S=$(tail -n 1 "$W/pids")
 # 4 KiB PUTs, each with the bearer token
 compare "with a token" "$P" http://127.0.0.1:18611/files/ "$T" http://127.0.0.1:18612/files/ \
     --header "Authorization: Bearer $TOKEN"
+# 4 KiB PUTs, each to its own signed URL (sluice-bench --sign-key signs each name)
+compare "signed URLs" "$P" http://127.0.0.1:18611/files/ "$S" http://127.0.0.1:18613/files/ \
+    --sign-key "$W/signkey"
 # 4 KiB tus uploads (a creation, then a PATCH) through one signed creation URL: the server checks
 # its signature, then signs each upload's Location, and checks that at the PATCH
 SIGNED=$("$BIN" sign --key "$W/signkey" --method POST --path /uploads/ --expires 3600 \

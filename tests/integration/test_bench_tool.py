@@ -272,6 +272,23 @@ class BenchSignedUrl(unittest.TestCase):
         self.assertFalse([f for f in files_under(self.srv.root) if f.startswith("open")])
 
 
+    def test_each_put_signed_for_its_name(self):
+        rc, out, err = bench(self.srv.url + "/files/", "--sign-key", self.key, "-c", "4", "-n",
+                             "20", "-s", "1K-64K", "--json", "--no-progress", "--name-prefix", "sp")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual((json.loads(out)["ok"], json.loads(out)["failed"]), (20, 0))
+        self.assertEqual(sorted(f for f in files_under(self.srv.root) if f.startswith("sp")),
+                         sorted("sp-1-%d.bin" % i for i in range(20)))
+        other = os.path.join(self.dir, "other")
+        with open(other, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        rc, out, err = bench(self.srv.url + "/files/", "--sign-key", other, "-c", "2", "-n", "4",
+                             "-s", "1K", "--json", "--no-progress", "--name-prefix", "wrong")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(json.loads(out)["failed"], 4)  # 403: another key's signatures
+        self.assertFalse([f for f in files_under(self.srv.root) if f.startswith("wrong")])
+
+
 class BenchExpectRefused(ServerTest):
     """Over --max-size, sluice answers 413 instead of 100: the body must not be sent."""
 

@@ -7,7 +7,9 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -419,6 +421,37 @@ START_TEST(a_query_goes_with_the_uploads)
 }
 END_TEST
 
+START_TEST(a_sign_key_is_read_as_sluice_reads_it)
+{
+    char path[] = "/tmp/sb-key-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f;
+    time_t now = time(NULL);
+
+    ck_assert_int_ge(fd, 0);
+    f = fdopen(fd, "w");
+    fputs("0123456789abcdef0123456789abcde\n", f); /* 31 bytes: too short */
+    fflush(f);
+    ck_assert_int_eq(parse("--sign-key", path, URL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "--sign-key"));
+    rewind(f);
+    fputs("0123456789abcdef0123456789abcdef\r\n", f);
+    fclose(f);
+    args_setup();
+    ck_assert_int_eq(parse("--sign-key", path, URL), 0);
+    ck_assert_uint_eq(o.sign_keylen, 32);
+    ck_assert_mem_eq(o.sign_key, "0123456789abcdef0123456789abcdef", 32);
+    ck_assert_int_ge(o.sign_expires, now + 3600);
+    ck_assert_int_le(o.sign_expires, now + 3605);
+    args_setup(); /* the URL's own query and a signature: one or the other */
+    ck_assert_int_eq(parse("--sign-key", path, "http://h/?sl-sig=ab"), -1);
+    ck_assert_ptr_nonnull(strstr(err, "--sign-key"));
+    args_setup();
+    ck_assert_int_eq(parse("--sign-key", "/nonexistent/key", URL), -1);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(a_missing_or_second_url_is_refused)
 {
     ck_assert_int_eq(parse("-c", "4"), -1);
@@ -618,6 +651,7 @@ Suite *args_suite(void)
     tcase_add_test(tc, https_is_refused_with_a_reason);
     tcase_add_test(tc, sb_parse_url_uses_the_mode_set_so_far);
     tcase_add_test(tc, a_query_goes_with_the_uploads);
+    tcase_add_test(tc, a_sign_key_is_read_as_sluice_reads_it);
     tcase_add_test(tc, a_missing_or_second_url_is_refused);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);

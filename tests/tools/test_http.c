@@ -7,13 +7,17 @@
  * the header when its body is over --expect-threshold, not at or below it, never with
  * --no-expect, and never on a request without a body (tus creation, HEAD, GET); multipart counts
  * its framing. sb_request_expects agrees with the head. The URL's query goes with uploads and tus
- * creations, not with the PATCHes that follow a Location. The parser: a 100 Continue then a 201 in
- * one buffer, and the same bytes fed in every split (as reads may bring them): 0 until the last
+ * creations, not with the PATCHes that follow a Location; so does a signature (--sign-key), the
+ * one OpenSSL's HMAC() gives over sluice's canonical string. The parser: a 100 Continue then a 201
+ * in one buffer, and the same bytes fed in every split (as reads may bring them): 0 until the last
  * byte, `continued` from the 100's last byte on; 1xx answers nobody asked for are skipped too.
  */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "bench.h"
 #include "http.h"
@@ -89,6 +93,49 @@ START_TEST(a_query_goes_with_uploads_and_creations_only)
     head_expects(SB_REQ_TUS_CREATE, 10);
     ck_assert_ptr_nonnull(strstr(head, "POST /uploads/?sl-sig=ab HTTP/1.1\r\n"));
     head_expects(SB_REQ_TUS_PATCH, 10); /* the server's Location says where, signed or not */
+    ck_assert_ptr_nonnull(strstr(head, "PATCH /uploads/abc HTTP/1.1\r\n"));
+}
+END_TEST
+
+/* sluice's signature of METHOD on path (server/http/sign.c), by OpenSSL's one-shot HMAC(). */
+static void expected_query(const char *method, const char *path, char *out, size_t cap)
+{
+    char msg[512], hex[65];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned len = 0, i;
+    int n = snprintf(msg, sizeof(msg), "sluice-v1\n%s\n%s\n%lld\n\n", method, path, o.sign_expires);
+
+    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), o.sign_key, (int)o.sign_keylen,
+                               (const unsigned char *)msg, (size_t)n, mac, &len));
+    ck_assert_uint_eq(len, 32);
+    for (i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    snprintf(out, cap, "?sl-expires=%lld&sl-sig=%s", o.sign_expires, hex);
+}
+
+START_TEST(signed_targets_carry_sluices_signature)
+{
+    char want[160], line[512];
+
+    memcpy(o.sign_key, "0123456789abcdef0123456789abcdef-key", 36);
+    o.sign_keylen = 36;
+    o.sign_expires = 1796659563;
+    head_expects(SB_REQ_UPLOAD, 10);
+    expected_query("PUT", "/files/f.bin", want, sizeof(want));
+    snprintf(line, sizeof(line), "PUT /files/f.bin%s HTTP/1.1\r\n", want);
+    ck_assert_msg(strncmp(head, line, strlen(line)) == 0, "%s", head);
+    o.mode = SB_POST;
+    head_expects(SB_REQ_UPLOAD, 10);
+    expected_query("POST", "/files/", want, sizeof(want));
+    snprintf(line, sizeof(line), "POST /files/%s HTTP/1.1\r\n", want);
+    ck_assert_msg(strncmp(head, line, strlen(line)) == 0, "%s", head);
+    o.mode = SB_TUS;
+    snprintf(o.base, sizeof(o.base), "/uploads/");
+    head_expects(SB_REQ_TUS_CREATE, 10);
+    expected_query("POST", "/uploads/", want, sizeof(want));
+    snprintf(line, sizeof(line), "POST /uploads/%s HTTP/1.1\r\n", want);
+    ck_assert_msg(strncmp(head, line, strlen(line)) == 0, "%s", head);
+    head_expects(SB_REQ_TUS_PATCH, 10); /* the Location the server signed */
     ck_assert_ptr_nonnull(strstr(head, "PATCH /uploads/abc HTTP/1.1\r\n"));
 }
 END_TEST
@@ -211,6 +258,7 @@ Suite *http_suite(void)
     tcase_add_test(tc, each_body_kind_says_expect_above_the_threshold_only);
     tcase_add_test(tc, the_head_keeps_its_other_fields);
     tcase_add_test(tc, a_query_goes_with_uploads_and_creations_only);
+    tcase_add_test(tc, signed_targets_carry_sluices_signature);
     tcase_add_test(tc, multipart_counts_its_framing);
     tcase_add_test(tc, no_expect_and_threshold_zero);
     tcase_set_timeout(tc, 10);

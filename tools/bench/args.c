@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SB_VERSION /* from project(VERSION) in CMakeLists.txt */
@@ -91,6 +92,8 @@ void sb_usage(FILE *f)
         "  --name-prefix P          stored names are P-SEED-N; letters, digits, - and _\n"
         "                           (default bench)\n"
         "  --header 'NAME: VALUE'   a header sent with every request, e.g. Authorization\n"
+        "  --sign-key FILE          sign every upload's URL with sluice's --sign-key (put: its\n"
+        "                           name; post, multipart, tus: the creation), valid 1 h\n"
         "  --expect-threshold N[K|M|G]\n"
         "                           bodies of more than N bytes are sent with \"Expect:\n"
         "                           100-continue\", after the server's 100 (0 = every body;\n"
@@ -262,6 +265,7 @@ enum {
     OPT_EXPECT_THRESHOLD,
     OPT_EXPECT_TIMEOUT,
     OPT_NO_EXPECT,
+    OPT_SIGN_KEY,
     OPT_VERSION,
 };
 
@@ -291,6 +295,7 @@ static const struct option long_opts[] = {
     {"expect-threshold", required_argument, NULL, OPT_EXPECT_THRESHOLD},
     {"expect-timeout", required_argument, NULL, OPT_EXPECT_TIMEOUT},
     {"no-expect", no_argument, NULL, OPT_NO_EXPECT},
+    {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -328,6 +333,28 @@ static int parse_prefix(const char *s, char *out, size_t cap)
     if (n == 0 || s[n] != '\0' || n >= cap)
         return -1;
     memcpy(out, s, n + 1);
+    return 0;
+}
+
+/* A sign key file as sluice reads --sign-key: its bytes, trailing line ends dropped, 32 at
+ * least; 0 or -1. */
+static int read_key(const char *path, sb_opts_t *o)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL)
+        return -1;
+    n = fread(o->sign_key, 1, sizeof(o->sign_key), f);
+    if (!feof(f)) /* longer than sluice accepts */
+        n = 0;
+    fclose(f);
+    while (n > 0 && (o->sign_key[n - 1] == '\n' || o->sign_key[n - 1] == '\r'))
+        n--;
+    if (n < 32)
+        return -1;
+    o->sign_keylen = n;
+    o->sign_expires = (long long)time(NULL) + 3600;
     return 0;
 }
 
@@ -388,6 +415,8 @@ static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
             return -1;
         snprintf(o->header, sizeof(o->header), "%s\r\n", v);
         return 0;
+    case OPT_SIGN_KEY:
+        return read_key(v, o);
     case OPT_EXPECT_THRESHOLD:
         if (sb_parse_size(v, &o->expect_threshold) < 0)
             return -1;
@@ -429,6 +458,10 @@ static int check_together(sb_opts_t *o, int n_given, int disconnect_given, char 
 {
     if (o->chunked && (o->mode == SB_TUS || o->mode == SB_MULTIPART)) {
         snprintf(err, errlen, "--chunked works only with --mode put or post (see --help)");
+        return -1;
+    }
+    if (o->sign_keylen > 0 && o->query[0] != '\0') {
+        snprintf(err, errlen, "--sign-key signs the URLs itself: give a URL without a query");
         return -1;
     }
     if (disconnect_given && o->mode != SB_TUS) {

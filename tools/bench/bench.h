@@ -66,8 +66,11 @@ typedef struct sb_opts_s {
     char name_prefix[128]; /* --name-prefix P: stored names are P-<seed>-<n> (default "bench") */
     char header[512]; /* --header "Name: value": sent with every request (e.g. a bearer token) */
     int expect;       /* "Expect: 100-continue" on big bodies; --no-expect clears it (default on) */
-    uint64_t expect_threshold; /* --expect-threshold N: only bodies of more bytes (default 1M) */
-    double expect_timeout;     /* --expect-timeout SECS: then the body goes anyway (default 1) */
+    uint64_t expect_threshold;    /* --expect-threshold N: only bodies of more bytes (default 1M) */
+    double expect_timeout;        /* --expect-timeout SECS: then the body goes anyway (default 1) */
+    unsigned char sign_key[1024]; /* --sign-key FILE: every upload's target signed with it, */
+    size_t sign_keylen;           /* as sluice checks --sign-key (0: none) */
+    long long sign_expires;       /* ... valid until then (an hour after the start) */
 } sb_opts_t;
 
 void sb_opts_init(sb_opts_t *o);
@@ -75,6 +78,9 @@ void sb_opts_init(sb_opts_t *o);
  * with a one-line message in err[errlen] (main exits 2). */
 int sb_parse_args(sb_opts_t *o, int argc, char **argv, char *err, size_t errlen);
 void sb_usage(FILE *f);
+/* A signed URL's query for METHOD on path (borrowed) with o's key: "?sl-expires=…&sl-sig=…"
+ * into out[cap] (tools/bench/http.c); 0, or -1 if OpenSSL fails. */
+int sb_sign_query(const sb_opts_t *o, const char *method, const char *path, char *out, size_t cap);
 /* "http://host[:port]/path" into o->host, o->port, o->base; 0 or -1. */
 int sb_parse_url(const char *url, sb_opts_t *o);
 /* "512", "64K", "10M", "2G" (powers of 1024) into *out; 0 or -1. */

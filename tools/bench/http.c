@@ -16,6 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 const char sb_multipart_tail[] = "\r\n--" SB_BOUNDARY "--\r\n";
 
 size_t sb_multipart_head(const char *name, char *out, size_t cap)
@@ -38,10 +42,60 @@ int sb_request_expects(const sb_opts_t *o, int kind, const char *name, uint64_t 
     return len > o->expect_threshold;
 }
 
+/* sluice's signed URLs (server/http/sign.c): HMAC-SHA-256 over "sluice-v1\n" METHOD "\n" PATH
+ * "\n" EXPIRES "\n" MAX "\n" (no MAX here). One context, keyed once: the client's CPU is the
+ * server's too on a shared machine, so each signature costs a fraction of a microsecond. */
+int sb_sign_query(const sb_opts_t *o, const char *method, const char *path, char *out, size_t cap)
+{
+    static EVP_MAC_CTX *ctx; /* the loop's thread only; keyed with o->sign_key */
+    static const char hex[] = "0123456789abcdef";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
+                           OSSL_PARAM_construct_end()};
+    unsigned char mac[32];
+    char msg[2048], sig[65];
+    size_t len = 0, i;
+    int n;
+
+    if (ctx == NULL) {
+        EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        ctx = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
+        EVP_MAC_free(hmac); /* the context keeps its own reference */
+        if (ctx == NULL || EVP_MAC_init(ctx, o->sign_key, o->sign_keylen, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            ctx = NULL;
+            return -1;
+        }
+    }
+    n = snprintf(msg, sizeof(msg), "sluice-v1\n%s\n%s\n%lld\n\n", method, path, o->sign_expires);
+    if (n < 0 || (size_t)n >= sizeof(msg) || EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(ctx, (const unsigned char *)msg, (size_t)n) != 1 ||
+        EVP_MAC_final(ctx, mac, &len, sizeof(mac)) != 1 || len != 32)
+        return -1;
+    for (i = 0; i < 32; i++) {
+        sig[2 * i] = hex[mac[i] >> 4];
+        sig[2 * i + 1] = hex[mac[i] & 15];
+    }
+    sig[64] = '\0';
+    n = snprintf(out, cap, "?sl-expires=%lld&sl-sig=%s", o->sign_expires, sig);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The query of an upload's or a creation's target: the URL's, or a signature (--sign-key). */
+static const char *query_of(const sb_opts_t *o, const char *method, const char *name, char *q,
+                            size_t cap)
+{
+    char path[1024];
+
+    if (o->sign_keylen == 0)
+        return o->query;
+    snprintf(path, sizeof(path), "%s%s", o->base, name);
+    return sb_sign_query(o, method, path, q, cap) == 0 ? q : "";
+}
+
 size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const char *path,
                        uint64_t len, uint64_t offset, char *out, size_t cap)
 {
-    char host[300], mp[512], conn[640];
+    char host[300], mp[512], conn[640], q[160];
     int n = -1;
 
     snprintf(conn, sizeof(conn), "%s%s%s", o->keepalive ? "" : "Connection: close\r\n",
@@ -55,13 +109,15 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
             n = snprintf(out, cap,
                          "POST %s%s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: multipart/form-data; "
                          "boundary=" SB_BOUNDARY "\r\nContent-Length: %llu\r\n\r\n",
-                         o->base, o->query, host, conn, (unsigned long long)total);
+                         o->base, query_of(o, "POST", "", q, sizeof(q)), host, conn,
+                         (unsigned long long)total);
         } else if (o->mode == SB_POST) {
-            n = snprintf(out, cap, "POST %s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, o->query, host,
+            n = snprintf(out, cap, "POST %s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base,
+                         query_of(o, "POST", "", q, sizeof(q)), host,
                          conn); /* the server names it: Location says where */
         } else {
-            n = snprintf(out, cap, "PUT %s%s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, name, o->query,
-                         host, conn);
+            n = snprintf(out, cap, "PUT %s%s%s HTTP/1.1\r\nHost: %s\r\n%s", o->base, name,
+                         query_of(o, "PUT", name, q, sizeof(q)), host, conn);
         }
         if (n > 0 && (size_t)n < cap && o->mode != SB_MULTIPART)
             n += snprintf(out + n, cap - (size_t)n,
@@ -87,7 +143,8 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
         n = snprintf(out, cap,
                      "POST %s%s HTTP/1.1\r\nHost: %s\r\n%sTus-Resumable: 1.0.0\r\nUpload-Length: "
                      "%llu\r\nUpload-Metadata: filename %s\r\nContent-Length: 0\r\n\r\n",
-                     o->base, o->query, host, conn, (unsigned long long)len, b64);
+                     o->base, query_of(o, "POST", "", q, sizeof(q)), host, conn,
+                     (unsigned long long)len, b64);
         break;
     }
     case SB_REQ_TUS_PATCH:
