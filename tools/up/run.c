@@ -371,7 +371,7 @@ static void start_item(run_t *R, item_t *it)
         it->md = EVP_MD_CTX_new();
         if (it->md == NULL || EVP_DigestInit_ex(it->md, EVP_sha256(), NULL) != 1)
             abort();
-        if (f->size >= SU_HASH_THREAD || it->nparts > 1)
+        if (it->nparts > 1 || (f->size >= SU_HASH_THREAD && su__hash_thread_pays()))
             su__hash_start(it);
     }
     it->jobs = calloc(it->nparts, sizeof(*it->jobs));

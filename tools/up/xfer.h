@@ -80,10 +80,13 @@ void su__add_u64(job_t *j, const char *name, uint64_t v);
 /* Hash the item's file up to `to` (from md_off); 0 or -1. Then the hex digest into it->sha. */
 int su__hash_to(item_t *it, uint64_t to);
 void su__hash_final(item_t *it);
-/* A file of at least SU_HASH_THREAD bytes (or in parts) is hashed by a thread of its own, a
- * second sequential reader beside the sends, so hashing and sending use two cores. join: wait
- * for it (0, or -1 when it could not read); stop: make it end early (an item that failed). */
+/* A file in parts, or of at least SU_HASH_THREAD bytes on a machine with cores to spare
+ * (su__hash_thread_pays), is hashed by a thread of its own, a second sequential reader beside the
+ * sends. join: wait for it (0, or -1 when it could not read); stop: make it end early (an item
+ * that failed). */
 #define SU_HASH_THREAD (8u << 20)
+#define SU_SPARE_CORES 4
+int su__hash_thread_pays(void);
 void su__hash_start(item_t *it);
 int su__hash_join(item_t *it);
 void su__hash_stop(item_t *it);
