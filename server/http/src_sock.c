@@ -395,7 +395,10 @@ static sl_takeover_t *take(sl_req_t *r, int fd)
 {
     sl_takeover_t *tk = sl_xcalloc(1, sizeof(*tk));
 
-    if (uv_poll_init_socket(r->srv->loop, &tk->poll, fd) < 0) {
+    /* HTTPS: records, decrypted into chunks, never spliced; no session, no takeover */
+    if ((r->srv->tls != NULL && (tk->tls = sl__tls_reader_new(r, fd)) == NULL) ||
+        uv_poll_init_socket(r->srv->loop, &tk->poll, fd) < 0) {
+        sl__tls_reader_free(tk->tls);
         free(tk);
         return NULL;
     }
@@ -403,8 +406,7 @@ static sl_takeover_t *take(sl_req_t *r, int fd)
     tk->req = r;
     tk->fd = fd;
     tk->lowat = 1;
-    if ((tk->tls = sl__tls_reader_new(r, fd)) != NULL)
-        tk->no_pipe = 1; /* records: decrypted into chunks, never spliced */
+    tk->no_pipe = tk->tls != NULL;
     return tk;
 }
 
