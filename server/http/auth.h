@@ -34,9 +34,9 @@ typedef struct sl_token_s {
 
 /* One load of --token-file, shared by the requests that authenticated with it (refs): a reload
  * makes a new one and the old one goes with its last request. */
-/* SHA-256 of p[0..n) into out (all zero if OpenSSL fails), with the digest fetched once and a
- * context kept per thread (tokens.c). */
-void sl__sha256(const void *p, size_t n, unsigned char out[32]);
+/* SHA-256 of p[0..n) into out, with the digest fetched once and a context kept per thread
+ * (tokens.c): 0, or -1 if OpenSSL could not hash (out is then not a hash). */
+int sl__sha256(const void *p, size_t n, unsigned char out[32]);
 
 typedef struct sl_tokens_s {
     int refs;

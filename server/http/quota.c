@@ -63,7 +63,8 @@ void sl__quota_key(const unsigned char hash[32], unsigned char key[SL_QUOTA_KEY]
 
     memcpy(in, SL_QUOTA_MAGIC "\n", sizeof(SL_QUOTA_MAGIC));
     memcpy(in + sizeof(SL_QUOTA_MAGIC), hash, 32);
-    sl__sha256(in, sizeof(in), out);
+    if (sl__sha256(in, sizeof(in), out) < 0) /* no hash: one count shared, stricter, never looser */
+        memset(out, 0, sizeof(out));
     memcpy(key, out, SL_QUOTA_KEY);
 }
 

@@ -309,8 +309,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
                 sl_chunk_unref(c);
         }
         if (n <= 0) {
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+            if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR) {
+                if (tk->tls != NULL && sl__tls_pending(tk->tls) > 0)
+                    start_poll(tk); /* a TLS 1.3 KeyUpdate handled: records still held */
                 return;
+            }
             fail(r, SL_EPREMATURE); /* the client went away before the end of its body */
             return;
         }

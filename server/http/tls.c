@@ -29,6 +29,7 @@
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
 #include <gnutls/x509.h>
 
 #define TLS_CHAIN_MAX 16
@@ -272,8 +273,9 @@ sl_tls_reader_t *sl__tls_reader_new(sl_req_t *r, int fd)
     sl_tls_reader_t *rd;
 
     if (r->srv->tls == NULL ||
-        (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL)
-        return NULL;
+        (ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL ||
+        gnutls_transport_is_ktls_enabled(ci->tls_session) & GNUTLS_KTLS_RECV)
+        return NULL; /* kernel TLS reads the descriptor itself, never the pull function */
     rd = sl_xcalloc(1, sizeof(*rd));
     rd->session = ci->tls_session;
     rd->fd = fd;
@@ -325,14 +327,19 @@ ssize_t sl__tls_recv(sl_tls_reader_t *rd, void *buf, size_t len, uint64_t left, 
 int sl__tls_send_all(sl_req_t *r, const void *buf, size_t len)
 {
     const union MHD_ConnectionInfo *ci;
+    size_t sent = 0;
     ssize_t n;
 
     if ((ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL)
         return 0;
-    do
-        n = gnutls_record_send(ci->tls_session, buf, len);
-    while (n == GNUTLS_E_INTERRUPTED);
-    if (n == (ssize_t)len)
-        gnutls_bye(ci->tls_session, GNUTLS_SHUT_WR); /* close_notify: the answer is all there is */
-    return n == (ssize_t)len;
+    while (sent < len) { /* a record at a time (16 KiB, or the client's maximum fragment) */
+        n = gnutls_record_send(ci->tls_session, (const char *)buf + sent, len - sent);
+        if (n == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (n <= 0)
+            return 0; /* a full send buffer, as for plain HTTP: the answer is lost */
+        sent += (size_t)n;
+    }
+    gnutls_bye(ci->tls_session, GNUTLS_SHUT_WR); /* close_notify: the answer is all there is */
+    return 1;
 }

@@ -64,8 +64,7 @@ static int parse_token(const char *w, size_t n, unsigned char hash[32])
     for (i = 0; i < n; i++)
         if ((unsigned char)w[i] <= 0x20 || (unsigned char)w[i] >= 0x7f)
             return -1;
-    sl__sha256(w, n, hash);
-    return 0;
+    return sl__sha256(w, n, hash); /* no hash: the file is refused, never matched by zeros */
 }
 
 static int parse_rights(const char *w, size_t n, unsigned *out)
@@ -246,7 +245,7 @@ static void sha256_fetch(void)
     }
 }
 
-void sl__sha256(const void *p, size_t n, unsigned char out[32])
+int sl__sha256(const void *p, size_t n, unsigned char out[32])
 {
     EVP_MD_CTX *ctx = NULL;
 
@@ -256,9 +255,11 @@ void sl__sha256(const void *p, size_t n, unsigned char out[32])
         EVP_MD_CTX_free(ctx);
         ctx = NULL;
     }
-    if (ctx == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
-        EVP_DigestUpdate(ctx, p, n) != 1 || EVP_DigestFinal_ex(ctx, out, NULL) != 1)
-        memset(out, 0, 32); /* no digest: matches no token (a token's hash is never all zero) */
+    if (ctx != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 &&
+        EVP_DigestUpdate(ctx, p, n) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1)
+        return 0;
+    /* no context of its own (no key, no memory): OpenSSL's one-shot way, or no hash at all */
+    return EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
 }
 
 /* 0 if the two hashes are equal; the time does not depend on where they differ (no branch,
@@ -283,7 +284,8 @@ sl_token_t *sl__tokens_find(sl_tokens_t *ts, const char *token, size_t len)
 
     if (ts == NULL)
         return NULL;
-    sl__sha256(token, len, h);
+    if (sl__sha256(token, len, h) < 0)
+        return NULL;            /* no hash: no match */
     for (i = 0; i < ts->n; i++) /* every entry, whatever matched */
         if (hash_diff(h, ts->t[i].hash) == 0 && found == NULL)
             found = &ts->t[i];

@@ -274,7 +274,8 @@ class BenchSignedUrl(unittest.TestCase):
 
     def test_each_put_signed_for_its_name(self):
         rc, out, err = bench(self.srv.url + "/files/", "--sign-key", self.key, "-c", "4", "-n",
-                             "20", "-s", "1K-64K", "--json", "--no-progress", "--name-prefix", "sp")
+                             "20", "-s", "1K-64K", "--verify-get", "--json", "--no-progress",
+                             "--name-prefix", "sp")  # each GET back signed too
         self.assertEqual(rc, 0, (out, err))
         self.assertEqual((json.loads(out)["ok"], json.loads(out)["failed"]), (20, 0))
         self.assertEqual(sorted(f for f in files_under(self.srv.root) if f.startswith("sp")),

@@ -114,6 +114,25 @@ class TlsDirectRead(unittest.TestCase):
         code, _ = self.curl_put("after.bin")
         self.assertEqual(code, 201)
 
+    def test_an_answer_longer_than_a_record(self):
+        # a form of 81 files taken over mid-way: its answer (a line per file) is over 16 KiB, so
+        # sluice's own answer goes out in several TLS records
+        args = ["-F", "big=@%s;filename=big.bin" % self.path]
+        small = os.path.join(self.dir, "small")
+        with open(small, "wb") as f:
+            f.write(b"x" * 100)
+        for i in range(80):
+            args += ["-F", "f%d=@%s;filename=%02d-%s.txt" % (i, small, i, "n" * 120)]
+        p = subprocess.run(["curl", "-sS", "--cacert", self.crt, "-w", "\n%{http_code}", *args,
+                            self.base + "/files/?name=form"], capture_output=True,
+                           timeout=2 * LIMIT)
+        body, _, code = p.stdout.decode().rpartition("\n")
+        self.assertEqual(code, "201", p.stderr)
+        self.assertGreater(len(body), 16384)
+        self.assertEqual(len(json.loads(body)["files"]), 81)
+        self.assertEqual(self.stored("form/big.bin"), self.data)
+        self.assertEqual(self.metric("sluice_direct_reads_total"), 1)
+
     def test_a_digest_mismatch_is_answered_and_stores_nothing(self):
         body = self.data[:300000]
         bad = "sha-256=:%s:" % base64.b64encode(hashlib.sha256(b"x").digest()).decode()

@@ -441,13 +441,26 @@ START_TEST(a_sign_key_is_read_as_sluice_reads_it)
     ck_assert_int_eq(parse("--sign-key", path, URL), 0);
     ck_assert_uint_eq(o.sign_keylen, 32);
     ck_assert_mem_eq(o.sign_key, "0123456789abcdef0123456789abcdef", 32);
-    ck_assert_int_ge(o.sign_expires, now + 3600);
-    ck_assert_int_le(o.sign_expires, now + 3605);
+    ck_assert_int_ge(o.sign_expires, now + 3600 + 60); /* --max-time's 3600 s, and a minute */
+    ck_assert_int_le(o.sign_expires, now + 3600 + 65);
+    args_setup();
+    ck_assert_int_eq(parse("--sign-key", path, "--max-time", "7200", URL), 0);
+    ck_assert_int_ge(o.sign_expires, now + 7200 + 60);
     args_setup(); /* the URL's own query and a signature: one or the other */
     ck_assert_int_eq(parse("--sign-key", path, "http://h/?sl-sig=ab"), -1);
     ck_assert_ptr_nonnull(strstr(err, "--sign-key"));
     args_setup();
     ck_assert_int_eq(parse("--sign-key", "/nonexistent/key", URL), -1);
+    for (int len = 1024; len <= 1025; len++) { /* sluice's longest key, with its line end */
+        f = fopen(path, "w");
+        for (int i = 0; i < len; i++)
+            fputc('k', f);
+        fputs("\n", f);
+        fclose(f);
+        args_setup();
+        ck_assert_int_eq(parse("--sign-key", path, URL), len == 1024 ? 0 : -1);
+    }
+    ck_assert_uint_eq(o.sign_keylen, 0);
     unlink(path);
 }
 END_TEST

@@ -137,6 +137,10 @@ START_TEST(signed_targets_carry_sluices_signature)
     ck_assert_msg(strncmp(head, line, strlen(line)) == 0, "%s", head);
     head_expects(SB_REQ_TUS_PATCH, 10); /* the Location the server signed */
     ck_assert_ptr_nonnull(strstr(head, "PATCH /uploads/abc HTTP/1.1\r\n"));
+    head_expects(SB_REQ_GET, 0); /* --verify-get */
+    expected_query("GET", "/uploads/abc", want, sizeof(want));
+    snprintf(line, sizeof(line), "GET /uploads/abc%s HTTP/1.1\r\n", want);
+    ck_assert_msg(strncmp(head, line, strlen(line)) == 0, "%s", head);
 }
 END_TEST
 

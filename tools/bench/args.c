@@ -93,7 +93,8 @@ void sb_usage(FILE *f)
         "                           (default bench)\n"
         "  --header 'NAME: VALUE'   a header sent with every request, e.g. Authorization\n"
         "  --sign-key FILE          sign every upload's URL with sluice's --sign-key (put: its\n"
-        "                           name; post, multipart, tus: the creation), valid 1 h\n"
+        "                           name; post, multipart, tus: the creation; --verify-get's\n"
+        "                           GETs), valid for --max-time\n"
         "  --expect-threshold N[K|M|G]\n"
         "                           bodies of more than N bytes are sent with \"Expect:\n"
         "                           100-continue\", after the server's 100 (0 = every body;\n"
@@ -340,24 +341,22 @@ static int parse_prefix(const char *s, char *out, size_t cap)
  * least; 0 or -1. */
 static int read_key(const char *path, sb_opts_t *o)
 {
+    unsigned char buf[sizeof(o->sign_key) + 3]; /* the longest key, a line end, and one more */
     FILE *f = fopen(path, "rb");
     size_t n;
 
     if (f == NULL)
         return -1;
-    n = fread(o->sign_key, 1, sizeof(o->sign_key), f);
-    if (!feof(f)) /* longer than sluice accepts */
-        n = 0;
+    n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
-    while (n > 0 && (o->sign_key[n - 1] == '\n' || o->sign_key[n - 1] == '\r'))
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
-    if (n < 32)
+    if (n < 32 || n > sizeof(o->sign_key))
         return -1;
+    memcpy(o->sign_key, buf, n);
     o->sign_keylen = n;
-    o->sign_expires = (long long)time(NULL) + 3600;
     return 0;
 }
-
 /* Apply the option `c` with its value v (NULL for flags); 0, or -1 when the value is bad. */
 static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
 {
@@ -464,6 +463,8 @@ static int check_together(sb_opts_t *o, int n_given, int disconnect_given, char 
         snprintf(err, errlen, "--sign-key signs the URLs itself: give a URL without a query");
         return -1;
     }
+    if (o->sign_keylen > 0) /* valid as long as the run may last */
+        o->sign_expires = (long long)time(NULL) + (long long)o->max_time + 60;
     if (disconnect_given && o->mode != SB_TUS) {
         snprintf(err, errlen, "--disconnect works only with --mode tus (see --help)");
         return -1;

@@ -80,7 +80,8 @@ int sb_sign_query(const sb_opts_t *o, const char *method, const char *path, char
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* The query of an upload's or a creation's target: the URL's, or a signature (--sign-key). */
+/* The query of an upload's or a creation's target (base + name): the URL's, or a signature
+ * (--sign-key). */
 static const char *query_of(const sb_opts_t *o, const char *method, const char *name, char *q,
                             size_t cap)
 {
@@ -159,7 +160,9 @@ size_t sb_request_head(const sb_opts_t *o, int kind, const char *name, const cha
                      path, host, conn);
         break;
     case SB_REQ_GET:
-        n = snprintf(out, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host, conn);
+        if (o->sign_keylen == 0 || sb_sign_query(o, "GET", path, q, sizeof(q)) < 0)
+            q[0] = '\0';
+        n = snprintf(out, cap, "GET %s%s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, q, host, conn);
         break;
     }
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
