@@ -43,6 +43,15 @@ def wait_until(pred, what, limit=LIMIT, interval=0.02):
         time.sleep(interval)
 
 
+def send_until_read(s, data, received, total, what="the bytes sent", limit=LIMIT):
+    """Send data on socket s, then wait until received() (the server's count of body bytes
+    read, sluice_received_bytes_total) reaches total: a client's pause that the server has
+    caught up with, where a fixed sleep would only hope so."""
+    s.sendall(data)
+    wait_until(lambda: received() >= total,
+               lambda: "%s read: %d of %d" % (what, received(), total), limit=limit)
+
+
 def popen_logged(args, log):
     """subprocess.Popen(args) with stdout and stderr appended to the file `log` (open, with a
     name) through a description of the child's own: a seek of ours to read the log must not move

@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, Server, read_response, wait_until  # noqa: E402
+from harness import LIMIT, Server, read_response, send_until_read, wait_until  # noqa: E402
 
 MiB = 1 << 20
 
@@ -276,13 +276,11 @@ class DirectRead(unittest.TestCase):
             s.sendall(b"PUT /files/pause.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
                       b"Expect: 100-continue\r\n\r\n" % len(body))
             self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 100 Continue"))
-            s.sendall(body[:600 * 1024])  # a fast burst: read, and the mark raised
-            wait_until(lambda: self.metric("sluice_received_bytes_total") == 600 * 1024,
-                       "the burst read")
-            s.sendall(body[600 * 1024:sent])  # then a little, far below the mark, and a pause
-            wait_until(lambda: self.metric("sluice_received_bytes_total") == sent,
-                       lambda: "all %d bytes sent read during the pause (%d)"
-                       % (sent, self.metric("sluice_received_bytes_total")), limit=10)
+            received = lambda: self.metric("sluice_received_bytes_total")  # noqa: E731
+            # a fast burst (read, and the mark raised), then a little, far below the mark
+            send_until_read(s, body[:600 * 1024], received, 600 * 1024, "the burst")
+            send_until_read(s, body[600 * 1024:sent], received, sent,
+                            "all bytes sent, during the pause", limit=10)
             s.sendall(body[sent:])
             resp = read_response(s, timeout=30, read_all=False)
         finally:

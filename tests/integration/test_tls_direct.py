@@ -16,11 +16,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LIMIT, Server, parse_metrics, read_response, wait_until  # noqa: E402
+from harness import (LIMIT, Server, parse_metrics, read_response, send_until_read,  # noqa: E402
+                     wait_until)
 from test_tls import make_cert  # noqa: E402
 
 MiB = 1 << 20
@@ -67,13 +67,20 @@ class TlsDirectRead(unittest.TestCase):
         raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
         return self.ctx.wrap_socket(raw, server_hostname="localhost")
 
+    def received(self):
+        return self.metric("sluice_received_bytes_total")
+
+    def first_piece(self, s, data, n):
+        """Send the header and a body's first n bytes, and wait until libmicrohttpd has handed
+        them to the handler, which then takes the rest over."""
+        send_until_read(s, data, self.received, self.received() + n, "the first piece")
+
     def slow_mid(self, head, body, first=1000):
-        """The header and `first` body bytes, a pause (libmicrohttpd hands them to the handler,
-        which takes the rest over), the rest; the whole answer and what followed it."""
+        """The header and `first` body bytes, read on their own (libmicrohttpd hands them to
+        the handler, which takes the rest over), the rest; the whole answer and what followed."""
         s = self.connect()
         try:
-            s.sendall(head + body[:first])
-            time.sleep(0.2)
+            self.first_piece(s, head + body[:first], first)
             s.sendall(body[first:])
             resp = read_response(s, timeout=30, read_all=False)
             after = s.recv(16)  # the stream's end, with a close_notify: no error
@@ -146,9 +153,8 @@ class TlsDirectRead(unittest.TestCase):
 
     def test_client_gone_mid_body(self):
         s = self.connect()
-        s.sendall(b"PUT /files/gone.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                  % (8 * MiB) + self.data[:1000])
-        time.sleep(0.2)
+        self.first_piece(s, b"PUT /files/gone.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                         b"\r\n" % (8 * MiB) + self.data[:1000], 1000)
         s.sendall(self.data[1000:3 * MiB])
         wait_until(lambda: self.metric("sluice_direct_reads_total") == 1, "the body taken over")
         s.close()
@@ -161,9 +167,8 @@ class TlsDirectRead(unittest.TestCase):
     def test_a_corrupt_record_mid_body_ends_the_upload(self):
         s = self.connect()
         try:
-            s.sendall(b"PUT /files/corrupt.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                      % (4 * MiB) + self.data[:1000])
-            time.sleep(0.2)
+            self.first_piece(s, b"PUT /files/corrupt.bin HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                             b"%d\r\n\r\n" % (4 * MiB) + self.data[:1000], 1000)
             s.sendall(self.data[1000:MiB])
             wait_until(lambda: self.metric("sluice_direct_reads_total") == 1, "the body taken over")
             # an application-data record whose bytes were never encrypted by the session
@@ -182,16 +187,11 @@ class TlsDirectRead(unittest.TestCase):
         burst, sent = 600 * 1024, 600 * 1024 + 10 * 1024
         s = self.connect()
         try:
-            s.sendall(b"PUT /files/pause.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                      % len(body) + body[:1000])
-            time.sleep(0.2)
-            s.sendall(body[1000:burst])
-            wait_until(lambda: self.metric("sluice_received_bytes_total") == burst,
-                       "the burst read")
-            s.sendall(body[burst:sent])
-            wait_until(lambda: self.metric("sluice_received_bytes_total") == sent,
-                       lambda: "all %d bytes sent read during the pause (%d)"
-                       % (sent, self.metric("sluice_received_bytes_total")), limit=10)
+            self.first_piece(s, b"PUT /files/pause.bin HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                             b"%d\r\n\r\n" % len(body) + body[:1000], 1000)
+            send_until_read(s, body[1000:burst], self.received, burst, "the burst")
+            send_until_read(s, body[burst:sent], self.received, sent,
+                            "all bytes sent, during the pause", limit=10)
             s.sendall(body[sent:])
             resp = read_response(s, timeout=30, read_all=False)
         finally:
@@ -203,11 +203,14 @@ class TlsDirectRead(unittest.TestCase):
         body = self.data[:200000]
         s = self.connect()
         try:
-            s.sendall(b"PUT /files/slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                      % len(body) + body[:100])
-            for i in range(100, len(body), 20000):  # small records, one at a time
-                time.sleep(0.05)
-                s.sendall(body[i:i + 20000])
+            self.first_piece(s, b"PUT /files/slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                             b"%d\r\n\r\n" % len(body) + body[:100], 100)
+            for i in range(100, len(body), 20000):  # small records, each read before the next
+                end = min(i + 20000, len(body))
+                if end < len(body):
+                    send_until_read(s, body[i:end], self.received, end, "a trickled piece")
+                else:
+                    s.sendall(body[i:end])
             resp = read_response(s, timeout=30, read_all=False)
         finally:
             s.close()
