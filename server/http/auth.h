@@ -32,12 +32,12 @@ typedef struct sl_token_s {
     char prefix[SL_NAME_MAX + 1]; /* names it is confined to: "" (all), or "a/b" (a/b/…) */
 } sl_token_t;
 
-/* One load of --token-file, shared by the requests that authenticated with it (refs): a reload
- * makes a new one and the old one goes with its last request. */
 /* SHA-256 of p[0..n) into out, with the digest fetched once and a context kept per thread
  * (tokens.c): 0, or -1 if OpenSSL could not hash (out is then not a hash). */
 int sl__sha256(const void *p, size_t n, unsigned char out[32]);
 
+/* One load of --token-file, shared by the requests that authenticated with it (refs): a reload
+ * makes a new one and the old one goes with its last request. */
 typedef struct sl_tokens_s {
     int refs;
     size_t n;

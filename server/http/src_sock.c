@@ -261,14 +261,13 @@ static void on_readable(uv_poll_t *h, int status, int events)
     sl_req_t *r = tk->req;
     size_t turn = 0;
 
+    (void)events; /* "writable" too when a TLS session held bytes: start_poll resets it */
     if (r == NULL)
         return;
     if (status < 0) {
         fail(r, SL_EPREMATURE);
         return;
     }
-    if (events & UV_WRITABLE) /* woken for a session's decrypted bytes: read them, then wait */
-        uv_poll_start(h, UV_READABLE, on_readable);
     while (turn < SOCK_TURN_MAX && r->received < r->content_length) {
         uint64_t left = r->content_length - r->received;
         int avail = 0, ret;
@@ -310,8 +309,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
         if (n <= 0) {
             if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR) {
-                if (tk->tls != NULL && sl__tls_pending(tk->tls) > 0)
-                    start_poll(tk); /* a TLS 1.3 KeyUpdate handled: records still held */
+                if (tk->tls != NULL) /* what to wait for: bytes held (after a TLS 1.3 KeyUpdate */
+                    start_poll(tk);  /* GnuTLS says EAGAIN with records still held), or none */
                 return;
             }
             fail(r, SL_EPREMATURE); /* the client went away before the end of its body */
@@ -350,7 +349,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
     }
     if (tk->tls != NULL && r->received < r->content_length)
-        start_poll(tk); /* the turn ended: bytes the session holds wake the poll at once */
+        start_poll(tk); /* the turn ended: bytes held wake the poll at once */
 }
 
 void sl__takeover_read(sl_req_t *r)

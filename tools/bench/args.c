@@ -21,6 +21,7 @@
  * before the walk restarts it, so sb_parse_args can be called again (the tests do).
  */
 #include "bench.h"
+#include "http/auth.h"
 #include "streams/chunk.h"
 
 #include <errno.h>
@@ -337,27 +338,20 @@ static int parse_prefix(const char *s, char *out, size_t cap)
     return 0;
 }
 
-/* A sign key file as sluice reads --sign-key: its bytes, trailing line ends dropped, 32 at
- * least; 0 or -1. */
+/* A sign key file, read as sluice reads --sign-key (sl__sign_key_parse); 0 or -1. */
 static int read_key(const char *path, sb_opts_t *o)
 {
-    unsigned char buf[sizeof(o->sign_key) + 3]; /* the longest key, a line end, and one more */
+    char text[sizeof(o->sign_key) + 3]; /* the longest key, a line end, and one more */
     FILE *f = fopen(path, "rb");
     size_t n;
 
     if (f == NULL)
         return -1;
-    n = fread(buf, 1, sizeof(buf), f);
+    n = fread(text, 1, sizeof(text), f);
     fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n < 32 || n > sizeof(o->sign_key))
-        return -1;
-    memcpy(o->sign_key, buf, n);
-    o->sign_keylen = n;
-    return 0;
-}
-/* Apply the option `c` with its value v (NULL for flags); 0, or -1 when the value is bad. */
+    return sl__sign_key_parse(text, n, o->sign_key, sizeof(o->sign_key), &o->sign_keylen) < 0 ? -1
+                                                                                              : 0;
+} /* Apply the option `c` with its value v (NULL for flags); 0, or -1 when the value is bad. */
 static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
 {
     uint64_t u;

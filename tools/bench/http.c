@@ -9,16 +9,13 @@
  * reported in `continued`, which tells the engine to send a body it held back).
  */
 #include "http.h"
+#include "http/auth.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 const char sb_multipart_tail[] = "\r\n--" SB_BOUNDARY "--\r\n";
 
@@ -42,40 +39,15 @@ int sb_request_expects(const sb_opts_t *o, int kind, const char *name, uint64_t 
     return len > o->expect_threshold;
 }
 
-/* sluice's signed URLs (server/http/sign.c): HMAC-SHA-256 over "sluice-v1\n" METHOD "\n" PATH
- * "\n" EXPIRES "\n" MAX "\n" (no MAX here). One context, keyed once: the client's CPU is the
- * server's too on a shared machine, so each signature costs a fraction of a microsecond. */
+/* A signed URL's query, signed by sluice's own code (server/http/sign.c), no size limit. */
 int sb_sign_query(const sb_opts_t *o, const char *method, const char *path, char *out, size_t cap)
 {
-    static EVP_MAC_CTX *ctx; /* the loop's thread only; keyed with o->sign_key */
-    static const char hex[] = "0123456789abcdef";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
-                           OSSL_PARAM_construct_end()};
-    unsigned char mac[32];
-    char msg[2048], sig[65];
-    size_t len = 0, i;
+    char sig[SL_SIG_HEX + 1];
     int n;
 
-    if (ctx == NULL) {
-        EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        ctx = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
-        EVP_MAC_free(hmac); /* the context keeps its own reference */
-        if (ctx == NULL || EVP_MAC_init(ctx, o->sign_key, o->sign_keylen, params) != 1) {
-            EVP_MAC_CTX_free(ctx);
-            ctx = NULL;
-            return -1;
-        }
-    }
-    n = snprintf(msg, sizeof(msg), "sluice-v1\n%s\n%s\n%lld\n\n", method, path, o->sign_expires);
-    if (n < 0 || (size_t)n >= sizeof(msg) || EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)msg, (size_t)n) != 1 ||
-        EVP_MAC_final(ctx, mac, &len, sizeof(mac)) != 1 || len != 32)
-        return -1;
-    for (i = 0; i < 32; i++) {
-        sig[2 * i] = hex[mac[i] >> 4];
-        sig[2 * i + 1] = hex[mac[i] & 15];
-    }
-    sig[64] = '\0';
+    sl__sign(o->sign_key, o->sign_keylen, method, path, o->sign_expires, 0, 0, sig);
+    if (sig[0] == '\0')
+        return -1; /* no MAC */
     n = snprintf(out, cap, "?sl-expires=%lld&sl-sig=%s", o->sign_expires, sig);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
