@@ -19,14 +19,14 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LIMIT, Server, parse_metrics, read_response, send_until_read,  # noqa: E402
-                     wait_until)
+from harness import (LIMIT, Server, ServerTest, parse_metrics, read_response,  # noqa: E402
+                     send_until_read, wait_until)
 from test_tls import make_cert  # noqa: E402
 
 MiB = 1 << 20
 
 
-class TlsDirectRead(unittest.TestCase):
+class TlsDirectRead(ServerTest):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="sluice-tls-direct-")
         self.crt, self.key = make_cert(self.dir, "server")
@@ -39,8 +39,10 @@ class TlsDirectRead(unittest.TestCase):
         self.ctx = ssl.create_default_context(cafile=self.crt)
 
     def tearDown(self):
-        self.srv.stop()
-        subprocess.run(["rm", "-rf", self.dir])
+        try:
+            super().tearDown()  # stopped, exit status 0, no sanitizer report in its output
+        finally:
+            subprocess.run(["rm", "-rf", self.dir])
 
     def metric(self, name):
         p = subprocess.run(["curl", "-sS", "--cacert", self.crt, self.base + "/metrics"],
