@@ -101,6 +101,7 @@ struct sl_takeover_s {
     uv_poll_t poll;
     sl_req_t *req; /* NULL once the request is done with it */
     int fd, polling;
+    int events;              /* what the poll waits for while polling (UV_READABLE, |UV_WRITABLE) */
     int lowat;               /* the socket's SO_RCVLOWAT: 1, or more for a fast client */
     sl_pipe_t *pipes[PIPES]; /* owned: the body is spliced through them (streams/pipe.c) */
     int npipes;
@@ -207,9 +208,13 @@ static void on_readable(uv_poll_t *h, int status, int events);
 static int start_poll(sl_takeover_t *tk)
 {
     int events = UV_READABLE | (tk->tls != NULL && sl__tls_pending(tk->tls) > 0 ? UV_WRITABLE : 0);
-    int err = uv_poll_start(&tk->poll, events, on_readable);
+    int err;
 
+    if (tk->polling && tk->events == events)
+        return 0; /* as it is: uv_poll_start would stop and start it again */
+    err = uv_poll_start(&tk->poll, events, on_readable);
     tk->polling = err == 0;
+    tk->events = events;
     return err;
 }
 
