@@ -10,14 +10,26 @@
 # a difference. Each round starts on empty roots; a median line ends each comparison.
 #
 #   bench/auth.sh [ROUNDS=3] [UPLOADS=20000] [CONCURRENCY=32]     (after a build)
+#
+# On a shared machine the rounds of one server differ by more than the check costs, so a second
+# form counts instead of timing: each server runs under valgrind's callgrind (instructions
+# executed in user space, the same for the same requests whatever else the machine does) for the
+# same UPLOADS 4 KiB PUTs, and prints instructions per upload, open against token and signed.
+# valgrind hides SHA-NI from OpenSSL, so the SHA-256 blocks count as the portable code's.
+#
+#   bench/auth.sh count [UPLOADS=3000]
 set -eu
+if [ "${1:-}" = count ]; then
+    COUNT=${2:-3000}
+    set -- 1 "$COUNT" 8
+fi
 ROUNDS=${1:-3}
 N=${2:-20000}
 C=${3:-32}
 BIN=${SLUICE_BIN:-build/sluice}
 SB=${SLUICE_BENCH:-build/sluice-bench}
 W=$(mktemp -d "${TMPDIR:-/dev/shm}/sluice-auth-bench.XXXXXX") # tmpfs: the disk is not measured
-trap 'kill $(cat "$W"/pids 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT INT TERM
+trap 'kill $(cat "$W"/pids 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT INT TERM
 TOKEN=$(openssl rand -hex 24)
 { i=0; while [ $i -lt 100 ]; do echo "$(openssl rand -hex 24) read"; i=$((i+1)); done
   echo "$TOKEN write"; } > "$W/tokens" # the token matched is the last of 101
@@ -26,10 +38,10 @@ openssl rand -hex 32 > "$W/signkey"
 start() { # start PORT [flags…]
     port=$1; shift
     mkdir -p "$W/root$port"
-    "$BIN" --listen "127.0.0.1:$port" --root "$W/root$port" --durability none --digest none \
+    ${COUNT:+valgrind --tool=callgrind --callgrind-out-file="$W/cg$port"} "$BIN" --listen "127.0.0.1:$port" --root "$W/root$port" --durability none --digest none \
         "$@" > /dev/null 2> "$W/log$port" &
     echo $! >> "$W/pids"
-    i=0; while ! grep -qs "listening on" "$W/log$port" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+    i=0; while ! grep -qs "listening on" "$W/log$port" && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 }
 
 rate() { # rate PID URL [bench flags…]: "uploads/s, server CPU µs per upload (ok)"
@@ -71,6 +83,33 @@ print("median %s / open: uploads/s %.3f (%.3f-%.3f), server CPU per upload %.3f 
          min(cpu), max(cpu)))
 PY
 }
+
+if [ -n "${COUNT:-}" ]; then # count: the same PUTs to each server, then instructions per upload
+    start 18611; P=$(tail -n 1 "$W/pids")
+    start 18612 --token-file "$W/tokens"; T=$(tail -n 1 "$W/pids")
+    start 18613 --sign-key "$W/signkey"; S=$(tail -n 1 "$W/pids")
+    for ps in "18611 $P" "18612 $T" "18613 $S"; do # each gets the token and a signature
+        set -- $ps
+        rate "$2" "http://127.0.0.1:$1/files/" --header "Authorization: Bearer $TOKEN" \
+            --sign-key "$W/signkey" > /dev/null
+    done
+    kill -INT "$P" "$T" "$S"
+    for pid in "$P" "$T" "$S"; do # callgrind writes its counts as the server exits
+        i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+    done
+    : > "$W/pids"
+    python3 - "$W" "$COUNT" <<'PY'
+import re, sys
+w, n = sys.argv[1], int(sys.argv[2])
+def per_upload(port):
+    text = open("%s/cg%d" % (w, port)).read()
+    return int(re.search(r"^summary: (\d+)", text, re.M).group(1)) / n
+o, t, s = per_upload(18611), per_upload(18612), per_upload(18613)
+print("user-space instructions per 4 KiB PUT (%d uploads each): open %.0f, token %.0f (%+.1f%%),"
+      " signed URL %.0f (%+.1f%%)" % (n, o, t, 100 * (t / o - 1), s, 100 * (s / o - 1)))
+PY
+    exit 0
+fi
 
 start 18611
 P=$(tail -n 1 "$W/pids")

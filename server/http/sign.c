@@ -14,99 +14,126 @@
  * plain decimal digits, so one URL has exactly one canonical string: no leading '+', no spaces,
  * no leading zeros to make "equal" values that sign differently.
  */
+/* The low-level SHA-256 interface (deprecated in OpenSSL 3, still built by Debian's and every
+ * default build) is what lets a MAC start from saved states; see "The MAC" below. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "http/auth.h"
 #include "streams/error.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/sha.h>
 
-/* The MAC: HMAC() fetches HMAC and SHA-256 and keys them at every call, more work than the MAC
- * of a URL (three per signed tus upload). So each thread keeps a context keyed once with the key
- * it last saw, and starts it again from that key's state for each MAC (freed when the thread
- * ends; a new key, after a reload, keys a new one). Measured: 1.05 µs per HMAC() alone, 0.42 µs
- * per signature now, its canonical string included. */
+/* The MAC. HMAC-SHA-256 is SHA-256(key^opad, SHA-256(key^ipad, msg)): the states after the two
+ * key blocks depend on the key alone. Each thread keeps them for the key it last saw (a new key,
+ * after a reload, computes them again), so a signature costs the message's blocks (one or two
+ * for a URL) and one outer block, with no allocation and no provider dispatch; the
+ * SHA-256 code is OpenSSL's, SHA-NI where the CPU has it. Measured per check, canonical string
+ * included: 1.05 µs with HMAC() (it fetches and keys at every call), 0.42 µs with a keyed EVP_MAC
+ * context started again per MAC (it copies the provider's state through the heap), 0.18-0.22 µs
+ * from the saved states. The states and the key's copy live as long as their thread. */
 #define KEY_MAX 1024
 
 typedef struct keyed_s {
-    EVP_MAC_CTX *ctx; /* owned: keyed with key[0..keylen) */
+    SHA256_CTX in, out; /* the states after key^ipad and key^opad */
     unsigned char key[KEY_MAX];
-    size_t keylen;
+    size_t keylen; /* 0: nothing saved yet */
 } keyed_t;
 
-static EVP_MAC *hmac;
-static pthread_key_t keyed_key;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static _Thread_local keyed_t keyed_tls;
 
-static void keyed_free(void *p)
+/* This thread's saved states for key, or NULL (key too long: then no URL is valid). */
+static const keyed_t *keyed(const unsigned char *key, size_t keylen)
 {
-    keyed_t *k = p;
+    keyed_t *k = &keyed_tls;
+    unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
+    size_t i;
 
-    EVP_MAC_CTX_free(k->ctx);
-    OPENSSL_cleanse(k->key, sizeof(k->key));
-    free(k);
-}
-
-static void hmac_fetch(void)
-{
-    hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (pthread_key_create(&keyed_key, keyed_free) != 0) {
-        EVP_MAC_free(hmac);
-        hmac = NULL;
-    }
-}
-
-/* This thread's context keyed with key, or NULL (then the MAC fails: no URL is valid). */
-static EVP_MAC_CTX *keyed(const unsigned char *key, size_t keylen)
-{
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
-                           OSSL_PARAM_construct_end()};
-    keyed_t *k;
-
-    pthread_once(&hmac_once, hmac_fetch);
-    if (hmac == NULL || keylen > KEY_MAX)
+    if (keylen == 0 || keylen > KEY_MAX)
         return NULL;
-    if ((k = pthread_getspecific(keyed_key)) == NULL) {
-        if ((k = calloc(1, sizeof(*k))) == NULL || pthread_setspecific(keyed_key, k) != 0) {
-            free(k);
-            return NULL;
-        }
-    }
-    if (k->ctx != NULL && k->keylen == keylen && CRYPTO_memcmp(k->key, key, keylen) == 0)
-        return k->ctx;
-    EVP_MAC_CTX_free(k->ctx);
-    k->keylen = 0;
-    if ((k->ctx = EVP_MAC_CTX_new(hmac)) == NULL ||
-        EVP_MAC_init(k->ctx, key, keylen, params) != 1) {
-        EVP_MAC_CTX_free(k->ctx);
-        k->ctx = NULL;
-        return NULL;
-    }
+    if (k->keylen == keylen && memcmp(k->key, key, keylen) == 0)
+        return k; /* the server's own key against its own copy: nothing a client sends */
+    memset(block, 0, sizeof(block));
+    if (keylen > SHA256_CBLOCK)
+        SHA256(key, keylen, block); /* a long key is its digest (RFC 2104) */
+    else
+        memcpy(block, key, keylen);
+    for (i = 0; i < SHA256_CBLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&k->in);
+    SHA256_Update(&k->in, pad, sizeof(pad));
+    for (i = 0; i < SHA256_CBLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&k->out);
+    SHA256_Update(&k->out, pad, sizeof(pad));
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
     memcpy(k->key, key, keylen);
     k->keylen = keylen;
-    return k->ctx;
+    return k;
 }
 
-/* HMAC-SHA-256(key, msg[0..n)) into mac[32]: 0 or -1. Initialising the keyed context again
- * without a key starts it from the key's state, with no allocation. */
+/* HMAC-SHA-256(key, msg[0..n)) into mac[32]: 0 or -1. */
 static int mac_of(const unsigned char *key, size_t keylen, const char *msg, size_t n,
                   unsigned char mac[32])
 {
-    EVP_MAC_CTX *c = keyed(key, keylen);
-    size_t len = 0;
+    const keyed_t *k = keyed(key, keylen);
+    SHA256_CTX c;
 
-    return c != NULL && EVP_MAC_init(c, NULL, 0, NULL) == 1 &&
-                   EVP_MAC_update(c, (const unsigned char *)msg, n) == 1 &&
-                   EVP_MAC_final(c, mac, &len, 32) == 1 && len == 32
-               ? 0
-               : -1;
+    if (k == NULL)
+        return -1;
+    c = k->in;
+    SHA256_Update(&c, msg, n);
+    SHA256_Final(mac, &c);
+    c = k->out;
+    SHA256_Update(&c, mac, 32);
+    SHA256_Final(mac, &c);
+    return 0;
+}
+
+/* v in decimal at the end of buf[24]: its first digit. */
+static char *dec(char buf[24], uint64_t v)
+{
+    char *p = buf + 24;
+
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return p;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    p[n] = '\n';
+    return p + n + 1;
+}
+
+/* The URL's MAC into mac[32]: 0 or -1 (no MAC: a key too long, no memory). */
+static int sign_raw(const unsigned char *key, size_t keylen, const char *method, const char *path,
+                    uint64_t expires, int has_max, uint64_t max, unsigned char mac[32])
+{
+    char eb[24], mb[24], small[512];
+    const char *e = dec(eb, expires), *m = has_max ? dec(mb, max) : mb + 24;
+    size_t ml = strlen(method), pl = strlen(path);
+    size_t cap = 10 + ml + pl + (size_t)(eb + 24 - e) + (size_t)(mb + 24 - m) + 4;
+    char *msg = cap <= sizeof(small) ? small : malloc(cap), *p; /* a URL's is small */
+    int err;
+
+    if (msg == NULL)
+        return -1;
+    memcpy(msg, "sluice-v1\n", 10);
+    p = put(msg + 10, method, ml);
+    p = put(p, path, pl);
+    p = put(p, e, (size_t)(eb + 24 - e));
+    p = put(p, m, (size_t)(mb + 24 - m));
+    err = mac_of(key, keylen, msg, (size_t)(p - msg), mac);
+    if (msg != small)
+        free(msg);
+    return err;
 }
 
 void sl__sign(const unsigned char *key, size_t keylen, const char *method, const char *path,
@@ -115,24 +142,35 @@ void sl__sign(const unsigned char *key, size_t keylen, const char *method, const
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[32];
     unsigned i;
-    char maxs[24] = "", small[512];
-    size_t cap = strlen(method) + strlen(path) + 80;
-    char *msg = cap <= sizeof(small) ? small : malloc(cap); /* a URL's is small */
-    int n;
 
     memset(out, 0, SL_SIG_HEX + 1); /* no MAC: nothing matches an empty signature */
-    if (msg == NULL)
+    if (expires < 0 ||
+        sign_raw(key, keylen, method, path, (uint64_t)expires, has_max, max, mac) < 0)
         return;
-    if (has_max)
-        snprintf(maxs, sizeof(maxs), "%llu", (unsigned long long)max);
-    n = snprintf(msg, cap, "sluice-v1\n%s\n%s\n%lld\n%s\n", method, path, (long long)expires, maxs);
-    if (n > 0 && (size_t)n < cap && mac_of(key, keylen, msg, (size_t)n, mac) == 0)
-        for (i = 0; i < 32; i++) {
-            out[2 * i] = hex[mac[i] >> 4];
-            out[2 * i + 1] = hex[mac[i] & 15];
-        }
-    if (msg != small)
-        free(msg);
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+}
+
+/* 64 lowercase hex digits (the one spelling sl__sign writes) into out[32]: 0 or -1. Decoding the
+ * client's text tells it nothing; the comparison with the MAC is the one made in constant time. */
+static int unhex(const char *s, unsigned char out[32])
+{
+    static const unsigned char val[256] = {
+        /* a digit's value + 1; 0: not a digit */
+        ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+        ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+        ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16};
+    unsigned i, hi, lo;
+
+    for (i = 0; i < 32; i++) {
+        if ((hi = val[(unsigned char)s[2 * i]]) == 0 ||
+            (lo = val[(unsigned char)s[2 * i + 1]]) == 0)
+            return -1; /* includes the NUL of a short signature */
+        out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
+    }
+    return s[SL_SIG_HEX] == '\0' ? 0 : -1;
 }
 
 /* Decimal digits only, no leading zero (but "0"), at most 19 of them: 0 or -1. */
@@ -156,14 +194,15 @@ int sl__sign_check(const unsigned char *key, size_t keylen, const char *method, 
                    const char *expires, const char *max, const char *sig, int64_t now,
                    uint64_t *max_out)
 {
-    char want[SL_SIG_HEX + 1];
+    unsigned char want[32], got[32];
     uint64_t exp, m = 0;
 
     if (expires == NULL || parse_dec(expires, &exp) < 0 || exp > INT64_MAX ||
-        (max != NULL && parse_dec(max, &m) < 0) || strlen(sig) != SL_SIG_HEX)
+        (max != NULL && parse_dec(max, &m) < 0) || unhex(sig, got) < 0)
         return SL_EBADREQUEST;
-    sl__sign(key, keylen, method, path, (int64_t)exp, max != NULL, m, want);
-    if (CRYPTO_memcmp(want, sig, SL_SIG_HEX) != 0)
+    if (sign_raw(key, keylen, method, path, exp, max != NULL, m, want) < 0)
+        return SL_EDENIED; /* no MAC: no URL is valid */
+    if (CRYPTO_memcmp(want, got, sizeof(want)) != 0)
         return SL_EDENIED; /* altered, or made for another method, path, expiry or size */
     if ((int64_t)exp <= now)
         return SL_EDENIED; /* expired: checked after the MAC, so a forged time learns nothing */

@@ -126,6 +126,30 @@ START_TEST(signatures_match_the_vectors)
 }
 END_TEST
 
+/* A key of one SHA-256 block and a longer one (hashed first, RFC 2104), one after the other and
+ * then the first again: each thread keeps the states of the key it last saw, and a new key must
+ * replace them. The largest MAX, a path with a space. */
+START_TEST(signatures_follow_the_key)
+{
+    const char *k64 = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+    const char *v64 = "2470fa12fa172486d32f2d1e445e4de1952ec560ccb9213d2a4265ef7427cb53";
+    unsigned char k150[150];
+    char sig[SL_SIG_HEX + 1];
+    unsigned i, round;
+
+    for (i = 0; i < sizeof(k150); i++)
+        k150[i] = (unsigned char)(100 + i);
+    for (round = 0; round < 2; round++) {
+        sl__sign((const unsigned char *)k64, 64, "PATCH", "/uploads/x y", 1, 1, UINT64_MAX, sig);
+        ck_assert_str_eq(sig, v64);
+        sl__sign(k150, sizeof(k150), "PATCH", "/uploads/x y", 1, 1, UINT64_MAX, sig);
+        ck_assert_str_eq(sig, "e020bafbbbffe523df0a63909589b0b87d8951dc66379743d3ebfa58eddee25c");
+    }
+    sl__sign((const unsigned char *)k64, 63, "PATCH", "/uploads/x y", 1, 1, UINT64_MAX, sig);
+    ck_assert_str_ne(sig, v64); /* the same bytes but one: another key */
+}
+END_TEST
+
 static int check(const char *method, const char *path, const char *exp, const char *max,
                  const char *sig, uint64_t *limit)
 {
@@ -151,10 +175,19 @@ START_TEST(signed_url_checks)
     ck_assert_int_eq(check("POST", "/uploads/", "2000000000", "11", u, &limit), SL_EDENIED);
     ck_assert_int_eq(check("POST", "/uploads/", "2000000000", NULL, u, &limit), SL_EDENIED);
     ck_assert_int_eq(check("PUT", "/files/a", "2000000000", NULL,
-                           "68564F3CD2C6AA89560C0A173BCBE066CD5E952D7B6F099F9F188059158CC5A3",
+                           "68564f3cd2c6aa89560c0a173bcbe066cd5e952d7b6f099f9f188059158cc5a4",
                            &limit),
                      SL_EDENIED);
-    /* not canonical numbers or a signature of the wrong length: malformed */
+    /* not canonical numbers, a signature of the wrong length or spelt otherwise than sl__sign
+     * writes it (upper case, not hex): malformed (the server answers 403 all the same) */
+    ck_assert_int_eq(check("PUT", "/files/a", "2000000000", NULL,
+                           "68564F3CD2C6AA89560C0A173BCBE066CD5E952D7B6F099F9F188059158CC5A3",
+                           &limit),
+                     SL_EBADREQUEST);
+    ck_assert_int_eq(check("PUT", "/files/a", "2000000000", NULL,
+                           "68564f3cd2c6aa89560c0a173bcbe066cd5e952d7b6f099f9f188059158cc5ag",
+                           &limit),
+                     SL_EBADREQUEST);
     ck_assert_int_eq(check("PUT", "/files/a", "02000000000", NULL, a, &limit), SL_EBADREQUEST);
     ck_assert_int_eq(check("PUT", "/files/a", "+2000000000", NULL, a, &limit), SL_EBADREQUEST);
     ck_assert_int_eq(check("PUT", "/files/a", "", NULL, a, &limit), SL_EBADREQUEST);
@@ -258,6 +291,7 @@ Suite *auth_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("signed URLs");
     tcase_add_test(tc, signatures_match_the_vectors);
+    tcase_add_test(tc, signatures_follow_the_key);
     tcase_add_test(tc, signed_url_checks);
     tcase_add_test(tc, expired_signatures);
     tcase_add_test(tc, sign_keys);
