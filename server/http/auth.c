@@ -247,12 +247,11 @@ static int by_signature(sl_req_t *r, struct sl_auth_s *a, const char *sig, int m
     if (r->route == ROUTE_TUS_ID && (m == M_HEAD || m == M_PATCH || m == M_DELETE))
         m = M_PATCH; /* what a creation's Location was signed for */
     err = sl__sign_check(a->key, a->keylen, sl__method_name(m), r->url, exp, max, sig,
-                         (int64_t)time(NULL), &limit);
+                         (int64_t)time(NULL), &limit, &r->sig_expires);
     if (err == SL_EBADREQUEST)
         err = SL_EDENIED; /* a mangled signed URL is still no permission */
     if (err < 0)
         return err;
-    r->sig_expires = (int64_t)strtoll(exp, NULL, 10);
     if (limit == UINT64_MAX)
         return 0;
     if (r->route == ROUTE_TUS) { /* a creation: its whole length, declared now */

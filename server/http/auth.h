@@ -32,8 +32,8 @@ typedef struct sl_token_s {
     char prefix[SL_NAME_MAX + 1]; /* names it is confined to: "" (all), or "a/b" (a/b/…) */
 } sl_token_t;
 
-/* SHA-256 of p[0..n) into out, with the digest fetched once and a context kept per thread
- * (tokens.c): 0, or -1 if OpenSSL could not hash (out is then not a hash). */
+/* SHA-256 of p[0..n) into out, with OpenSSL's SHA-256 functions (tokens.c): 0, or -1 if it could
+ * not hash (out is then not a hash). */
 int sl__sha256(const void *p, size_t n, unsigned char out[32]);
 
 /* One load of --token-file, shared by the requests that authenticated with it (refs): a reload
@@ -41,7 +41,9 @@ int sl__sha256(const void *p, size_t n, unsigned char out[32]);
 typedef struct sl_tokens_s {
     int refs;
     size_t n;
-    sl_token_t t[];
+    struct sl_token_key_s *by_hash; /* owned: the hashes and their entries, in order of hash,
+                                       then of line (tokens.c) */
+    sl_token_t t[];                 /* in the file's order */
 } sl_tokens_t;
 
 /* Parse a token file's text[0..len) (borrowed). Lines: `TOKEN RIGHTS [PREFIX] [uploads=N]
@@ -53,8 +55,9 @@ typedef struct sl_tokens_s {
  * message never quotes a token). */
 int sl__tokens_parse(const char *text, size_t len, sl_tokens_t **out, char *err, size_t errlen);
 void sl__tokens_unref(sl_tokens_t *ts);
-/* The entry whose hash is SHA-256(token[0..len)), compared in constant time against every entry,
- * or NULL. Borrowed from ts. */
+/* The entry whose hash is SHA-256(token[0..len)) (the first in the file if several), or NULL:
+ * a search of the sorted hashes whose steps and time depend only on the number of entries.
+ * Borrowed from ts. */
 sl_token_t *sl__tokens_find(sl_tokens_t *ts, const char *token, size_t len);
 /* 1 if name (a checked name) lies within prefix ("" is everything; "a/b" covers "a/b" and
  * "a/b/…", never "a/bc"). */
@@ -70,11 +73,11 @@ int sl__prefix_covers(const char *prefix, const char *name);
 void sl__sign(const unsigned char *key, size_t keylen, const char *method, const char *path,
               int64_t expires, int has_max, uint64_t max, char out[SL_SIG_HEX + 1]);
 /* Check the query values (each borrowed, NULL when absent; sig non-NULL) for method and path at
- * time now: 0 with *max (UINT64_MAX when none) set, SL_EDENIED (expired, altered, another method
- * or path), or SL_EBADREQUEST (a malformed value). */
+ * time now: 0 with *max_out (UINT64_MAX when none) and *expires_out set, SL_EDENIED (expired,
+ * altered, another method or path), or SL_EBADREQUEST (a malformed value). */
 int sl__sign_check(const unsigned char *key, size_t keylen, const char *method, const char *path,
                    const char *expires, const char *max, const char *sig, int64_t now,
-                   uint64_t *max_out);
+                   uint64_t *max_out, int64_t *expires_out);
 /* A key file's text: trailing newlines dropped; at least SL_SIGN_KEY_MIN bytes. The key bytes are
  * copied into key[cap]; *keylen set. 0 or SL_EBADREQUEST. */
 int sl__sign_key_parse(const char *text, size_t len, unsigned char *key, size_t cap,

@@ -192,7 +192,7 @@ static int parse_dec(const char *s, uint64_t *out)
 
 int sl__sign_check(const unsigned char *key, size_t keylen, const char *method, const char *path,
                    const char *expires, const char *max, const char *sig, int64_t now,
-                   uint64_t *max_out)
+                   uint64_t *max_out, int64_t *expires_out)
 {
     unsigned char want[32], got[32];
     uint64_t exp, m = 0;
@@ -207,6 +207,7 @@ int sl__sign_check(const unsigned char *key, size_t keylen, const char *method, 
     if ((int64_t)exp <= now)
         return SL_EDENIED; /* expired: checked after the MAC, so a forged time learns nothing */
     *max_out = max != NULL ? m : UINT64_MAX;
+    *expires_out = (int64_t)exp;
     return 0;
 }
 

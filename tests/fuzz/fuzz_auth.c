@@ -95,17 +95,18 @@ static void signed_url(char *text)
     char *p = text, *method = field(&p), *path = field(&p), *exp = field(&p), *max = field(&p);
     char *sig = field(&p), want[SL_SIG_HEX + 1];
     uint64_t limit = 12345, m = 0;
+    int64_t expires = -1;
     int r;
 
     if (method == NULL || path == NULL || sig == NULL)
         return;
-    r = sl__sign_check(KEY, sizeof(KEY) - 1, method, path, exp, max, sig, NOW, &limit);
+    r = sl__sign_check(KEY, sizeof(KEY) - 1, method, path, exp, max, sig, NOW, &limit, &expires);
     check(r == 0 || r == SL_EDENIED || r == SL_EBADREQUEST);
     if (r != 0) {
-        check(limit == 12345);
+        check(limit == 12345 && expires == -1);
         return;
     }
-    check(exp != NULL && strtoll(exp, NULL, 10) > NOW);
+    check(exp != NULL && strtoll(exp, NULL, 10) > NOW && expires == strtoll(exp, NULL, 10));
     if (max != NULL)
         m = strtoull(max, NULL, 10);
     check(limit == (max != NULL ? m : UINT64_MAX));

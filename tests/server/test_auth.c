@@ -72,6 +72,40 @@ START_TEST(token_lines)
 }
 END_TEST
 
+/* Files of 0 to 1,000 tokens (the search runs over the hashes sorted at load): every token finds
+ * its own line, a token in the file twice finds its first line, others find nothing. */
+START_TEST(every_token_finds_its_line)
+{
+    static const size_t sizes[] = {0, 1, 2, 3, 7, 64, 1000};
+    size_t k, i, n, len, cap = 1001 * 40;
+    char *text = malloc(cap), tok[32];
+    sl_tokens_t *ts;
+
+    ck_assert_ptr_nonnull(text);
+    for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        n = sizes[k];
+        len = 0;
+        for (i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, cap - len, "token-%06zu-abcdef read\n", i);
+        if (n > 5) /* token 5 again, with more rights: its first line stands */
+            len += (size_t)snprintf(text + len, cap - len, "token-000005-abcdef all\n");
+        text[len] = '\0';
+        ts = parse_ok(text);
+        ck_assert_uint_eq(ts->n, n + (n > 5));
+        for (i = 0; i < n; i++) {
+            snprintf(tok, sizeof(tok), "token-%06zu-abcdef", i);
+            ck_assert_ptr_eq(sl__tokens_find(ts, tok, strlen(tok)), &ts->t[i]);
+            snprintf(tok, sizeof(tok), "token-%06zu-abcdeg", i);
+            ck_assert_ptr_null(sl__tokens_find(ts, tok, strlen(tok)));
+        }
+        ck_assert_ptr_null(sl__tokens_find(ts, "token-001000-abcdef", 19));
+        ck_assert_ptr_null(sl__tokens_find(ts, "", 0));
+        sl__tokens_unref(ts);
+    }
+    free(text);
+}
+END_TEST
+
 START_TEST(bad_token_lines_name_the_line_never_the_token)
 {
     parse_bad("0123456789abcdef read\nshort read\n", "line 2: a token of at least 16");
@@ -153,8 +187,13 @@ END_TEST
 static int check(const char *method, const char *path, const char *exp, const char *max,
                  const char *sig, uint64_t *limit)
 {
-    return sl__sign_check((const unsigned char *)KEY, strlen(KEY), method, path, exp, max, sig, NOW,
-                          limit);
+    int64_t expires = -1;
+    int r = sl__sign_check((const unsigned char *)KEY, strlen(KEY), method, path, exp, max, sig,
+                           NOW, limit, &expires);
+
+    /* the expiry comes back with an admission, and only then */
+    ck_assert_int_eq(expires, r == 0 ? strtoll(exp, NULL, 10) : -1);
+    return r;
 }
 
 START_TEST(signed_url_checks)
@@ -286,6 +325,7 @@ Suite *auth_suite(void)
     TCase *tc = tcase_create("tokens");
 
     tcase_add_test(tc, token_lines);
+    tcase_add_test(tc, every_token_finds_its_line);
     tcase_add_test(tc, bad_token_lines_name_the_line_never_the_token);
     tcase_add_test(tc, prefixes_cover_whole_segments);
     suite_add_tcase(s, tc);
