@@ -20,6 +20,7 @@
 #   bench/auth.sh count [UPLOADS=3000]
 set -eu
 if [ "${1:-}" = count ]; then
+    command -v valgrind > /dev/null || { echo "bench/auth.sh count: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
     COUNT=${2:-3000}
     set -- 1 "$COUNT" 8
 fi
