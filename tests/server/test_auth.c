@@ -78,7 +78,7 @@ START_TEST(every_token_finds_its_line)
 {
     static const size_t sizes[] = {0, 1, 2, 3, 7, 64, 1000};
     size_t k, i, n, len, cap = 1001 * 40;
-    char *text = malloc(cap), tok[32];
+    char *text = malloc(cap), tok[48];
     sl_tokens_t *ts;
 
     ck_assert_ptr_nonnull(text);
