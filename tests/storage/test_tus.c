@@ -615,6 +615,43 @@ START_TEST(append_sink_cuts_the_tail_past_its_offset)
 }
 END_TEST
 
+/* Two sinks on one upload (two PATCHes in two workers): the second finds the first's lock and
+ * fails with SL_ELOCKED, writing nothing and cutting nothing; once the first is done, a third
+ * writes at the offset. The open, the lock and the cut are one job: all happen, or none. */
+START_TEST(a_second_append_sink_finds_the_lock)
+{
+    static sl_tus_info_t a;
+    sl_sink_file_t f, g, h;
+    probe_t wf, wg, wh;
+    char buf[64];
+
+    make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
+    sink_open(&f, &wf, a.id, 10);
+    run_loop(&loop); /* f holds the lock */
+    sink_open(&g, &wg, a.id, 4);
+    write_str(&g.s, "zz");
+    ck_assert_int_eq(sl_stream_end(&g.s), 0);
+    run_loop(&loop);
+    ck_assert_int_eq(wg.close, 1);
+    ck_assert_int_eq(wg.finish, 0);
+    ck_assert_int_eq(wg.close_err, SL_ELOCKED);
+    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
+    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 10); /* not cut to 4, nothing written */
+    ck_assert_int_eq(write_str(&f.s, "ab"), 1);
+    ck_assert_int_eq(sl_stream_end(&f.s), 0);
+    run_loop(&loop);
+    ck_assert_int_eq(wf.finish, 1);
+    sink_open(&h, &wh, a.id, 12);
+    ck_assert_int_eq(write_str(&h.s, "c"), 1);
+    ck_assert_int_eq(sl_stream_end(&h.s), 0);
+    run_loop(&loop);
+    ck_assert_int_eq(wh.finish, 1);
+    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
+    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 13);
+    ck_assert_str_eq(buf, "0123456789abc");
+}
+END_TEST
+
 /* _i: 0 destroyed after a write landed, 1 destroyed before its open completed. */
 START_TEST(destroying_an_append_sink_never_removes_the_data_file)
 {
@@ -672,6 +709,7 @@ Suite *tus_suite(void)
     tcase_add_test(tc, expired_lists_exactly_the_expired_ids);
     tcase_add_test(tc, open_sweeps_a_dead_writers_record_temp_but_never_an_upload);
     tcase_add_test(tc, append_sink_cuts_the_tail_past_its_offset);
+    tcase_add_test(tc, a_second_append_sink_finds_the_lock);
     tcase_add_loop_test(tc, destroying_an_append_sink_never_removes_the_data_file, 0, 2);
     return s;
 }
