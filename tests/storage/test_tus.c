@@ -615,9 +615,32 @@ START_TEST(append_sink_cuts_the_tail_past_its_offset)
 }
 END_TEST
 
-/* Two sinks on one upload (two PATCHes in two workers): the second finds the first's lock and
- * fails with SL_ELOCKED, writing nothing and cutting nothing; once the first is done, a third
- * writes at the offset. The open, the lock and the cut are one job: all happen, or none. */
+/* A PATCH without a body still opens, locks and cuts the file (its final does it): the tail past
+ * the offset goes, and the sink finishes. */
+START_TEST(an_empty_append_cuts_the_tail_too)
+{
+    static sl_tus_info_t a;
+    sl_sink_file_t f;
+    probe_t w;
+    char buf[64];
+
+    make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
+    sink_open(&f, &w, a.id, 6);
+    ck_assert_int_eq(sl_stream_end(&f.s), 0);
+    run_loop(&loop);
+    ck_assert_int_eq(w.finish, 1);
+    ck_assert_int_eq(w.close_err, 0);
+    ck_assert_uint_eq(f.offset, 6);
+    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
+    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 6);
+    ck_assert_str_eq(buf, "012345");
+}
+END_TEST
+
+/* Two sinks on one upload (two PATCHes in two workers): the second finds the lock the first took
+ * with its first write and fails with SL_ELOCKED, writing nothing and cutting nothing; once the
+ * first is done, a third writes at the offset. The open, the lock, the cut and the first write
+ * are one job, in that order. */
 START_TEST(a_second_append_sink_finds_the_lock)
 {
     static sl_tus_info_t a;
@@ -627,6 +650,7 @@ START_TEST(a_second_append_sink_finds_the_lock)
 
     make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
     sink_open(&f, &wf, a.id, 10);
+    ck_assert_int_eq(write_str(&f.s, "a"), 1);
     run_loop(&loop); /* f holds the lock */
     sink_open(&g, &wg, a.id, 4);
     write_str(&g.s, "zz");
@@ -636,8 +660,8 @@ START_TEST(a_second_append_sink_finds_the_lock)
     ck_assert_int_eq(wg.finish, 0);
     ck_assert_int_eq(wg.close_err, SL_ELOCKED);
     snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
-    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 10); /* not cut to 4, nothing written */
-    ck_assert_int_eq(write_str(&f.s, "ab"), 1);
+    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 11); /* not cut to 4, nothing written */
+    ck_assert_int_eq(write_str(&f.s, "b"), 1);
     ck_assert_int_eq(sl_stream_end(&f.s), 0);
     run_loop(&loop);
     ck_assert_int_eq(wf.finish, 1);
@@ -709,6 +733,7 @@ Suite *tus_suite(void)
     tcase_add_test(tc, expired_lists_exactly_the_expired_ids);
     tcase_add_test(tc, open_sweeps_a_dead_writers_record_temp_but_never_an_upload);
     tcase_add_test(tc, append_sink_cuts_the_tail_past_its_offset);
+    tcase_add_test(tc, an_empty_append_cuts_the_tail_too);
     tcase_add_test(tc, a_second_append_sink_finds_the_lock);
     tcase_add_loop_test(tc, destroying_an_append_sink_never_removes_the_data_file, 0, 2);
     return s;
