@@ -592,25 +592,40 @@ static void sink_open(sl_sink_file_t *f, probe_t *pr, const char *id, uint64_t o
     probe_stream(pr, &f->s, "sink");
 }
 
-START_TEST(append_sink_cuts_the_tail_past_its_offset)
+/* The upload's data file holds exactly `want`. */
+static void data_is(const char *id, const char *want)
 {
-    static sl_tus_info_t a;
+    char path[64], buf[64];
+
+    snprintf(path, sizeof(path), ".sluice/tus/%s.data", id);
+    ck_assert_int_eq(slurp(tmp, path, buf, sizeof(buf)), (int)strlen(want));
+    ck_assert_str_eq(buf, want);
+}
+
+/* A PATCH's sink at `offset` that writes `text` (nothing if "") and ends: it finishes. */
+static void patch_ok(const char *id, uint64_t offset, const char *text)
+{
     sl_sink_file_t f;
     probe_t w;
-    char buf[64];
 
-    make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
-    sink_open(&f, &w, a.id, 5);
-    ck_assert_int_eq(write_str(&f.s, "XYZ"), 1);
+    sink_open(&f, &w, id, offset);
+    if (*text != '\0')
+        ck_assert_int_eq(write_str(&f.s, text), 1);
     ck_assert_int_eq(sl_stream_end(&f.s), 0);
     run_loop(&loop);
     ck_assert_int_eq(w.finish, 1);
     ck_assert_int_eq(w.close, 1);
     ck_assert_int_eq(w.close_err, 0);
-    ck_assert_uint_eq(f.offset, 8);
-    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
-    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 8);
-    ck_assert_str_eq(buf, "01234XYZ");
+    ck_assert_uint_eq(f.offset, offset + strlen(text));
+}
+
+START_TEST(append_sink_cuts_the_tail_past_its_offset)
+{
+    static sl_tus_info_t a;
+
+    make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
+    patch_ok(a.id, 5, "XYZ");
+    data_is(a.id, "01234XYZ");
     ck_assert_int_eq(entries(".sluice/tmp"), 0);
 }
 END_TEST
@@ -620,20 +635,10 @@ END_TEST
 START_TEST(an_empty_append_cuts_the_tail_too)
 {
     static sl_tus_info_t a;
-    sl_sink_file_t f;
-    probe_t w;
-    char buf[64];
 
     make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
-    sink_open(&f, &w, a.id, 6);
-    ck_assert_int_eq(sl_stream_end(&f.s), 0);
-    run_loop(&loop);
-    ck_assert_int_eq(w.finish, 1);
-    ck_assert_int_eq(w.close_err, 0);
-    ck_assert_uint_eq(f.offset, 6);
-    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
-    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 6);
-    ck_assert_str_eq(buf, "012345");
+    patch_ok(a.id, 6, "");
+    data_is(a.id, "012345");
 }
 END_TEST
 
@@ -644,9 +649,8 @@ END_TEST
 START_TEST(a_second_append_sink_finds_the_lock)
 {
     static sl_tus_info_t a;
-    sl_sink_file_t f, g, h;
-    probe_t wf, wg, wh;
-    char buf[64];
+    sl_sink_file_t f, g;
+    probe_t wf, wg;
 
     make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
     sink_open(&f, &wf, a.id, 10);
@@ -659,20 +663,13 @@ START_TEST(a_second_append_sink_finds_the_lock)
     ck_assert_int_eq(wg.close, 1);
     ck_assert_int_eq(wg.finish, 0);
     ck_assert_int_eq(wg.close_err, SL_ELOCKED);
-    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
-    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 11); /* not cut to 4, nothing written */
+    data_is(a.id, "0123456789a"); /* not cut to 4, nothing written */
     ck_assert_int_eq(write_str(&f.s, "b"), 1);
     ck_assert_int_eq(sl_stream_end(&f.s), 0);
     run_loop(&loop);
     ck_assert_int_eq(wf.finish, 1);
-    sink_open(&h, &wh, a.id, 12);
-    ck_assert_int_eq(write_str(&h.s, "c"), 1);
-    ck_assert_int_eq(sl_stream_end(&h.s), 0);
-    run_loop(&loop);
-    ck_assert_int_eq(wh.finish, 1);
-    snprintf(buf, sizeof(buf), ".sluice/tus/%s.data", a.id);
-    ck_assert_int_eq(slurp(tmp, buf, buf, sizeof(buf)), 13);
-    ck_assert_str_eq(buf, "0123456789abc");
+    patch_ok(a.id, 12, "c");
+    data_is(a.id, "0123456789abc");
 }
 END_TEST
 
