@@ -10,28 +10,27 @@
  * any byte opens it at the end. A body whose size is known (size_hint) and that arrives whole in
  * the first write is held instead (its chunks referenced, the write reported done) and the
  * commit's job creates, writes and publishes it: one trip to the thread pool for a small upload.
- * Append mode opens its file in the first write's job too. The stream base hands us every queued
- * chunk at once (W5), and one job on the thread pool writes them at their offset
- * (sl__fs_write_chunks): runs of memory chunks with one pwritev, going on after short writes, and
- * piped chunks (streams/pipe.c: bytes that wait in a kernel pipe) spliced out of their pipe, in
- * order, so exactly one write is in flight and the file gets the bytes as they came. With a hash
- * behind it (store.h: a digest stage that forwards piped chunks unhashed), a job of its own reads
- * back what was written and hashes it, in order, one at a time, while the next write goes on (on
- * two cores the copy and the hash overlap); the commit waits for it and finishes the digests first:
- * one that differs from what was expected fails the sink (SL_ECHECKSUM) before anything is
- * published. A body held for its commit is hashed there. The commit runs as one job on the thread
- * pool: fdatasync (durable mode), fstat, create missing parent directories, rename over the final
- * name (renameat2 RENAME_NOREPLACE for create-only uploads), fsync the parent directory (durable
- * mode); it is a group commit (commit.c): the files that finish together share the flushes.
- * `finish` therefore means committed. Destroy waits for the operation in flight, then closes and
- * unlinks the temp file unless the commit succeeded.
+ * Append mode opens at init; writes that arrive before that open completes wait for it. The stream
+ * base hands us every queued chunk at once (W5), and one job on the thread pool writes them at
+ * their offset (sl__fs_write_chunks): runs of memory chunks with one pwritev, going on after short
+ * writes, and piped chunks (streams/pipe.c: bytes that wait in a kernel pipe) spliced out of their
+ * pipe, in order, so exactly one write is in flight and the file gets the bytes as they came.
+ * With a hash behind it (store.h: a digest stage that forwards piped chunks unhashed), a job of
+ * its own reads back what was written and hashes it, in order, one at a time, while the next
+ * write goes on (on two cores the copy and the hash overlap); the commit waits for it and
+ * finishes the digests first: one that differs from what was expected fails the sink
+ * (SL_ECHECKSUM) before anything is published. A body held for its commit is hashed there.
+ * The commit runs as one job on the thread pool: fdatasync (durable mode), fstat, create missing
+ * parent directories, rename over the final name (renameat2 RENAME_NOREPLACE for
+ * create-only uploads), fsync the parent directory (durable mode); it is a group commit (commit.c):
+ * the files that finish together share the flushes. `finish` therefore means committed. Destroy
+ * waits for the operation in flight, then closes and unlinks the temp file unless the commit
+ * succeeded.
  *
- * Append mode (resumable uploads) writes into an existing work file instead: the first write's
- * job opens it, locks it (flock, so two processes never write one upload: SL_ELOCKED), cuts it to
- * the recorded offset and writes from there (an empty body's final does the first three); the
- * final step is only the flush (fdatasync), and destroy never removes the file, whose bytes up to
- * `offset` are the upload's so far. A small PATCH thus costs two trips to the thread pool here
- * (open and write, flush) where it cost four (open, cut, write, flush).
+ * Append mode (resumable uploads) writes into an existing work file instead: in one job, open it,
+ * lock it (flock, so two processes never write one upload: SL_ELOCKED) and cut it to the recorded
+ * offset; then write from there; the final step is only the flush (fdatasync), and destroy never
+ * removes the file, whose bytes up to `offset` are the upload's so far.
  */
 #include "fs.h"
 
@@ -112,28 +111,25 @@ static void on_open(uv_fs_t *req)
     open_done(f, r);
 }
 
-/* Append mode's open, on the thread pool: the work file opened, locked (flock: another process,
- * a worker, never writes the same upload: SL_ELOCKED) and cut to the recorded offset (bytes past
- * it are not counted: an unverified or unflushed tail). *fd is set once the file is open, even if
- * what follows failed (destroy closes it). 0 or a negative code. */
-static int open_append(sl_sink_file_t *f, int *fd)
-{
-    if ((*fd = openat(f->store->root_fd, f->name, O_WRONLY | O_CLOEXEC)) < 0)
-        return -errno;
-    if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
-        return SL_ELOCKED;
-    return ftruncate(*fd, (off_t)f->offset) < 0 ? -errno : 0;
-}
-
-/* An empty body's open (its final comes first). */
+/* Append mode's open, one job: open the work file, lock it (flock: another process, a worker,
+ * never writes the same upload: SL_ELOCKED), and cut it to the recorded offset (bytes past it are
+ * not counted: an unverified or unflushed tail) before writing there. One trip to the thread
+ * pool instead of two (an open, then an ftruncate): a small PATCH's jobs are most of its cost. */
 static void open_append_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
-    int fd;
+    int fd = openat(f->store->root_fd, f->name, O_WRONLY | O_CLOEXEC);
 
-    f->work_err = open_append(f, &fd);
-    if (fd >= 0)
-        f->fd = fd; /* the loop reads it once the job is done (open_done) */
+    f->work_err = 0;
+    if (fd < 0) {
+        f->work_err = -errno;
+        return;
+    }
+    f->fd = fd; /* the loop reads it once the job is done (open_done) */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        f->work_err = SL_ELOCKED;
+    else if (ftruncate(fd, (off_t)f->offset) < 0)
+        f->work_err = -errno;
 }
 
 static void after_open_append(uv_work_t *w, int status)
@@ -205,25 +201,20 @@ static void after_write(uv_work_t *w, int status)
     d(&f->s, status < 0 ? status : f->work_err);
 }
 
-/* The first write: create the temp file (append mode: open, lock and cut the work file) and
- * write the batch at the offset, in one job. */
+/* The first write: create the temp file and write the batch, in one job. */
 static void open_write_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
-    int fd, err;
+    int fd = sl__fs_open_tmp(f->store, f->tmp, f->seq);
 
+    f->work_err = 0;
     f->work_bytes = 0;
-    if (f->flags & SL_SINK_APPEND) {
-        err = open_append(f, &fd);
-    } else {
-        fd = sl__fs_open_tmp(f->store, f->tmp, f->seq);
-        err = fd < 0 ? fd : 0;
+    if (fd < 0) {
+        f->work_err = fd;
+        return;
     }
-    if (fd >= 0)
-        f->fd = fd;
-    f->work_err =
-        err < 0 ? err
-                : sl__fs_write_chunks(fd, f->wait_chunks, f->wait_n, f->offset, &f->work_bytes);
+    f->fd = fd;
+    f->work_err = sl__fs_write_chunks(fd, f->wait_chunks, f->wait_n, 0, &f->work_bytes);
 }
 
 static void after_open_write(uv_work_t *w, int status)
@@ -231,8 +222,8 @@ static void after_open_write(uv_work_t *w, int status)
     sl_sink_file_t *f = w->data;
     sl_done_cb d = f->op_done;
 
-    if (f->fd >= 0 && !(f->flags & SL_SINK_APPEND))
-        f->state |= ST_CREATED; /* a temp file of ours: destroy removes it */
+    if (f->fd >= 0)
+        f->state |= ST_CREATED;
     f->offset += f->work_bytes;
     hash_more(f);
     op_complete(f);
@@ -288,8 +279,7 @@ static void sink_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_cb
         done(s, err); /* the filesystem's last --min-free bytes are not for uploads: 507 */
         return;
     }
-    if ((f->state & ST_LAZY) && f->size_hint != 0 && bytes == f->size_hint && !piped &&
-        !(f->flags & SL_SINK_APPEND)) {
+    if ((f->state & ST_LAZY) && f->size_hint != 0 && bytes == f->size_hint && !piped) {
         /* the whole body at once: kept (referenced) and written by the commit's job, so a small
          * upload costs one trip to the thread pool instead of two */
         f->state = (f->state & ~ST_LAZY) | ST_HELD;
@@ -435,14 +425,9 @@ static void sink_final(sl_stream_t *s, sl_done_cb done)
         start_commit(f);
         return;
     }
-    if (f->state & ST_LAZY) { /* an empty body: create (or open) the file now, then commit */
+    if (f->state & ST_LAZY) { /* an empty body: create the file now, then commit */
         f->state = (f->state & ~ST_LAZY) | ST_OPENING | ST_BUSY | ST_FINAL_WAIT;
-        if (f->flags & SL_SINK_APPEND) {
-            f->work.data = f;
-            uv_queue_work(f->s.loop, &f->work, open_append_work, after_open_append);
-        } else {
-            start_open(f);
-        }
+        start_open(f);
         return;
     }
     if (f->state & ST_OPENING) {
@@ -563,7 +548,8 @@ void sl_sink_file_init_append(sl_sink_file_t *f, sl_fs_t *st, const char *path, 
 {
     sink_init(f, st, path, SL_SINK_APPEND, hwm);
     f->offset = offset;
-    f->state = ST_LAZY; /* opened, locked and cut by the first write's job */
+    f->work.data = f;
+    uv_queue_work(st->loop, &f->work, open_append_work, after_open_append);
 }
 
 static void name_tmp(sl_sink_file_t *f)

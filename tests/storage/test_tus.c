@@ -630,8 +630,8 @@ START_TEST(append_sink_cuts_the_tail_past_its_offset)
 }
 END_TEST
 
-/* A PATCH without a body still opens, locks and cuts the file (its final does it): the tail past
- * the offset goes, and the sink finishes. */
+/* A PATCH without a body still opens, locks and cuts the file: the tail past the offset goes,
+ * and the sink finishes. */
 START_TEST(an_empty_append_cuts_the_tail_too)
 {
     static sl_tus_info_t a;
@@ -643,9 +643,9 @@ START_TEST(an_empty_append_cuts_the_tail_too)
 END_TEST
 
 /* Two sinks on one upload (two PATCHes in two workers): the second finds the lock the first took
- * with its first write and fails with SL_ELOCKED, writing nothing and cutting nothing; once the
- * first is done, a third writes at the offset. The open, the lock, the cut and the first write
- * are one job, in that order. */
+ * when it was made (before any byte of its body: a PATCH whose body is slow to come still holds
+ * the upload) and fails with SL_ELOCKED, writing nothing and cutting nothing; once the first is
+ * done, a third writes at the offset. The open, the lock and the cut are one job, in that order. */
 START_TEST(a_second_append_sink_finds_the_lock)
 {
     static sl_tus_info_t a;
@@ -654,8 +654,7 @@ START_TEST(a_second_append_sink_finds_the_lock)
 
     make_upload(&a, SL_TUS_PLAIN, 20, "0123456789");
     sink_open(&f, &wf, a.id, 10);
-    ck_assert_int_eq(write_str(&f.s, "a"), 1);
-    run_loop(&loop); /* f holds the lock */
+    run_loop(&loop); /* f holds the lock, no byte written yet */
     sink_open(&g, &wg, a.id, 4);
     write_str(&g.s, "zz");
     ck_assert_int_eq(sl_stream_end(&g.s), 0);
@@ -663,8 +662,8 @@ START_TEST(a_second_append_sink_finds_the_lock)
     ck_assert_int_eq(wg.close, 1);
     ck_assert_int_eq(wg.finish, 0);
     ck_assert_int_eq(wg.close_err, SL_ELOCKED);
-    data_is(a.id, "0123456789a"); /* not cut to 4, nothing written */
-    ck_assert_int_eq(write_str(&f.s, "b"), 1);
+    data_is(a.id, "0123456789"); /* not cut to 4, nothing written */
+    ck_assert_int_eq(write_str(&f.s, "ab"), 1);
     ck_assert_int_eq(sl_stream_end(&f.s), 0);
     run_loop(&loop);
     ck_assert_int_eq(wf.finish, 1);
