@@ -344,14 +344,17 @@ static int read_key(const char *path, sb_opts_t *o)
     char text[sizeof(o->sign_key) + 3]; /* the longest key, a line end, and one more */
     FILE *f = fopen(path, "rb");
     size_t n;
+    int err;
 
     if (f == NULL)
         return -1;
     n = fread(text, 1, sizeof(text), f);
     fclose(f);
-    return sl__sign_key_parse(text, n, o->sign_key, sizeof(o->sign_key), &o->sign_keylen) < 0 ? -1
-                                                                                              : 0;
-} /* Apply the option `c` with its value v (NULL for flags); 0, or -1 when the value is bad. */
+    err = sl__sign_key_parse(text, n, o->sign_key, sizeof(o->sign_key), &o->sign_keylen);
+    return err < 0 ? -1 : 0;
+}
+
+/* Apply the option `c` with its value v (NULL for flags); 0, or -1 when the value is bad. */
 static int apply(sb_opts_t *o, int c, const char *v, int *n_given)
 {
     uint64_t u;
