@@ -10,6 +10,7 @@
 # (round-robin), aggregate MB/s. Everything is torn down at the end.
 #
 #   bench/s3put.sh [SIZE_MIB=1024] [REPS=3]      (from the top of the tree, after a build)
+# SLUICE_ARGS adds flags to sluice's command line (e.g. "--s3-part-size 64M").
 set -eu
 SIZE=${1:-1024}
 REPS=${2:-3}
@@ -30,7 +31,7 @@ CEPH_OSD_GB=${CEPH_OSD_GB:-12} CEPH_PORT=${CEPH_PORT:-17492} CEPH_MON_PORT=${CEP
 mkdir -p "$F/spool"
 start_node() { # start_node PORT LOG: a sluice on the bucket's bench/ prefix; its pid
     "$BIN" --listen "127.0.0.1:$1" --store "s3://$S3_BUCKET/bench" --s3-endpoint "$S3_ENDPOINT" \
-        --spool "$F/spool" > /dev/null 2> "$2" &
+        --spool "$F/spool" ${SLUICE_ARGS:-} > /dev/null 2> "$2" &
     echo $! >> "$W/pids"
     i=0; while ! grep -qs "listening on" "$2" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
     echo $!

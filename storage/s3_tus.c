@@ -7,7 +7,7 @@
  *                (upload-id), how many of its parts count (parts) and their bytes (part-bytes)
  *   .data        the multipart upload's key: parts of at least 5 MiB, numbered 1..parts (a
  *                partial upload sealed for a concatenation: the completed object, s3_concat.c)
- *   .tail-<off>  the bytes past the parts (offset - part-bytes of them, under 8 MiB), when any
+ *   .tail-<off>  the bytes past the parts (offset - part-bytes of them, under 5 MiB), when any
  *   .lock        who is writing: "held <owner> <n> <until>" or "free"
  *
  * The record is the truth: its offset covers its parts and its tail, all stored before the

@@ -39,7 +39,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LIMIT, TOP, Server, ServerTest, curl, read_response, status_of,  # noqa: E402
                      wait_until)
-from s3lab import (LAB, MIB, Proxy, keys, multipart_uploads, restart_rgw, s3,  # noqa: E402,F401
+from s3lab import (LAB, MIB, PART, Proxy, keys, multipart_uploads, restart_rgw, s3,  # noqa: E402,F401
                    setUpModule, tearDownModule)
 
 def sha256_etag(data):
@@ -60,7 +60,7 @@ class S3Base(ServerTest):
     def server(self, endpoint, *extra):
         os.environ.update(self.env)
         return Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix), "--s3-endpoint",
-                      endpoint, "--spool", self.spool, *extra).start()
+                      endpoint, "--spool", self.spool, *PART, *extra).start()
 
     def tearDown(self):
         super().tearDown()

@@ -31,7 +31,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LIMIT, TOP, Server, curl, wait_until  # noqa: E402
-from s3lab import LAB, MIB, Proxy, keys, multipart_uploads, setUpModule, tearDownModule  # noqa: E402,F401
+from s3lab import LAB, MIB, PART, Proxy, keys, multipart_uploads, setUpModule, tearDownModule  # noqa: E402,F401
 
 TUS = "Tus-Resumable: 1.0.0"
 UP = os.environ.get("SLUICE_UP_BIN", os.path.join(TOP, "build", "sluice-up"))
@@ -53,7 +53,7 @@ class Concat(unittest.TestCase):
 
     def node(self, endpoint, *args):
         return Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix), "--s3-endpoint",
-                      endpoint, "--spool", self.spool, *args).start()
+                      endpoint, "--spool", self.spool, *PART, *args).start()
 
     def tearDown(self):
         for srv in (self.a, self.b):

@@ -33,7 +33,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LIMIT, Server, curl, read_response, status_of, wait_until  # noqa: E402
-from s3lab import LAB, MIB, free_port, keys, multipart_uploads, s3, setUpModule, tearDownModule  # noqa: E402,F401
+from s3lab import LAB, MIB, PART, free_port, keys, multipart_uploads, s3, setUpModule, tearDownModule  # noqa: E402,F401
 
 UPLOAD_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tus", "upload.js")
 TUS = "Tus-Resumable: 1.0.0"
@@ -54,7 +54,7 @@ class TwoNodes(unittest.TestCase):
 
     def node(self, name):
         return Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix), "--s3-endpoint",
-                      LAB["S3_ENDPOINT"], "--spool", self.spool, "--s3-lock-lease", "2",
+                      LAB["S3_ENDPOINT"], "--spool", self.spool, "--s3-lock-lease", "2", *PART,
                       "--access-log", os.path.join(self.logs, name)).start()
 
     def tearDown(self):
@@ -226,7 +226,7 @@ class TwoNodes(unittest.TestCase):
         self.b.stop()
         self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
                         "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
-                        "--tus-expire", "3").start()
+                        "--tus-expire", "3", *PART).start()
         uid = self.create(self.b, 30 * MIB, "old.bin")
         # (3 s: it is still there for the check below after a slow PATCH, then the sweep comes)
         self.assertEqual(self.patch(self.b, uid, 0, os.urandom(20 * MIB)), 204)  # part and tail
@@ -255,7 +255,7 @@ class TwoNodes(unittest.TestCase):
             self.b.stop()
             self.b = Server("--store", "s3://%s/%s" % (LAB["S3_BUCKET"], self.prefix),
                             "--s3-endpoint", LAB["S3_ENDPOINT"], "--spool", self.spool,
-                            "--tus-expire", "3").start()
+                            "--tus-expire", "3", *PART).start()
             uid = self.create(self.b, 100, "late.bin")
             self.assertEqual(self.patch(self.b, uid, 0, b"x" * 10), 204)
             mine = self.prefix + "/.sluice/tus/" + uid
