@@ -35,8 +35,19 @@ function cpuOf(pid) {
     return 0;
   }
 }
-// The CPU of every process below `pid` (not itself), leaving out the subtree of `skip`.
-function treeCpu(pid, skip) {
+// What kind of Chromium process `pid` is: its --type (and utility sub-type), "browser" without.
+function kindOf(pid) {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+    const arg = (name) => (argv.find((a) => a.startsWith(`--${name}=`)) || '').split('=')[1];
+    return [arg('type') || 'browser', arg('utility-sub-type')].filter(Boolean).join(' ');
+  } catch {
+    return 'gone';
+  }
+}
+// The CPU of every process below `pid` (not itself), leaving out the subtree of `skip`; with
+// `kinds`, each process's CPU is also added to kinds[its kind].
+function treeCpu(pid, skip, kinds) {
   const kids = new Map();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -49,7 +60,13 @@ function treeCpu(pid, skip) {
   }
   let sum = 0;
   const walk = (p) => {
-    for (const k of kids.get(p) || []) if (k !== skip) { sum += cpuOf(k); walk(k); }
+    for (const k of kids.get(p) || []) {
+      if (k === skip) continue;
+      const c = cpuOf(k);
+      sum += c;
+      if (kinds) kinds[kindOf(k)] = (kinds[kindOf(k)] || 0) + c;
+      walk(k);
+    }
   };
   walk(pid);
   return sum;
@@ -70,10 +87,13 @@ try {
     results.curl.push(mbps(secs));
     for (const c of chunks) {
       const page = await h.openPage(browser, `${srv.url}/?chunk=${c}&parallel=1`);
-      const c0 = treeCpu(process.pid, srv.proc.pid), s0 = cpuOf(srv.proc.pid);
+      const k0 = {}, k1 = {};
+      const c0 = treeCpu(process.pid, srv.proc.pid, k0), s0 = cpuOf(srv.proc.pid);
       await page.setInputFiles('#pick-files', f.path);
       await h.waitState(page, 'bench.bin', 'done', 600_000);
-      (cpu['page, chunk ' + c] ||= []).push(perGiB(treeCpu(process.pid, srv.proc.pid) - c0));
+      (cpu['page, chunk ' + c] ||= []).push(perGiB(treeCpu(process.pid, srv.proc.pid, k1) - c0));
+      const split = Object.keys(k1).map((k) => `${k} ${perGiB(k1[k] - (k0[k] || 0)).toFixed(2)}`);
+      console.error(`round ${round + 1}, chunk ${c}: client CPU-s per GiB by process: ${split.join(', ')}`);
       (cpu.sluice['page, chunk ' + c] ||= []).push(perGiB(cpuOf(srv.proc.pid) - s0));
       const ms = await page.evaluate(() => window.sluicePage.items[0].finishedAt - window.sluicePage.items[0].startedAt);
       await page.context().close();
