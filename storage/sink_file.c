@@ -30,7 +30,10 @@
  * Append mode (resumable uploads) writes into an existing work file instead: in one job, open it,
  * lock it (flock, so two processes never write one upload: SL_ELOCKED) and cut it to the recorded
  * offset; then write from there; the final step is only the flush (fdatasync), and destroy never
- * removes the file, whose bytes up to `offset` are the upload's so far.
+ * removes the file, whose bytes up to `offset` are the upload's so far. A hash behind an append
+ * is the upload's carried SHA-256 (chain.c): it hashes from the append's offset on, and the
+ * flush waits for it; it is not checked here (how many bytes it covers tells its owner whether
+ * it still counts).
  */
 #include "fs.h"
 
@@ -118,7 +121,7 @@ static void on_open(uv_fs_t *req)
 static void open_append_work(uv_work_t *w)
 {
     sl_sink_file_t *f = w->data;
-    int fd = openat(f->store->root_fd, f->name, O_WRONLY | O_CLOEXEC);
+    int fd = openat(f->store->root_fd, f->name, O_RDWR | O_CLOEXEC); /* read: a hash behind */
 
     f->work_err = 0;
     if (fd < 0) {
@@ -175,7 +178,7 @@ static void after_hash(uv_work_t *w, int status)
 static void hash_more(sl_sink_file_t *f)
 {
     if (f->hash == NULL || f->hashing || f->hash_err < 0 || f->hashed >= f->offset ||
-        (f->flags & SL_SINK_APPEND) || (f->state & ST_DESTROYING))
+        (f->state & ST_DESTROYING))
         return;
     f->hashing = 1;
     f->hash_to = f->offset;
@@ -380,7 +383,7 @@ static void start_commit(sl_sink_file_t *f)
     size_t i;
     int err;
 
-    if (f->hash != NULL && !(f->flags & SL_SINK_APPEND)) { /* every byte written and hashed */
+    if (f->hash != NULL) { /* every byte written and hashed */
         if (f->hash_err == 0 && (f->hashing || f->hashed < f->offset) && !(f->state & ST_HELD)) {
             f->commit_wait = 1; /* after_hash comes back */
             hash_more(f);
@@ -388,7 +391,11 @@ static void start_commit(sl_sink_file_t *f)
         }
         for (i = 0; (f->state & ST_HELD) && i < f->nheld; i++) /* (a held body: not yet) */
             sl_xf_digest_update(f->hash, f->held[i]->base, f->held[i]->len);
-        err = f->hash_err < 0 ? f->hash_err : sl_xf_digest_finish(f->hash);
+        /* an append's hash is an upload's carried state, not checked here: one that fell short
+         * (hash_err) covers fewer bytes than were written, and its owner drops it (tus.c) */
+        err = (f->flags & SL_SINK_APPEND) ? 0
+              : f->hash_err < 0           ? f->hash_err
+                                          : sl_xf_digest_finish(f->hash);
         sl_xf_digest_release(f->hash);
         f->hash = NULL;
         if (err < 0) {
@@ -547,7 +554,7 @@ void sl_sink_file_init_append(sl_sink_file_t *f, sl_fs_t *st, const char *path, 
                               size_t hwm)
 {
     sink_init(f, st, path, SL_SINK_APPEND, hwm);
-    f->offset = offset;
+    f->offset = f->hashed = f->hash_to = offset; /* a hash behind starts where the append does */
     f->work.data = f;
     uv_queue_work(st->loop, &f->work, open_append_work, after_open_append);
 }

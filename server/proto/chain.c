@@ -20,10 +20,11 @@
  * --max-size is src ─▶ sink. When no stage looks at the bytes (at most a limit, which counts
  * them) and the sink takes piped chunks, the chain says so (`piped`): a source that reads a
  * socket may then splice the body into the file without copying it through user memory. So may
- * a body whose only reader is the digest stage, when the source may splice it (spec.splice): the
- * stage then forwards the chunks unhashed and the file sink hashes what it wrote, in order, read
- * back from the page cache in the same job (one copy fewer than recv + pwritev), and finishes
- * the digests before it commits (a mismatch: nothing published). Stages are
+ * a body whose only reader is the digest stage, or a resumable upload's carried SHA-256, when the
+ * source may splice it (spec.splice): the stage then forwards the chunks unhashed and the file
+ * sink hashes what it wrote, in order, read back from the page cache in a job of its own (one
+ * copy fewer than recv + pwritev), and finishes the digests before it commits (a mismatch:
+ * nothing published); a carried hash, before its append's flush. Stages are
  * allocated here and freed by sl__chain_free once the pipeline has called back (every stage closed,
  * rule L4).
  */
@@ -49,6 +50,22 @@ static void expect(sl_xf_digest_t *x, const sl_digests_t *d)
         sl_xf_digest_expect(x, SL_DIGEST_SHA256, d->sha256);
     if (d->algs & SL_DIGEST_SHA512)
         sl_xf_digest_expect(x, SL_DIGEST_SHA512, d->sha512);
+}
+
+/* splice(2) socket → file when nothing but a byte count stands between them (streams/pipe.c),
+ * or one hashing stage that lets the sink hash what it wrote (read back from the page cache): the
+ * digest stage of a new file, or the SHA-256 a resumable upload carries across its appends. */
+static int piped(const sl_chain_t *c, const sl_chain_spec_t *spec)
+{
+    if (c->sink == NULL || !c->sink->piped || c->sent != NULL || c->sent_md5 != NULL ||
+        c->inflate != NULL)
+        return 0;
+    if (c->digest == NULL && c->carry == NULL)
+        return 1;
+    if (!spec->splice || (c->digest != NULL && c->carry != NULL))
+        return 0;
+    return c->digest != NULL ? spec->sink.kind == SL_SINK_NAME
+                             : spec->sink.kind == SL_SINK_RESUMABLE;
 }
 
 void sl__chain_build(sl_chain_t *c, uv_loop_t *loop, sl_store_t *store, const sl_chain_spec_t *spec,
@@ -111,14 +128,10 @@ void sl__chain_build(sl_chain_t *c, uv_loop_t *loop, sl_store_t *store, const sl
         st[n++] = &c->sink->s;
     }
     c->head = st[0];
-    /* splice(2) socket → file when nothing but a byte count stands between them (streams/pipe.c),
-     * or a digest stage that lets the sink hash what it wrote (read back from the page cache) */
-    c->piped = c->sink != NULL && c->sink->piped && c->sent == NULL && c->sent_md5 == NULL &&
-               c->inflate == NULL && c->carry == NULL &&
-               (c->digest == NULL || (spec->splice && spec->sink.kind == SL_SINK_NAME));
-    if (c->piped && c->digest != NULL) {
-        sl_xf_digest_behind(c->digest);
-        c->sink->hash = c->digest;
+    c->piped = piped(c, spec);
+    if (c->piped && (c->digest != NULL || c->carry != NULL)) {
+        c->sink->hash = c->digest != NULL ? c->digest : c->carry;
+        sl_xf_digest_behind(c->sink->hash);
     }
     c->pl.data = data;
     if (sl_pipeline_run(&c->pl, st, n, cb) < 0)

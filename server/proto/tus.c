@@ -242,6 +242,7 @@ int sl__tus_body_start(sl_req_t *r)
     else if (srv->cfg.max_size)
         spec.max = srv->cfg.max_size - u->info.offset;
     spec.carry = carried_digest(r, u);
+    spec.splice = sl__takeover_may_splice(r); /* the carried hash then rides behind the sink */
     sl__chain_build(&up->chain, srv->loop, srv->store, &spec, on_chain_done, r);
     up->running = 1;
     r->refs++;

@@ -4,7 +4,8 @@ socket -> pipe -> temp file with splice(2) and never through sluice's memory. Ea
 exactly the bytes sent, or nothing; the pipes are closed when the upload ends. The digests of the
 stored bytes (the default SHA-256, a Repr-Digest to check) are taken behind the sink, from what
 it wrote: spliced too, a mismatch refused with nothing left. Bodies that a stage must read in
-memory (gzip, a tus PATCH's carried SHA-256) and --no-splice are read into memory as before.
+memory (gzip) and --no-splice are read into memory as before; a tus PATCH's carried SHA-256 is
+taken behind the sink too.
 Counted by sluice_spliced_bytes_total.
 """
 import base64
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LIMIT, Server, wait_until  # noqa: E402
@@ -141,18 +143,28 @@ class Splice(unittest.TestCase):
         self.assertEqual(code, 201)
         self.assertEqual(self.stored("after.bin"), self.data)
 
-    def test_tus_patch_is_spliced(self):
+    def tus_create(self):
         r = subprocess.run(["curl", "-sS", "-i", "-X", "POST", "-H", "Tus-Resumable: 1.0.0",
                             "-H", "Upload-Length: %d" % len(self.data), self.srv.url + "/uploads/"],
                            capture_output=True, timeout=LIMIT)
         loc = [x.split(": ", 1)[1].strip() for x in r.stdout.decode().split("\r\n")
                if x.lower().startswith("location:")][0]
-        url = loc if loc.startswith("http") else self.srv.url + loc
-        r = subprocess.run(["curl", "-sS", "-X", "PATCH", "-T", self.path, "-o", "/dev/null",
-                            "-w", "%{http_code}", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
+        return loc if loc.startswith("http") else self.srv.url + loc
+
+    def tus_patch(self, url, offset, path):
+        """curl -X PATCH of the file at `path` at `offset`: the status and the answer's headers."""
+        r = subprocess.run(["curl", "-sS", "-X", "PATCH", "-T", path, "-o", "/dev/null", "-D", "-",
+                            "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: %d" % offset,
                             "-H", "Content-Type: application/offset+octet-stream", url],
                            capture_output=True, timeout=2 * LIMIT)
-        self.assertEqual(r.stdout, b"204", r.stderr)
+        lines = [b for b in r.stdout.decode().split("\r\n\r\n") if b][-1].split("\r\n")  # not 100
+        head = {k.lower(): v for k, v in (x.split(": ", 1) for x in lines[1:] if ": " in x)}
+        return int(lines[0].split()[1]), head
+
+    def test_tus_patch_is_spliced(self):
+        url = self.tus_create()
+        code, _ = self.tus_patch(url, 0, self.path)
+        self.assertEqual(code, 204)
         self.assertGreater(self.spliced(), len(self.data) // 2)
         names = self.srv.final_files()
         self.assertEqual(len(names), 1, names)
@@ -210,7 +222,64 @@ class SpliceDefaultDigest(Splice):
         self.assertEqual(self.stored("a.bin"), self.data)
         self.assert_pipes_closed()
 
-    test_tus_patch_is_spliced = None  # a PATCH carries its upload's SHA-256: read in memory
+    def test_tus_patch_is_spliced(self):
+        # the upload's SHA-256, carried from PATCH to PATCH, rides behind the sink: both PATCHes
+        # spliced, the completing one answers the body's digest, no commit reads the file again
+        url, half = self.tus_create(), 20 * MiB + 17
+        first = self.path + ".first"
+        with open(first, "wb") as f:
+            f.write(self.data[:half])
+        rest = self.path + ".rest"
+        with open(rest, "wb") as f:
+            f.write(self.data[half:])
+        try:
+            self.assertEqual(self.tus_patch(url, 0, first)[0], 204)
+            code, head = self.tus_patch(url, half, rest)
+        finally:
+            os.unlink(first)
+            os.unlink(rest)
+        self.assertEqual(code, 204, head)
+        sha = hashlib.sha256(self.data).digest()
+        self.assertEqual(head.get("repr-digest"), "sha-256=:%s:" % base64.b64encode(sha).decode())
+        self.assertGreater(self.spliced(), len(self.data) // 2)
+        self.assertEqual(self.srv.metric("sluice_digest_reads_total"), 0)
+        names = self.srv.final_files()
+        self.assertEqual(len(names), 1, names)
+        self.assertEqual(self.stored(names[0]), self.data)
+        self.assert_pipes_closed()
+
+    def test_tus_patch_cut_mid_splice_then_resumed(self):
+        # a PATCH whose client goes away mid-body keeps the bytes it wrote; the hash behind may
+        # trail them (then the state is dropped and the commit reads the file once): either way
+        # the resumed upload ends with the body's digest and bytes
+        url = self.tus_create()
+        u = urllib.parse.urlsplit(url)
+        s = socket.create_connection((u.hostname, u.port), timeout=LIMIT)
+        s.sendall(("PATCH %s HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                   "Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n"
+                   % (u.path, len(self.data))).encode())
+        s.sendall(self.data[:30 * MiB])
+        wait_until(lambda: self.spliced() > 0, lambda: "some bytes to be spliced")
+        s.close()
+        offset = lambda: int(subprocess.run(  # noqa: E731
+            ["curl", "-sS", "-I", "-H", "Tus-Resumable: 1.0.0", url], capture_output=True,
+            timeout=LIMIT).stdout.decode().lower().split("upload-offset: ")[1].split()[0])
+        wait_until(lambda: offset() > 0, lambda: "the cut PATCH's bytes to count")
+        at = offset()
+        self.assertLessEqual(at, 30 * MiB)
+        rest = self.path + ".rest"
+        with open(rest, "wb") as f:
+            f.write(self.data[at:])
+        try:
+            code, head = self.tus_patch(url, at, rest)
+        finally:
+            os.unlink(rest)
+        self.assertEqual(code, 204, head)
+        sha = hashlib.sha256(self.data).digest()
+        self.assertEqual(head.get("repr-digest"), "sha-256=:%s:" % base64.b64encode(sha).decode())
+        names = self.srv.final_files()
+        self.assertEqual(self.stored(names[0]), self.data)
+        self.assert_pipes_closed()
 
 
 class NoSplice(unittest.TestCase):
