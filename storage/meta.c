@@ -16,6 +16,7 @@
  * needs no fsync of its own.
  */
 #include "fs.h"
+#include "streams/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,19 +32,14 @@
 /* ".sluice/meta/<64 hex>.json" for `name`. */
 static void meta_path(const char *name, char out[96])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char h[32];
     unsigned int len = 0;
     char *p;
-    int i;
 
     EVP_Digest(name, strlen(name), h, &len, EVP_sha256(), NULL);
     p = out + snprintf(out, 96, ".sluice/meta/");
-    for (i = 0; i < 32; i++) {
-        *p++ = hex[h[i] >> 4];
-        *p++ = hex[h[i] & 15];
-    }
-    memcpy(p, ".json", 6);
+    sl_hex(h, 32, p);
+    memcpy(p + 64, ".json", 6);
 }
 
 #define XATTR "user.sluice.meta"

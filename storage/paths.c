@@ -8,6 +8,7 @@
  * than silently becoming a separator. A name that fails never reaches the file system.
  */
 #include "fs.h"
+#include "streams/hex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,15 +161,9 @@ size_t sl_json_escape(const char *s, size_t n, size_t *used, char *out, size_t c
 
 void sl_name_random(char out[33])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
-    int i;
 
     if (RAND_bytes(b, sizeof(b)) != 1)
         abort();
-    for (i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[32] = '\0';
+    sl_hex(b, sizeof(b), out);
 }

@@ -14,6 +14,7 @@
  *   concat   the final's data assembled and flushed, then committed, then the parts removed.
  */
 #include "fs.h"
+#include "streams/hex.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -126,10 +127,9 @@ static void remove_files(sl_fs_t *st, const char *id)
  * negative code. */
 static int hash_file(int fd, const EVP_MD *type, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE], *buf = malloc(1u << 20);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0, i;
+    unsigned int len = 0;
     off_t off = 0;
     ssize_t n;
     int r = 0;
@@ -143,11 +143,7 @@ static int hash_file(int fd, const EVP_MD *type, char *out)
     if (n < 0)
         r = -errno;
     EVP_DigestFinal_ex(ctx, md, &len);
-    for (i = 0; i < len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * len] = '\0';
+    sl_hex(md, len, out);
     EVP_MD_CTX_free(ctx);
     free(buf);
     return r;

@@ -111,7 +111,8 @@ int sl_xf_digest_expect(sl_xf_digest_t *x, int alg, const unsigned char *digest)
 /* Hashing behind the sink: the stage forwards every chunk (piped ones included) untouched, and
  * the writable at the end feeds it, in order, what it wrote (sl_xf_digest_update, off the loop
  * thread while nothing else touches x), then calls sl_xf_digest_finish before it commits. Before
- * the first write; not with a borrowed hash. */
+ * the first write. A borrowed hash (an upload's carried SHA-256) is fed the same way and left
+ * unfinished: its owner goes on from it. */
 void sl_xf_digest_behind(sl_xf_digest_t *x);
 /* The sink is done with x's hash (after sl_xf_digest_finish, or when it is destroyed): once the
  * stage is destroyed too, the hash is freed. */

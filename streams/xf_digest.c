@@ -17,6 +17,7 @@
  * commit. Destroy waits for a hash job in flight before freeing the hash contexts.
  */
 #include "xf.h"
+#include "hex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,17 +141,11 @@ static void digest_write(sl_stream_t *s, sl_chunk_t **chunks, size_t n, sl_done_
 
 int sl_xf_digest_finish(sl_xf_digest_t *x)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned int len = 0;
-    int i;
 
     if (x->md != NULL && !x->borrowed) {
         EVP_DigestFinal_ex(x->md, x->sha256, &len);
-        for (i = 0; i < 32; i++) {
-            x->sha256_hex[2 * i] = hex[x->sha256[i] >> 4];
-            x->sha256_hex[2 * i + 1] = hex[x->sha256[i] & 15];
-        }
-        x->sha256_hex[64] = '\0';
+        sl_hex(x->sha256, 32, x->sha256_hex);
     }
     if (x->mdx != NULL)
         EVP_DigestFinal_ex(x->mdx, x->sha512, &len);

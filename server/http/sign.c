@@ -20,6 +20,7 @@
 
 #include "http/auth.h"
 #include "streams/error.h"
+#include "streams/hex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -139,18 +140,13 @@ static int sign_raw(const unsigned char *key, size_t keylen, const char *method,
 void sl__sign(const unsigned char *key, size_t keylen, const char *method, const char *path,
               int64_t expires, int has_max, uint64_t max, char out[SL_SIG_HEX + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char mac[32];
-    unsigned i;
 
     memset(out, 0, SL_SIG_HEX + 1); /* no MAC: nothing matches an empty signature */
     if (expires < 0 ||
         sign_raw(key, keylen, method, path, (uint64_t)expires, has_max, max, mac) < 0)
         return;
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 15];
-    }
+    sl_hex(mac, 32, out);
 }
 
 /* 64 lowercase hex digits (the one spelling sl__sign writes) into out[32]: 0 or -1. Decoding the

@@ -8,6 +8,7 @@
  */
 #include "http/http.h"
 #include "proto/proto.h"
+#include "streams/hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -194,10 +195,8 @@ void sl__digest_setup(sl_req_t *r, sl_xf_digest_t *x)
 
 size_t sl__digest_json(const sl_xf_digest_t *d, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789abcdef";
     char h512[129];
     size_t o = 0;
-    int i;
 
     out[0] = '\0';
     if (d->algs & SL_DIGEST_CRC32)
@@ -205,11 +204,7 @@ size_t sl__digest_json(const sl_xf_digest_t *d, char *out, size_t cap)
     if ((d->algs & SL_DIGEST_SHA256) && o < cap)
         o += (size_t)snprintf(out + o, cap - o, ",\"sha256\":\"%s\"", d->sha256_hex);
     if ((d->algs & SL_DIGEST_SHA512) && d->xalg == SL_DIGEST_SHA512 && o < cap) {
-        for (i = 0; i < 64; i++) {
-            h512[2 * i] = hex[d->sha512[i] >> 4];
-            h512[2 * i + 1] = hex[d->sha512[i] & 15];
-        }
-        h512[128] = '\0';
+        sl_hex(d->sha512, 64, h512);
         o += (size_t)snprintf(out + o, cap - o, ",\"sha512\":\"%s\"", h512);
     }
     return o < cap ? o : cap - 1;

@@ -28,6 +28,7 @@
 #include "http/http.h"
 #include "proto/proto.h"
 #include "proto/resumable.h"
+#include "streams/hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +115,9 @@ static int named_metadata(const char *name, char *out, size_t cap)
  * ("sha-256=<hex>,sha-512=<hex>", "" for none) into out[SL_TUS_REPR_MAX + 1]. */
 static void repr_value(const sl_digests_t *d, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *md[2] = {d->sha256, d->sha512};
     static const char *names[2] = {"sha-256", "sha-512"};
-    int algs[2] = {SL_DIGEST_SHA256, SL_DIGEST_SHA512}, len[2] = {32, 64}, i, j;
+    int algs[2] = {SL_DIGEST_SHA256, SL_DIGEST_SHA512}, len[2] = {32, 64}, i;
     size_t n = 0;
 
     out[0] = '\0';
@@ -125,11 +125,8 @@ static void repr_value(const sl_digests_t *d, char *out)
         if (!(d->algs & algs[i]))
             continue;
         n += (size_t)snprintf(out + n, SL_TUS_REPR_MAX + 1 - n, "%s%s=", n ? "," : "", names[i]);
-        for (j = 0; j < len[i]; j++) {
-            out[n++] = hex[md[i][j] >> 4];
-            out[n++] = hex[md[i][j] & 15];
-        }
-        out[n] = '\0';
+        sl_hex(md[i], (size_t)len[i], out + n);
+        n += 2 * (size_t)len[i];
     }
 }
 

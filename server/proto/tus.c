@@ -26,6 +26,7 @@
 #include "proto/proto.h"
 #include "proto/resumable.h"
 #include "api/hooks.h"
+#include "streams/hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -99,10 +100,8 @@ static void on_recorded(sl_tus_job_t *job)
  * commit job reads the file once. */
 static void file_digest(sl_tus_t *u)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
     unsigned int len = 0;
-    int i;
 
     u->job.digest = (u->srv->cfg.digests & SL_DIGEST_SHA256) != 0;
     u->job.sha256_hex[0] = '\0';
@@ -112,11 +111,7 @@ static void file_digest(sl_tus_t *u)
     EVP_DigestFinal_ex(u->md, md, &len);
     EVP_MD_CTX_free(u->md);
     u->md = NULL;
-    for (i = 0; i < 32; i++) {
-        u->job.sha256_hex[2 * i] = hex[md[i] >> 4];
-        u->job.sha256_hex[2 * i + 1] = hex[md[i] & 15];
-    }
-    u->job.sha256_hex[64] = '\0';
+    sl_hex(md, 32, u->job.sha256_hex);
 }
 
 /* The SHA-256 state a PATCH goes on from (the chain's carry stage): the hash of the bytes before

@@ -34,10 +34,9 @@
 
 #define SWEEP_MAX 256 /* expired uploads removed per sweep */
 
-static unsigned bucket(const char *id)
+static unsigned bucket(const char *id) /* sl_tus_id_valid: 32 lowercase hex digits */
 {
-    static const char hex[] = "0123456789abcdef";
-    return (unsigned)((strchr(hex, id[0]) - hex) << 4 | (strchr(hex, id[1]) - hex));
+    return (unsigned)(sl_hexval(id[0]) << 4 | sl_hexval(id[1]));
 }
 
 /* An upload's hash state outlives the requests that refer to it, in a small ring of the last

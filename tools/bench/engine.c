@@ -28,6 +28,7 @@
  * the server's RSS (--server-pid) and prints progress once a second.
  */
 #include "engine.h"
+#include "streams/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -65,17 +66,11 @@ static void cache_digest(sb_run_t *run, uint64_t size, const char *hex)
 
 static void hex_of(EVP_MD_CTX *md, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char d[32];
     unsigned int n = 0;
-    int i;
 
     EVP_DigestFinal_ex(md, d, &n);
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
+    sl_hex(d, 32, out);
 }
 
 const char *sb__expected_digest(sb_run_t *run, uint64_t size)

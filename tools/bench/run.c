@@ -13,6 +13,7 @@
  * samples the server's RSS, and redraws the progress line once a second.
  */
 #include "engine.h"
+#include "streams/hex.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -66,10 +67,8 @@ void sb__connect(sb_conn_t *c)
 static void get_body(sb_conn_t *c, const char *p, size_t n)
 {
     char hex[65];
-    static const char digits[] = "0123456789abcdef";
     unsigned char d[32];
     unsigned int len = 0;
-    int i;
 
     if (n > c->get_left)
         n = (size_t)c->get_left;
@@ -78,11 +77,7 @@ static void get_body(sb_conn_t *c, const char *p, size_t n)
     if (c->get_left > 0)
         return;
     EVP_DigestFinal_ex(c->getmd, d, &len);
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = '\0';
+    sl_hex(d, 32, hex);
     c->get_ok = strcmp(hex, sb__expected_digest(c->run, c->size)) == 0;
 }
 

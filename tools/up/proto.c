@@ -9,6 +9,7 @@
  * remote name (filename, and relativePath when the name has a folder, as the upload page does).
  */
 #include "up.h"
+#include "streams/hex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,6 @@ static const unsigned char *b64_table(void)
 
 int su_repr_sha256(const char *v, char hex[65])
 {
-    static const char hx[] = "0123456789abcdef";
     const unsigned char *t = b64_table();
     const char *p = strcasestr(v, "sha-256=:");
     unsigned char out[33];
@@ -74,11 +74,7 @@ int su_repr_sha256(const char *v, char hex[65])
     }
     if (*p != ':' || n != 32)
         return -1;
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = hx[out[i] >> 4];
-        hex[2 * i + 1] = hx[out[i] & 15];
-    }
-    hex[64] = '\0';
+    sl_hex(out, 32, hex);
     return 0;
 }
 

@@ -9,6 +9,7 @@
  * changed gets a new key, so its old upload is never appended to.
  */
 #include "up.h"
+#include "streams/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -54,7 +55,6 @@ int su_state_dir(const char *given, char *out, size_t cap)
 
 void su_state_key(const su_opts_t *o, const su_file_t *f, unsigned parts, char key[65])
 {
-    static const char hex[] = "0123456789abcdef";
     char abs[PATH_MAX], line[512];
     unsigned char md[32];
     unsigned int len = 0;
@@ -73,11 +73,7 @@ void su_state_key(const su_opts_t *o, const su_file_t *f, unsigned parts, char k
     EVP_DigestUpdate(c, f->name, strlen(f->name) + 1);
     EVP_DigestFinal_ex(c, md, &len);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++) {
-        key[2 * i] = hex[md[i] >> 4];
-        key[2 * i + 1] = hex[md[i] & 15];
-    }
-    key[64] = '\0';
+    sl_hex(md, 32, key);
 }
 
 int su_state_load(const char *dir, const char *key, char (*urls)[2048], int n)

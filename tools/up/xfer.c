@@ -26,6 +26,7 @@
  * end, so what was hashed is what was sent.
  */
 #include "xfer.h"
+#include "streams/hex.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -108,16 +109,11 @@ void su__hash_stop(item_t *it)
 
 void su__hash_final(item_t *it)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
     unsigned int len = 0;
 
     EVP_DigestFinal_ex(it->md, md, &len);
-    for (int i = 0; i < 32; i++) {
-        it->sha[2 * i] = hex[md[i] >> 4];
-        it->sha[2 * i + 1] = hex[md[i] & 15];
-    }
-    it->sha[64] = '\0';
+    sl_hex(md, 32, it->sha);
 }
 
 /* --- requests --------------------------------------------------------------------------------- */
