@@ -107,8 +107,8 @@ test)
         fi
         tail -n 8 "build/fuzz_$name.log"
     }
-    fuzz multipart 60 tests/fuzz/fuzz_multipart.c streams/multipart.c
-    fuzz cond 45 tests/fuzz/fuzz_cond.c server/http/cond.c
+    fuzz multipart 45 tests/fuzz/fuzz_multipart.c streams/multipart.c
+    fuzz cond 30 tests/fuzz/fuzz_cond.c server/http/cond.c
     fuzz auth 20 tests/fuzz/fuzz_auth.c server/http/tokens.c server/http/sign.c storage/paths.c -lcrypto
     fuzz fields 20 tests/fuzz/fuzz_fields.c server/proto/tus_fields.c server/proto/digests.c \
         storage/paths.c storage/tus.c build/libsluice_server.a build/libsluice_storage.a \
