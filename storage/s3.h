@@ -5,7 +5,7 @@
  * the loop (s3_http.c) and signed by libcurl (CURLOPT_AWS_SIGV4). docs/s3.md has the design.
  *
  * How the promises of store.h hold here:
- *   S1  A sink spools its bytes to --spool in parts (32 MiB, --s3-part-size); a body that ends
+ *   S1  A sink spools its bytes to --spool in parts (64 MiB, --s3-part-size); a body that ends
  * within one part is one PUT at the sink's end, a longer one a multipart upload whose parts go out
  * while the next part is spooled and which is completed only at the end, once every stage upstream
  *       (the digests) has verified the body. S3 makes an object visible only when its PUT or
@@ -33,7 +33,7 @@ typedef struct sl_s3_conf_s {
     const char *region;   /* NULL or "": AWS_REGION, else us-east-1 */
     const char *access_key, *secret_key, *session_token; /* NULL or "": AWS_* variables */
     const char *spool;   /* the directory parts are spooled in (NULL or "": TMPDIR or /tmp) */
-    uint64_t part_size;  /* 0: 32 MiB (at least 5 MiB: S3's smallest part but the last) */
+    uint64_t part_size;  /* 0: 64 MiB (at least 5 MiB: S3's smallest part but the last) */
     unsigned lock_lease; /* seconds a tus PATCH's lock lives unrenewed (0: 60) */
     unsigned retries;    /* tries after the first of a request that failed transiently (0: none) */
 } sl_s3_conf_t;

@@ -11,7 +11,7 @@
 
 #include "s3.h"
 
-#define SL_S3_PART_DEFAULT (32u << 20)
+#define SL_S3_PART_DEFAULT (64u << 20)
 #define SL_S3_PART_MIN (5u << 20)
 #define SL_S3_PARTS_MAX 10000       /* S3's limit on parts of one upload */
 #define SL_S3_ANSWER_MAX (1u << 20) /* the XML answers kept in memory (a listing page) */

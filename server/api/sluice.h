@@ -89,7 +89,7 @@ typedef struct sl_config_s {
     char s3_secret_key[256];     /* --s3-secret-key ("" = AWS_SECRET_ACCESS_KEY) */
     char s3_session_token[4096]; /* --s3-session-token ("" = AWS_SESSION_TOKEN) */
     char spool[4096];       /* --spool DIR: where an S3 upload's parts wait ("" = TMPDIR, /tmp) */
-    uint64_t s3_part_size;  /* --s3-part-size: bytes of an S3 upload's parts (32 MiB) */
+    uint64_t s3_part_size;  /* --s3-part-size: bytes of an S3 upload's parts (64 MiB) */
     unsigned s3_lock_lease; /* --s3-lock-lease seconds a tus PATCH's lock lives unrenewed (60) */
     /* 0.3.0: access control, TLS, limits per client (docs/security.md) */
     char token_file[4096];     /* --token-file FILE: bearer tokens, their rights and prefixes */

@@ -213,7 +213,7 @@ const sl_opt_t sl__options[] = {
      SL_OPT_FIELD(s3_part_size),
      .lo = 5 * MIB,
      .hi = 5 * GIB,
-     .def = "32M",
+     .def = "64M",
      .arg = "N[M|G]",
      .help = "an S3 upload's parts: a body up to this size is one PUT; 4 parts of it are sent "
              "at once, each spooled to --spool first"},

@@ -18,7 +18,7 @@ CEPH_SH = os.path.join(TOP, "tests", "s3", "ceph.sh")
 LAB = {}
 MIB = 1 << 20
 # The tests' sizes are counted in parts of 16 MiB (three parts, a tail under one part…): every
-# sluice they start on the store gets this, whatever the default (32 MiB).
+# sluice they start on the store gets this, whatever the default (64 MiB).
 PART = ("--s3-part-size", "16M")
 
 

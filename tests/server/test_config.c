@@ -73,7 +73,7 @@ START_TEST(defaults_are_the_documented_values)
     ck_assert_int_eq(cfg.durable, 1);
     ck_assert_uint_eq(cfg.shutdown_timeout, 30);
     ck_assert_uint_eq(cfg.list_limit, 10000);
-    ck_assert_uint_eq(cfg.s3_part_size, 32 << 20);
+    ck_assert_uint_eq(cfg.s3_part_size, 64 << 20);
     ck_assert_int_eq(cfg.verbose, 0);
 }
 END_TEST
