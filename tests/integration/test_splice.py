@@ -249,9 +249,9 @@ class SpliceDefaultDigest(Splice):
         self.assert_pipes_closed()
 
     def test_tus_patch_cut_mid_splice_then_resumed(self):
-        # a PATCH whose client goes away mid-body keeps the bytes it wrote; the hash behind may
-        # trail them (then the state is dropped and the commit reads the file once): either way
-        # the resumed upload ends with the body's digest and bytes
+        # a PATCH whose client goes away mid-body keeps the bytes it wrote, and its end waits for
+        # the hash behind them: the resumed upload goes on from that state (no second read) and
+        # ends with the body's digest and bytes
         url = self.tus_create()
         u = urllib.parse.urlsplit(url)
         s = socket.create_connection((u.hostname, u.port), timeout=LIMIT)
@@ -277,6 +277,7 @@ class SpliceDefaultDigest(Splice):
         self.assertEqual(code, 204, head)
         sha = hashlib.sha256(self.data).digest()
         self.assertEqual(head.get("repr-digest"), "sha-256=:%s:" % base64.b64encode(sha).decode())
+        self.assertEqual(self.srv.metric("sluice_digest_reads_total"), 0)
         names = self.srv.final_files()
         self.assertEqual(self.stored(names[0]), self.data)
         self.assert_pipes_closed()
