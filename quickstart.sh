@@ -40,8 +40,8 @@ node_deps() { # the npm packages the tests drive: tus-js-client (tests/integrati
 }
 
 # The tests run three at a time: most of their time is spent waiting on a server, a socket or a
-# child process, the memory tests measure RSS (not time), and the Ceph tests hold one lock
-# (tests/CMakeLists.txt). On two cores this takes the test command from ~25 to ~13 minutes.
+# child process; the Ceph tests hold one lock and the slow-upload memory tests run alone
+# (tests/CMakeLists.txt). On two cores this took the test command from ~20 to 12 minutes.
 JOBS=$(($(nproc) + 1))
 
 build() { # build DIR [cmake args…]

@@ -64,7 +64,10 @@ function treeCpu(pid, skip, kinds) {
       if (k === skip) continue;
       const c = cpuOf(k);
       sum += c;
-      if (kinds) kinds[kindOf(k)] = (kinds[kindOf(k)] || 0) + c;
+      if (kinds) {
+        const kind = kindOf(k);
+        kinds[kind] = (kinds[kind] || 0) + c;
+      }
       walk(k);
     }
   };
